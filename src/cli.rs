@@ -1,0 +1,358 @@
+//! The command line: clap definitions and what each subcommand does.
+//! `main` only parses, calls [`run`], and prints the error once.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::server::{self, Offload, ServerConfig, Style, StyleConfig};
+use crate::shutdown::Shutdown;
+use crate::upstream::{self, Distribution, UpstreamConfig};
+use crate::verify::{self, VerifyOptions};
+use crate::workload::{CpuSpec, FanoutSpec, IoMode, IoSpec, WorkloadConfig};
+
+/// Blocking threads vs async vs hybrid: identical HTTP workloads, measured fairly.
+#[derive(Debug, Parser)]
+#[command(name = "sabench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the routes (/null /io /cpu /mixed /fanout /health) in one style.
+    Serve(ServeArgs),
+    /// Run the mock upstream dependency (latency, jitter, injected errors, /stats).
+    Upstream(UpstreamArgs),
+    /// Check that every style answers every route correctly and byte-identically.
+    Verify(VerifyArgs),
+}
+
+/// `sabench serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Concurrency style of the server.
+    #[arg(long, value_enum)]
+    pub style: Style,
+    /// TCP port (0: any free port; the chosen one is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Loopback address to bind (127.0.0.1 or ::1).
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+    /// blocking: threads in the fixed pool [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub threads: Option<u32>,
+    /// blocking: one thread per connection instead of a fixed pool.
+    #[arg(long, conflicts_with = "threads")]
+    pub thread_per_connection: bool,
+    /// async, hybrid: tokio worker threads [default: number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: Option<u32>,
+    /// hybrid: where CPU work goes [default: spawn-blocking].
+    #[arg(long, value_enum)]
+    pub offload: Option<Offload>,
+    /// hybrid with --offload rayon: rayon threads [default: number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub rayon_threads: Option<u32>,
+    /// The work behind each route.
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// How long shutdown (SIGINT/SIGTERM) waits for in-flight requests.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+}
+
+/// The work behind each route (the same for every request on a route).
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    /// /cpu, /mixed: SHA-256 rounds per request.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpu_rounds: u32,
+    /// /io, /mixed: sequential waits per request (K).
+    #[arg(long, default_value_t = 1)]
+    pub io_calls: u32,
+    /// /io, /mixed: latency of each wait in sleep mode (L).
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub io_latency: Duration,
+    /// /io, /mixed: an in-process timer, or a GET to --upstream.
+    #[arg(long, value_enum, default_value_t = IoMode::Sleep)]
+    pub io_mode: IoMode,
+    /// /fanout: upstream calls per request (F).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub fanout_calls: u32,
+    /// /fanout: at most this many calls at once [default: all of them].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fanout_limit: Option<u32>,
+    /// Base URL of the mock upstream, e.g. http://127.0.0.1:9000 (loopback only).
+    #[arg(long, value_parser = parse_upstream_url)]
+    pub upstream: Option<String>,
+    /// Bound on each upstream call; a slower one is answered with 502.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: Duration,
+}
+
+/// `sabench upstream`.
+#[derive(Debug, Args)]
+pub struct UpstreamArgs {
+    /// TCP port (0: any free port; the chosen one is printed).
+    #[arg(long, default_value_t = 9000)]
+    pub port: u16,
+    /// Loopback address to bind (127.0.0.1 or ::1).
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+    /// Latency of each call (the mean for --distribution exponential).
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// With --distribution uniform: latency ± jitter.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    pub jitter: Duration,
+    /// How each call's latency is drawn.
+    #[arg(long, value_enum, default_value_t = Distribution::Fixed)]
+    pub distribution: Distribution,
+    /// Fraction of calls (0 to 1) answered with HTTP 500, spread evenly.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub error_rate: f64,
+    /// Seed for the latency samples (same seed, same latencies).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// tokio worker threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: u32,
+}
+
+/// `sabench verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// SHA-256 rounds for /cpu and /mixed.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpu_rounds: u32,
+    /// Upstream calls per /io and /mixed request.
+    #[arg(long, default_value_t = 3)]
+    pub io_calls: u32,
+    /// Upstream calls per /fanout request.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub fanout_calls: u32,
+}
+
+/// Runs the parsed command; the exit code says whether it succeeded.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Upstream(args) => upstream(args),
+        Command::Verify(args) => verify(args),
+    }
+}
+
+fn parse_upstream_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{text:?} must start with http:// (e.g. http://127.0.0.1:9000)"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let loopback = match authority.parse::<SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => authority
+            .strip_prefix("localhost:")
+            .is_some_and(|p| p.parse::<u16>().is_ok()),
+    };
+    if !loopback {
+        return Err(format!(
+            "{text:?} is not a loopback address with a port: the upstream must be http://127.0.0.1:PORT"
+        ));
+    }
+    Ok(format!("http://{authority}"))
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!(
+            "{text:?} is not a fraction between 0 and 1 (e.g. 0.1 for 10 %)"
+        )),
+    }
+}
+
+/// Builds the style's knobs, refusing knobs that belong to another style.
+fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
+    let mut config = StyleConfig::new(args.style);
+    let misplaced = |flag: &str, styles: &str| {
+        anyhow::anyhow!(
+            "{flag} applies to --style {styles}, not --style {:?}",
+            args.style
+        )
+    };
+    let is_blocking = args.style == Style::Blocking;
+    if let Some(threads) = args.threads {
+        if !is_blocking {
+            return Err(misplaced("--threads", "blocking"));
+        }
+        config.threads = threads as usize;
+    }
+    if args.thread_per_connection && !is_blocking {
+        return Err(misplaced("--thread-per-connection", "blocking"));
+    }
+    config.thread_per_connection = args.thread_per_connection;
+    if let Some(workers) = args.workers {
+        if is_blocking {
+            return Err(misplaced("--workers", "async or hybrid"));
+        }
+        config.workers = workers as usize;
+    }
+    if let Some(offload) = args.offload {
+        if args.style != Style::Hybrid {
+            return Err(misplaced("--offload", "hybrid"));
+        }
+        config.offload = offload;
+    }
+    if let Some(threads) = args.rayon_threads {
+        if config.offload != Offload::Rayon {
+            return Err(misplaced("--rayon-threads", "hybrid --offload rayon"));
+        }
+        config.rayon_threads = threads as usize;
+    }
+    Ok(config)
+}
+
+fn workload_config(args: &WorkloadArgs) -> anyhow::Result<WorkloadConfig> {
+    if args.io_mode == IoMode::Upstream && args.upstream.is_none() {
+        bail!("--io-mode upstream needs --upstream http://127.0.0.1:PORT (start one with `sabench upstream --port 9000`)");
+    }
+    Ok(WorkloadConfig {
+        cpu: CpuSpec {
+            rounds: args.cpu_rounds,
+        },
+        io: IoSpec {
+            calls: args.io_calls,
+            latency: args.io_latency,
+            mode: args.io_mode,
+        },
+        fanout: FanoutSpec {
+            calls: args.fanout_calls,
+            limit: args.fanout_limit,
+        },
+        upstream: args.upstream.clone(),
+        upstream_timeout: args.upstream_timeout,
+    })
+}
+
+/// Prints the line orchestrators wait for, then flushes so a pipe sees it at once.
+fn announce(what: &str, addr: SocketAddr) {
+    println!("{what} listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = ServerConfig {
+        style: style_config(&args)?,
+        workload: workload_config(&args.workload)?,
+        grace: args.grace,
+    };
+    let listener = crate::net::bind_loopback(SocketAddr::new(args.bind, args.port))?;
+    let shutdown = Shutdown::new();
+    shutdown
+        .trigger_on_signals()
+        .context("cannot install the SIGINT/SIGTERM handler")?;
+    announce(&config.style.label(), listener.local_addr()?);
+    server::serve(listener, config, shutdown).context("the server stopped with an error")?;
+    eprintln!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
+    let config = UpstreamConfig {
+        latency: args.latency,
+        jitter: args.jitter,
+        distribution: args.distribution,
+        error_rate: args.error_rate,
+        seed: args.seed,
+        ..UpstreamConfig::default()
+    };
+    let listener = crate::net::bind_loopback(SocketAddr::new(args.bind, args.port))?;
+    let shutdown = Shutdown::new();
+    shutdown
+        .trigger_on_signals()
+        .context("cannot install the SIGINT/SIGTERM handler")?;
+    announce("upstream", listener.local_addr()?);
+    upstream::serve(listener, config, args.workers as usize, shutdown)
+        .context("the upstream stopped with an error")?;
+    eprintln!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let options = VerifyOptions {
+        cpu_rounds: args.cpu_rounds,
+        io_calls: args.io_calls,
+        fanout_calls: args.fanout_calls,
+        ..VerifyOptions::default()
+    };
+    let report = verify::verify(&options)?;
+    print!("{}", report.render());
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_must_be_loopback() {
+        assert_eq!(
+            parse_upstream_url("http://127.0.0.1:9000/").unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        assert!(parse_upstream_url("http://localhost:9000").is_ok());
+        assert!(parse_upstream_url("http://[::1]:9000").is_ok());
+        assert!(parse_upstream_url("http://10.0.0.1:9000").is_err());
+        assert!(parse_upstream_url("https://127.0.0.1:9000").is_err());
+        assert!(parse_upstream_url("http://example.com:80").is_err());
+    }
+
+    #[test]
+    fn knobs_of_another_style_are_refused() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["sabench", "serve"].iter().chain(args)).unwrap();
+            match cli.command {
+                Command::Serve(args) => style_config(&args),
+                _ => unreachable!(),
+            }
+        };
+        assert!(parse(&["--style", "async", "--threads", "4"]).is_err());
+        assert!(parse(&["--style", "blocking", "--workers", "4"]).is_err());
+        assert!(parse(&["--style", "hybrid", "--rayon-threads", "4"]).is_err());
+        let rayon = parse(&[
+            "--style",
+            "hybrid",
+            "--offload",
+            "rayon",
+            "--rayon-threads",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(rayon.rayon_threads, 3);
+        assert_eq!(
+            parse(&["--style", "blocking", "--threads", "4"])
+                .unwrap()
+                .threads,
+            4
+        );
+    }
+
+    #[test]
+    fn error_rate_must_be_a_fraction() {
+        assert!(parse_fraction("0.1").is_ok());
+        assert!(parse_fraction("1.5").is_err());
+        assert!(parse_fraction("ten").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! sync-async-bench: identical HTTP workloads served in three concurrency styles
+//! (blocking threads, async, hybrid), a mock upstream dependency, and a `verify`
+//! step proving every style returns the same bytes.
+//!
+//! Data flows one way: `cli` → `verify` → `server`/`upstream` → `workload`.
+//! Nothing below imports what is above it.
+
+pub mod cli;
+pub mod net;
+pub mod server;
+pub mod service;
+pub mod shutdown;
+pub mod upstream;
+pub mod verify;
+pub mod workload;

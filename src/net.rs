@@ -1,0 +1,118 @@
+//! Networking shared by every server: binding listeners on loopback with errors that
+//! say what to do, and the tokio + hyper accept loop (with graceful shutdown) used by
+//! the async styles and the mock upstream.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// Why a listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The address is not loopback; this suite only serves on this machine.
+    #[error("{0} is not a loopback address: sabench only binds 127.0.0.1 or [::1]")]
+    NotLoopback(IpAddr),
+    /// Somebody else holds the port.
+    #[error("port {} on {} is already in use: pick another with --port (or --port 0 for any free port), or stop the process holding it (`ss -ltnp 'sport = :{}'` shows it)", .0.port(), .0.ip(), .0.port())]
+    InUse(SocketAddr),
+    /// Any other failure from the OS.
+    #[error("cannot listen on {addr}: {source}")]
+    Other {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// Binds a TCP listener on a loopback address, refusing anything else.
+pub fn bind_loopback(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    if !addr.ip().is_loopback() {
+        return Err(BindError::NotLoopback(addr.ip()));
+    }
+    TcpListener::bind(addr).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => BindError::InUse(addr),
+        _ => BindError::Other { addr, source },
+    })
+}
+
+/// A listener on 127.0.0.1 with an OS-chosen port, for tests and in-process runs.
+pub fn bind_ephemeral() -> Result<TcpListener, BindError> {
+    bind_loopback(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Serves HTTP/1.1 (keep-alive) on `listener`, answering every request with `handler`,
+/// until `shutdown` completes; then stops accepting and waits up to `grace` for
+/// in-flight requests to finish.
+pub async fn serve_http1<H, Fut>(
+    listener: tokio::net::TcpListener,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let handler = handler.clone();
+                    let service = hyper::service::service_fn(move |request| {
+                        let reply = handler(request);
+                        async move { Ok::<_, Infallible>(reply.await) }
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                }
+                Err(error) => accept_backoff(&error).await,
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("shutdown: in-flight requests still running after {grace:?}; closing anyway");
+    }
+    Ok(())
+}
+
+/// After a failed `accept` (e.g. out of file descriptors), says so and pauses briefly
+/// instead of spinning.
+async fn accept_backoff(error: &std::io::Error) {
+    eprintln!("accept failed: {error} (if this is 'Too many open files', raise `ulimit -n`)");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_non_loopback_and_names_a_port_in_use() {
+        let err = bind_loopback("0.0.0.0:0".parse().unwrap()).unwrap_err();
+        assert!(matches!(err, BindError::NotLoopback(_)));
+        let held = bind_ephemeral().unwrap();
+        let err = bind_loopback(held.local_addr().unwrap()).unwrap_err();
+        assert!(matches!(err, BindError::InUse(_)));
+        assert!(err.to_string().contains("already in use"), "{err}");
+    }
+}

@@ -1,0 +1,165 @@
+//! The servers under test, one file per style, all serving the same routes with the
+//! same bodies:
+//!
+//! - [`blocking`]: `std::net` + `httparse` on OS threads (fixed pool or thread per connection);
+//! - [`asynchronous`]: tokio multi-thread runtime + hyper, CPU work inline on the workers;
+//! - [`hybrid`]: as async, but CPU work leaves the runtime (`spawn_blocking` or rayon).
+//!
+//! Each exposes `run(listener, config, shutdown)`; [`serve`] picks one by [`Style`].
+
+pub mod asynchronous;
+pub mod blocking;
+pub mod hybrid;
+pub mod offload;
+pub mod reply;
+pub mod wire;
+
+use std::time::Duration;
+
+pub use reply::Reply;
+
+use crate::service::Running;
+use crate::shutdown::Shutdown;
+use crate::workload::WorkloadConfig;
+
+/// The concurrency style of a server.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Style {
+    /// OS threads and blocking I/O; no async runtime anywhere.
+    Blocking,
+    /// tokio + hyper; CPU work runs inline on the runtime's workers.
+    Async,
+    /// tokio + hyper; CPU work is handed to `spawn_blocking` or a rayon pool.
+    Hybrid,
+}
+
+/// Where the hybrid style sends CPU work.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Offload {
+    /// `tokio::task::spawn_blocking`.
+    SpawnBlocking,
+    /// A rayon pool, replying through a tokio oneshot channel.
+    Rayon,
+}
+
+/// A style and its own knobs (recorded with every result, so no style is shown only
+/// at a strawman setting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StyleConfig {
+    /// Which style.
+    pub style: Style,
+    /// Blocking: threads in the fixed pool.
+    pub threads: usize,
+    /// Blocking: one thread per connection instead of a fixed pool.
+    pub thread_per_connection: bool,
+    /// Async and hybrid: tokio worker threads.
+    pub workers: usize,
+    /// Hybrid: where CPU work goes.
+    pub offload: Offload,
+    /// Hybrid with rayon: threads in the rayon pool.
+    pub rayon_threads: usize,
+}
+
+impl StyleConfig {
+    /// The defaults for `style`: 64 pool threads, and one worker or rayon thread per core.
+    pub fn new(style: Style) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            style,
+            threads: 64,
+            thread_per_connection: false,
+            workers: cores,
+            offload: Offload::SpawnBlocking,
+            rayon_threads: cores,
+        }
+    }
+
+    /// A short name with the knobs that matter for this style, e.g. `blocking(pool=64)`.
+    pub fn label(&self) -> String {
+        match self.style {
+            Style::Blocking if self.thread_per_connection => "blocking(thread-per-conn)".into(),
+            Style::Blocking => format!("blocking(pool={})", self.threads),
+            Style::Async => format!("async(workers={})", self.workers),
+            Style::Hybrid => match self.offload {
+                Offload::SpawnBlocking => {
+                    format!("hybrid(spawn-blocking,workers={})", self.workers)
+                }
+                Offload::Rayon => format!(
+                    "hybrid(rayon={},workers={})",
+                    self.rayon_threads, self.workers
+                ),
+            },
+        }
+    }
+}
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The style and its knobs.
+    pub style: StyleConfig,
+    /// The work behind each route.
+    pub workload: WorkloadConfig,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub grace: Duration,
+}
+
+impl ServerConfig {
+    /// A server of `style` with default knobs.
+    pub fn new(style: StyleConfig, workload: WorkloadConfig) -> Self {
+        Self {
+            style,
+            workload,
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves on `listener` in the configured style until `shutdown` triggers, then drains
+/// in-flight requests (bounded by the grace period) and returns. Blocks the caller;
+/// the async styles build their own runtime here.
+pub fn serve(
+    listener: std::net::TcpListener,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    match config.style.style {
+        Style::Blocking => blocking::run(listener, config, shutdown),
+        Style::Async | Style::Hybrid => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(config.style.workers.max(1))
+                .thread_name("server-worker")
+                .enable_all()
+                .build()?;
+            let grace = config.grace;
+            let result = runtime.block_on(async {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                match config.style.style {
+                    Style::Hybrid => hybrid::run(listener, config, shutdown.wait()).await,
+                    _ => asynchronous::run(listener, config, shutdown.wait()).await,
+                }
+            });
+            runtime.shutdown_timeout(grace);
+            result
+        }
+    }
+}
+
+/// Starts a server in-process on 127.0.0.1 with an OS-chosen port, on a background thread.
+pub fn spawn(config: ServerConfig) -> std::io::Result<Running> {
+    let listener = crate::net::bind_ephemeral().map_err(std::io::Error::other)?;
+    let addr = listener.local_addr()?;
+    let shutdown = Shutdown::new();
+    let signal = shutdown.clone();
+    let name = format!("server-{}", config.style.label());
+    Running::spawn(&name, addr, shutdown, move || {
+        serve(listener, config, signal)
+    })
+}

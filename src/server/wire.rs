@@ -1,0 +1,155 @@
+//! HTTP/1.1 on the wire for the blocking style: request heads parsed with `httparse`,
+//! responses written by hand. (The async styles use hyper.)
+
+use super::reply::{reason, Reply, CONTENT_TYPE, WAITED_HEADER};
+
+/// The largest request head accepted; a longer one gets 431.
+pub const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// A complete request head found at the start of a buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Whether the method is GET (others get 405).
+    pub is_get: bool,
+    /// The request target (path and query).
+    pub target: String,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+    /// Bytes of the head, including the blank line.
+    pub head_len: usize,
+    /// Bytes of body that follow (Content-Length); the server reads and discards them.
+    pub body_len: usize,
+}
+
+/// What a buffer holds so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole request head.
+    Complete(RequestHead),
+    /// Not enough bytes yet.
+    Partial,
+    /// Not HTTP/1.x the server can serve; answer 400 (or 431 when too long) and close.
+    Invalid {
+        /// The status to answer with.
+        status: u16,
+        /// Why, for the response body.
+        reason: String,
+    },
+}
+
+/// Parses the request head at the start of `buf`.
+pub fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let head_len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return invalid(431, format!("request head longer than {MAX_HEAD} bytes"))
+        }
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(error) => return invalid(400, format!("malformed request: {error}")),
+    };
+    let version = request.version.unwrap_or(1);
+    let mut keep_alive = version == 1;
+    let mut body_len = 0;
+    for header in request.headers.iter() {
+        let value = String::from_utf8_lossy(header.value);
+        let value = value.trim();
+        if header.name.eq_ignore_ascii_case("connection") {
+            if value.eq_ignore_ascii_case("close") {
+                keep_alive = false;
+            } else if value.eq_ignore_ascii_case("keep-alive") {
+                keep_alive = true;
+            }
+        } else if header.name.eq_ignore_ascii_case("content-length") {
+            match value.parse() {
+                Ok(len) => body_len = len,
+                Err(_) => return invalid(400, format!("bad Content-Length: {value:?}")),
+            }
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            return invalid(400, "chunked request bodies are not supported".into());
+        }
+    }
+    Parsed::Complete(RequestHead {
+        is_get: request.method == Some("GET"),
+        target: request.path.unwrap_or("/").to_string(),
+        keep_alive,
+        head_len,
+        body_len,
+    })
+}
+
+fn invalid(status: u16, reason: String) -> Parsed {
+    Parsed::Invalid { status, reason }
+}
+
+/// Appends `reply` as an HTTP/1.1 response to `out`.
+pub fn write_response(out: &mut Vec<u8>, reply: &Reply, keep_alive: bool) {
+    use std::io::Write;
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\ncontent-type: {CONTENT_TYPE}\r\ncontent-length: {}\r\n",
+        reply.status,
+        reason(reply.status),
+        reply.body.len()
+    );
+    if let Some(waited) = reply.waited {
+        let _ = write!(out, "{WAITED_HEADER}: {}\r\n", waited.as_micros());
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&reply.body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(raw: &[u8]) -> RequestHead {
+        match parse(raw) {
+            Parsed::Complete(head) => head,
+            other => panic!("expected a complete head, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn keep_alive_follows_version_and_connection_header() {
+        assert!(complete(b"GET /null HTTP/1.1\r\nHost: x\r\n\r\n").keep_alive);
+        assert!(!complete(b"GET /null HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!complete(b"GET /null HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(complete(b"GET /null HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+    }
+
+    #[test]
+    fn partial_garbage_and_oversized_heads() {
+        assert_eq!(parse(b"GET /null HTTP/1.1\r\nHost"), Parsed::Partial);
+        assert!(matches!(
+            parse(b"\x00\x01garbage\r\n\r\n"),
+            Parsed::Invalid { status: 400, .. }
+        ));
+        let long = [b"GET /".as_slice(), &vec![b'a'; MAX_HEAD + 1]].concat();
+        assert!(matches!(parse(&long), Parsed::Invalid { status: 431, .. }));
+    }
+
+    #[test]
+    fn body_length_and_method_are_read() {
+        let head = complete(b"POST /null HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+        assert!(!head.is_get);
+        assert_eq!(head.body_len, 5);
+        assert_eq!(head.head_len, 45);
+    }
+
+    #[test]
+    fn response_has_length_and_close_when_asked() {
+        let mut out = Vec::new();
+        write_response(&mut out, &Reply::ok("ok\n"), false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.contains("content-length: 3\r\n"));
+        assert!(text.contains("connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\nok\n"));
+    }
+}
