@@ -139,7 +139,7 @@ mod tests {
         let head = complete(b"POST /null HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
         assert!(!head.is_get);
         assert_eq!(head.body_len, 5);
-        assert_eq!(head.head_len, 45);
+        assert_eq!(head.head_len, 42);
     }
 
     #[test]

@@ -1,0 +1,97 @@
+//! The `sabench` binary as a user meets it: clear errors for bad input, a clean exit on
+//! SIGTERM, and a helpful message for a port in use.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sabench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sabench"))
+}
+
+#[test]
+fn serve_on_a_port_in_use_says_so_and_fails() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let output = sabench()
+        .args(["serve", "--style", "async", "--port", &port])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("already in use") && stderr.contains("--port"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_flags_are_refused_with_a_reason() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["serve", "--style", "async", "--bind", "0.0.0.0"],
+            "not a loopback address",
+        ),
+        (
+            &["serve", "--style", "async", "--io-mode", "upstream"],
+            "needs --upstream",
+        ),
+        (
+            &[
+                "serve",
+                "--style",
+                "async",
+                "--upstream",
+                "http://10.1.2.3:80",
+            ],
+            "loopback",
+        ),
+        (
+            &["serve", "--style", "async", "--threads", "8"],
+            "applies to --style blocking",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = sabench().args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn serve_announces_its_port_and_exits_zero_on_sigterm() {
+    for style in ["blocking", "async", "hybrid"] {
+        let mut child = sabench()
+            .args(["serve", "--style", style, "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+        assert!(std::net::TcpStream::connect(addr).is_ok());
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{style} did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{style}: {status}");
+    }
+}
