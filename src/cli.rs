@@ -242,10 +242,23 @@ fn workload_config(args: &WorkloadArgs) -> anyhow::Result<WorkloadConfig> {
     })
 }
 
-/// Prints the line orchestrators wait for, then flushes so a pipe sees it at once.
-fn announce(what: &str, addr: SocketAddr) {
-    println!("{what} listening on http://{addr}");
+/// Binds `addr`, prints the line orchestrators wait for (`WHAT listening on URL`),
+/// and runs `serve` until SIGINT/SIGTERM has drained it.
+fn serve_until_signal(
+    what: &str,
+    addr: SocketAddr,
+    serve: impl FnOnce(std::net::TcpListener, Shutdown) -> std::io::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let listener = crate::net::bind_loopback(addr)?;
+    let shutdown = Shutdown::new();
+    shutdown
+        .trigger_on_signals()
+        .context("cannot install the SIGINT/SIGTERM handler")?;
+    println!("{what} listening on http://{}", listener.local_addr()?);
     let _ = std::io::stdout().flush();
+    serve(listener, shutdown).with_context(|| format!("{what} stopped with an error"))?;
+    eprintln!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -254,15 +267,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         workload: workload_config(&args.workload)?,
         grace: args.grace,
     };
-    let listener = crate::net::bind_loopback(SocketAddr::new(args.bind, args.port))?;
-    let shutdown = Shutdown::new();
-    shutdown
-        .trigger_on_signals()
-        .context("cannot install the SIGINT/SIGTERM handler")?;
-    announce(&config.style.label(), listener.local_addr()?);
-    server::serve(listener, config, shutdown).context("the server stopped with an error")?;
-    eprintln!("shut down cleanly");
-    Ok(ExitCode::SUCCESS)
+    let label = config.style.label();
+    serve_until_signal(
+        &label,
+        SocketAddr::new(args.bind, args.port),
+        |listener, shutdown| server::serve(listener, config, shutdown),
+    )
 }
 
 fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
@@ -274,16 +284,11 @@ fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         ..UpstreamConfig::default()
     };
-    let listener = crate::net::bind_loopback(SocketAddr::new(args.bind, args.port))?;
-    let shutdown = Shutdown::new();
-    shutdown
-        .trigger_on_signals()
-        .context("cannot install the SIGINT/SIGTERM handler")?;
-    announce("upstream", listener.local_addr()?);
-    upstream::serve(listener, config, args.workers as usize, shutdown)
-        .context("the upstream stopped with an error")?;
-    eprintln!("shut down cleanly");
-    Ok(ExitCode::SUCCESS)
+    serve_until_signal(
+        "upstream",
+        SocketAddr::new(args.bind, args.port),
+        |listener, shutdown| upstream::serve(listener, config, args.workers as usize, shutdown),
+    )
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {

@@ -95,6 +95,32 @@ where
     Ok(())
 }
 
+/// Runs an async server on its own multi-thread runtime (blocking the caller): converts
+/// `listener` to tokio, awaits `serve`, then gives leftover tasks `grace` to finish.
+pub fn block_on_listener<F, Fut>(
+    listener: TcpListener,
+    workers: usize,
+    thread_name: &str,
+    grace: Duration,
+    serve: F,
+) -> std::io::Result<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: Future<Output = std::io::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .thread_name(thread_name)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        listener.set_nonblocking(true)?;
+        serve(tokio::net::TcpListener::from_std(listener)?).await
+    });
+    runtime.shutdown_timeout(grace);
+    result
+}
+
 /// After a failed `accept` (e.g. out of file descriptors), says so and pauses briefly
 /// instead of spinning.
 async fn accept_backoff(error: &std::io::Error) {

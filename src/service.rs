@@ -31,6 +31,18 @@ impl Running {
         })
     }
 
+    /// Binds 127.0.0.1 on an OS-chosen port and starts `serve(listener, shutdown)` there.
+    pub fn spawn_ephemeral(
+        name: &str,
+        serve: impl FnOnce(std::net::TcpListener, Shutdown) -> std::io::Result<()> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let listener = crate::net::bind_ephemeral().map_err(std::io::Error::other)?;
+        let addr = listener.local_addr()?;
+        let shutdown = Shutdown::new();
+        let signal = shutdown.clone();
+        Self::spawn(name, addr, shutdown, move || serve(listener, signal))
+    }
+
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -132,34 +132,27 @@ pub fn serve(
     match config.style.style {
         Style::Blocking => blocking::run(listener, config, shutdown),
         Style::Async | Style::Hybrid => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(config.style.workers.max(1))
-                .thread_name("server-worker")
-                .enable_all()
-                .build()?;
-            let grace = config.grace;
-            let result = runtime.block_on(async {
-                listener.set_nonblocking(true)?;
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                match config.style.style {
-                    Style::Hybrid => hybrid::run(listener, config, shutdown.wait()).await,
-                    _ => asynchronous::run(listener, config, shutdown.wait()).await,
-                }
-            });
-            runtime.shutdown_timeout(grace);
-            result
+            let (workers, grace) = (config.style.workers, config.grace);
+            crate::net::block_on_listener(
+                listener,
+                workers,
+                "server-worker",
+                grace,
+                |listener| async move {
+                    match config.style.style {
+                        Style::Hybrid => hybrid::run(listener, config, shutdown.wait()).await,
+                        _ => asynchronous::run(listener, config, shutdown.wait()).await,
+                    }
+                },
+            )
         }
     }
 }
 
 /// Starts a server in-process on 127.0.0.1 with an OS-chosen port, on a background thread.
 pub fn spawn(config: ServerConfig) -> std::io::Result<Running> {
-    let listener = crate::net::bind_ephemeral().map_err(std::io::Error::other)?;
-    let addr = listener.local_addr()?;
-    let shutdown = Shutdown::new();
-    let signal = shutdown.clone();
     let name = format!("server-{}", config.style.label());
-    Running::spawn(&name, addr, shutdown, move || {
-        serve(listener, config, signal)
+    Running::spawn_ephemeral(&name, move |listener, shutdown| {
+        serve(listener, config, shutdown)
     })
 }

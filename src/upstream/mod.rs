@@ -138,29 +138,16 @@ pub fn serve(
     workers: usize,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers.max(1))
-        .thread_name("upstream-worker")
-        .enable_all()
-        .build()?;
     let grace = config.grace;
-    let result = runtime.block_on(async {
-        listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        run(listener, config, shutdown.wait()).await
-    });
-    runtime.shutdown_timeout(grace);
-    result
+    crate::net::block_on_listener(listener, workers, "upstream-worker", grace, |listener| {
+        run(listener, config, async move { shutdown.wait().await })
+    })
 }
 
 /// Starts the mock upstream in-process on 127.0.0.1 with an OS-chosen port.
 pub fn spawn(config: UpstreamConfig) -> std::io::Result<Running> {
-    let listener = crate::net::bind_ephemeral().map_err(std::io::Error::other)?;
-    let addr = listener.local_addr()?;
-    let shutdown = Shutdown::new();
-    let signal = shutdown.clone();
-    Running::spawn("upstream", addr, shutdown, move || {
-        serve(listener, config, 1, signal)
+    Running::spawn_ephemeral("upstream", move |listener, shutdown| {
+        serve(listener, config, 1, shutdown)
     })
 }
 
