@@ -1,7 +1,7 @@
 //! The command line: clap definitions and what each subcommand does.
 //! `main` only parses, calls [`run`], and prints the error once.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
+use crate::load::{LoadConfig, Schedule};
 use crate::server::{self, Offload, ServerConfig, Style, StyleConfig};
 use crate::shutdown::Shutdown;
 use crate::upstream::{self, Distribution, UpstreamConfig};
@@ -33,6 +34,67 @@ pub enum Command {
     Upstream(UpstreamArgs),
     /// Check that every style answers every route correctly and byte-identically.
     Verify(VerifyArgs),
+    /// Load an HTTP/1.1 server on loopback (open loop with --rate, closed loop with --connections).
+    Load(LoadArgs),
+}
+
+/// `sabench load`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    sabench load http://127.0.0.1:8080/null --connections 50 --duration 10s        # closed loop: max throughput\n  \
+    sabench load http://127.0.0.1:8080/io --rate 2000 --duration 30s --warmup 5s   # open loop, corrected latency\n  \
+    sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s")]
+pub struct LoadArgs {
+    /// Target, e.g. http://127.0.0.1:8080/null (loopback unless --allow-remote).
+    pub url: String,
+    /// Open loop: requests per second, sent on schedule whatever the server does.
+    #[arg(long, value_parser = parse_positive)]
+    pub rate: Option<f64>,
+    /// Open loop: add this many req/s every --step-every (a stepped rate).
+    #[arg(long, requires_all = ["rate", "step_every"], value_parser = parse_positive)]
+    pub rate_step: Option<f64>,
+    /// Open loop: time between rate steps.
+    #[arg(long, requires = "rate_step", value_parser = humantime::parse_duration)]
+    pub step_every: Option<Duration>,
+    /// Open loop: the stepped rate stops growing here.
+    #[arg(long, requires = "rate_step", value_parser = parse_positive)]
+    pub max_rate: Option<f64>,
+    /// Connections; closed loop when given without --rate [open-loop default: 32].
+    #[arg(long, short = 'c', value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub connections: Option<u32>,
+    /// Length of the measured window [default: 10s, or unbounded in time with --requests].
+    #[arg(long, short = 'd', value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many measured requests.
+    #[arg(long, short = 'n', value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// Load before the measured window, discarded.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Generator threads, each with its share of the connections (1 per core you give it).
+    #[arg(long, short = 't', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: u32,
+    /// A reply slower than this counts as a timeout error.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// A connect slower than this counts as a connect_timeout error.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+    /// Write the report as JSON (schema: schemas/load-report.schema.json).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+    /// Write per-second HdrHistograms as a standard interval log (tags corrected, service).
+    #[arg(long, value_name = "FILE")]
+    pub hlog: Option<std::path::PathBuf>,
+    /// Exit non-zero when the run is INVALID (the generator could not keep the schedule).
+    #[arg(long)]
+    pub strict: bool,
+    /// Permit a target that is not on loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// No per-second progress lines.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `sabench serve`.
@@ -148,6 +210,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args),
         Command::Upstream(args) => upstream(args),
         Command::Verify(args) => verify(args),
+        Command::Load(args) => load(args),
     }
 }
 
@@ -168,6 +231,13 @@ fn parse_upstream_url(text: &str) -> Result<String, String> {
         ));
     }
     Ok(format!("http://{authority}"))
+}
+
+fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
+        _ => Err(format!("{text:?} is not a number above 0")),
+    }
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
@@ -304,6 +374,64 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// Builds the run from the flags.
+pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
+    let schedule = match (args.rate, args.rate_step, args.step_every) {
+        (None, _, _) => Schedule::Closed,
+        (Some(rate), Some(step), Some(every)) => Schedule::Stepped {
+            start: rate,
+            step,
+            every,
+            max: args.max_rate,
+        },
+        (Some(rate), _, _) => Schedule::Constant { rate },
+    };
+    let connections = match (args.connections, schedule) {
+        (Some(c), _) => c as usize,
+        (None, Schedule::Closed) => bail!(
+            "say how to load: --rate R (open loop, latency corrected for coordinated omission) or --connections C (closed loop, maximum throughput)"
+        ),
+        (None, _) => 32,
+    };
+    let duration = match (args.duration, args.requests) {
+        (None, None) => Some(Duration::from_secs(10)),
+        (duration, _) => duration,
+    };
+    Ok(LoadConfig {
+        url: args.url.clone(),
+        schedule,
+        connections,
+        threads: args.threads as usize,
+        duration,
+        requests: args.requests,
+        warmup: args.warmup,
+        timeout: args.timeout,
+        connect_timeout: args.connect_timeout,
+        allow_remote: args.allow_remote,
+        hlog: args.hlog.clone(),
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+        ..LoadConfig::closed(&args.url, connections, Duration::from_secs(10))
+    })
+}
+
+fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args)?;
+    let report = crate::load::run(&config)?;
+    if let Some(path) = &args.json {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print!("{}", report.render());
+    Ok(if args.strict && !report.valid {
+        eprintln!("--strict: the run is INVALID, exiting with status 2");
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

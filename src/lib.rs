@@ -6,6 +6,7 @@
 //! Nothing below imports what is above it.
 
 pub mod cli;
+pub mod load;
 pub mod net;
 pub mod server;
 pub mod service;

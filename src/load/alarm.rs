@@ -1,0 +1,196 @@
+//! A precise alarm clock for open-loop pacing. tokio's timer rounds every wait up to
+//! the next whole millisecond, which would send every scheduled request up to 1 ms
+//! late; spinning instead burns a whole core. This clock is one OS thread that
+//! sleeps with `std::thread` precision (timer slack set to 1 ns) and wakes the task
+//! whose send time has come.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Waits shorter than this are spun (yielding to other tasks) instead of scheduled.
+const SPIN_BELOW: Duration = Duration::from_micros(30);
+
+struct Alarm {
+    at: Instant,
+    waker: Waker,
+}
+
+impl PartialEq for Alarm {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for Alarm {}
+impl PartialOrd for Alarm {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Alarm {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.at.cmp(&other.at)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    alarms: BinaryHeap<Reverse<Alarm>>,
+    stopped: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// The clock; stops its thread when dropped.
+pub struct AlarmClock {
+    shared: Arc<Shared>,
+}
+
+impl AlarmClock {
+    /// Starts the clock thread.
+    pub fn start() -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let ringer = shared.clone();
+        std::thread::Builder::new()
+            .name("load-alarm".into())
+            .spawn(move || ring(&ringer))?;
+        Ok(Self { shared })
+    }
+
+    /// A handle tasks use to wait.
+    pub fn handle(&self) -> AlarmHandle {
+        AlarmHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for AlarmClock {
+    fn drop(&mut self) {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopped = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+fn ring(shared: &Shared) {
+    // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if state.stopped {
+            return;
+        }
+        let now = Instant::now();
+        while state
+            .alarms
+            .peek()
+            .is_some_and(|Reverse(alarm)| alarm.at <= now)
+        {
+            if let Some(Reverse(alarm)) = state.alarms.pop() {
+                alarm.waker.wake();
+            }
+        }
+        state = match state.alarms.peek() {
+            Some(Reverse(next)) => {
+                let wait = next.at.saturating_duration_since(now);
+                shared
+                    .changed
+                    .wait_timeout(state, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            None => shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner()),
+        };
+    }
+}
+
+/// Lets a task wait on the clock.
+#[derive(Clone)]
+pub struct AlarmHandle {
+    shared: Arc<Shared>,
+}
+
+impl AlarmHandle {
+    /// Completes at `at`, to within tens of microseconds.
+    pub async fn sleep_until(&self, at: Instant) {
+        let now = Instant::now();
+        if at <= now {
+            return;
+        }
+        if at - now > SPIN_BELOW {
+            WaitFor {
+                at,
+                handle: self,
+                registered: false,
+            }
+            .await;
+        }
+        while Instant::now() < at {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn register(&self, at: Instant, waker: Waker) {
+        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = state.alarms.peek().is_none_or(|Reverse(next)| at < next.at);
+        state.alarms.push(Reverse(Alarm { at, waker }));
+        drop(state);
+        if earliest {
+            self.shared.changed.notify_one();
+        }
+    }
+}
+
+struct WaitFor<'a> {
+    at: Instant,
+    handle: &'a AlarmHandle,
+    registered: bool,
+}
+
+impl Future for WaitFor<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            return Poll::Ready(());
+        }
+        if !self.registered {
+            self.registered = true;
+            self.handle.register(self.at, cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn wakes_at_the_time_asked_not_before() {
+        let clock = AlarmClock::start().unwrap();
+        let handle = clock.handle();
+        for micros in [50u64, 400, 2_500] {
+            let at = Instant::now() + Duration::from_micros(micros);
+            handle.sleep_until(at).await;
+            assert!(Instant::now() >= at);
+        }
+    }
+}

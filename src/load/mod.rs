@@ -1,0 +1,265 @@
+//! The load generator (`sabench load`): drives any HTTP/1.1 server on loopback in open
+//! loop (scheduled arrivals, latency corrected for coordinated omission) or closed loop
+//! (maximum throughput), records HdrHistograms, and reports honestly — a run where the
+//! generator, not the server, was the limit is marked invalid.
+//!
+//! - [`pacer`]: when requests should leave; [`engine`]: the one worker loop;
+//! - [`client`]: a lean HTTP/1.1 connection; [`recorder`]: histograms and error classes;
+//! - [`collector`]: merges per-second intervals, writes the HdrHistogram log;
+//! - [`report`]: the JSON report and the human summary; [`target`]: the URL.
+
+pub mod alarm;
+pub mod client;
+pub mod collector;
+pub(crate) mod engine;
+pub mod pacer;
+pub mod recorder;
+pub mod report;
+pub mod target;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+pub use pacer::Schedule;
+pub use report::LoadReport;
+pub use target::Target;
+
+/// What a load run does.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// `http://127.0.0.1:PORT/path`.
+    pub url: String,
+    /// Open loop (a rate) or closed loop.
+    pub schedule: Schedule,
+    /// Connections (in open loop: the bound on requests in flight).
+    pub connections: usize,
+    /// Generator threads (each a current-thread runtime with its share of connections).
+    pub threads: usize,
+    /// Length of the measured window.
+    pub duration: Option<Duration>,
+    /// Stop after this many measured requests.
+    pub requests: Option<u64>,
+    /// Discarded load before the measured window.
+    pub warmup: Duration,
+    /// Bound on one request; a slower reply is counted as a timeout.
+    pub timeout: Duration,
+    /// Bound on one connect.
+    pub connect_timeout: Duration,
+    /// Permit a target that is not on loopback.
+    pub allow_remote: bool,
+    /// Write the HdrHistogram interval log here.
+    pub hlog: Option<PathBuf>,
+    /// Print a line per second to stderr.
+    pub progress: bool,
+    /// The generator's own p99 lag above which the run is invalid.
+    pub max_generator_lag: Duration,
+}
+
+impl LoadConfig {
+    /// A closed-loop run of `connections` for `duration`, otherwise defaults.
+    pub fn closed(url: &str, connections: usize, duration: Duration) -> Self {
+        Self {
+            url: url.to_string(),
+            schedule: Schedule::Closed,
+            connections,
+            threads: 1,
+            duration: Some(duration),
+            requests: None,
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            allow_remote: false,
+            hlog: None,
+            progress: false,
+            max_generator_lag: Duration::from_millis(10),
+        }
+    }
+
+    /// An open-loop run at `rate` req/s over `connections` for `duration`.
+    pub fn open(url: &str, rate: f64, connections: usize, duration: Duration) -> Self {
+        Self {
+            schedule: Schedule::Constant { rate },
+            ..Self::closed(url, connections, duration)
+        }
+    }
+}
+
+/// Why a load run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The URL is not usable.
+    #[error("bad URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The target is not on this machine.
+    #[error(
+        "{0} is not on loopback: sabench loads only this machine unless you pass --allow-remote"
+    )]
+    NotLoopback(String),
+    /// Nothing accepts connections at the target.
+    #[error("nothing is listening on {0}: start the server first (e.g. `sabench serve --style async --port {port}`)", port = .0.port())]
+    NothingListening(std::net::SocketAddr),
+    /// The target did not accept a connection in time.
+    #[error("connecting to {addr} timed out after {timeout:?}: is the server overloaded or stopped (SIGSTOP)?")]
+    ConnectTimeout {
+        /// The target.
+        addr: std::net::SocketAddr,
+        /// The bound.
+        timeout: Duration,
+    },
+    /// The run's settings make no sense.
+    #[error("{0}")]
+    Settings(String),
+    /// Not enough file descriptors for the connections.
+    #[error("{connections} connections need about {needed} file descriptors but `ulimit -n` is {limit}: raise it (e.g. `ulimit -n {needed}`) or use fewer --connections")]
+    TooFewFileDescriptors {
+        /// Connections asked for.
+        connections: usize,
+        /// Descriptors needed.
+        needed: u64,
+        /// The soft limit.
+        limit: u64,
+    },
+    /// Writing an output failed.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Starting a generator thread failed.
+    #[error("cannot start the generator: {0}")]
+    Start(std::io::Error),
+}
+
+/// Runs the load described by `config` and returns what it measured.
+pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
+    check_settings(config)?;
+    let target = Target::parse(&config.url, config.allow_remote)?;
+    check_file_descriptors(config.connections)?;
+    preflight(&target, config.connect_timeout)?;
+    let hlog = match &config.hlog {
+        Some(path) => Some(collector::HlogWriter::create(path)?),
+        None => None,
+    };
+    let threads = config.threads.clamp(1, config.connections);
+    let start = Instant::now();
+    let measure_start = start + config.warmup;
+    let plan = Arc::new(engine::Plan {
+        addr: target.addr,
+        request: target.request.clone(),
+        schedule: config.schedule,
+        start,
+        measure_start,
+        end: config.duration.map(|d| measure_start + d),
+        max_requests: config.requests,
+        issued: AtomicU64::new(0),
+        timeout: config.timeout,
+        connect_timeout: config.connect_timeout,
+    });
+    let alarm = alarm::AlarmClock::start().map_err(LoadError::Start)?;
+    let (sender, receiver) = mpsc::channel();
+    let mut handles = Vec::new();
+    for index in 0..threads {
+        let connections =
+            config.connections / threads + usize::from(index < config.connections % threads);
+        let plan = plan.clone();
+        let sender = sender.clone();
+        let alarm = alarm.handle();
+        let handle = std::thread::Builder::new()
+            .name(format!("load-{index}"))
+            .spawn(move || engine::run_worker(plan, index, threads, connections, sender, alarm))
+            .map_err(LoadError::Start)?;
+        handles.push(handle);
+    }
+    drop(sender);
+    let collected = collector::collect(receiver, threads, hlog, config, measure_start)?;
+    for handle in handles {
+        if let Ok(Err(error)) = handle.join() {
+            return Err(LoadError::Start(error));
+        }
+    }
+    Ok(collected.into_report(config, &target, threads))
+}
+
+fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
+    if config.duration.is_none() && config.requests.is_none() {
+        return Err(LoadError::Settings(
+            "a run needs a bound: --duration and/or --requests".into(),
+        ));
+    }
+    if config.connections == 0 {
+        return Err(LoadError::Settings(
+            "--connections must be at least 1".into(),
+        ));
+    }
+    if let Some(rate) = config.schedule.initial_rate() {
+        if !(rate > 0.0 && rate.is_finite()) {
+            return Err(LoadError::Settings(format!(
+                "--rate must be above 0, not {rate}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
+    // SAFETY: getrlimit only writes into the struct we pass.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid resource and pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Ok(());
+    }
+    let needed = connections as u64 + 64;
+    if limit.rlim_cur < needed {
+        return Err(LoadError::TooFewFileDescriptors {
+            connections,
+            needed,
+            limit: limit.rlim_cur,
+        });
+    }
+    Ok(())
+}
+
+/// Fails fast, with a clear message, when nothing listens at the target.
+fn preflight(target: &Target, timeout: Duration) -> Result<(), LoadError> {
+    match std::net::TcpStream::connect_timeout(&target.addr, timeout) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Err(LoadError::NothingListening(target.addr))
+        }
+        Err(e)
+            if e.kind() == std::io::ErrorKind::TimedOut
+                || e.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            Err(LoadError::ConnectTimeout {
+                addr: target.addr,
+                timeout,
+            })
+        }
+        Err(e) => Err(LoadError::Start(e)),
+    }
+}
+
+/// The process's peak resident memory (VmHWM), MiB.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
