@@ -94,7 +94,9 @@ impl Worker {
             .next_send()
             .map(|offset| plan.start + offset);
         let at = intended.unwrap_or(ready);
-        if plan.end.is_some_and(|end| at >= end) {
+        // The window is bounded in time: a request still unsent at the end is not sent
+        // (in open loop that shortfall shows as a sent rate under the target).
+        if plan.end.is_some_and(|end| at >= end || ready >= end) {
             return None;
         }
         let measured = at >= plan.measure_start;

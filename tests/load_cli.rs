@@ -1,0 +1,206 @@
+//! `sabench load` as a user runs it: the published JSON schema holds for its output,
+//! INVALID runs fail under --strict, a dead target fails fast, and memory does not
+//! grow with the length of a run.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::targets::Target;
+use serde_json::Value;
+
+fn sabench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_run(args: &[&str]) -> Value {
+    let path = std::env::temp_dir().join(format!(
+        "sabench-load-{}-{}.json",
+        std::process::id(),
+        args.join("_").replace(['/', ':'], "")
+    ));
+    let mut all: Vec<&str> = vec!["load"];
+    all.extend(args);
+    let path_text = path.to_string_lossy().into_owned();
+    all.extend(["--json", &path_text, "--quiet"]);
+    let output = sabench(&all);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    value
+}
+
+/// A minimal JSON Schema check: `type`, `required`, `properties`, `items`, `enum`, `$ref`.
+fn validate(schema: &Value, root: &Value, value: &Value, at: &str) -> Vec<String> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/$defs/");
+            &root["$defs"][name]
+        }
+        None => schema,
+    };
+    let mut problems = Vec::new();
+    if let Some(types) = schema.get("type") {
+        let allowed: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let fits = allowed.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "number" => value.is_number(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !fits {
+            problems.push(format!("{at}: {value} is not {allowed:?}"));
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            problems.push(format!("{at}: {value} not in {options:?}"));
+        }
+    }
+    for key in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = key.as_str().unwrap();
+        if value.get(key).is_none() {
+            problems.push(format!("{at}: missing {key}"));
+        }
+    }
+    if let (Some(properties), Some(object)) = (
+        schema.get("properties").and_then(Value::as_object),
+        value.as_object(),
+    ) {
+        for (key, sub) in properties {
+            if let Some(child) = object.get(key) {
+                problems.extend(validate(sub, root, child, &format!("{at}.{key}")));
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, child) in array.iter().enumerate() {
+            problems.extend(validate(items, root, child, &format!("{at}[{i}]")));
+        }
+    }
+    problems
+}
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schemas/load-report.schema.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_json_output_matches_the_published_schema_in_both_modes() {
+    let schema = schema();
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for key in [
+        "target_rps",
+        "achieved_rps",
+        "requests_ok",
+        "errors",
+        "latency_ms",
+        "valid",
+        "generator_cpu_s",
+    ] {
+        assert!(required.contains(&key), "the schema must require {key}");
+    }
+    let target = Target::delayed(Duration::from_millis(1));
+    let url = target.url("/");
+    let open = json_run(&[&url, "--rate", "200", "-c", "4", "-d", "1500ms"]);
+    let closed = json_run(&[&url, "-c", "2", "-n", "300"]);
+    for report in [&open, &closed] {
+        let problems = validate(&schema, &schema, report, "$");
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+    assert_eq!(open["mode"], "open");
+    assert_eq!(open["target_rps"].as_f64(), Some(200.0));
+    assert_eq!(closed["target_rps"], Value::Null);
+    assert_eq!(closed["requests_sent"], 300);
+    // A field the schema does not know is a schema that drifted from the code.
+    let known = schema["properties"].as_object().unwrap();
+    for key in open.as_object().unwrap().keys() {
+        assert!(known.contains_key(key), "{key} is missing from the schema");
+    }
+}
+
+#[test]
+fn strict_fails_a_run_the_generator_could_not_keep_on_schedule() {
+    let target = Target::delayed(Duration::from_millis(20));
+    let url = target.url("/");
+    // One connection to a 20 ms target cannot carry 500 req/s.
+    let output = sabench(&[
+        "load", &url, "--rate", "500", "-c", "1", "-d", "1s", "--strict", "-q",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("INVALID") && stdout.contains("--connections"),
+        "{stdout}"
+    );
+    let relaxed = sabench(&["load", &url, "--rate", "500", "-c", "1", "-d", "1s", "-q"]);
+    assert!(
+        relaxed.status.success(),
+        "without --strict an INVALID run still exits 0"
+    );
+}
+
+#[test]
+fn a_dead_target_fails_fast_with_a_hint() {
+    let dead = common::dead_address();
+    let started = Instant::now();
+    let output = sabench(&["load", &format!("http://{dead}/"), "-c", "1", "-d", "5s"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("nothing is listening") && stderr.contains("sabench serve"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let neither = sabench(&["load", &format!("http://{dead}/")]);
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--rate R"));
+}
+
+#[test]
+fn a_run_ten_times_longer_uses_no_more_memory() {
+    let target = Target::delayed(Duration::ZERO);
+    let url = target.url("/");
+    let short = json_run(&[&url, "--rate", "3000", "-c", "16", "-d", "1s"]);
+    let long = json_run(&[&url, "--rate", "3000", "-c", "16", "-d", "10s"]);
+    let short_rss = short["generator_peak_rss_mib"].as_f64().unwrap();
+    let long_rss = long["generator_peak_rss_mib"].as_f64().unwrap();
+    assert!(
+        long["requests_sent"].as_u64().unwrap() >= 9 * short["requests_sent"].as_u64().unwrap()
+    );
+    assert!(short_rss > 0.0);
+    assert!(
+        long_rss <= short_rss * 1.10 + 2.0,
+        "1 s: {short_rss:.1} MiB, 10 s: {long_rss:.1} MiB"
+    );
+}
