@@ -42,7 +42,7 @@ run() {
   case $tool in
     sabench) { time taskset -c 0 "$sabench" load "$url" -c "$conns" -d "${secs}s" -t 1 -q --json "$file" >/dev/null; } 2>"$file.cpu" ;;
     wrk) { time taskset -c 0 wrk -t1 -c "$conns" -d "${secs}s" --latency "$url" >"$file"; } 2>"$file.cpu" ;;
-    oha) { time taskset -c 0 oha -z "${secs}s" -c "$conns" --no-tui --output-format json "$url" >"$file"; } 2>"$file.cpu" ;;
+    oha) { time taskset -c 0 oha -z "${secs}s" -c "$conns" --worker-threads 1 --no-tui --output-format json "$url" >"$file"; } 2>"$file.cpu" ;;
   esac
 }
 
