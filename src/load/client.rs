@@ -104,7 +104,8 @@ impl Connection {
 
     async fn write_all(&mut self, mut bytes: &[u8]) -> Result<(), ExchangeError> {
         while !bytes.is_empty() {
-            match (&*self.socket.get_ref()).write(bytes) {
+            let mut stream: &std::net::TcpStream = self.socket.get_ref();
+            match stream.write(bytes) {
                 Ok(0) => return Err(ExchangeError::Closed),
                 Ok(n) => bytes = &bytes[n..],
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -126,7 +127,8 @@ impl Connection {
             let mut guard = self.socket.readable().await?;
             let space = &mut self.buffer[self.filled..];
             let wanted = space.len();
-            match (&*guard.get_inner()).read(space) {
+            let mut stream: &std::net::TcpStream = guard.get_inner();
+            match stream.read(space) {
                 Ok(0) => return Err(ExchangeError::Closed),
                 Ok(n) => {
                     if n < wanted {
