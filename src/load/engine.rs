@@ -135,12 +135,27 @@ pub(crate) fn run_worker(
         plan,
     });
     let last_index = runtime.block_on(async {
-        let drivers = futures_util::future::join_all((0..connections).map(|_| drive(&worker)));
+        let local = tokio::task::LocalSet::new();
+        let drivers: Vec<_> = (0..connections)
+            .map(|_| {
+                let worker = worker.clone();
+                local.spawn_local(async move { drive(&worker).await })
+            })
+            .collect();
+        let all_done = async {
+            for driver in drivers {
+                let _ = driver.await;
+            }
+        };
         let mut ticker = std::pin::pin!(tick(&worker, &reports));
-        tokio::select! {
-            _ = drivers => {},
-            () = &mut ticker => {},
-        }
+        local
+            .run_until(async {
+                tokio::select! {
+                    () = all_done => {},
+                    () = &mut ticker => {},
+                }
+            })
+            .await;
         let elapsed = Instant::now().saturating_duration_since(worker.plan.measure_start);
         elapsed.as_secs()
     });

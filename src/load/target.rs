@@ -61,7 +61,7 @@ impl Target {
             return Err(LoadError::NotLoopback(url.to_string()));
         }
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: sabench\r\nAccept: */*\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n"
         )
         .into_bytes();
         Ok(Self {

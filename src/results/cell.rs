@@ -1,0 +1,137 @@
+//! One row of `cells.csv`: everything measured for one cell and repetition.
+
+use serde::{Deserialize, Serialize};
+
+/// A cell's result. Field order is the CSV column order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellRecord {
+    /// Unique name of the cell and repetition; names its hist and sample files.
+    pub cell: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Workload name (a route: null, io, cpu, mixed, fanout).
+    pub workload: String,
+    /// Style: blocking, async, hybrid.
+    pub style: String,
+    /// Style with its knobs, e.g. `blocking(pool=64)`.
+    pub variant: String,
+    /// The knobs alone, e.g. `threads=64`.
+    pub knobs: String,
+    /// closed, open, or saturate.
+    pub load_mode: String,
+    /// Connections the generator used.
+    pub connections: u64,
+    /// Target rate (open loop and saturation; empty in closed loop).
+    pub target_rps: Option<f64>,
+    /// Repetition number, from 1.
+    pub repetition: u32,
+    /// Successful replies per second.
+    pub achieved_rps: f64,
+    /// Successful replies.
+    pub requests_ok: u64,
+    /// Errors: nothing accepted the connection.
+    pub err_connect_refused: u64,
+    /// Errors: connect timed out.
+    pub err_connect_timeout: u64,
+    /// Errors: connection reset or closed.
+    pub err_reset: u64,
+    /// Errors: no reply within the timeout.
+    pub err_timeout: u64,
+    /// Errors: 4xx.
+    pub err_status_4xx: u64,
+    /// Errors: 5xx.
+    pub err_status_5xx: u64,
+    /// Errors: anything else.
+    pub err_other: u64,
+    /// Corrected latency percentiles, ms.
+    pub p50_ms: f64,
+    /// Corrected p90, ms.
+    pub p90_ms: f64,
+    /// Corrected p95, ms.
+    pub p95_ms: f64,
+    /// Corrected p99, ms.
+    pub p99_ms: f64,
+    /// Corrected p99.9, ms.
+    pub p999_ms: f64,
+    /// Corrected max, ms.
+    pub max_ms: f64,
+    /// Service-time p50, ms.
+    pub service_p50_ms: f64,
+    /// Service-time p90, ms.
+    pub service_p90_ms: f64,
+    /// Service-time p95, ms.
+    pub service_p95_ms: f64,
+    /// Service-time p99, ms.
+    pub service_p99_ms: f64,
+    /// Service-time p99.9, ms.
+    pub service_p999_ms: f64,
+    /// Service-time max, ms.
+    pub service_max_ms: f64,
+    /// Server peak resident memory (VmHWM), MiB.
+    pub rss_peak_mib: f64,
+    /// Server mean resident memory over the measured window, MiB.
+    pub rss_mean_mib: f64,
+    /// Most server threads seen.
+    pub threads_max: u64,
+    /// Kernel stacks the threads cost beyond RSS (threads × 16 KiB), MiB.
+    pub kernel_stack_mib: f64,
+    /// Server user CPU over the measured window, s.
+    pub server_cpu_user_s: f64,
+    /// Server system CPU over the measured window, s.
+    pub server_cpu_sys_s: f64,
+    /// Generator CPU, s.
+    pub generator_cpu_s: f64,
+    /// False when the generator, not the server, was the limit.
+    pub valid: bool,
+    /// Why not valid (empty when valid).
+    pub invalid_reason: String,
+}
+
+impl CellRecord {
+    /// All errors.
+    pub fn errors(&self) -> u64 {
+        self.err_connect_refused
+            + self.err_connect_timeout
+            + self.err_reset
+            + self.err_timeout
+            + self.err_status_4xx
+            + self.err_status_5xx
+            + self.err_other
+    }
+
+    /// The load level as shown in tables: `c=64`, `500 rps`, or `max@SLO`.
+    pub fn level(&self) -> String {
+        match self.load_mode.as_str() {
+            "closed" => format!("c={}", self.connections),
+            "saturate" => "max@SLO".to_string(),
+            _ => format!("{:.0} rps", self.target_rps.unwrap_or(0.0)),
+        }
+    }
+
+    /// The key that identifies the same cell across repetitions and runs.
+    pub fn key(&self) -> (String, String, String, String) {
+        (
+            self.workload.clone(),
+            self.variant.clone(),
+            self.load_mode.clone(),
+            self.level(),
+        )
+    }
+}
+
+/// One sample of the server process (every 100 ms).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ServerSample {
+    /// Seconds since the cell's measured window began (negative: warm-up).
+    pub t_s: f64,
+    /// Resident memory, MiB.
+    pub rss_mib: f64,
+    /// Peak resident memory so far, MiB.
+    pub hwm_mib: f64,
+    /// Threads.
+    pub threads: u64,
+    /// User CPU so far, s.
+    pub cpu_user_s: f64,
+    /// System CPU so far, s.
+    pub cpu_sys_s: f64,
+}

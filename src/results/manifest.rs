@@ -1,0 +1,85 @@
+//! `manifest.json`: what ran, where, from which revision, and whether it finished.
+
+use serde::{Deserialize, Serialize};
+
+/// Describes a run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The run's directory name.
+    pub run_id: String,
+    /// Scenario name.
+    pub scenario_name: String,
+    /// The scenario file it came from.
+    pub scenario_file: String,
+    /// The scenario as parsed (every default filled in).
+    pub scenario: serde_json::Value,
+    /// `git describe --always --dirty` of the source tree, if known.
+    pub git_revision: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// CPU model name.
+    pub cpu_model: String,
+    /// CPUs available.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// Start time (RFC 3339, UTC).
+    pub started: String,
+    /// End time, once finished or interrupted.
+    pub finished: Option<String>,
+    /// running, complete, or interrupted.
+    pub status: String,
+    /// Cells the scenario plans (with repetitions).
+    pub cells_planned: usize,
+    /// Cells finished and written.
+    pub cells_done: usize,
+}
+
+/// Facts about this machine and build, for the manifest.
+pub struct MachineFacts {
+    /// `git describe --always --dirty`.
+    pub git_revision: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// CPU model.
+    pub cpu_model: String,
+    /// CPUs available.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program).args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+impl MachineFacts {
+    /// Reads them now.
+    pub fn read() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Self {
+            git_revision: command_output("git", &["describe", "--always", "--dirty"])
+                .unwrap_or_else(|| "unknown".into()),
+            rustc: command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
+            cpu_model,
+            cores: crate::affinity::available_cpus(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+        }
+    }
+}
+
+/// The current time as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
