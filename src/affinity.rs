@@ -36,7 +36,9 @@ mod tests {
             pin_current_thread(&[0]).unwrap();
             // SAFETY: as in pin_current_thread.
             let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+            let rc = unsafe {
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
+            };
             assert_eq!(rc, 0);
             assert!(unsafe { libc::CPU_ISSET(0, &set) });
             assert_eq!(unsafe { libc::CPU_COUNT(&set) }, 1);

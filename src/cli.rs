@@ -36,6 +36,39 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Load an HTTP/1.1 server on loopback (open loop with --rate, closed loop with --connections).
     Load(LoadArgs),
+    /// Run a scenario: every style × workload × load level, into results/<run-id>/.
+    Run(RunArgs),
+    /// Rebuild a run's summary, charts and HTML from its data files.
+    Report(ReportArgs),
+    /// Compare two runs cell by cell (before → after), flagging changes beyond the noise.
+    Compare(CompareArgs),
+}
+
+/// `sabench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file.
+    #[arg(default_value = "scenarios/quick.toml")]
+    pub scenario: std::path::PathBuf,
+    /// Folder under which the run's own folder is created (never overwriting a run).
+    #[arg(long, default_value = "results")]
+    pub out: std::path::PathBuf,
+}
+
+/// `sabench report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run folder, e.g. results/20261122-010203-quick.
+    pub dir: std::path::PathBuf,
+}
+
+/// `sabench compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The earlier run folder.
+    pub before: std::path::PathBuf,
+    /// The later run folder (the comparison is also written into it).
+    pub after: std::path::PathBuf,
 }
 
 /// `sabench load`.
@@ -211,6 +244,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upstream(args) => upstream(args),
         Command::Verify(args) => verify(args),
         Command::Load(args) => load(args),
+        Command::Run(args) => run_scenario(args),
+        Command::Report(args) => report(args),
+        Command::Compare(args) => compare(args),
     }
 }
 
@@ -433,6 +469,52 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, interrupted.clone())
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let options = crate::run::RunOptions {
+        scenario: args.scenario,
+        out: args.out,
+        sabench: std::env::current_exe().context("cannot find the sabench executable")?,
+        interrupted,
+    };
+    let outcome = crate::run::run(&options)?;
+    let root = outcome.dir.root().display();
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: kept {} of {} cells in {root} (report written from them)",
+            outcome.cells_done, outcome.cells_planned
+        );
+        return Ok(ExitCode::from(130));
+    }
+    let summary =
+        std::fs::read_to_string(outcome.dir.root().join("summary.md")).unwrap_or_default();
+    println!("{summary}");
+    eprintln!("results: {root}/ (summary.md, report.html, charts/, cells.csv)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let dir = crate::results::RunDir::open(&args.dir)?;
+    for path in crate::report::build(&dir)? {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let before = crate::results::RunDir::open(&args.before)?;
+    let after = crate::results::RunDir::open(&args.after)?;
+    let text = crate::report::compare::compare(&before, &after)?;
+    let path = after.write_text(&format!("compare-vs-{}.md", before.id()), &text)?;
+    println!("{text}");
+    eprintln!("written to {}", path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

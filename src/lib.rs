@@ -2,12 +2,16 @@
 //! (blocking threads, async, hybrid), a mock upstream dependency, and a `verify`
 //! step proving every style returns the same bytes.
 //!
-//! Data flows one way: `cli` → `verify` → `server`/`upstream` → `workload`.
-//! Nothing below imports what is above it.
+//! Data flows one way: `cli` → `run` → `load`/`report` → `results`, and
+//! `verify` → `server`/`upstream` → `workload`. Nothing below imports what is above it.
 
+pub mod affinity;
 pub mod cli;
 pub mod load;
 pub mod net;
+pub mod report;
+pub mod results;
+pub mod run;
 pub mod server;
 pub mod service;
 pub mod shutdown;

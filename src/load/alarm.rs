@@ -55,13 +55,17 @@ pub struct AlarmClock {
 }
 
 impl AlarmClock {
-    /// Starts the clock thread.
-    pub fn start() -> std::io::Result<Self> {
+    /// Starts the clock thread, pinned to `cpus` (empty: not pinned).
+    pub fn start(cpus: &[usize]) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let ringer = shared.clone();
+        let cpus = cpus.to_vec();
         std::thread::Builder::new()
             .name("load-alarm".into())
-            .spawn(move || ring(&ringer))?;
+            .spawn(move || {
+                let _ = crate::affinity::pin_current_thread(&cpus);
+                ring(&ringer)
+            })?;
         Ok(Self { shared })
     }
 
@@ -185,7 +189,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn wakes_at_the_time_asked_not_before() {
-        let clock = AlarmClock::start().unwrap();
+        let clock = AlarmClock::start(&[]).unwrap();
         let handle = clock.handle();
         for micros in [50u64, 400, 2_500] {
             let at = Instant::now() + Duration::from_micros(micros);

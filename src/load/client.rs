@@ -17,6 +17,8 @@ pub struct ResponseHead {
     pub status: u16,
     /// Whether the connection can carry another request.
     pub keep_alive: bool,
+    /// The wait the server says it achieved (`x-sabench-waited-us`), if it says.
+    pub server_wait_us: Option<u64>,
 }
 
 /// Why an exchange failed.
@@ -210,6 +212,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, ResponseHead, Framing)>, E
     let status = response.code.unwrap_or(0);
     let mut keep_alive = response.version == Some(1);
     let mut framing = Framing::UntilClose;
+    let mut server_wait_us = None;
     for header in response.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
             let len = std::str::from_utf8(header.value)
@@ -229,16 +232,24 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, ResponseHead, Framing)>, E
             } else if contains_token(header.value, b"keep-alive") {
                 keep_alive = true;
             }
+        } else if header
+            .name
+            .eq_ignore_ascii_case(crate::server::reply::WAITED_HEADER)
+        {
+            server_wait_us = std::str::from_utf8(header.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
         }
     }
     if status == 204 || status == 304 || (100..200).contains(&status) {
         framing = Framing::None;
     }
-    Ok(Some((
-        head_len,
-        ResponseHead { status, keep_alive },
-        framing,
-    )))
+    let head = ResponseHead {
+        status,
+        keep_alive,
+        server_wait_us,
+    };
+    Ok(Some((head_len, head, framing)))
 }
 
 fn contains_token(value: &[u8], token: &[u8]) -> bool {

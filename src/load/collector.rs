@@ -45,6 +45,7 @@ pub(crate) struct Collected {
     timeline: Vec<Second>,
     cpu_seconds: f64,
     elapsed: Duration,
+    unserved: u64,
 }
 
 /// A second some workers have reported and others not yet.
@@ -90,6 +91,7 @@ pub(crate) fn collect(
     let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
     let mut done = 0;
     let mut worker_cpu = 0.0;
+    let mut unserved = 0;
     while done < workers {
         let Ok(message) = receiver.recv() else { break };
         match message {
@@ -111,9 +113,13 @@ pub(crate) fn collect(
                     emitter.emit(index, second, &mut log)?;
                 }
             }
-            WorkerMessage::Done { cpu_seconds } => {
+            WorkerMessage::Done {
+                cpu_seconds,
+                unserved: never,
+            } => {
                 done += 1;
                 worker_cpu += cpu_seconds;
+                unserved += never;
             }
         }
     }
@@ -126,6 +132,7 @@ pub(crate) fn collect(
         timeline: emitter.timeline,
         cpu_seconds: worker_cpu + (thread_cpu_seconds() - cpu_before),
         elapsed,
+        unserved,
     })
 }
 
@@ -184,6 +191,9 @@ impl Emitter<'_> {
                 row.p99_ms,
                 row.errors
             );
+        }
+        if let Some(hook) = &self.config.on_second {
+            (hook.0)(&row);
         }
         self.timeline.push(row);
         self.totals.merge(&recording);
@@ -259,6 +269,9 @@ impl Collected {
                 service: Percentiles::of(&self.totals.service),
             },
             send_delay_ms: Percentiles::of(&self.totals.send_delay),
+            server_wait_ms: (!self.totals.server_wait.is_empty())
+                .then(|| Percentiles::of(&self.totals.server_wait)),
+            connections_unserved: self.unserved,
             generator_lag_ms: generator_lag,
             valid: invalid_reasons.is_empty(),
             invalid_reasons,

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +45,10 @@ pub(crate) struct Plan {
     pub timeout: Duration,
     /// Bound on one connect.
     pub connect_timeout: Duration,
+    /// Set from outside to end the run early.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// CPUs the worker threads are pinned to.
+    pub cpus: Vec<usize>,
 }
 
 /// One interval's recording, sent to the collector.
@@ -65,6 +69,8 @@ pub(crate) enum WorkerMessage {
     Done {
         /// User + system CPU seconds of the worker thread.
         cpu_seconds: f64,
+        /// Connections that got no answer at all inside the measured window.
+        unserved: u64,
     },
 }
 
@@ -81,6 +87,7 @@ struct Worker {
     pacer: RefCell<Pacer>,
     interval: RefCell<Recording>,
     alarm: AlarmHandle,
+    unserved: std::cell::Cell<u64>,
 }
 
 impl Worker {
@@ -97,6 +104,13 @@ impl Worker {
         // The window is bounded in time: a request still unsent at the end is not sent
         // (in open loop that shortfall shows as a sent rate under the target).
         if plan.end.is_some_and(|end| at >= end || ready >= end) {
+            return None;
+        }
+        if plan
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+        {
             return None;
         }
         let measured = at >= plan.measure_start;
@@ -125,6 +139,7 @@ pub(crate) fn run_worker(
     reports: Sender<WorkerMessage>,
     alarm: AlarmHandle,
 ) -> std::io::Result<()> {
+    crate::affinity::pin_current_thread(&plan.cpus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -132,6 +147,7 @@ pub(crate) fn run_worker(
         pacer: RefCell::new(Pacer::new(plan.schedule, index, workers)),
         interval: RefCell::new(Recording::default()),
         alarm,
+        unserved: std::cell::Cell::new(0),
         plan,
     });
     let last_index = runtime.block_on(async {
@@ -168,6 +184,7 @@ pub(crate) fn run_worker(
     })));
     let _ = reports.send(WorkerMessage::Done {
         cpu_seconds: thread_cpu_seconds(),
+        unserved: worker.unserved.get(),
     });
     Ok(())
 }
@@ -192,10 +209,13 @@ async fn tick(worker: &Worker, reports: &Sender<WorkerMessage>) {
     }
 }
 
-/// One connection: take a ticket, wait for its time, exchange, record; until the run ends.
+/// One connection: take a ticket, wait for its time, exchange, record; until the run
+/// ends. A connection that got no answer inside the measured window is counted as
+/// unserved (a fixed thread pool tied up by other keep-alive connections looks so).
 async fn drive(worker: &Worker) {
     let plan = &worker.plan;
     let mut connection: Option<Connection> = None;
+    let mut served = false;
     while let Some(ticket) = worker.next_ticket() {
         if let Some(at) = ticket.intended {
             pace_until(at, &worker.alarm).await;
@@ -203,6 +223,9 @@ async fn drive(worker: &Worker) {
         let sent = Instant::now();
         let outcome = exchange(&mut connection, plan).await;
         let done = Instant::now();
+        served |= outcome.answered()
+            && done >= plan.measure_start
+            && plan.end.is_none_or(|end| done <= end);
         if ticket.measured {
             let timing = Timing {
                 intended: ticket.intended.unwrap_or(sent),
@@ -218,6 +241,9 @@ async fn drive(worker: &Worker) {
         ) {
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }
+    }
+    if !served {
+        worker.unserved.set(worker.unserved.get() + 1);
     }
 }
 
@@ -258,7 +284,7 @@ async fn exchange(slot: &mut Option<Connection>, plan: &Plan) -> RequestOutcome 
             match head.status {
                 500..=599 => RequestOutcome::Failed(ErrorClass::Status5xx),
                 400..=499 => RequestOutcome::Failed(ErrorClass::Status4xx),
-                100..=399 => RequestOutcome::Ok,
+                100..=399 => RequestOutcome::Ok(head.server_wait_us.map(Duration::from_micros)),
                 _ => RequestOutcome::Failed(ErrorClass::Other),
             }
         }

@@ -18,7 +18,7 @@ pub mod report;
 pub mod target;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,22 @@ pub struct LoadConfig {
     pub progress: bool,
     /// The generator's own p99 lag above which the run is invalid.
     pub max_generator_lag: Duration,
+    /// Pin the generator's threads to these CPUs (empty: not pinned).
+    pub cpus: Vec<usize>,
+    /// When set, the run stops early (no new requests; in-flight ones finish).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Called with each finished second (live progress).
+    pub on_second: Option<SecondHook>,
+}
+
+/// A callback for each finished second of a run.
+#[derive(Clone)]
+pub struct SecondHook(pub Arc<dyn Fn(&report::Second) + Send + Sync>);
+
+impl std::fmt::Debug for SecondHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondHook")
+    }
 }
 
 impl LoadConfig {
@@ -74,6 +90,9 @@ impl LoadConfig {
             hlog: None,
             progress: false,
             max_generator_lag: Duration::from_millis(10),
+            cpus: Vec::new(),
+            stop: None,
+            on_second: None,
         }
     }
 
@@ -163,8 +182,10 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         issued: AtomicU64::new(0),
         timeout: config.timeout,
         connect_timeout: config.connect_timeout,
+        stop: config.stop.clone(),
+        cpus: config.cpus.clone(),
     });
-    let alarm = alarm::AlarmClock::start().map_err(LoadError::Start)?;
+    let alarm = alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
     let (sender, receiver) = mpsc::channel();
     let mut handles = Vec::new();
     for index in 0..threads {

@@ -84,10 +84,21 @@ impl ErrorClass {
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestOutcome {
-    /// A 1xx–3xx answer.
-    Ok,
+    /// A 1xx–3xx answer, with the wait the server reported achieving (if it did).
+    Ok(Option<Duration>),
     /// Any failure.
     Failed(ErrorClass),
+}
+
+impl RequestOutcome {
+    /// Whether the server answered (any status), as opposed to a connection failure or timeout.
+    pub fn answered(&self) -> bool {
+        matches!(
+            self,
+            RequestOutcome::Ok(_)
+                | RequestOutcome::Failed(ErrorClass::Status4xx | ErrorClass::Status5xx)
+        )
+    }
 }
 
 /// One request's times.
@@ -141,6 +152,8 @@ pub struct Recording {
     pub generator_lag: Histogram<u64>,
     /// How late sends left for any reason (including every connection being busy).
     pub send_delay: Histogram<u64>,
+    /// The wait servers reported achieving (`x-sabench-waited-us`), for successes that carry it.
+    pub server_wait: Histogram<u64>,
     /// Counters.
     pub counts: Counts,
 }
@@ -152,6 +165,7 @@ impl Default for Recording {
             service: new_histogram(),
             generator_lag: new_histogram(),
             send_delay: new_histogram(),
+            server_wait: new_histogram(),
             counts: Counts::default(),
         }
     }
@@ -162,8 +176,11 @@ impl Recording {
     pub fn record(&mut self, timing: &Timing, outcome: RequestOutcome) {
         self.counts.sent += 1;
         let answered = match outcome {
-            RequestOutcome::Ok => {
+            RequestOutcome::Ok(server_wait) => {
                 self.counts.ok += 1;
+                if let Some(wait) = server_wait {
+                    record_duration(&mut self.server_wait, wait);
+                }
                 true
             }
             RequestOutcome::Failed(class) => {
@@ -199,6 +216,7 @@ impl Recording {
         let _ = self.service.add(&other.service);
         let _ = self.generator_lag.add(&other.generator_lag);
         let _ = self.send_delay.add(&other.send_delay);
+        let _ = self.server_wait.add(&other.server_wait);
         self.counts.merge(&other.counts);
     }
 
@@ -208,6 +226,7 @@ impl Recording {
         self.service.reset();
         self.generator_lag.reset();
         self.send_delay.reset();
+        self.server_wait.reset();
         self.counts = Counts::default();
     }
 }
@@ -226,7 +245,7 @@ mod tests {
             done: start + Duration::from_millis(510),
         };
         let mut recording = Recording::default();
-        recording.record(&timing, RequestOutcome::Ok);
+        recording.record(&timing, RequestOutcome::Ok(Some(Duration::from_millis(9))));
         recording.record(&timing, RequestOutcome::Failed(ErrorClass::Status5xx));
         recording.record(&timing, RequestOutcome::Failed(ErrorClass::ConnectRefused));
         assert_eq!(recording.counts.ok, 1);
@@ -242,5 +261,6 @@ mod tests {
         // The connection was busy until 500 ms: that wait is not the generator's lag.
         assert!(recording.generator_lag.max() < 100);
         assert!(recording.send_delay.max() >= 499_000);
+        assert_eq!(recording.server_wait.len(), 1);
     }
 }

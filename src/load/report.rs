@@ -105,6 +105,10 @@ pub struct LoadReport {
     pub send_delay_ms: Percentiles,
     /// How late the generator itself sent while a connection was free.
     pub generator_lag_ms: Percentiles,
+    /// The wait the server reported achieving (`x-sabench-waited-us`); null if it never said.
+    pub server_wait_ms: Option<Percentiles>,
+    /// Connections that got no answer at all during the measured window.
+    pub connections_unserved: u64,
     /// False when the generator, not the server, limited the run.
     pub valid: bool,
     /// Why the run is invalid (empty when valid).
@@ -186,6 +190,20 @@ impl LoadReport {
             errors.join(", ")
         };
         let _ = writeln!(out, "  errors     {errors}");
+        if self.connections_unserved > 0 {
+            let _ = writeln!(
+                out,
+                "  unserved   {} of {} connections got no answer in the measured window",
+                self.connections_unserved, self.connections
+            );
+        }
+        if let Some(wait) = &self.server_wait_ms {
+            let _ = writeln!(
+                out,
+                "  server wait {:.3} ms p50, {:.3} ms p99 (achieved, as the server reports it)",
+                wait.p50, wait.p99
+            );
+        }
         let per_100k = if self.requests_sent > 0 {
             self.generator_cpu_s * 100_000.0 / self.requests_sent as f64
         } else {

@@ -60,10 +60,7 @@ impl Target {
         if !addr.ip().is_loopback() && !allow_remote {
             return Err(LoadError::NotLoopback(url.to_string()));
         }
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n"
-        )
-        .into_bytes();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
         Ok(Self {
             addr,
             url: url.to_string(),

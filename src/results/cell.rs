@@ -43,6 +43,8 @@ pub struct CellRecord {
     pub err_status_5xx: u64,
     /// Errors: anything else.
     pub err_other: u64,
+    /// Connections that got no answer at all in the measured window.
+    pub connections_unserved: u64,
     /// Corrected latency percentiles, ms.
     pub p50_ms: f64,
     /// Corrected p90, ms.
@@ -67,6 +69,10 @@ pub struct CellRecord {
     pub service_p999_ms: f64,
     /// Service-time max, ms.
     pub service_max_ms: f64,
+    /// Median wait the server reported achieving (I/O routes), ms.
+    pub server_wait_p50_ms: Option<f64>,
+    /// p99 of that wait, ms.
+    pub server_wait_p99_ms: Option<f64>,
     /// Server peak resident memory (VmHWM), MiB.
     pub rss_peak_mib: f64,
     /// Server mean resident memory over the measured window, MiB.

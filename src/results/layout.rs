@@ -42,10 +42,15 @@ impl RunDir {
                     return Ok(dir);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e).with_context(|| format!("cannot create {}", root.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", root.display()))
+                }
             }
         }
-        anyhow::bail!("could not find a free run folder name under {}", base.display())
+        anyhow::bail!(
+            "could not find a free run folder name under {}",
+            base.display()
+        )
     }
 
     /// An existing run directory (it must hold a manifest).
@@ -119,8 +124,10 @@ impl RunDir {
     /// Reads the manifest.
     pub fn read_manifest(&self) -> anyhow::Result<Manifest> {
         let path = self.manifest_path();
-        let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_slice(&text).with_context(|| format!("{} is not a valid manifest", path.display()))
+        let text =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a valid manifest", path.display()))
     }
 
     /// Appends one cell to `cells.csv` (header first if the file is new) and syncs it.
@@ -132,7 +139,9 @@ impl RunDir {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        let mut writer = csv::WriterBuilder::new().has_headers(is_new).from_writer(file);
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(is_new)
+            .from_writer(file);
         writer.serialize(record)?;
         writer.flush()?;
         Ok(())
@@ -145,7 +154,8 @@ impl RunDir {
 
     /// Writes any serializable rows as CSV.
     pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
-        let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let file =
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
         let mut writer = csv::Writer::from_writer(file);
         for row in rows {
             writer.serialize(row)?;
@@ -162,7 +172,8 @@ impl RunDir {
     /// Writes a text file inside the run folder.
     pub fn write_text(&self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
         let path = self.root.join(name);
-        let mut file = File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut file =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
         file.write_all(text.as_bytes())?;
         Ok(path)
     }
@@ -170,10 +181,13 @@ impl RunDir {
 
 /// Reads rows of a CSV file with a header.
 pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     reader
         .deserialize()
         .enumerate()
-        .map(|(i, row)| row.with_context(|| format!("{}: row {} is malformed", path.display(), i + 2)))
+        .map(|(i, row)| {
+            row.with_context(|| format!("{}: row {} is malformed", path.display(), i + 2))
+        })
         .collect()
 }

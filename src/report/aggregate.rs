@@ -1,0 +1,160 @@
+//! Groups repetitions of the same cell and summarizes them: median, min and max.
+
+use crate::results::CellRecord;
+
+/// Median and range of one metric over repetitions.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Stat {
+    /// Median.
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Stat {
+    /// Summarizes `values` (all zero when empty).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Self::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        let median = if v.len().is_multiple_of(2) {
+            (v[mid - 1] + v[mid]) / 2.0
+        } else {
+            v[mid]
+        };
+        Self {
+            median,
+            min: v[0],
+            max: v[v.len() - 1],
+        }
+    }
+
+    /// Half the range, relative to the median (0 with one value).
+    pub fn relative_spread(&self) -> f64 {
+        if self.median == 0.0 {
+            0.0
+        } else {
+            (self.max - self.min) / 2.0 / self.median.abs()
+        }
+    }
+
+    /// Whether the two ranges overlap (a difference within the spread).
+    pub fn overlaps(&self, other: &Stat) -> bool {
+        self.min <= other.max && other.min <= self.max
+    }
+}
+
+/// One cell summarized over its repetitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Workload name.
+    pub workload: String,
+    /// Style name.
+    pub style: String,
+    /// Style with knobs.
+    pub variant: String,
+    /// closed, open, saturate.
+    pub load_mode: String,
+    /// `c=64`, `500 rps`, `max@SLO`.
+    pub level: String,
+    /// Connections.
+    pub connections: u64,
+    /// Target rate (open, saturate: the median found rate).
+    pub target_rps: Option<f64>,
+    /// Repetitions.
+    pub n: usize,
+    /// Successful req/s.
+    pub achieved: Stat,
+    /// Corrected p95, ms.
+    pub p95: Stat,
+    /// Corrected p99, ms.
+    pub p99: Stat,
+    /// Peak RSS, MiB.
+    pub rss_peak: Stat,
+    /// Most threads.
+    pub threads_max: u64,
+    /// Kernel stacks beyond RSS, MiB.
+    pub kernel_stack_mib: f64,
+    /// Errors over all repetitions.
+    pub errors: u64,
+    /// Most connections left unserved in a repetition.
+    pub unserved: u64,
+    /// Median achieved server wait (I/O routes), ms.
+    pub server_wait_p50: Option<f64>,
+    /// Requests sent or answered over all repetitions (ok + errors).
+    pub requests: u64,
+    /// Whether every repetition was valid.
+    pub valid: bool,
+    /// The cell ids, first repetition first.
+    pub cells: Vec<String>,
+}
+
+/// Groups `cells` by workload, variant and level, in the order they first appear.
+pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
+    let mut keys = Vec::new();
+    for cell in cells {
+        let key = cell.key();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|key| {
+            let members: Vec<&CellRecord> = cells.iter().filter(|c| c.key() == key).collect();
+            let first = members[0];
+            Group {
+                workload: first.workload.clone(),
+                style: first.style.clone(),
+                variant: first.variant.clone(),
+                load_mode: first.load_mode.clone(),
+                level: first.level(),
+                connections: first.connections,
+                target_rps: first
+                    .target_rps
+                    .map(|_| Stat::of(members.iter().filter_map(|c| c.target_rps)).median),
+                n: members.len(),
+                achieved: Stat::of(members.iter().map(|c| c.achieved_rps)),
+                p95: Stat::of(members.iter().map(|c| c.p95_ms)),
+                p99: Stat::of(members.iter().map(|c| c.p99_ms)),
+                rss_peak: Stat::of(members.iter().map(|c| c.rss_peak_mib)),
+                threads_max: members.iter().map(|c| c.threads_max).max().unwrap_or(0),
+                kernel_stack_mib: members
+                    .iter()
+                    .map(|c| c.kernel_stack_mib)
+                    .fold(0.0, f64::max),
+                errors: members.iter().map(|c| c.errors()).sum(),
+                unserved: members
+                    .iter()
+                    .map(|c| c.connections_unserved)
+                    .max()
+                    .unwrap_or(0),
+                server_wait_p50: first
+                    .server_wait_p50_ms
+                    .map(|_| Stat::of(members.iter().filter_map(|c| c.server_wait_p50_ms)).median),
+                requests: members.iter().map(|c| c.requests_ok + c.errors()).sum(),
+                valid: members.iter().all(|c| c.valid),
+                cells: members.iter().map(|c| c.cell.clone()).collect(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_range() {
+        let s = Stat::of([3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Stat::of([1.0, 3.0]).median, 2.0);
+        assert!((s.relative_spread() - 0.5).abs() < 1e-9);
+        assert!(s.overlaps(&Stat::of([2.5, 9.0])));
+        assert!(!s.overlaps(&Stat::of([3.5, 9.0])));
+    }
+}

@@ -1,0 +1,367 @@
+//! Charts (SVG always, PNG too) per workload: throughput vs connections, p95 vs offered
+//! rate (log y), peak RSS vs connections, the latency percentile spectrum (HdrHistogram
+//! style) and a per-second timeline. Text uses the OFL font the repository ships, so
+//! charts render the same on a bare machine with no fonts installed.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::aggregate::Group;
+use super::{hlog, Exporter, RunData};
+use crate::load::report::Second;
+
+/// The font every chart uses (SIL Open Font License, see assets/fonts/).
+const FONT: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Regular.ttf");
+const SIZE: (u32, u32) = (960, 540);
+
+/// The charts exporter.
+pub struct Charts;
+
+impl Exporter for Charts {
+    fn name(&self) -> &'static str {
+        "charts"
+    }
+
+    fn export(&self, run: &RunData) -> anyhow::Result<Vec<PathBuf>> {
+        register_font();
+        let dir = run.dir.charts_dir();
+        std::fs::create_dir_all(&dir)?;
+        let mut written = Vec::new();
+        for workload in run.workloads() {
+            for chart in charts_for(run, &workload) {
+                written.extend(chart.write(&dir)?);
+            }
+        }
+        Ok(written)
+    }
+}
+
+fn register_font() {
+    // Registering twice is harmless; an error would mean the shipped file is broken,
+    // which a test catches.
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+}
+
+/// How an axis maps values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scale {
+    /// As is.
+    Linear,
+    /// Base-10 logarithm (labels show the real values).
+    Log,
+    /// Percentiles: x = −log10(1 − q), labelled 0 %, 90 %, 99 %, 99.9 % …
+    Percentile,
+}
+
+impl Scale {
+    fn to_axis(self, v: f64) -> f64 {
+        match self {
+            Scale::Log => v.max(1e-9).log10(),
+            _ => v,
+        }
+    }
+
+    fn label(self, axis: f64) -> String {
+        match self {
+            Scale::Linear => human(axis),
+            Scale::Log => human(10f64.powf(axis)),
+            Scale::Percentile => {
+                let q = 100.0 * (1.0 - 10f64.powf(-axis));
+                let decimals = (axis - 2.0).max(0.0).ceil() as usize;
+                format!("{q:.decimals$}%")
+            }
+        }
+    }
+}
+
+fn human(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// A line chart: one series per style variant.
+#[derive(Debug, Clone)]
+pub struct LineChart {
+    /// File name without extension.
+    pub file: String,
+    /// Title.
+    pub title: String,
+    /// X axis description.
+    pub x_label: String,
+    /// Y axis description.
+    pub y_label: String,
+    /// X mapping.
+    pub x_scale: Scale,
+    /// Y mapping.
+    pub y_scale: Scale,
+    /// (name, points) in data units.
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+impl LineChart {
+    /// Writes `<file>.svg` and `<file>.png` into `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+        let svg = dir.join(format!("{}.svg", self.file));
+        let png = dir.join(format!("{}.png", self.file));
+        self.draw(SVGBackend::new(&svg, SIZE).into_drawing_area())?;
+        self.draw(BitMapBackend::new(&png, SIZE).into_drawing_area())?;
+        Ok(vec![svg, png])
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+        let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| {
+            anyhow::anyhow!("drawing {}: {e:?}", self.file)
+        };
+        root.fill(&WHITE).map_err(fail)?;
+        let points: Vec<(f64, f64)> = self
+            .series
+            .iter()
+            .flat_map(|(_, pts)| {
+                pts.iter()
+                    .map(|&(x, y)| (self.x_scale.to_axis(x), self.y_scale.to_axis(y)))
+            })
+            .collect();
+        let range = |values: Vec<f64>, pad_zero: bool| {
+            let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if !lo.is_finite() {
+                return 0.0..1.0;
+            }
+            let lo = if pad_zero { lo.min(0.0) } else { lo };
+            let span = (hi - lo).max(1e-9);
+            (lo - span * 0.05)..(hi + span * 0.08)
+        };
+        let x_range = range(points.iter().map(|p| p.0).collect(), false);
+        let y_range = range(
+            points.iter().map(|p| p.1).collect(),
+            self.y_scale == Scale::Linear,
+        );
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(fail)?;
+        let (xs, ys) = (self.x_scale, self.y_scale);
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .x_label_formatter(&|v| xs.label(*v))
+            .y_label_formatter(&|v| ys.label(*v))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .draw()
+            .map_err(fail)?;
+        for (i, (name, pts)) in self.series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let mapped: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|&(x, y)| (xs.to_axis(x), ys.to_axis(y)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(mapped.clone(), color.stroke_width(2)))
+                .map_err(fail)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            if mapped.len() <= 40 {
+                chart
+                    .draw_series(mapped.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                    .map_err(fail)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(fail)?;
+        root.present().map_err(fail)?;
+        Ok(())
+    }
+}
+
+/// One series per variant from the groups of `mode`, with points (x(group), y(group)).
+fn series(
+    groups: &[&Group],
+    mode: &str,
+    x: impl Fn(&Group) -> f64,
+    y: impl Fn(&Group) -> f64,
+) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for g in groups.iter().filter(|g| g.load_mode == mode) {
+        let point = (x(g), y(g));
+        match out.iter_mut().find(|(name, _)| *name == g.variant) {
+            Some((_, pts)) => pts.push(point),
+            None => out.push((g.variant.clone(), vec![point])),
+        }
+    }
+    for (_, pts) in &mut out {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+/// The cell (first repetition) of each variant at the workload's heaviest level.
+fn heaviest_cells<'a>(groups: &[&'a Group]) -> (String, Vec<&'a Group>) {
+    let closed: Vec<&Group> = groups
+        .iter()
+        .copied()
+        .filter(|g| g.load_mode == "closed")
+        .collect();
+    let pool = if closed.is_empty() {
+        groups
+            .iter()
+            .copied()
+            .filter(|g| g.load_mode == "open")
+            .collect()
+    } else {
+        closed
+    };
+    let weight = |g: &Group| g.target_rps.unwrap_or(g.connections as f64);
+    let Some(top) = pool.iter().map(|g| weight(g)).reduce(f64::max) else {
+        return (String::new(), Vec::new());
+    };
+    let chosen: Vec<&Group> = pool.into_iter().filter(|g| weight(g) == top).collect();
+    let level = chosen.first().map(|g| g.level.clone()).unwrap_or_default();
+    (level, chosen)
+}
+
+/// Every chart of one workload (charts with no data are left out).
+pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
+    let groups: Vec<&Group> = run
+        .groups
+        .iter()
+        .filter(|g| g.workload == workload)
+        .collect();
+    let file = |kind: &str| format!("{kind}-{}", crate::run::plan::slug(workload));
+    let x_log = |mode: &str, key: fn(&Group) -> f64| {
+        let xs: Vec<f64> = groups
+            .iter()
+            .filter(|g| g.load_mode == mode)
+            .map(|g| key(g))
+            .collect();
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        if lo > 0.0 && hi / lo >= 8.0 {
+            Scale::Log
+        } else {
+            Scale::Linear
+        }
+    };
+    let connections = |g: &Group| g.connections as f64;
+    let rate = |g: &Group| g.target_rps.unwrap_or(0.0);
+    let mut charts = vec![
+        LineChart {
+            file: file("throughput"),
+            title: format!("{workload}: throughput vs connections (closed loop)"),
+            x_label: "connections".into(),
+            y_label: "successful req/s".into(),
+            x_scale: x_log("closed", connections),
+            y_scale: Scale::Linear,
+            series: series(&groups, "closed", connections, |g| g.achieved.median),
+        },
+        LineChart {
+            file: file("p95"),
+            title: format!("{workload}: p95 latency vs offered rate (open loop)"),
+            x_label: "offered req/s".into(),
+            y_label: "p95 ms (corrected, log)".into(),
+            x_scale: x_log("open", rate),
+            y_scale: Scale::Log,
+            series: series(&groups, "open", rate, |g| g.p95.median),
+        },
+        LineChart {
+            file: file("rss"),
+            title: format!("{workload}: server peak RSS vs connections"),
+            x_label: "connections".into(),
+            y_label: "peak RSS MiB".into(),
+            x_scale: x_log("closed", connections),
+            y_scale: Scale::Linear,
+            series: series(&groups, "closed", connections, |g| g.rss_peak.median),
+        },
+    ];
+    let (level, heaviest) = heaviest_cells(&groups);
+    let spectrum: Vec<(String, Vec<(f64, f64)>)> = heaviest
+        .iter()
+        .filter_map(|g| {
+            let histogram = hlog::read_merged(&run.dir.hlog_path(g.cells.first()?), "corrected")?;
+            let points = (0..=500)
+                .map(|k| {
+                    let x = f64::from(k) / 100.0;
+                    let q = 1.0 - 10f64.powf(-x);
+                    (x, histogram.value_at_quantile(q) as f64 / 1000.0)
+                })
+                .collect();
+            Some((g.variant.clone(), points))
+        })
+        .collect();
+    charts.push(LineChart {
+        file: file("spectrum"),
+        title: format!("{workload}: latency by percentile at {level}"),
+        x_label: "percentile".into(),
+        y_label: "latency ms (corrected, log)".into(),
+        x_scale: Scale::Percentile,
+        y_scale: Scale::Log,
+        series: spectrum,
+    });
+    let timeline: Vec<(String, Vec<(f64, f64)>)> = heaviest
+        .iter()
+        .filter_map(|g| {
+            let rows: Vec<Second> =
+                crate::results::layout::read_csv(&run.dir.timeline_path(g.cells.first()?)).ok()?;
+            let points = rows
+                .iter()
+                .map(|s| (s.second as f64 + 1.0, s.achieved_rps))
+                .collect();
+            Some((g.variant.clone(), points))
+        })
+        .collect();
+    charts.push(LineChart {
+        file: file("timeline"),
+        title: format!("{workload}: throughput per second at {level}"),
+        x_label: "second of the measured window".into(),
+        y_label: "successful req/s".into(),
+        x_scale: Scale::Linear,
+        y_scale: Scale::Linear,
+        series: timeline,
+    });
+    charts.retain(|c| c.series.iter().any(|(_, pts)| !pts.is_empty()));
+    charts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_font_loads() {
+        assert!(plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    }
+
+    #[test]
+    fn percentile_labels_read_like_hdrhistogram() {
+        assert_eq!(Scale::Percentile.label(0.0), "0%");
+        assert_eq!(Scale::Percentile.label(1.0), "90%");
+        assert_eq!(Scale::Percentile.label(2.0), "99%");
+        assert_eq!(Scale::Percentile.label(3.0), "99.9%");
+        assert_eq!(Scale::Log.label(2.0), "100");
+    }
+}

@@ -1,0 +1,79 @@
+//! Reports rebuilt from a run folder's files alone (`sabench report DIR`), one
+//! exporter per format behind a small [`Exporter`] trait: the markdown summary, the
+//! charts (SVG and PNG), and the self-contained HTML page. Also `compare` (before/after).
+
+pub mod aggregate;
+pub mod charts;
+pub mod compare;
+pub mod hlog;
+pub mod html;
+pub mod markdown;
+
+use std::path::PathBuf;
+
+use crate::results::{CellRecord, Manifest, RunDir};
+use aggregate::Group;
+
+/// Everything an exporter reads.
+pub struct RunData {
+    /// The run folder.
+    pub dir: RunDir,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Every cell and repetition.
+    pub cells: Vec<CellRecord>,
+    /// Cells grouped over repetitions.
+    pub groups: Vec<Group>,
+}
+
+impl RunData {
+    /// Reads a run folder.
+    pub fn read(dir: &RunDir) -> anyhow::Result<Self> {
+        let manifest = dir.read_manifest()?;
+        let cells = if dir.cells_path().exists() {
+            dir.read_cells()?
+        } else {
+            Vec::new()
+        };
+        let groups = aggregate::groups(&cells);
+        Ok(Self {
+            dir: dir.clone(),
+            manifest,
+            cells,
+            groups,
+        })
+    }
+
+    /// Workload names in the order they ran.
+    pub fn workloads(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for group in &self.groups {
+            if !names.contains(&group.workload) {
+                names.push(group.workload.clone());
+            }
+        }
+        names
+    }
+}
+
+/// Writes one output format of a run.
+pub trait Exporter {
+    /// What it writes, for messages.
+    fn name(&self) -> &'static str;
+    /// Writes its files and returns their paths.
+    fn export(&self, run: &RunData) -> anyhow::Result<Vec<PathBuf>>;
+}
+
+/// Writes every report file of `dir` (summary, charts, HTML) from its data files.
+pub fn build(dir: &RunDir) -> anyhow::Result<Vec<PathBuf>> {
+    let run = RunData::read(dir)?;
+    let exporters: [&dyn Exporter; 3] = [&markdown::Summary, &charts::Charts, &html::Html];
+    let mut written = Vec::new();
+    for exporter in exporters {
+        let files = exporter
+            .export(&run)
+            .map_err(|e| e.context(format!("writing the {}", exporter.name())))?;
+        written.extend(files);
+    }
+    Ok(written)
+}

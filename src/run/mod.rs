@@ -1,0 +1,463 @@
+//! `sabench run`: turns a scenario into cells, runs each against a fresh server
+//! process (with the upstream as its own process), samples the server, drives the load
+//! in-process, and writes every finished cell to `results/<run-id>/` at once. Ctrl-C
+//! stops the current cell, keeps the finished ones, stops every child and writes the
+//! report of what is done.
+
+pub mod plan;
+pub mod process;
+pub mod progress;
+pub mod sampler;
+pub mod scenario;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::load::{self, LoadConfig, LoadReport, Schedule};
+use crate::results::manifest::{now_rfc3339, MachineFacts};
+use crate::results::{CellRecord, Manifest, RunDir, ServerSample};
+use crate::server::Style;
+use plan::{CellPlan, Level};
+use process::Child;
+use progress::Progress;
+use scenario::{Saturate, Scenario};
+
+/// How to run.
+pub struct RunOptions {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Results go in a new folder under here.
+    pub out: PathBuf,
+    /// The `sabench` executable (servers are started from it).
+    pub sabench: PathBuf,
+    /// Set by SIGINT/SIGTERM: stop after the current cell, discarding it.
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// How a run ended.
+pub struct RunOutcome {
+    /// Where its results are.
+    pub dir: RunDir,
+    /// Cells written.
+    pub cells_done: usize,
+    /// Cells planned.
+    pub cells_planned: usize,
+    /// Whether Ctrl-C stopped it.
+    pub interrupted: bool,
+}
+
+/// Runs a scenario to the end (or to an interruption), then writes its report.
+pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
+    let scenario = scenario::load(&options.scenario)?;
+    let cells = plan::cells(&scenario);
+    let dir = RunDir::create_new(&options.out, &plan::slug(&scenario.name))?;
+    let facts = MachineFacts::read();
+    let mut manifest = Manifest {
+        run_id: dir.id(),
+        scenario_name: scenario.name.clone(),
+        scenario_file: options.scenario.display().to_string(),
+        scenario: serde_json::to_value(&scenario)?,
+        git_revision: facts.git_revision,
+        rustc: facts.rustc,
+        cpu_model: facts.cpu_model,
+        cores: facts.cores,
+        kernel: facts.kernel,
+        started: now_rfc3339(),
+        finished: None,
+        status: "running".into(),
+        cells_planned: cells.len(),
+        cells_done: 0,
+    };
+    dir.write_manifest(&manifest)?;
+    eprintln!(
+        "run {}: {} cells of {:?} + {:?} warm-up each → {}",
+        dir.id(),
+        cells.len(),
+        scenario.duration,
+        scenario.warmup,
+        dir.root().display()
+    );
+    let result = run_cells(&scenario, &cells, &dir, options, &mut manifest);
+    manifest.finished = Some(now_rfc3339());
+    manifest.status = match &result {
+        Err(_) => "failed".into(),
+        Ok(()) if options.interrupted.load(Ordering::SeqCst) => "interrupted".into(),
+        Ok(()) => "complete".into(),
+    };
+    dir.write_manifest(&manifest)?;
+    if manifest.cells_done > 0 {
+        crate::report::build(&dir).context("writing the report")?;
+    }
+    result?;
+    Ok(RunOutcome {
+        dir,
+        cells_done: manifest.cells_done,
+        cells_planned: manifest.cells_planned,
+        interrupted: options.interrupted.load(Ordering::SeqCst),
+    })
+}
+
+fn run_cells(
+    scenario: &Scenario,
+    cells: &[CellPlan],
+    dir: &RunDir,
+    options: &RunOptions,
+    manifest: &mut Manifest,
+) -> anyhow::Result<()> {
+    let upstream = if scenario.workloads.iter().any(|w| w.needs_upstream()) {
+        Some(start_upstream(scenario, dir, options)?)
+    } else {
+        None
+    };
+    let upstream_url = upstream.as_ref().map(|u| format!("http://{}", u.addr()));
+    let progress = Progress::new(cells.len());
+    for (index, cell) in cells.iter().enumerate() {
+        if options.interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let label = format!(
+            "{} {} {}",
+            cell.workload.name(),
+            cell.style.label(),
+            cell.level.slug()
+        );
+        progress.start_cell(index, &label);
+        let record = run_cell(
+            scenario,
+            cell,
+            dir,
+            options,
+            upstream_url.clone(),
+            &progress,
+            &label,
+        )
+        .with_context(|| format!("cell {}", cell.id))?;
+        if options.interrupted.load(Ordering::SeqCst) {
+            break; // the cell was cut short: it is not a result
+        }
+        dir.append_cell(&record)?;
+        manifest.cells_done += 1;
+        dir.write_manifest(manifest)?;
+        progress.finish_cell(index, &record);
+    }
+    progress.finish();
+    if let Some(upstream) = upstream {
+        upstream.stop();
+    }
+    Ok(())
+}
+
+fn duration_arg(d: Duration) -> String {
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
+fn start_upstream(
+    scenario: &Scenario,
+    dir: &RunDir,
+    options: &RunOptions,
+) -> anyhow::Result<Child> {
+    let spec = &scenario.upstream;
+    let args: Vec<String> = vec![
+        "upstream".into(),
+        "--port".into(),
+        "0".into(),
+        "--latency".into(),
+        duration_arg(spec.latency),
+        "--jitter".into(),
+        duration_arg(spec.jitter),
+        "--distribution".into(),
+        format!("{:?}", spec.distribution).to_lowercase(),
+        "--error-rate".into(),
+        spec.error_rate.to_string(),
+        "--workers".into(),
+        spec.workers.to_string(),
+    ];
+    let log = dir.samples_dir().join("upstream.log");
+    let mut child = Child::spawn(
+        &options.sabench,
+        "upstream",
+        &args,
+        &scenario.pinning.upstream,
+        dir.root(),
+        log,
+    )?;
+    child.wait_healthy(Duration::from_secs(10))?;
+    Ok(child)
+}
+
+/// The `sabench serve` arguments for a cell.
+pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
+    let style = &cell.style;
+    let workload = &cell.workload;
+    let mut args: Vec<String> = vec![
+        "serve".into(),
+        "--style".into(),
+        format!("{:?}", style.style).to_lowercase(),
+        "--port".into(),
+        "0".into(),
+    ];
+    match style.style {
+        Style::Blocking if style.thread_per_connection => {
+            args.push("--thread-per-connection".into())
+        }
+        Style::Blocking => args.extend(["--threads".into(), style.threads.to_string()]),
+        Style::Async => args.extend(["--workers".into(), style.workers.to_string()]),
+        Style::Hybrid => {
+            args.extend(["--workers".into(), style.workers.to_string()]);
+            match style.offload {
+                crate::server::Offload::SpawnBlocking => {
+                    args.extend(["--offload".into(), "spawn-blocking".into()])
+                }
+                crate::server::Offload::Rayon => args.extend([
+                    "--offload".into(),
+                    "rayon".into(),
+                    "--rayon-threads".into(),
+                    style.rayon_threads.to_string(),
+                ]),
+            }
+        }
+    }
+    args.extend([
+        "--cpu-rounds".into(),
+        workload.cpu_rounds.to_string(),
+        "--io-calls".into(),
+        workload.io_calls.to_string(),
+        "--io-latency".into(),
+        duration_arg(workload.io_latency),
+        "--io-mode".into(),
+        format!("{:?}", workload.io_mode).to_lowercase(),
+        "--fanout-calls".into(),
+        workload.fanout_calls.to_string(),
+    ]);
+    if let Some(limit) = workload.fanout_limit {
+        args.extend(["--fanout-limit".into(), limit.to_string()]);
+    }
+    if let Some(url) = upstream {
+        args.extend(["--upstream".into(), url]);
+    }
+    args
+}
+
+fn run_cell(
+    scenario: &Scenario,
+    cell: &CellPlan,
+    dir: &RunDir,
+    options: &RunOptions,
+    upstream: Option<String>,
+    progress: &Progress,
+    label: &str,
+) -> anyhow::Result<CellRecord> {
+    let log = dir.samples_dir().join(format!("{}.server.log", cell.id));
+    let args = serve_args(cell, upstream.filter(|_| cell.workload.needs_upstream()));
+    let mut server = Child::spawn(
+        &options.sabench,
+        "server",
+        &args,
+        &scenario.pinning.server,
+        dir.root(),
+        log,
+    )?;
+    server.wait_healthy(Duration::from_secs(10))?;
+    let url = format!(
+        "http://{}{}",
+        server.addr(),
+        cell.workload.route.route().path()
+    );
+    let base = LoadConfig {
+        url,
+        threads: scenario.load.threads as usize,
+        warmup: scenario.warmup,
+        timeout: scenario.load.timeout,
+        cpus: scenario.pinning.generator.clone(),
+        stop: Some(options.interrupted.clone()),
+        on_second: progress.live_hook(label),
+        ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
+    };
+    let origin = Instant::now() + scenario.warmup;
+    let sampler = sampler::Sampler::start(server.pid(), origin, Duration::from_millis(100));
+    let (report, target) = match &cell.level {
+        Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
+        Level::Open { rate, .. } => {
+            let config = LoadConfig {
+                schedule: Schedule::Constant { rate: *rate },
+                ..base
+            };
+            (run_load(&config, dir.hlog_path(&cell.id))?, Some(*rate))
+        }
+        Level::Saturate { search, .. } => {
+            let (report, rate) = saturate(&base, search, dir, &cell.id, &options.interrupted)?;
+            (report, Some(rate))
+        }
+    };
+    let samples = sampler.finish();
+    server.stop();
+    let window = Duration::from_secs_f64(report.duration_s);
+    let record = record(scenario, cell, &report, target, &samples, window);
+    RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
+    RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
+    Ok(record)
+}
+
+fn run_load(config: &LoadConfig, hlog: PathBuf) -> anyhow::Result<LoadReport> {
+    let config = LoadConfig {
+        hlog: Some(hlog),
+        ..config.clone()
+    };
+    Ok(load::run(&config)?)
+}
+
+/// Whether a probe met the SLO.
+fn meets(report: &LoadReport, search: &Saturate) -> bool {
+    let errors: u64 = report.errors.values().sum();
+    let error_rate = errors as f64 / report.requests_sent.max(1) as f64;
+    report.valid
+        && report.latency_ms.corrected.p95 <= search.p95_slo.as_secs_f64() * 1000.0
+        && error_rate <= search.max_error_rate
+}
+
+/// Doubling, then bisection, to the highest rate that meets the SLO. Returns the best
+/// passing probe (or the first, failing one if none passed) and its rate.
+fn saturate(
+    base: &LoadConfig,
+    search: &Saturate,
+    dir: &RunDir,
+    id: &str,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<(LoadReport, f64)> {
+    let probe = |rate: f64, first: bool| -> anyhow::Result<LoadReport> {
+        let config = LoadConfig {
+            schedule: Schedule::Constant { rate },
+            duration: Some(search.probe_duration),
+            warmup: if first {
+                base.warmup
+            } else {
+                Duration::from_millis(200)
+            },
+            ..base.clone()
+        };
+        run_load(
+            &config,
+            dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),
+        )
+    };
+    let mut rate = search.start_rps;
+    let first = probe(rate, true)?;
+    if !meets(&first, search) {
+        return Ok((finish_probe(dir, id, first, rate)?, rate));
+    }
+    let (mut good, mut good_rate) = (first, rate);
+    let mut bad_rate = None;
+    while bad_rate.is_none() && rate * 2.0 <= search.max_rps && !interrupted.load(Ordering::SeqCst)
+    {
+        rate *= 2.0;
+        let report = probe(rate, false)?;
+        if meets(&report, search) {
+            (good, good_rate) = (report, rate);
+        } else {
+            bad_rate = Some(rate);
+        }
+    }
+    if let Some(mut bad) = bad_rate {
+        for _ in 0..search.bisections {
+            if interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            let mid = (good_rate + bad) / 2.0;
+            let report = probe(mid, false)?;
+            if meets(&report, search) {
+                (good, good_rate) = (report, mid);
+            } else {
+                bad = mid;
+            }
+        }
+    }
+    Ok((finish_probe(dir, id, good, good_rate)?, good_rate))
+}
+
+/// Keeps the chosen probe's histogram log as the cell's.
+fn finish_probe(
+    dir: &RunDir,
+    id: &str,
+    report: LoadReport,
+    rate: f64,
+) -> anyhow::Result<LoadReport> {
+    let chosen = dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog"));
+    std::fs::copy(&chosen, dir.hlog_path(id))
+        .with_context(|| format!("cannot copy {}", chosen.display()))?;
+    Ok(report)
+}
+
+fn record(
+    scenario: &Scenario,
+    cell: &CellPlan,
+    report: &LoadReport,
+    target_rps: Option<f64>,
+    samples: &[ServerSample],
+    window: Duration,
+) -> CellRecord {
+    let server = sampler::summarize(samples, window);
+    let c = &report.latency_ms.corrected;
+    let s = &report.latency_ms.service;
+    let error = |key: &str| report.errors.get(key).copied().unwrap_or(0);
+    let style = &cell.style;
+    let knobs = match style.style {
+        Style::Blocking if style.thread_per_connection => "thread-per-connection".to_string(),
+        Style::Blocking => format!("threads={}", style.threads),
+        Style::Async => format!("workers={}", style.workers),
+        Style::Hybrid => format!("workers={} offload={:?}", style.workers, style.offload),
+    };
+    CellRecord {
+        cell: cell.id.clone(),
+        scenario: scenario.name.clone(),
+        workload: cell.workload.name(),
+        style: format!("{:?}", style.style).to_lowercase(),
+        variant: style.label(),
+        knobs,
+        load_mode: cell.level.mode().into(),
+        connections: u64::from(cell.level.connections()),
+        target_rps,
+        repetition: cell.repetition,
+        achieved_rps: report.achieved_rps,
+        requests_ok: report.requests_ok,
+        err_connect_refused: error("connect_refused"),
+        err_connect_timeout: error("connect_timeout"),
+        err_reset: error("reset"),
+        err_timeout: error("timeout"),
+        err_status_4xx: error("status_4xx"),
+        err_status_5xx: error("status_5xx"),
+        err_other: error("other"),
+        connections_unserved: report.connections_unserved,
+        p50_ms: c.p50,
+        p90_ms: c.p90,
+        p95_ms: c.p95,
+        p99_ms: c.p99,
+        p999_ms: c.p999,
+        max_ms: c.max,
+        service_p50_ms: s.p50,
+        service_p90_ms: s.p90,
+        service_p95_ms: s.p95,
+        service_p99_ms: s.p99,
+        service_p999_ms: s.p999,
+        service_max_ms: s.max,
+        server_wait_p50_ms: report.server_wait_ms.map(|w| w.p50),
+        server_wait_p99_ms: report.server_wait_ms.map(|w| w.p99),
+        rss_peak_mib: server.rss_peak_mib,
+        rss_mean_mib: server.rss_mean_mib,
+        threads_max: server.threads_max,
+        kernel_stack_mib: server.threads_max as f64 * 16.0 / 1024.0,
+        server_cpu_user_s: server.cpu_user_s,
+        server_cpu_sys_s: server.cpu_sys_s,
+        generator_cpu_s: report.generator_cpu_s,
+        valid: report.valid,
+        invalid_reason: report.invalid_reasons.join("; "),
+    }
+}
+
+/// The default scenario.
+pub fn default_scenario() -> &'static Path {
+    Path::new("scenarios/quick.toml")
+}

@@ -1,0 +1,188 @@
+//! Child processes of a run (the server under test, the mock upstream): started from
+//! the `sabench` executable, pinned, in their own process group (so Ctrl-C reaches only
+//! the runner, which stops them), killed if the runner dies, and never left behind.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// Environment variable set on every child, naming the run folder (lets tests and
+/// people find a run's processes).
+pub const RUN_MARKER: &str = "SABENCH_RUN_DIR";
+
+/// A child process that is stopped and reaped when dropped.
+pub struct Child {
+    child: std::process::Child,
+    label: String,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Child {
+    /// Starts `sabench ARGS` pinned to `cpus`, waits for its `listening on` line.
+    pub fn spawn(
+        sabench: &Path,
+        label: &str,
+        args: &[String],
+        cpus: &[usize],
+        run_dir: &Path,
+        log: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let log_file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot write {}", log.display()))?;
+        let mut command = Command::new(sabench);
+        command
+            .args(args)
+            .env(RUN_MARKER, run_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        let cpus = cpus.to_vec();
+        // SAFETY: only async-signal-safe calls (setpgid, prctl, sched_setaffinity).
+        unsafe {
+            command.pre_exec(move || {
+                libc::setpgid(0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if !cpus.is_empty() {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    for &cpu in &cpus {
+                        libc::CPU_SET(cpu, &mut set);
+                    }
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {} ({})", label, sabench.display()))?;
+        let stdout = child.stdout.take().context("child has no stdout")?;
+        let (lines, line) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = lines.send(first);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let mut this = Self {
+            child,
+            label: label.to_string(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        let first = line
+            .recv_timeout(Duration::from_secs(15))
+            .unwrap_or_default();
+        let Some(url) = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|u| u.strip_prefix("http://"))
+        else {
+            bail!("{label} did not start: {}", this.log_tail());
+        };
+        this.addr = url
+            .parse()
+            .with_context(|| format!("{label} announced an odd address {url:?}"))?;
+        Ok(this)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The end of its stderr log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        if tail.is_empty() {
+            format!("no output (see {})", self.log.display())
+        } else {
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        }
+    }
+
+    /// Polls `GET /health` until it answers 200, or fails after `timeout`.
+    pub fn wait_healthy(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if health_ok(self.addr) {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!(
+                    "{} exited ({status}) before it was healthy: {}",
+                    self.label,
+                    self.log_tail()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not answer /health within {timeout:?}: {}",
+                    self.label,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, up to 5 s to drain, then SIGKILL; always reaps.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// One `GET /health` on a fresh connection.
+fn health_ok(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    reply.starts_with(b"HTTP/1.1 200")
+}

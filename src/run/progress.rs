@@ -1,0 +1,86 @@
+//! Progress over cells: an `indicatif` bar with ETA, the current cell and live req/s
+//! on a terminal; one plain line per finished cell otherwise (CI logs).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::load::report::Second;
+use crate::load::SecondHook;
+use crate::results::CellRecord;
+
+/// Reports progress of a run.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: usize,
+}
+
+impl Progress {
+    /// A bar on a terminal, plain lines elsewhere.
+    pub fn new(total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64);
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} cells  ETA {eta}  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
+        Self { bar, total }
+    }
+
+    /// A cell begins.
+    pub fn start_cell(&self, index: usize, label: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(label.to_string()),
+            None => eprintln!("[{}/{}] {label} ...", index + 1, self.total),
+        }
+    }
+
+    /// A hook the load generator calls every second (updates live req/s on the bar).
+    pub fn live_hook(&self, label: &str) -> Option<SecondHook> {
+        let bar = self.bar.clone()?;
+        let label = label.to_string();
+        Some(SecondHook(Arc::new(move |second: &Second| {
+            bar.set_message(format!(
+                "{label}  {:.0} req/s  p99 {:.1} ms",
+                second.achieved_rps, second.p99_ms
+            ));
+        })))
+    }
+
+    /// A cell finished.
+    pub fn finish_cell(&self, index: usize, record: &CellRecord) {
+        let line = format!(
+            "[{}/{}] {} {} {}: {:.0} req/s, p95 {:.2} ms, p99 {:.2} ms, errors {}, peak RSS {:.1} MiB{}",
+            index + 1,
+            self.total,
+            record.workload,
+            record.variant,
+            record.level(),
+            record.achieved_rps,
+            record.p95_ms,
+            record.p99_ms,
+            record.errors(),
+            record.rss_peak_mib,
+            if record.valid { "" } else { " INVALID" }
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Samples the server process every 100 ms from `/proc/<pid>/status` and
+//! `/proc/<pid>/stat`: resident memory (VmRSS), its peak (VmHWM), threads, and CPU
+//! time. The figures are the server's alone: it is a process of its own.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::results::ServerSample;
+
+/// A running sampler; [`Sampler::finish`] stops it and returns the samples.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Vec<ServerSample>>>,
+}
+
+impl Sampler {
+    /// Samples `pid` every `every`; times are relative to `origin` (the measured window's start).
+    pub fn start(pid: u32, origin: Instant, every: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sampler".into())
+            .spawn(move || {
+                let mut samples = Vec::new();
+                while !flag.load(Ordering::SeqCst) {
+                    let now = Instant::now();
+                    if let Some(sample) = read(pid, now, origin) {
+                        samples.push(sample);
+                    }
+                    std::thread::sleep(every.saturating_sub(now.elapsed()));
+                }
+                if let Some(sample) = read(pid, Instant::now(), origin) {
+                    samples.push(sample);
+                }
+                samples
+            })
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// Stops sampling (taking one last sample) and returns everything sampled.
+    pub fn finish(mut self) -> Vec<ServerSample> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One reading of `/proc/<pid>`; None once the process is gone.
+fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    // Fields after the command name (which may contain spaces) start at field 3.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = clock_ticks_per_second();
+    let cpu = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|t| t / ticks)
+    };
+    let t_s = if now >= origin {
+        (now - origin).as_secs_f64()
+    } else {
+        -(origin - now).as_secs_f64()
+    };
+    Some(ServerSample {
+        t_s,
+        rss_mib: field("VmRSS:")? / 1024.0,
+        hwm_mib: field("VmHWM:")? / 1024.0,
+        threads: field("Threads:")? as u64,
+        cpu_user_s: cpu(11)?,
+        cpu_sys_s: cpu(12)?,
+    })
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+/// What the samples say about the measured window `[0, window]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServerSummary {
+    /// Peak resident memory (VmHWM at the end), MiB.
+    pub rss_peak_mib: f64,
+    /// Mean resident memory in the window, MiB.
+    pub rss_mean_mib: f64,
+    /// Most threads seen.
+    pub threads_max: u64,
+    /// User CPU spent in the window, s.
+    pub cpu_user_s: f64,
+    /// System CPU spent in the window, s.
+    pub cpu_sys_s: f64,
+}
+
+/// Summarizes `samples` over the measured window of length `window`.
+pub fn summarize(samples: &[ServerSample], window: Duration) -> ServerSummary {
+    let end = window.as_secs_f64();
+    let inside: Vec<&ServerSample> = samples
+        .iter()
+        .filter(|s| s.t_s >= 0.0 && s.t_s <= end + 0.2)
+        .collect();
+    let measured = if inside.is_empty() {
+        samples.iter().collect()
+    } else {
+        inside
+    };
+    let (Some(first), Some(last)) = (measured.first(), measured.last()) else {
+        return ServerSummary::default();
+    };
+    ServerSummary {
+        rss_peak_mib: samples.iter().map(|s| s.hwm_mib).fold(0.0, f64::max),
+        rss_mean_mib: measured.iter().map(|s| s.rss_mib).sum::<f64>() / measured.len() as f64,
+        threads_max: samples.iter().map(|s| s.threads).max().unwrap_or(0),
+        cpu_user_s: last.cpu_user_s - first.cpu_user_s,
+        cpu_sys_s: last.cpu_sys_s - first.cpu_sys_s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_this_process_and_summarizes_the_window() {
+        let origin = Instant::now();
+        let sampler = Sampler::start(std::process::id(), origin, Duration::from_millis(20));
+        let burn = Instant::now();
+        let mut x = 0u64;
+        while burn.elapsed() < Duration::from_millis(150) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        assert_ne!(x, 1);
+        let samples = sampler.finish();
+        assert!(samples.len() >= 3, "{} samples", samples.len());
+        let summary = summarize(&samples, Duration::from_millis(150));
+        assert!(summary.rss_peak_mib > 1.0 && summary.rss_mean_mib > 1.0);
+        assert!(summary.threads_max >= 2, "the test thread and the sampler");
+        assert!(summary.cpu_user_s + summary.cpu_sys_s > 0.05, "{summary:?}");
+    }
+}

@@ -1,0 +1,600 @@
+//! Scenario files (`scenarios/*.toml`): the matrix of styles × workloads × load levels,
+//! with durations, repetitions, pinning and upstream settings. Unknown keys and bad
+//! values are errors that name the file, the line and the key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::server::{Offload, Style, StyleConfig};
+use crate::workload::{CpuSpec, FanoutSpec, IoMode, IoSpec, Route, WorkloadConfig};
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name; names the run folder.
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// Measured window of each cell.
+    #[serde(default = "defaults::duration", with = "humantime_serde")]
+    pub duration: Duration,
+    /// Discarded load before it.
+    #[serde(default = "defaults::warmup", with = "humantime_serde")]
+    pub warmup: Duration,
+    /// Times each cell runs.
+    #[serde(default = "defaults::one")]
+    pub repetitions: u32,
+    /// CPUs for each process (empty: not pinned).
+    #[serde(default)]
+    pub pinning: Pinning,
+    /// The mock dependency.
+    #[serde(default)]
+    pub upstream: UpstreamSpec,
+    /// The styles and their knobs.
+    pub styles: Vec<StyleSpec>,
+    /// The workloads.
+    pub workloads: Vec<WorkloadSpec>,
+    /// The load levels.
+    pub load: LoadSpec,
+}
+
+/// CPUs for each process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pinning {
+    /// CPUs of the server under test.
+    #[serde(default)]
+    pub server: Vec<usize>,
+    /// CPUs of the load generator.
+    #[serde(default)]
+    pub generator: Vec<usize>,
+    /// CPUs of the upstream.
+    #[serde(default)]
+    pub upstream: Vec<usize>,
+}
+
+/// The mock upstream's behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    /// Latency of each call.
+    #[serde(default = "defaults::latency", with = "humantime_serde")]
+    pub latency: Duration,
+    /// Spread for the uniform distribution.
+    #[serde(default, with = "humantime_serde")]
+    pub jitter: Duration,
+    /// fixed, uniform, or exponential.
+    #[serde(default = "defaults::distribution")]
+    pub distribution: crate::upstream::Distribution,
+    /// Fraction of calls answered 500.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Its tokio workers.
+    #[serde(default = "defaults::one")]
+    pub workers: u32,
+}
+
+impl Default for UpstreamSpec {
+    fn default() -> Self {
+        Self {
+            latency: defaults::latency(),
+            jitter: Duration::ZERO,
+            distribution: defaults::distribution(),
+            error_rate: 0.0,
+            workers: 1,
+        }
+    }
+}
+
+/// One style with the knob values to sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StyleSpec {
+    /// blocking, async, or hybrid.
+    pub style: Style,
+    /// blocking: pool sizes to sweep [default: 64].
+    #[serde(default)]
+    pub threads: Vec<u32>,
+    /// blocking: one thread per connection instead of a pool.
+    #[serde(default)]
+    pub thread_per_connection: bool,
+    /// async, hybrid: worker counts to sweep [default: one per core].
+    #[serde(default)]
+    pub workers: Vec<u32>,
+    /// hybrid: spawn-blocking or rayon.
+    #[serde(default)]
+    pub offload: Option<Offload>,
+    /// hybrid with rayon: pool size.
+    #[serde(default)]
+    pub rayon_threads: Option<u32>,
+}
+
+/// The routes a workload may load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadRoute {
+    /// `/null`.
+    Null,
+    /// `/io`.
+    Io,
+    /// `/cpu`.
+    Cpu,
+    /// `/mixed`.
+    Mixed,
+    /// `/fanout`.
+    Fanout,
+}
+
+impl WorkloadRoute {
+    /// The server route.
+    pub fn route(self) -> Route {
+        match self {
+            WorkloadRoute::Null => Route::Null,
+            WorkloadRoute::Io => Route::Io,
+            WorkloadRoute::Cpu => Route::Cpu,
+            WorkloadRoute::Mixed => Route::Mixed,
+            WorkloadRoute::Fanout => Route::Fanout,
+        }
+    }
+}
+
+/// One workload and its knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Which route.
+    pub route: WorkloadRoute,
+    /// Name in tables [default: the route].
+    #[serde(default)]
+    pub name: Option<String>,
+    /// SHA-256 rounds (cpu, mixed).
+    #[serde(default = "defaults::cpu_rounds")]
+    pub cpu_rounds: u32,
+    /// Sequential waits (io, mixed).
+    #[serde(default = "defaults::one")]
+    pub io_calls: u32,
+    /// Latency of each wait in sleep mode (io, mixed).
+    #[serde(default = "defaults::latency", with = "humantime_serde")]
+    pub io_latency: Duration,
+    /// sleep or upstream (io, mixed).
+    #[serde(default = "defaults::io_mode")]
+    pub io_mode: IoMode,
+    /// Parallel upstream calls (fanout).
+    #[serde(default = "defaults::fanout_calls")]
+    pub fanout_calls: u32,
+    /// At most this many at once (fanout).
+    #[serde(default)]
+    pub fanout_limit: Option<u32>,
+}
+
+impl WorkloadSpec {
+    /// The name used in tables and file names.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.route
+                .route()
+                .path()
+                .trim_start_matches('/')
+                .to_string()
+        })
+    }
+
+    /// Whether serving it needs the upstream.
+    pub fn needs_upstream(&self) -> bool {
+        match self.route {
+            WorkloadRoute::Fanout => true,
+            WorkloadRoute::Io | WorkloadRoute::Mixed => self.io_mode == IoMode::Upstream,
+            _ => false,
+        }
+    }
+
+    /// The server-side workload configuration.
+    pub fn config(&self, upstream: Option<String>) -> WorkloadConfig {
+        WorkloadConfig {
+            cpu: CpuSpec {
+                rounds: self.cpu_rounds,
+            },
+            io: IoSpec {
+                calls: self.io_calls,
+                latency: self.io_latency,
+                mode: self.io_mode,
+            },
+            fanout: FanoutSpec {
+                calls: self.fanout_calls,
+                limit: self.fanout_limit,
+            },
+            upstream,
+            ..WorkloadConfig::default()
+        }
+    }
+}
+
+/// Load levels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// Closed-loop connection counts.
+    #[serde(default)]
+    pub connections: Vec<u32>,
+    /// Open-loop rates (req/s).
+    #[serde(default)]
+    pub rates: Vec<f64>,
+    /// Connections for open-loop cells (the in-flight bound).
+    #[serde(default = "defaults::open_loop_connections")]
+    pub open_loop_connections: u32,
+    /// Search for the highest rate that meets an SLO.
+    #[serde(default)]
+    pub saturate: Option<Saturate>,
+    /// Per-request timeout.
+    #[serde(default = "defaults::timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Generator threads.
+    #[serde(default = "defaults::one")]
+    pub threads: u32,
+}
+
+/// A saturation search: doubling, then bisection, to the highest rate meeting the SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Saturate {
+    /// Corrected p95 must stay at or under this.
+    #[serde(with = "humantime_serde")]
+    pub p95_slo: Duration,
+    /// Errors over requests must stay at or under this.
+    #[serde(default = "defaults::max_error_rate")]
+    pub max_error_rate: f64,
+    /// First rate tried.
+    #[serde(default = "defaults::start_rps")]
+    pub start_rps: f64,
+    /// Never try above this.
+    #[serde(default = "defaults::max_rps")]
+    pub max_rps: f64,
+    /// Length of each probe.
+    #[serde(default = "defaults::probe", with = "humantime_serde")]
+    pub probe_duration: Duration,
+    /// Bisection steps after the first failure.
+    #[serde(default = "defaults::bisections")]
+    pub bisections: u32,
+    /// The load the capacity table sizes instances for.
+    #[serde(default = "defaults::capacity_target")]
+    pub capacity_target_rps: f64,
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    pub fn duration() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn warmup() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn latency() -> Duration {
+        Duration::from_millis(20)
+    }
+    pub fn timeout() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn probe() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn one() -> u32 {
+        1
+    }
+    pub fn cpu_rounds() -> u32 {
+        1_000
+    }
+    pub fn fanout_calls() -> u32 {
+        10
+    }
+    pub fn open_loop_connections() -> u32 {
+        64
+    }
+    pub fn bisections() -> u32 {
+        4
+    }
+    pub fn max_error_rate() -> f64 {
+        0.001
+    }
+    pub fn start_rps() -> f64 {
+        100.0
+    }
+    pub fn max_rps() -> f64 {
+        1_000_000.0
+    }
+    pub fn capacity_target() -> f64 {
+        10_000.0
+    }
+    pub fn distribution() -> crate::upstream::Distribution {
+        crate::upstream::Distribution::Fixed
+    }
+    pub fn io_mode() -> crate::workload::IoMode {
+        crate::workload::IoMode::Sleep
+    }
+}
+
+/// A scenario file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A syntax error, an unknown key, or a bad value.
+    #[error("{file}:{line}:{column}: {message}{}", key.as_ref().map(|k| format!(" (key `{k}`)")).unwrap_or_default())]
+    Invalid {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The key at fault, when one can be named.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Well-formed, but it cannot run.
+    #[error("{file}: {message}")]
+    Unusable {
+        /// The file.
+        file: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// Reads and checks a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&text, &file)
+}
+
+/// Parses scenario text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: Scenario = toml::from_str(text).map_err(|error| {
+        let offset = error.span().map_or(0, |span| span.start);
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let line_text = text.lines().nth(line - 1).unwrap_or("");
+        let key = key_of(error.message(), line_text);
+        ScenarioError::Invalid {
+            file: file.to_string(),
+            line,
+            column,
+            key,
+            message: error.message().trim().to_string(),
+        }
+    })?;
+    check(&scenario, file)?;
+    Ok(scenario)
+}
+
+/// The key an error is about: quoted in "unknown field `x`", else the key on the line.
+fn key_of(message: &str, line_text: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        return rest.split('`').next().map(str::to_string);
+    }
+    let (key, _) = line_text.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_string())
+}
+
+fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
+    let unusable = |message: String| {
+        Err(ScenarioError::Unusable {
+            file: file.to_string(),
+            message,
+        })
+    };
+    if scenario.styles.is_empty() {
+        return unusable("`styles` is empty: add at least one [[styles]] table".into());
+    }
+    if scenario.workloads.is_empty() {
+        return unusable("`workloads` is empty: add at least one [[workloads]] table".into());
+    }
+    let load = &scenario.load;
+    if load.connections.is_empty() && load.rates.is_empty() && load.saturate.is_none() {
+        return unusable("[load] has no levels: give `connections`, `rates` or `saturate`".into());
+    }
+    if load.connections.contains(&0) || load.open_loop_connections == 0 {
+        return unusable("[load] connection counts must be at least 1".into());
+    }
+    if load.rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+        return unusable("[load] rates must be above 0".into());
+    }
+    if scenario.repetitions == 0 {
+        return unusable("`repetitions` must be at least 1".into());
+    }
+    if scenario.duration.is_zero() {
+        return unusable("`duration` must be above 0".into());
+    }
+    if !(0.0..=1.0).contains(&scenario.upstream.error_rate) {
+        return unusable("[upstream] error_rate must be between 0 and 1".into());
+    }
+    for workload in &scenario.workloads {
+        if workload.cpu_rounds == 0 || workload.fanout_calls == 0 {
+            return unusable(format!(
+                "workload {}: cpu_rounds and fanout_calls must be at least 1",
+                workload.name()
+            ));
+        }
+    }
+    let cores = crate::affinity::available_cpus();
+    let pins = &scenario.pinning;
+    for cpu in pins
+        .server
+        .iter()
+        .chain(&pins.generator)
+        .chain(&pins.upstream)
+    {
+        if *cpu >= cores {
+            return unusable(format!(
+                "[pinning] CPU {cpu} does not exist here: this machine has CPUs 0–{}",
+                cores - 1
+            ));
+        }
+    }
+    for style in &scenario.styles {
+        let blocking = style.style == Style::Blocking;
+        if !blocking && (!style.threads.is_empty() || style.thread_per_connection) {
+            return unusable(format!("styles: `threads` and `thread_per_connection` apply to style \"blocking\", not {:?}", style.style));
+        }
+        if blocking && !style.workers.is_empty() {
+            return unusable("styles: `workers` applies to async and hybrid, not blocking".into());
+        }
+        if style.style != Style::Hybrid
+            && (style.offload.is_some() || style.rayon_threads.is_some())
+        {
+            return unusable(
+                "styles: `offload` and `rayon_threads` apply to style \"hybrid\"".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+impl StyleSpec {
+    /// Every knob combination this entry sweeps.
+    pub fn variants(&self) -> Vec<StyleConfig> {
+        let base = StyleConfig::new(self.style);
+        match self.style {
+            Style::Blocking if self.thread_per_connection => vec![StyleConfig {
+                thread_per_connection: true,
+                ..base
+            }],
+            Style::Blocking => {
+                let threads = if self.threads.is_empty() {
+                    vec![base.threads as u32]
+                } else {
+                    self.threads.clone()
+                };
+                threads
+                    .into_iter()
+                    .map(|t| StyleConfig {
+                        threads: t as usize,
+                        ..base.clone()
+                    })
+                    .collect()
+            }
+            Style::Async | Style::Hybrid => {
+                let workers = if self.workers.is_empty() {
+                    vec![base.workers as u32]
+                } else {
+                    self.workers.clone()
+                };
+                workers
+                    .into_iter()
+                    .map(|w| StyleConfig {
+                        workers: w as usize,
+                        offload: self.offload.unwrap_or(base.offload),
+                        rayon_threads: self
+                            .rayon_threads
+                            .map_or(base.rayon_threads, |r| r as usize),
+                        ..base.clone()
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[[styles]]
+style = "async"
+[[workloads]]
+route = "cpu"
+[load]
+connections = [4]
+"#;
+
+    fn error(text: &str) -> ScenarioError {
+        parse(text, "s.toml").unwrap_err()
+    }
+
+    #[test]
+    fn a_minimal_scenario_gets_defaults() {
+        let scenario = parse(MINIMAL, "s.toml").unwrap();
+        assert_eq!(scenario.duration, Duration::from_secs(5));
+        assert_eq!(scenario.workloads[0].cpu_rounds, 1_000);
+        assert_eq!(scenario.styles[0].variants().len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_key() {
+        let text = MINIMAL.replace("route = \"cpu\"", "route = \"cpu\"\ncpu_roundz = 5");
+        let message = error(&text).to_string();
+        assert!(message.starts_with("s.toml:8:"), "{message}");
+        assert!(message.contains("cpu_roundz"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_value_names_file_line_and_key() {
+        let text = MINIMAL.replace("connections = [4]", "connections = [4]\ntimeout = \"soon\"");
+        let message = error(&text).to_string();
+        assert!(message.starts_with("s.toml:10:"), "{message}");
+        assert!(message.contains("key `timeout`"), "{message}");
+        let text = MINIMAL.replace("style = \"async\"", "style = \"fibers\"");
+        let message = error(&text).to_string();
+        assert!(
+            message.starts_with("s.toml:4:") && message.contains("key `style`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line() {
+        let message = error("name = \"t\"\n[[styles]\n").to_string();
+        assert!(message.starts_with("s.toml:2:"), "{message}");
+    }
+
+    #[test]
+    fn unusable_scenarios_say_what_to_fix() {
+        let no_levels = MINIMAL.replace("connections = [4]", "");
+        assert!(error(&no_levels).to_string().contains("no levels"));
+        let misplaced = MINIMAL.replace("style = \"async\"", "style = \"async\"\nthreads = [8]");
+        assert!(error(&misplaced)
+            .to_string()
+            .contains("apply to style \"blocking\""));
+        let missing = MINIMAL.replace("name = \"t\"", "");
+        assert!(
+            error(&missing).to_string().contains("name"),
+            "a missing key is named"
+        );
+        let bad_cpu = format!("{MINIMAL}\n[pinning]\nserver = [99]\n");
+        assert!(error(&bad_cpu).to_string().contains("CPU 99"));
+    }
+
+    #[test]
+    fn blocking_sweeps_its_pool_sizes() {
+        let text = MINIMAL.replace(
+            "style = \"async\"",
+            "style = \"blocking\"\nthreads = [8, 64]",
+        );
+        let scenario = parse(&text, "s.toml").unwrap();
+        let threads: Vec<usize> = scenario.styles[0]
+            .variants()
+            .iter()
+            .map(|v| v.threads)
+            .collect();
+        assert_eq!(threads, vec![8, 64]);
+    }
+}

@@ -1,0 +1,401 @@
+//! `sabench run`, `report` and `compare` end to end, on tiny scenarios that take
+//! seconds: every file is produced, the HTML embeds every chart, Ctrl-C keeps finished
+//! cells and leaves no child process, and two runs compare.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sabench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sabench"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sabench-run-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The one run folder under `out`.
+fn run_folder(out: &Path) -> PathBuf {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    runs.sort();
+    runs.pop().expect("a run folder")
+}
+
+fn manifest(run: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn data_rows(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("cells.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+const TINY: &str = r#"
+name = "tiny"
+description = "end-to-end test"
+duration = "500ms"
+warmup = "200ms"
+[upstream]
+latency = "2ms"
+[[styles]]
+style = "blocking"
+threads = [4]
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "io"
+io_calls = 1
+io_mode = "upstream"
+[load]
+connections = [2]
+rates = [100.0]
+open_loop_connections = 8
+saturate = { p95_slo = "50ms", start_rps = 200.0, max_rps = 400.0, bisections = 1, probe_duration = "300ms", capacity_target_rps = 1000.0 }
+"#;
+
+pub const CSV_HEADER: &str = "cell,scenario,workload,style,variant,knobs,load_mode,connections,target_rps,repetition,\
+achieved_rps,requests_ok,err_connect_refused,err_connect_timeout,err_reset,err_timeout,err_status_4xx,\
+err_status_5xx,err_other,connections_unserved,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,service_p50_ms,\
+service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,server_wait_p50_ms,\
+server_wait_p99_ms,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
+server_cpu_sys_s,generator_cpu_s,valid,invalid_reason";
+
+#[test]
+fn a_tiny_scenario_produces_every_file() {
+    let dir = temp_dir("tiny");
+    let scenario = write_scenario(&dir, TINY);
+    let out = dir.join("results");
+    let output = sabench()
+        .args(["run"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = run_folder(&out);
+    let manifest = manifest(&run);
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["cells_done"], 6);
+    assert!(manifest["cpu_model"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert_eq!(manifest["scenario"]["name"], "tiny");
+
+    let csv = std::fs::read_to_string(run.join("cells.csv")).unwrap();
+    assert_eq!(csv.lines().next().unwrap(), CSV_HEADER);
+    assert_eq!(data_rows(&run), 6);
+    for line in csv.lines().skip(1) {
+        let cell = line.split(',').next().unwrap();
+        assert!(
+            run.join("hist").join(format!("{cell}.hlog")).is_file(),
+            "{cell}"
+        );
+        assert!(
+            run.join("samples")
+                .join(format!("{cell}.server.csv"))
+                .is_file(),
+            "{cell}"
+        );
+        assert!(
+            run.join("samples")
+                .join(format!("{cell}.timeline.csv"))
+                .is_file(),
+            "{cell}"
+        );
+    }
+    assert!(
+        csv.contains(",saturate,"),
+        "the saturation cell is recorded"
+    );
+
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("## Workload `io`") && summary.contains("blocking(pool=4)"),
+        "{summary}"
+    );
+    assert!(summary.contains("## Capacity at the SLO"), "{summary}");
+
+    let charts: Vec<PathBuf> = std::fs::read_dir(run.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let svgs: Vec<&PathBuf> = charts
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    let pngs: Vec<&PathBuf> = charts
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(
+        svgs.len(),
+        5,
+        "throughput, p95, rss, spectrum, timeline: {charts:?}"
+    );
+    assert_eq!(pngs.len(), svgs.len());
+    for svg in &svgs {
+        let text = std::fs::read_to_string(svg).unwrap();
+        assert!(
+            text.contains("<svg") && text.trim_end().ends_with("</svg>"),
+            "{}",
+            svg.display()
+        );
+        assert!(
+            text.contains("<polyline") || text.contains("<path"),
+            "{} has no lines",
+            svg.display()
+        );
+        assert!(
+            text.contains("async(workers=1)"),
+            "{} has no legend",
+            svg.display()
+        );
+    }
+    for png in &pngs {
+        let bytes = std::fs::read(png).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", png.display());
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!((width, height), (960, 540));
+        assert!(bytes.len() > 10_000, "{} is nearly empty", png.display());
+    }
+
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        svgs.len(),
+        "every chart is inlined"
+    );
+    assert!(
+        !html.contains("src=\""),
+        "self-contained: no external files"
+    );
+    assert!(html.contains("<table>") && html.contains("Manifest"));
+
+    // `report` rebuilds the same files from the data alone.
+    std::fs::remove_file(run.join("summary.md")).unwrap();
+    std::fs::remove_dir_all(run.join("charts")).unwrap();
+    let rebuilt = sabench().arg("report").arg(&run).output().unwrap();
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("summary.md")).unwrap(),
+        summary
+    );
+    assert_eq!(
+        std::fs::read_dir(run.join("charts")).unwrap().count(),
+        charts.len()
+    );
+}
+
+#[test]
+fn a_second_run_never_overwrites_the_first_and_compare_reads_both() {
+    let dir = temp_dir("compare");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "pair"
+duration = "300ms"
+warmup = "100ms"
+repetitions = 2
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "cpu"
+cpu_rounds = 100
+[load]
+connections = [2]
+"#,
+    );
+    let out = dir.join("results");
+    for _ in 0..2 {
+        let status = sabench()
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 2, "two runs, two folders");
+    let output = sabench()
+        .arg("compare")
+        .arg(&runs[0])
+        .arg(&runs[1])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("| cpu | async(workers=1) | c=2 |"), "{text}");
+    assert!(
+        text.contains("×") && (text.contains("noise") || text.contains("**real**")),
+        "{text}"
+    );
+    let written = runs[1].join(format!(
+        "compare-vs-{}.md",
+        runs[0].file_name().unwrap().to_string_lossy()
+    ));
+    assert!(written.is_file());
+}
+
+#[test]
+fn a_bad_scenario_names_file_line_and_key_and_writes_nothing() {
+    let dir = temp_dir("bad");
+    let scenario = write_scenario(&dir, "name = \"x\"\nduration = \"fast\"\n");
+    let out = dir.join("results");
+    let output = sabench()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("scenario.toml:2:") && stderr.contains("duration"),
+        "{stderr}"
+    );
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+}
+
+/// Processes whose environment names `run` (the runner marks its children so).
+fn children_of(run: &Path) -> Vec<String> {
+    let marker = format!("SABENCH_RUN_DIR={}", run.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .map(|env| env.split(|&b| b == 0).any(|v| v == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn ctrl_c_keeps_finished_cells_and_leaves_no_child() {
+    let dir = temp_dir("sigint");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "long"
+duration = "1s"
+warmup = "100ms"
+[[styles]]
+style = "blocking"
+threads = [4]
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "io"
+io_mode = "upstream"
+[load]
+connections = [2, 4, 8]
+"#,
+    );
+    let out = dir.join("results");
+    let mut child = sabench()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        assert!(Instant::now() < deadline, "no cell finished in time");
+        if let Some(run) = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path())
+        {
+            if data_rows(&run) >= 1 {
+                break run;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !children_of(&run).is_empty(),
+        "the run has a server and an upstream running"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the runner did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let kept = data_rows(&run);
+    assert!((1..6).contains(&kept), "{kept} cells kept");
+    assert_eq!(manifest(&run)["status"], "interrupted");
+    assert_eq!(manifest(&run)["cells_done"], kept);
+    assert!(
+        run.join("report.html").is_file(),
+        "the report of what is done"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !children_of(&run).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        children_of(&run).is_empty(),
+        "orphans: {:?}",
+        children_of(&run)
+    );
+}
