@@ -542,7 +542,7 @@ connections = [4]
     fn an_unknown_key_names_file_line_and_key() {
         let text = MINIMAL.replace("route = \"cpu\"", "route = \"cpu\"\ncpu_roundz = 5");
         let message = error(&text).to_string();
-        assert!(message.starts_with("s.toml:8:"), "{message}");
+        assert!(message.starts_with("s.toml:7:1:"), "{message}");
         assert!(message.contains("cpu_roundz"), "{message}");
     }
 
@@ -550,7 +550,7 @@ connections = [4]
     fn a_bad_value_names_file_line_and_key() {
         let text = MINIMAL.replace("connections = [4]", "connections = [4]\ntimeout = \"soon\"");
         let message = error(&text).to_string();
-        assert!(message.starts_with("s.toml:10:"), "{message}");
+        assert!(message.starts_with("s.toml:9:"), "{message}");
         assert!(message.contains("key `timeout`"), "{message}");
         let text = MINIMAL.replace("style = \"async\"", "style = \"fibers\"");
         let message = error(&text).to_string();
