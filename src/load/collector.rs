@@ -192,11 +192,20 @@ impl Emitter<'_> {
                 row.errors
             );
         }
+        self.totals.merge(&recording);
+        // The tail after a timed window holds only replies still in flight at its end:
+        // counted in the totals, but not a second of the timeline.
+        let in_window = self
+            .config
+            .duration
+            .is_none_or(|d| (index as f64) < d.as_secs_f64().ceil());
+        if !in_window {
+            return Ok(());
+        }
         if let Some(hook) = &self.config.on_second {
             (hook.0)(&row);
         }
         self.timeline.push(row);
-        self.totals.merge(&recording);
         Ok(())
     }
 }

@@ -66,7 +66,7 @@ impl Scale {
     fn label(self, axis: f64) -> String {
         match self {
             Scale::Linear => human(axis),
-            Scale::Log => human(10f64.powf(axis)),
+            Scale::Log => human(two_significant(10f64.powf(axis))),
             Scale::Percentile => {
                 let q = 100.0 * (1.0 - 10f64.powf(-axis));
                 let decimals = (axis - 2.0).max(0.0).ceil() as usize;
@@ -76,13 +76,24 @@ impl Scale {
     }
 }
 
+/// Rounds to two significant digits (log-axis ticks fall between round numbers).
+fn two_significant(v: f64) -> f64 {
+    if v <= 0.0 {
+        return v;
+    }
+    let magnitude = 10f64.powf(v.log10().floor() - 1.0);
+    (v / magnitude).round() * magnitude
+}
+
 fn human(v: f64) -> String {
     let a = v.abs();
-    if a >= 1e6 {
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 1e6 {
         format!("{:.1}M", v / 1e6)
     } else if a >= 1e4 {
         format!("{:.0}k", v / 1e3)
-    } else if a >= 100.0 {
+    } else if a >= 100.0 || (a >= 1.0 && v.fract() == 0.0) {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.1}")
@@ -160,6 +171,7 @@ impl LineChart {
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
+            .x_labels(if xs == Scale::Percentile { 7 } else { 10 })
             .x_label_formatter(&|v| xs.label(*v))
             .y_label_formatter(&|v| ys.label(*v))
             .label_style(("sans-serif", 15))
@@ -167,7 +179,7 @@ impl LineChart {
             .draw()
             .map_err(fail)?;
         for (i, (name, pts)) in self.series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let color = color(i);
             let mapped: Vec<(f64, f64)> = pts
                 .iter()
                 .map(|&(x, y)| (xs.to_axis(x), ys.to_axis(y)))
@@ -196,6 +208,24 @@ impl LineChart {
         root.present().map_err(fail)?;
         Ok(())
     }
+}
+
+/// Distinct, readable series colours (Tableau 10, yellow last).
+fn color(index: usize) -> RGBAColor {
+    const COLORS: [(u8, u8, u8); 10] = [
+        (78, 121, 167),
+        (242, 142, 43),
+        (225, 87, 89),
+        (89, 161, 79),
+        (176, 122, 161),
+        (118, 183, 178),
+        (156, 117, 95),
+        (255, 157, 167),
+        (186, 176, 172),
+        (237, 201, 72),
+    ];
+    let (r, g, b) = COLORS[index % COLORS.len()];
+    RGBColor(r, g, b).to_rgba()
 }
 
 /// One series per variant from the groups of `mode`, with points (x(group), y(group)).
@@ -363,5 +393,8 @@ mod tests {
         assert_eq!(Scale::Percentile.label(2.0), "99%");
         assert_eq!(Scale::Percentile.label(3.0), "99.9%");
         assert_eq!(Scale::Log.label(2.0), "100");
+        assert_eq!(Scale::Log.label(63.1f64.log10()), "63");
+        assert_eq!(Scale::Linear.label(0.0), "0");
+        assert_eq!(Scale::Linear.label(1000.0), "1000");
     }
 }
