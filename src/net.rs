@@ -2,7 +2,6 @@
 //! say what to do, and the tokio + hyper accept loop (with graceful shutdown) used by
 //! the async styles and the mock upstream.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::Duration;
@@ -50,7 +49,8 @@ pub fn bind_ephemeral() -> Result<TcpListener, BindError> {
 
 /// Serves HTTP/1.1 (keep-alive) on `listener`, answering every request with `handler`,
 /// until `shutdown` completes; then stops accepting and waits up to `grace` for
-/// in-flight requests to finish.
+/// in-flight requests to finish. A handler that returns `Err` has the connection
+/// closed without an answer (how the mock upstream plays "down").
 pub async fn serve_http1<H, Fut>(
     listener: tokio::net::TcpListener,
     handler: H,
@@ -59,7 +59,7 @@ pub async fn serve_http1<H, Fut>(
 ) -> std::io::Result<()>
 where
     H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: Future<Output = Result<Response<Full<Bytes>>, std::io::Error>> + Send + 'static,
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -69,10 +69,7 @@ where
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let handler = handler.clone();
-                    let service = hyper::service::service_fn(move |request| {
-                        let reply = handler(request);
-                        async move { Ok::<_, Infallible>(reply.await) }
-                    });
+                    let service = hyper::service::service_fn(handler);
                     let connection = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection);

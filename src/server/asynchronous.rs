@@ -51,7 +51,7 @@ pub(crate) async fn serve_with_offload(
     });
     let handler = move |request: Request<Incoming>| {
         let state = state.clone();
-        async move { to_response(handle(&request, &state).await) }
+        async move { Ok(to_response(handle(&request, &state).await)) }
     };
     crate::net::serve_http1(listener, handler, shutdown, config.grace).await
 }

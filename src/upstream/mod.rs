@@ -5,6 +5,7 @@
 //! Latency samples and failures are deterministic functions of the hit number, so a
 //! run can be repeated exactly.
 
+pub mod fault;
 pub mod latency;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
+pub use fault::{FaultMode, FaultPhase};
 pub use latency::Distribution;
 
 use crate::service::Running;
@@ -37,6 +39,11 @@ pub struct UpstreamConfig {
     pub seed: u64,
     /// How long a graceful shutdown waits for in-flight calls.
     pub grace: Duration,
+    /// Fault phases, timed from the upstream's start.
+    pub faults: Vec<FaultPhase>,
+    /// At most this many calls in progress; more are refused with 503 at once
+    /// (a database's connection limit). None: no limit.
+    pub max_inflight: Option<u32>,
 }
 
 impl Default for UpstreamConfig {
@@ -48,15 +55,41 @@ impl Default for UpstreamConfig {
             error_rate: 0.0,
             seed: 1,
             grace: Duration::from_secs(5),
+            faults: Vec::new(),
+            max_inflight: None,
         }
     }
 }
 
-/// Counters behind `GET /stats`.
-#[derive(Debug, Default)]
+/// Counters behind `GET /stats`, and the state the fault phases and limit need.
+#[derive(Debug)]
 pub struct Stats {
     hits: AtomicU64,
     errors: AtomicU64,
+    rejected: AtomicU64,
+    inflight: AtomicU64,
+    started: tokio::time::Instant,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            hits: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            inflight: AtomicU64::new(0),
+            started: tokio::time::Instant::now(),
+        }
+    }
+}
+
+/// Decrements the in-flight count when a call ends, however it ends.
+struct InflightGuard<'a>(&'a AtomicU64);
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The JSON body of `GET /stats`.
@@ -64,8 +97,11 @@ pub struct Stats {
 pub struct StatsSnapshot {
     /// Calls served (every path but `/stats` and `/health`).
     pub hits: u64,
-    /// Calls answered with an injected 500.
+    /// Calls answered with an injected 500 (error rate or an `error` fault).
     pub errors: u64,
+    /// Calls refused with 503 over `max_inflight`.
+    #[serde(default)]
+    pub rejected: u64,
 }
 
 /// Whether the `hit`-th call (from 0) fails, for failures spread evenly at `rate`.
@@ -82,7 +118,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let grace = config.grace;
     let config = Arc::new(config);
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::new());
     let handler = move |request: Request<Incoming>| {
         let config = config.clone();
         let stats = stats.clone();
@@ -95,30 +131,45 @@ async fn answer(
     request: &Request<Incoming>,
     config: &UpstreamConfig,
     stats: &Stats,
-) -> Response<Full<Bytes>> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let path = request.uri().path();
     match path {
-        "/health" => text(200, "ok\n".into()),
+        "/health" => return Ok(text(200, "ok\n".into())),
         "/stats" => {
             let snapshot = StatsSnapshot {
                 hits: stats.hits.load(Ordering::SeqCst),
                 errors: stats.errors.load(Ordering::SeqCst),
+                rejected: stats.rejected.load(Ordering::SeqCst),
             };
-            text(200, serde_json::to_string(&snapshot).unwrap_or_default())
+            return Ok(text(200, serde_json::to_string(&snapshot).unwrap_or_default()));
         }
-        _ => {
-            let hit = stats.hits.fetch_add(1, Ordering::SeqCst);
-            let delay = config
-                .distribution
-                .sample(config.latency, config.jitter, config.seed, hit);
-            tokio::time::sleep(delay).await;
-            if injects_error(hit, config.error_rate) {
-                stats.errors.fetch_add(1, Ordering::SeqCst);
-                text(500, format!("injected failure on call {hit}\n"))
-            } else {
-                text(200, format!("upstream {path}\n"))
-            }
+        _ => {}
+    }
+    let hit = stats.hits.fetch_add(1, Ordering::SeqCst);
+    let inflight = stats.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InflightGuard(&stats.inflight);
+    if config.max_inflight.is_some_and(|limit| inflight > u64::from(limit)) {
+        stats.rejected.fetch_add(1, Ordering::SeqCst);
+        return Ok(text(503, format!("too many calls in progress (limit {})\n", inflight - 1)));
+    }
+    match fault::active(&config.faults, stats.started.elapsed()) {
+        Some(phase) if phase.mode == FaultMode::Down => {
+            return Err(std::io::Error::other("upstream is down (fault phase)"));
         }
+        Some(phase) if phase.mode == FaultMode::Error => {
+            stats.errors.fetch_add(1, Ordering::SeqCst);
+            return Ok(text(500, format!("fault phase: error on call {hit}\n")));
+        }
+        Some(phase) => tokio::time::sleep_until(stats.started + phase.until()).await,
+        None => {}
+    }
+    let delay = config.distribution.sample(config.latency, config.jitter, config.seed, hit);
+    tokio::time::sleep(delay).await;
+    if injects_error(hit, config.error_rate) {
+        stats.errors.fetch_add(1, Ordering::SeqCst);
+        Ok(text(500, format!("injected failure on call {hit}\n")))
+    } else {
+        Ok(text(200, format!("upstream {path}\n")))
     }
 }
 
@@ -168,6 +219,60 @@ pub fn fetch_stats(base_url: &str) -> anyhow::Result<StatsSnapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One GET on a fresh connection; the status code, or None if the upstream hung up.
+    async fn status_of(addr: std::net::SocketAddr) -> Option<u16> {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream
+            .write_all(b"GET /item/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply).await;
+        let text = String::from_utf8_lossy(&reply);
+        text.split(' ').nth(1)?.parse().ok()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fault_phases_switch_on_and_off_at_the_stated_times() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = UpstreamConfig {
+            latency: Duration::ZERO,
+            faults: vec![
+                "from=1s,for=1s,mode=error".parse().unwrap(),
+                "from=3s,for=1s,mode=down".parse().unwrap(),
+            ],
+            ..UpstreamConfig::default()
+        };
+        tokio::spawn(run(listener, config, std::future::pending()));
+        tokio::task::yield_now().await;
+        assert_eq!(status_of(addr).await, Some(200), "before the first phase");
+        tokio::time::advance(Duration::from_millis(1_100)).await;
+        assert_eq!(status_of(addr).await, Some(500), "during the error phase");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(status_of(addr).await, Some(200), "between phases");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(status_of(addr).await, None, "down: no answer at all");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(status_of(addr).await, Some(200), "after the last phase");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_holds_calls_until_the_phase_ends() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = UpstreamConfig {
+            latency: Duration::ZERO,
+            faults: vec!["from=0s,for=5s,mode=stall".parse().unwrap()],
+            ..UpstreamConfig::default()
+        };
+        tokio::spawn(run(listener, config, std::future::pending()));
+        let started = tokio::time::Instant::now();
+        assert_eq!(status_of(addr).await, Some(200));
+        assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
+    }
 
     #[test]
     fn errors_are_spread_evenly_at_the_rate() {
