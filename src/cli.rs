@@ -10,11 +10,11 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use crate::load::{LoadConfig, Schedule};
-use crate::server::{self, Offload, ServerConfig, Style, StyleConfig};
+use crate::server::{self, Offload, ServerConfig, Style, StyleConfig, Variant};
 use crate::shutdown::Shutdown;
 use crate::upstream::{self, Distribution, UpstreamConfig};
 use crate::verify::{self, VerifyOptions};
-use crate::workload::{CpuSpec, FanoutSpec, IoMode, IoSpec, WorkloadConfig};
+use crate::workload::{CpuSpec, FanoutPolicy, FanoutSpec, IoMode, IoSpec, WorkloadConfig};
 
 /// Blocking threads vs async vs hybrid: identical HTTP workloads, measured fairly.
 #[derive(Debug, Parser)]
@@ -42,6 +42,31 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two runs cell by cell (before → after), flagging changes beyond the noise.
     Compare(CompareArgs),
+    /// Time the articles' batch pipeline (fetch F sources, transform) every way (C3, C9, C12).
+    Pipeline(PipelineArgs),
+}
+
+/// `sabench pipeline`.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Sources fetched.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sources: u32,
+    /// Latency of each source.
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// Threads of the thread-pool way.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: u32,
+    /// Fetches at once in the semaphore way (and the C9 ways).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Fraction of failing sources in the C9 ways.
+    #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
+    pub error_rate: f64,
+    /// Write the timings as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
 }
 
 /// `sabench run`.
@@ -157,6 +182,9 @@ pub struct ServeArgs {
     /// hybrid with --offload rayon: rayon threads [default: number of cores].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub rayon_threads: Option<u32>,
+    /// A pattern or anti-pattern from the claims (C4, C6, C8, C10) to serve instead of the standard handler.
+    #[arg(long, value_enum, default_value_t = Variant::Standard)]
+    pub variant: Variant,
     /// The work behind each route.
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -186,6 +214,9 @@ pub struct WorkloadArgs {
     /// /fanout: at most this many calls at once [default: all of them].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub fanout_limit: Option<u32>,
+    /// /fanout: what a failed call does to the request.
+    #[arg(long, value_enum, default_value_t = FanoutPolicy::WaitAll)]
+    pub fanout_policy: FanoutPolicy,
     /// Base URL of the mock upstream, e.g. http://127.0.0.1:9000 (loopback only).
     #[arg(long, value_parser = parse_upstream_url)]
     pub upstream: Option<String>,
@@ -221,6 +252,12 @@ pub struct UpstreamArgs {
     /// tokio worker threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub workers: u32,
+    /// A fault phase timed from start, e.g. `from=5s,for=5s,mode=stall` (stall, error or down); repeatable.
+    #[arg(long = "fault", value_name = "PHASE")]
+    pub faults: Vec<crate::upstream::FaultPhase>,
+    /// At most this many calls in progress; more are refused with 503 (a connection limit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inflight: Option<u32>,
 }
 
 /// `sabench verify`.
@@ -247,6 +284,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run_scenario(args),
         Command::Report(args) => report(args),
         Command::Compare(args) => compare(args),
+        Command::Pipeline(args) => pipeline(args),
     }
 }
 
@@ -317,6 +355,19 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
         }
         config.offload = offload;
     }
+    if !args.variant.fits(args.style, config.thread_per_connection) {
+        bail!(
+            "--variant {} does not apply to --style {:?}{}",
+            args.variant.name(),
+            args.style,
+            if config.thread_per_connection {
+                " --thread-per-connection"
+            } else {
+                ""
+            }
+        );
+    }
+    config.variant = args.variant;
     if let Some(threads) = args.rayon_threads {
         if config.offload != Offload::Rayon {
             return Err(misplaced("--rayon-threads", "hybrid --offload rayon"));
@@ -342,9 +393,11 @@ fn workload_config(args: &WorkloadArgs) -> anyhow::Result<WorkloadConfig> {
         fanout: FanoutSpec {
             calls: args.fanout_calls,
             limit: args.fanout_limit,
+            policy: args.fanout_policy,
         },
         upstream: args.upstream.clone(),
         upstream_timeout: args.upstream_timeout,
+        ..WorkloadConfig::default()
     })
 }
 
@@ -388,6 +441,8 @@ fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         distribution: args.distribution,
         error_rate: args.error_rate,
         seed: args.seed,
+        faults: args.faults.clone(),
+        max_inflight: args.max_inflight,
         ..UpstreamConfig::default()
     };
     serve_until_signal(
@@ -496,6 +551,24 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::read_to_string(outcome.dir.root().join("summary.md")).unwrap_or_default();
     println!("{summary}");
     eprintln!("results: {root}/ (summary.md, report.html, charts/, cells.csv)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pipeline(args: PipelineArgs) -> anyhow::Result<ExitCode> {
+    let options = crate::pipeline::PipelineOptions {
+        sources: args.sources,
+        latency: args.latency,
+        threads: args.threads,
+        limit: args.limit,
+        error_rate: args.error_rate,
+        ..Default::default()
+    };
+    let timings = crate::pipeline::run(&options)?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&timings)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print!("{}", crate::pipeline::render(&options, &timings));
     Ok(ExitCode::SUCCESS)
 }
 

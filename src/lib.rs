@@ -9,6 +9,7 @@ pub mod affinity;
 pub mod cli;
 pub mod load;
 pub mod net;
+pub mod pipeline;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -154,9 +154,11 @@ pub fn verify(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
         fanout: FanoutSpec {
             calls: options.fanout_calls,
             limit: options.fanout_limit,
+            policy: Default::default(),
         },
         upstream: Some(upstream.base_url()),
         upstream_timeout: Duration::from_secs(5),
+        ..WorkloadConfig::default()
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(30)))

@@ -86,12 +86,44 @@ pub struct Group {
     pub unserved: u64,
     /// Median achieved server wait (I/O routes), ms.
     pub server_wait_p50: Option<f64>,
+    /// The cheap-route probe's p95, ms (when the scenario runs one).
+    pub probe_p95: Option<Stat>,
+    /// Largest runtime lag, ms (async styles).
+    pub lag_max: Option<Stat>,
     /// Requests sent or answered over all repetitions (ok + errors).
     pub requests: u64,
     /// Whether every repetition was valid.
     pub valid: bool,
     /// The cell ids, first repetition first.
     pub cells: Vec<String>,
+}
+
+impl Group {
+    /// A metric by its name in scenario `pairs` (None when this cell did not measure it).
+    pub fn metric(&self, name: &str) -> Option<Stat> {
+        match name {
+            "achieved_rps" => Some(self.achieved),
+            "p95_ms" => Some(self.p95),
+            "p99_ms" => Some(self.p99),
+            "probe_p95_ms" => self.probe_p95,
+            "lag_max_ms" => self.lag_max,
+            "rss_peak_mib" => Some(self.rss_peak),
+            "error_rate" => {
+                let rate = self.errors as f64 / self.requests.max(1) as f64;
+                Some(Stat {
+                    median: rate,
+                    min: rate,
+                    max: rate,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether more of a metric is better.
+pub fn higher_is_better(metric: &str) -> bool {
+    metric == "achieved_rps"
 }
 
 /// Groups `cells` by workload, variant and level, in the order they first appear.
@@ -133,6 +165,12 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                     .map(|c| c.connections_unserved)
                     .max()
                     .unwrap_or(0),
+                probe_p95: first
+                    .probe_p95_ms
+                    .map(|_| Stat::of(members.iter().filter_map(|c| c.probe_p95_ms))),
+                lag_max: first
+                    .lag_max_ms
+                    .map(|_| Stat::of(members.iter().filter_map(|c| c.lag_max_ms))),
                 server_wait_p50: first
                     .server_wait_p50_ms
                     .map(|_| Stat::of(members.iter().filter_map(|c| c.server_wait_p50_ms)).median),

@@ -93,6 +93,7 @@ fn render(run: &RunData) -> String {
         out.push_str(&table(run, &workload));
         out.push('\n');
     }
+    out.push_str(&pairs_section(run));
     let capacity = capacity_table(run);
     if !capacity.is_empty() {
         out.push_str(&capacity);
@@ -129,24 +130,50 @@ pub fn best<'a>(groups: &[&'a Group]) -> Option<&'a Group> {
 }
 
 fn table(run: &RunData, workload: &str) -> String {
-    let mut out = String::from(
-        "| level | style | req/s | vs best | p95 ms | p99 ms | server wait ms | peak RSS MiB | threads (+kernel stacks MiB) | errors | unserved conns |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    let levels = levels_of(run, workload);
+    let all = levels.iter().flat_map(|(_, g)| g.iter());
+    let (has_probe, has_lag) = all.fold((false, false), |(p, l), g| {
+        (p || g.probe_p95.is_some(), l || g.lag_max.is_some())
+    });
+    let mut header = String::from("| level | style | req/s | vs best | p95 ms | p99 ms |");
+    let mut rule = String::from("|---|---|---:|---:|---:|---:|");
+    for (present, title) in [(has_probe, " probe p95 ms |"), (has_lag, " lag max ms |")] {
+        if present {
+            header.push_str(title);
+            rule.push_str("---:|");
+        }
+    }
+    header.push_str(
+        " server wait ms | peak RSS MiB | threads (+kernel stacks MiB) | errors | unserved conns |",
     );
-    for (level, groups) in levels_of(run, workload) {
-        let Some(best) = best(&groups) else { continue };
+    rule.push_str("---:|---:|---:|---:|---:|");
+    let mut out = format!("{header}\n{rule}\n");
+    let optional =
+        |stat: Option<Stat>, n: usize| stat.map_or("—".to_string(), |s| fmt_stat(&s, n, 2));
+    for (level, groups) in &levels {
+        let Some(best) = best(groups) else { continue };
         for group in groups {
             let invalid = if group.valid { "" } else { " ⚠ invalid" };
-            let _ =
-                writeln!(
-                out,
-                "| {level} | {}{invalid} | {} | {} | {} | {} | {} | {} | {} (+{:.1}) | {} | {} |",
+            let mut row = format!(
+                "| {level} | {}{invalid} | {} | {} | {} | {} |",
                 group.variant,
                 fmt_stat(&group.achieved, group.n, 0),
                 relative(group, best),
                 fmt_stat(&group.p95, group.n, 2),
                 fmt_stat(&group.p99, group.n, 2),
-                group.server_wait_p50.map_or("—".to_string(), |w| format!("{w:.2}")),
+            );
+            if has_probe {
+                let _ = write!(row, " {} |", optional(group.probe_p95, group.n));
+            }
+            if has_lag {
+                let _ = write!(row, " {} |", optional(group.lag_max, group.n));
+            }
+            let _ = writeln!(
+                out,
+                "{row} {} | {} | {} (+{:.1}) | {} | {} |",
+                group
+                    .server_wait_p50
+                    .map_or("—".to_string(), |w| format!("{w:.2}")),
                 fmt_stat(&group.rss_peak, group.n, 1),
                 group.threads_max,
                 group.kernel_stack_mib,
@@ -155,6 +182,70 @@ fn table(run: &RunData, workload: &str) -> String {
             );
         }
     }
+    out
+}
+
+/// The scenario's wrong-versus-right pairs, side by side with the cost of the mistake.
+fn pairs_section(run: &RunData) -> String {
+    let pairs: Vec<crate::run::scenario::Pair> = run
+        .manifest
+        .scenario
+        .get("pairs")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default();
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## Wrong versus right\n\nEach pattern measured both ways at the same load. `cost` is how many times worse the wrong side is on the pair's metric.\n\n\
+         | claim | what | level | metric | wrong | right | cost |\n|---|---|---|---|---:|---:|---:|\n",
+    );
+    for pair in &pairs {
+        let mut found = false;
+        let right_workload = pair.right_workload.as_deref().unwrap_or(&pair.workload);
+        let right_levels = levels_of(run, right_workload);
+        for (level, groups) in levels_of(run, &pair.workload) {
+            let pick = |groups: &[&Group], label: &str| {
+                groups
+                    .iter()
+                    .find(|g| g.variant == label)
+                    .and_then(|g| g.metric(&pair.metric))
+            };
+            let right_groups = right_levels
+                .iter()
+                .find(|(l, _)| *l == level)
+                .map(|(_, g)| g.as_slice());
+            let wrong = pick(&groups, &pair.wrong);
+            let right = right_groups.and_then(|g| pick(g, &pair.right));
+            let (Some(wrong), Some(right)) = (wrong, right) else {
+                continue;
+            };
+            found = true;
+            let ratio = if super::aggregate::higher_is_better(&pair.metric) {
+                right.median / wrong.median
+            } else {
+                wrong.median / right.median
+            };
+            let cost = if ratio.is_finite() {
+                format!("{ratio:.1}×")
+            } else {
+                "∞".into()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {level} | {} | {:.3} | {:.3} | {cost} |",
+                pair.claim, pair.title, pair.metric, wrong.median, right.median
+            );
+        }
+        if !found {
+            let _ = writeln!(
+                out,
+                "| {} | {} | — | {} | not measured | not measured | — |",
+                pair.claim, pair.title, pair.metric
+            );
+        }
+    }
+    out.push('\n');
     out
 }
 

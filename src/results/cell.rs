@@ -69,6 +69,14 @@ pub struct CellRecord {
     pub service_p999_ms: f64,
     /// Service-time max, ms.
     pub service_max_ms: f64,
+    /// The probe's (cheap route alongside the load) corrected p95, ms.
+    pub probe_p95_ms: Option<f64>,
+    /// The probe's corrected p99, ms.
+    pub probe_p99_ms: Option<f64>,
+    /// Async styles: runtime lag p99 since the server started, ms.
+    pub lag_p99_ms: Option<f64>,
+    /// Async styles: largest runtime lag, ms.
+    pub lag_max_ms: Option<f64>,
     /// Median wait the server reported achieving (I/O routes), ms.
     pub server_wait_p50_ms: Option<f64>,
     /// p99 of that wait, ms.

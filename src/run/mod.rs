@@ -108,8 +108,9 @@ fn run_cells(
     options: &RunOptions,
     manifest: &mut Manifest,
 ) -> anyhow::Result<()> {
-    let upstream = if scenario.workloads.iter().any(|w| w.needs_upstream()) {
-        Some(start_upstream(scenario, dir, options)?)
+    let needs_upstream = scenario.workloads.iter().any(|w| w.needs_upstream());
+    let upstream = if needs_upstream && !scenario.upstream.per_cell {
+        Some(start_upstream(scenario, dir, options, "upstream")?)
     } else {
         None
     };
@@ -159,9 +160,10 @@ fn start_upstream(
     scenario: &Scenario,
     dir: &RunDir,
     options: &RunOptions,
+    name: &str,
 ) -> anyhow::Result<Child> {
     let spec = &scenario.upstream;
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "upstream".into(),
         "--port".into(),
         "0".into(),
@@ -170,13 +172,19 @@ fn start_upstream(
         "--jitter".into(),
         duration_arg(spec.jitter),
         "--distribution".into(),
-        format!("{:?}", spec.distribution).to_lowercase(),
+        flag_value(&spec.distribution),
         "--error-rate".into(),
         spec.error_rate.to_string(),
         "--workers".into(),
         spec.workers.to_string(),
     ];
-    let log = dir.samples_dir().join("upstream.log");
+    for fault in &spec.faults {
+        args.extend(["--fault".into(), fault.clone()]);
+    }
+    if let Some(limit) = spec.max_inflight {
+        args.extend(["--max-inflight".into(), limit.to_string()]);
+    }
+    let log = dir.samples_dir().join(format!("{name}.log"));
     let mut child = Child::spawn(
         &options.sabench,
         "upstream",
@@ -189,6 +197,14 @@ fn start_upstream(
     Ok(child)
 }
 
+/// The command-line value of a clap enum (e.g. `spawn-blocking`).
+fn flag_value<T: clap::ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
 /// The `sabench serve` arguments for a cell.
 pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
     let style = &cell.style;
@@ -196,9 +212,11 @@ pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "serve".into(),
         "--style".into(),
-        format!("{:?}", style.style).to_lowercase(),
+        flag_value(&style.style),
         "--port".into(),
         "0".into(),
+        "--variant".into(),
+        flag_value(&style.variant),
     ];
     match style.style {
         Style::Blocking if style.thread_per_connection => {
@@ -208,16 +226,9 @@ pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
         Style::Async => args.extend(["--workers".into(), style.workers.to_string()]),
         Style::Hybrid => {
             args.extend(["--workers".into(), style.workers.to_string()]);
-            match style.offload {
-                crate::server::Offload::SpawnBlocking => {
-                    args.extend(["--offload".into(), "spawn-blocking".into()])
-                }
-                crate::server::Offload::Rayon => args.extend([
-                    "--offload".into(),
-                    "rayon".into(),
-                    "--rayon-threads".into(),
-                    style.rayon_threads.to_string(),
-                ]),
+            args.extend(["--offload".into(), flag_value(&style.offload)]);
+            if style.offload == crate::server::Offload::Rayon {
+                args.extend(["--rayon-threads".into(), style.rayon_threads.to_string()]);
             }
         }
     }
@@ -229,9 +240,13 @@ pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
         "--io-latency".into(),
         duration_arg(workload.io_latency),
         "--io-mode".into(),
-        format!("{:?}", workload.io_mode).to_lowercase(),
+        flag_value(&workload.io_mode),
         "--fanout-calls".into(),
         workload.fanout_calls.to_string(),
+        "--fanout-policy".into(),
+        flag_value(&workload.fanout_policy),
+        "--upstream-timeout".into(),
+        duration_arg(workload.upstream_timeout),
     ]);
     if let Some(limit) = workload.fanout_limit {
         args.extend(["--fanout-limit".into(), limit.to_string()]);
@@ -251,6 +266,17 @@ fn run_cell(
     progress: &Progress,
     label: &str,
 ) -> anyhow::Result<CellRecord> {
+    // A per-cell upstream starts first, so its fault phases are timed to this cell.
+    let own_upstream = if scenario.upstream.per_cell && cell.workload.needs_upstream() {
+        let name = format!("{}.upstream", cell.id);
+        Some(start_upstream(scenario, dir, options, &name)?)
+    } else {
+        None
+    };
+    let upstream = own_upstream
+        .as_ref()
+        .map(|u| format!("http://{}", u.addr()))
+        .or(upstream);
     let log = dir.samples_dir().join(format!("{}.server.log", cell.id));
     let args = serve_args(cell, upstream.filter(|_| cell.workload.needs_upstream()));
     let mut server = Child::spawn(
@@ -279,6 +305,16 @@ fn run_cell(
     };
     let origin = Instant::now() + scenario.warmup;
     let sampler = sampler::Sampler::start(server.pid(), origin, Duration::from_millis(100));
+    let probe = scenario.load.probe.as_ref().map(|probe| {
+        let config = LoadConfig {
+            url: format!("http://{}{}", server.addr(), probe.route),
+            schedule: Schedule::Constant { rate: probe.rate },
+            connections: probe.connections as usize,
+            on_second: None,
+            ..base.clone()
+        };
+        std::thread::spawn(move || load::run(&config))
+    });
     let (report, target) = match &cell.level {
         Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
         Level::Open { rate, .. } => {
@@ -293,10 +329,30 @@ fn run_cell(
             (report, Some(rate))
         }
     };
+    let probe = match probe {
+        Some(handle) => Some(
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the probe load panicked"))?
+                .context("the probe load failed")?,
+        ),
+        None => None,
+    };
+    let lag = process::fetch_lag(server.addr());
     let samples = sampler.finish();
     server.stop();
-    let window = Duration::from_secs_f64(report.duration_s);
-    let record = record(scenario, cell, &report, target, &samples, window);
+    if let Some(upstream) = own_upstream {
+        upstream.stop();
+    }
+    let measured = Measured {
+        report: &report,
+        target_rps: target,
+        probe: probe.as_ref(),
+        lag,
+        samples: &samples,
+        window: Duration::from_secs_f64(report.duration_s),
+    };
+    let record = record(scenario, cell, &measured);
     RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
     RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
     Ok(record)
@@ -391,15 +447,20 @@ fn finish_probe(
     Ok(report)
 }
 
-fn record(
-    scenario: &Scenario,
-    cell: &CellPlan,
-    report: &LoadReport,
+/// Everything measured for one cell.
+struct Measured<'a> {
+    report: &'a LoadReport,
     target_rps: Option<f64>,
-    samples: &[ServerSample],
+    probe: Option<&'a LoadReport>,
+    lag: Option<crate::server::lag::LagSnapshot>,
+    samples: &'a [ServerSample],
     window: Duration,
-) -> CellRecord {
-    let server = sampler::summarize(samples, window);
+}
+
+fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> CellRecord {
+    let report = measured.report;
+    let target_rps = measured.target_rps;
+    let server = sampler::summarize(measured.samples, measured.window);
     let c = &report.latency_ms.corrected;
     let s = &report.latency_ms.service;
     let error = |key: &str| report.errors.get(key).copied().unwrap_or(0);
@@ -443,6 +504,10 @@ fn record(
         service_p99_ms: s.p99,
         service_p999_ms: s.p999,
         service_max_ms: s.max,
+        probe_p95_ms: measured.probe.map(|p| p.latency_ms.corrected.p95),
+        probe_p99_ms: measured.probe.map(|p| p.latency_ms.corrected.p99),
+        lag_p99_ms: measured.lag.map(|l| l.p99_ms),
+        lag_max_ms: measured.lag.map(|l| l.max_ms),
         server_wait_p50_ms: report.server_wait_ms.map(|w| w.p50),
         server_wait_p99_ms: report.server_wait_ms.map(|w| w.p99),
         rss_peak_mib: server.rss_peak_mib,

@@ -88,11 +88,13 @@ pub fn slug(text: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-/// Every cell of `scenario`, in run order.
-pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
+/// The load levels of one workload: its own lists, or the scenario's.
+fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level> {
     let load = &scenario.load;
-    let mut levels: Vec<Level> = load.connections.iter().map(|&c| Level::Closed(c)).collect();
-    levels.extend(load.rates.iter().map(|&rate| Level::Open {
+    let connections = workload.connections.as_ref().unwrap_or(&load.connections);
+    let rates = workload.rates.as_ref().unwrap_or(&load.rates);
+    let mut levels: Vec<Level> = connections.iter().map(|&c| Level::Closed(c)).collect();
+    levels.extend(rates.iter().map(|&rate| Level::Open {
         rate,
         connections: load.open_loop_connections,
     }));
@@ -102,11 +104,22 @@ pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
             connections: load.open_loop_connections,
         });
     }
-    let variants: Vec<StyleConfig> = scenario.styles.iter().flat_map(|s| s.variants()).collect();
+    levels
+}
+
+/// Every cell of `scenario`, in run order.
+pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
     let mut cells = Vec::new();
     for repetition in 1..=scenario.repetitions {
         for workload in &scenario.workloads {
-            for level in &levels {
+            let name = workload.name();
+            let variants: Vec<StyleConfig> = scenario
+                .styles
+                .iter()
+                .filter(|s| s.only.is_empty() || s.only.contains(&name))
+                .flat_map(|s| s.variants())
+                .collect();
+            for level in &levels(scenario, workload) {
                 for style in &variants {
                     let id = format!(
                         "{}-{}-{}-r{repetition}",

@@ -170,19 +170,31 @@ impl Drop for Child {
     }
 }
 
-/// One `GET /health` on a fresh connection.
-fn health_ok(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
+/// One `GET path` on a fresh connection: the status and the body, if it answered.
+pub fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
-    reply.starts_with(b"HTTP/1.1 200")
+    let text = String::from_utf8_lossy(&reply);
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Some((status, body))
+}
+
+fn health_ok(addr: SocketAddr) -> bool {
+    matches!(get(addr, "/health"), Some((200, _)))
+}
+
+/// The server's runtime lag (async styles; None for blocking, which has no runtime).
+pub fn fetch_lag(addr: SocketAddr) -> Option<crate::server::lag::LagSnapshot> {
+    match get(addr, "/lag")? {
+        (200, body) => serde_json::from_str(&body).ok(),
+        _ => None,
+    }
 }

@@ -40,6 +40,9 @@ pub struct Scenario {
     pub workloads: Vec<WorkloadSpec>,
     /// The load levels.
     pub load: LoadSpec,
+    /// Wrong-versus-right pairs to show side by side.
+    #[serde(default)]
+    pub pairs: Vec<Pair>,
 }
 
 /// CPUs for each process.
@@ -76,6 +79,15 @@ pub struct UpstreamSpec {
     /// Its tokio workers.
     #[serde(default = "defaults::one")]
     pub workers: u32,
+    /// Fault phases, e.g. `["from=3s,for=2s,mode=stall"]`, timed from the upstream's start.
+    #[serde(default)]
+    pub faults: Vec<String>,
+    /// At most this many calls in progress; more get 503 (a connection limit).
+    #[serde(default)]
+    pub max_inflight: Option<u32>,
+    /// A fresh upstream for every cell (needed when faults are timed to a cell).
+    #[serde(default)]
+    pub per_cell: bool,
 }
 
 impl Default for UpstreamSpec {
@@ -86,6 +98,9 @@ impl Default for UpstreamSpec {
             distribution: defaults::distribution(),
             error_rate: 0.0,
             workers: 1,
+            faults: Vec::new(),
+            max_inflight: None,
+            per_cell: false,
         }
     }
 }
@@ -111,6 +126,12 @@ pub struct StyleSpec {
     /// hybrid with rayon: pool size.
     #[serde(default)]
     pub rayon_threads: Option<u32>,
+    /// A pattern or anti-pattern (blocking-in-async, no-pool, no-timeout, circuit-breaker, …).
+    #[serde(default)]
+    pub variant: crate::server::Variant,
+    /// Run only on these workloads (by name); empty: on every workload.
+    #[serde(default)]
+    pub only: Vec<String>,
 }
 
 /// The routes a workload may load.
@@ -169,6 +190,18 @@ pub struct WorkloadSpec {
     /// At most this many at once (fanout).
     #[serde(default)]
     pub fanout_limit: Option<u32>,
+    /// What a failed call does (fanout): wait-all, fail-fast, collect-all.
+    #[serde(default)]
+    pub fanout_policy: crate::workload::FanoutPolicy,
+    /// Bound on each upstream call.
+    #[serde(default = "defaults::timeout", with = "humantime_serde")]
+    pub upstream_timeout: std::time::Duration,
+    /// Closed-loop levels for this workload (instead of `[load] connections`).
+    #[serde(default)]
+    pub connections: Option<Vec<u32>>,
+    /// Open-loop rates for this workload (instead of `[load] rates`).
+    #[serde(default)]
+    pub rates: Option<Vec<f64>>,
 }
 
 impl WorkloadSpec {
@@ -206,8 +239,10 @@ impl WorkloadSpec {
             fanout: FanoutSpec {
                 calls: self.fanout_calls,
                 limit: self.fanout_limit,
+                policy: self.fanout_policy,
             },
             upstream,
+            upstream_timeout: self.upstream_timeout,
             ..WorkloadConfig::default()
         }
     }
@@ -235,6 +270,46 @@ pub struct LoadSpec {
     /// Generator threads.
     #[serde(default = "defaults::one")]
     pub threads: u32,
+    /// A second, light load on a cheap route during every cell (claims C4, C5): how
+    /// long cheap requests wait while the main load runs.
+    #[serde(default)]
+    pub probe: Option<Probe>,
+}
+
+/// A fixed-rate probe of a cheap route alongside the main load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// The route, e.g. `/health` or `/null`.
+    pub route: String,
+    /// Its rate, req/s.
+    pub rate: f64,
+    /// Its connections.
+    #[serde(default = "defaults::probe_connections")]
+    pub connections: u32,
+}
+
+/// A wrong-versus-right pair the summary shows side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pair {
+    /// The claim, e.g. `C4`.
+    pub claim: String,
+    /// What it shows.
+    pub title: String,
+    /// The workload name.
+    pub workload: String,
+    /// The wrong side's style label, e.g. `async(workers=1)+blocking-in-async`.
+    pub wrong: String,
+    /// The right side's style label.
+    pub right: String,
+    /// The right side's workload, when the fix is in the workload (e.g. a fan-out limit);
+    /// default: the same workload.
+    #[serde(default)]
+    pub right_workload: Option<String>,
+    /// The metric compared: achieved_rps, p95_ms, p99_ms, probe_p95_ms, lag_max_ms,
+    /// rss_peak_mib, error_rate.
+    pub metric: String,
 }
 
 /// A saturation search: doubling, then bisection, to the highest rate meeting the SLO.
@@ -282,6 +357,9 @@ mod defaults {
     pub fn probe() -> Duration {
         Duration::from_secs(2)
     }
+    pub fn probe_connections() -> u32 {
+        4
+    }
     pub fn one() -> u32 {
         1
     }
@@ -316,6 +394,17 @@ mod defaults {
         crate::workload::IoMode::Sleep
     }
 }
+
+/// The metrics a pair can compare.
+pub const PAIR_METRICS: [&str; 7] = [
+    "achieved_rps",
+    "p95_ms",
+    "p99_ms",
+    "probe_p95_ms",
+    "lag_max_ms",
+    "rss_peak_mib",
+    "error_rate",
+];
 
 /// A scenario file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -407,7 +496,24 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         return unusable("`workloads` is empty: add at least one [[workloads]] table".into());
     }
     let load = &scenario.load;
-    if load.connections.is_empty() && load.rates.is_empty() && load.saturate.is_none() {
+    let names: Vec<String> = scenario.workloads.iter().map(WorkloadSpec::name).collect();
+    for style in &scenario.styles {
+        if let Some(unknown) = style.only.iter().find(|n| !names.contains(n)) {
+            return unusable(format!(
+                "styles: `only` names workload {unknown:?}, but the workloads are {}",
+                names.join(", ")
+            ));
+        }
+    }
+    let workload_levels = scenario.workloads.iter().all(|w| {
+        w.connections.as_ref().is_some_and(|c| !c.is_empty())
+            || w.rates.as_ref().is_some_and(|r| !r.is_empty())
+    });
+    if load.connections.is_empty()
+        && load.rates.is_empty()
+        && load.saturate.is_none()
+        && !workload_levels
+    {
         return unusable("[load] has no levels: give `connections`, `rates` or `saturate`".into());
     }
     if load.connections.contains(&0) || load.open_loop_connections == 0 {
@@ -424,6 +530,20 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     }
     if !(0.0..=1.0).contains(&scenario.upstream.error_rate) {
         return unusable("[upstream] error_rate must be between 0 and 1".into());
+    }
+    for fault in &scenario.upstream.faults {
+        if let Err(reason) = fault.parse::<crate::upstream::FaultPhase>() {
+            return unusable(format!("[upstream] faults: {fault:?}: {reason}"));
+        }
+    }
+    for pair in &scenario.pairs {
+        if !PAIR_METRICS.contains(&pair.metric.as_str()) {
+            return unusable(format!(
+                "pairs: metric {:?} is not one of {}",
+                pair.metric,
+                PAIR_METRICS.join(", ")
+            ));
+        }
     }
     for workload in &scenario.workloads {
         if workload.cpu_rounds == 0 || workload.fanout_calls == 0 {
@@ -456,6 +576,13 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         if blocking && !style.workers.is_empty() {
             return unusable("styles: `workers` applies to async and hybrid, not blocking".into());
         }
+        if !style.variant.fits(style.style, style.thread_per_connection) {
+            return unusable(format!(
+                "styles: variant \"{}\" does not apply to style {:?}",
+                style.variant.name(),
+                style.style
+            ));
+        }
         if style.style != Style::Hybrid
             && (style.offload.is_some() || style.rayon_threads.is_some())
         {
@@ -470,7 +597,10 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
 impl StyleSpec {
     /// Every knob combination this entry sweeps.
     pub fn variants(&self) -> Vec<StyleConfig> {
-        let base = StyleConfig::new(self.style);
+        let base = StyleConfig {
+            variant: self.variant,
+            ..StyleConfig::new(self.style)
+        };
         match self.style {
             Style::Blocking if self.thread_per_connection => vec![StyleConfig {
                 thread_per_connection: true,

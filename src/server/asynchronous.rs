@@ -10,11 +10,16 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
+use super::lag::LagProbe;
 use super::offload::CpuOffload;
 use super::reply::{Reply, CONTENT_TYPE, WAITED_HEADER};
-use super::ServerConfig;
+use super::{ServerConfig, Variant};
+
+/// Idle upstream connections the C4 variants' blocking client keeps.
+const PER_SERVER_BLOCKING_POOL: usize = 512;
 use crate::workload::{
-    fanout, io, mixed, AsyncUpstream, Route, WorkloadConfig, HEALTH_BODY, NULL_BODY,
+    fanout, io, mixed, AsyncUpstream, BlockingUpstream, ClientOptions, Route, WorkloadConfig,
+    HEALTH_BODY, NULL_BODY,
 };
 
 /// What every request handler shares.
@@ -22,6 +27,10 @@ struct State {
     workload: WorkloadConfig,
     upstream: AsyncUpstream,
     offload: CpuOffload,
+    variant: Variant,
+    /// For the C4 variants, which call the blocking I/O face from async code.
+    blocking_upstream: BlockingUpstream,
+    lag: Arc<LagProbe>,
 }
 
 /// Serves the async style on `listener` until `shutdown` completes.
@@ -40,14 +49,14 @@ pub(crate) async fn serve_with_offload(
     offload: CpuOffload,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let upstream = AsyncUpstream::new(
-        config.workload.upstream.clone(),
-        config.workload.upstream_timeout,
-    );
+    let options = ClientOptions::from_workload(&config.workload);
     let state = Arc::new(State {
+        upstream: AsyncUpstream::new(&options),
+        blocking_upstream: BlockingUpstream::new(&options, PER_SERVER_BLOCKING_POOL),
         workload: config.workload,
-        upstream,
         offload,
+        variant: config.style.variant,
+        lag: LagProbe::start(),
     });
     let handler = move |request: Request<Incoming>| {
         let state = state.clone();
@@ -60,6 +69,9 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
     if request.method() != Method::GET {
         return Reply::method_not_allowed();
     }
+    if request.uri().path() == "/lag" {
+        return Reply::text(serde_json::to_string(&state.lag.snapshot()).unwrap_or_default());
+    }
     let Some(route) = Route::from_target(request.uri().path()) else {
         return Reply::not_found();
     };
@@ -67,13 +79,13 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
     match route {
         Route::Null => Reply::ok(NULL_BODY),
         Route::Health => Reply::ok(HEALTH_BODY),
-        Route::Io => Reply::from_result(io::asynchronous(&workload.io, &state.upstream).await),
+        Route::Io => Reply::from_result(io_part(state).await),
         Route::Cpu => match state.offload.run(workload.cpu).await {
             Ok(body) => Reply::text(body),
             Err(error) => Reply::error(error.status(), error.body()),
         },
         Route::Mixed => {
-            let result = match io::asynchronous(&workload.io, &state.upstream).await {
+            let result = match io_part(state).await {
                 Ok(io) => state
                     .offload
                     .run(workload.cpu)
@@ -86,6 +98,24 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
         Route::Fanout => {
             Reply::from_result(fanout::asynchronous(&workload.fanout, &state.upstream).await)
         }
+    }
+}
+
+/// The I/O wait, done the variant's way: awaited (standard), blocking the worker
+/// (C4 wrong), or blocking inside `spawn_blocking` (C4 right, alternative).
+async fn io_part(
+    state: &State,
+) -> Result<crate::workload::Outcome, crate::workload::WorkloadError> {
+    let spec = state.workload.io;
+    match state.variant {
+        Variant::BlockingInAsync => io::blocking(&spec, &state.blocking_upstream),
+        Variant::BlockingInSpawnBlocking => {
+            let upstream = state.blocking_upstream.clone();
+            tokio::task::spawn_blocking(move || io::blocking(&spec, &upstream))
+                .await
+                .map_err(|e| crate::workload::WorkloadError::Offload(e.to_string()))?
+        }
+        _ => io::asynchronous(&spec, &state.upstream).await,
     }
 }
 

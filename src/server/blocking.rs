@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use super::reply::Reply;
 use super::wire::{self, Parsed};
-use super::ServerConfig;
+use super::{ServerConfig, Variant};
 use crate::shutdown::Shutdown;
 use crate::workload::{
-    cpu, fanout, io, mixed, BlockingUpstream, Route, WorkloadConfig, HEALTH_BODY, NULL_BODY,
+    cpu, fanout, io, mixed, BlockingUpstream, ClientOptions, Route, WorkloadConfig, HEALTH_BODY,
+    NULL_BODY,
 };
 
 /// How often an idle connection looks up to see whether shutdown has begun.
@@ -48,18 +49,15 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
         knobs.threads * config.workload.fanout.concurrency() as usize
     };
     let state = Arc::new(State {
-        upstream: BlockingUpstream::new(
-            config.workload.upstream.clone(),
-            pool_size,
-            config.workload.upstream_timeout,
-        ),
+        upstream: BlockingUpstream::new(&ClientOptions::from_workload(&config.workload), pool_size),
         workload: config.workload.clone(),
         shutdown: shutdown.clone(),
     });
     let mut dispatch = if knobs.thread_per_connection {
         Dispatch::per_connection()
     } else {
-        Dispatch::pool(knobs.threads.max(1), &state)?
+        let bounded = knobs.variant == Variant::BoundedQueue;
+        Dispatch::pool(knobs.threads.max(1), bounded, &state)?
     };
     for stream in listener.incoming() {
         if shutdown.is_triggered() {
@@ -80,11 +78,36 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
     Ok(())
 }
 
+/// The queue between the accept loop and the pool: unbounded (connections wait
+/// however long it takes) or bounded (C10: beyond it, 503 at once).
+enum Queue {
+    Unbounded(mpsc::Sender<TcpStream>),
+    Bounded(mpsc::SyncSender<TcpStream>),
+}
+
+/// Answers a connection the full queue cannot take: 503 and close.
+fn refuse_busy(mut stream: TcpStream) {
+    // Drain what already arrived so closing does not reset the connection before the
+    // client reads the answer.
+    let _ = stream.set_nonblocking(true);
+    let mut request = [0u8; 4096];
+    let _ = stream.read(&mut request);
+    let _ = stream.set_nonblocking(false);
+    let mut out = Vec::new();
+    let busy = Reply::error(
+        503,
+        "error: server busy: the accept queue is full (bounded-queue)\n".into(),
+    );
+    wire::write_response(&mut out, &busy, false);
+    let _ = stream.write_all(&out);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
 /// How accepted connections reach a thread.
 enum Dispatch {
     /// A fixed pool taking connections from a queue.
     Pool {
-        queue: Option<mpsc::Sender<TcpStream>>,
+        queue: Option<Queue>,
         workers: Vec<JoinHandle<()>>,
     },
     /// A new thread for each connection; `live` counts them.
@@ -92,8 +115,14 @@ enum Dispatch {
 }
 
 impl Dispatch {
-    fn pool(threads: usize, state: &Arc<State>) -> std::io::Result<Self> {
-        let (queue, receiver) = mpsc::channel::<TcpStream>();
+    fn pool(threads: usize, bounded: bool, state: &Arc<State>) -> std::io::Result<Self> {
+        let (queue, receiver) = if bounded {
+            let (sender, receiver) = mpsc::sync_channel::<TcpStream>(threads);
+            (Queue::Bounded(sender), receiver)
+        } else {
+            let (sender, receiver) = mpsc::channel::<TcpStream>();
+            (Queue::Unbounded(sender), receiver)
+        };
         let receiver = Arc::new(Mutex::new(receiver));
         let workers = (0..threads)
             .map(|i| {
@@ -124,11 +153,17 @@ impl Dispatch {
 
     fn hand_over(&mut self, stream: TcpStream, state: &Arc<State>) {
         match self {
-            Dispatch::Pool { queue, .. } => {
-                if let Some(queue) = queue {
-                    let _ = queue.send(stream);
+            Dispatch::Pool { queue, .. } => match queue {
+                Some(Queue::Unbounded(sender)) => {
+                    let _ = sender.send(stream);
                 }
-            }
+                Some(Queue::Bounded(sender)) => {
+                    if let Err(mpsc::TrySendError::Full(stream)) = sender.try_send(stream) {
+                        refuse_busy(stream);
+                    }
+                }
+                None => {}
+            },
             Dispatch::PerConnection { live } => {
                 live.fetch_add(1, Ordering::SeqCst);
                 let counter = live.clone();
@@ -209,6 +244,10 @@ fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()>
                 let reply = if head.is_get {
                     match Route::from_target(&head.target) {
                         Some(route) => respond(route, state),
+                        None if head.target == "/lag" => Reply::error(
+                            404,
+                            "error: /lag measures an async runtime's lag; the blocking style has none\n".into(),
+                        ),
                         None => Reply::not_found(),
                     }
                 } else {

@@ -15,6 +15,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let offload = match config.style.offload {
         Offload::SpawnBlocking => CpuOffload::SpawnBlocking,
+        Offload::SpawnBlockingCapped => {
+            let permits = crate::affinity::available_cpus();
+            CpuOffload::SpawnBlockingCapped(Arc::new(tokio::sync::Semaphore::new(permits)))
+        }
         Offload::Rayon => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(config.style.rayon_threads.max(1))

@@ -10,6 +10,7 @@
 pub mod asynchronous;
 pub mod blocking;
 pub mod hybrid;
+pub mod lag;
 pub mod offload;
 pub mod reply;
 pub mod wire;
@@ -44,8 +45,79 @@ pub enum Style {
 pub enum Offload {
     /// `tokio::task::spawn_blocking`.
     SpawnBlocking,
+    /// `spawn_blocking`, at most one task per core at once (a semaphore).
+    SpawnBlockingCapped,
     /// A rayon pool, replying through a tokio oneshot channel.
     Rayon,
+}
+
+/// The articles' patterns and anti-patterns a server can be started with; each has a
+/// fair "right" twin (usually [`Variant::Standard`]).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// The style as designed.
+    #[default]
+    Standard,
+    /// C4 wrong: the async handler calls the blocking I/O face (std sleep, ureq) inline.
+    BlockingInAsync,
+    /// C4 right (alternative): the same blocking call wrapped in `spawn_blocking`.
+    BlockingInSpawnBlocking,
+    /// C6 wrong: a new upstream connection for every call (no pool).
+    NoPool,
+    /// C8 wrong: upstream calls without a timeout.
+    NoTimeout,
+    /// C8 right+: a per-call timeout and a circuit breaker that fails fast.
+    CircuitBreaker,
+    /// C10 right: the blocking pool's accept queue is bounded (N = threads); beyond it
+    /// a connection is answered 503 at once instead of waiting.
+    BoundedQueue,
+}
+
+impl Variant {
+    /// The flag value, e.g. `blocking-in-async`.
+    pub fn name(self) -> String {
+        let mut out = String::new();
+        for (i, c) in format!("{self:?}").chars().enumerate() {
+            if i > 0 && c.is_ascii_uppercase() {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    /// Whether it makes sense for `style`.
+    pub fn fits(self, style: Style, thread_per_connection: bool) -> bool {
+        match self {
+            Variant::BlockingInAsync | Variant::BlockingInSpawnBlocking => style != Style::Blocking,
+            Variant::BoundedQueue => style == Style::Blocking && !thread_per_connection,
+            _ => true,
+        }
+    }
+
+    /// The workload settings this variant changes.
+    pub fn adjust(self, workload: &mut WorkloadConfig) {
+        match self {
+            Variant::NoPool => workload.pooled = false,
+            Variant::NoTimeout => workload.upstream_timeout = Duration::from_secs(24 * 3600),
+            Variant::CircuitBreaker => {
+                workload.breaker = Some(crate::workload::BreakerSpec::default())
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A style and its own knobs (recorded with every result, so no style is shown only
@@ -64,6 +136,8 @@ pub struct StyleConfig {
     pub offload: Offload,
     /// Hybrid with rayon: threads in the rayon pool.
     pub rayon_threads: usize,
+    /// A pattern or anti-pattern instead of the standard handler.
+    pub variant: Variant,
 }
 
 impl StyleConfig {
@@ -77,11 +151,20 @@ impl StyleConfig {
             workers: cores,
             offload: Offload::SpawnBlocking,
             rayon_threads: cores,
+            variant: Variant::Standard,
         }
     }
 
-    /// A short name with the knobs that matter for this style, e.g. `blocking(pool=64)`.
+    /// A short name with the knobs that matter for this style, e.g. `blocking(pool=64)`,
+    /// and the variant if not standard: `async(workers=2)+blocking-in-async`.
     pub fn label(&self) -> String {
+        match self.variant {
+            Variant::Standard => self.style_label(),
+            variant => format!("{}+{}", self.style_label(), variant.name()),
+        }
+    }
+
+    fn style_label(&self) -> String {
         match self.style {
             Style::Blocking if self.thread_per_connection => "blocking(thread-per-conn)".into(),
             Style::Blocking => format!("blocking(pool={})", self.threads),
@@ -89,6 +172,9 @@ impl StyleConfig {
             Style::Hybrid => match self.offload {
                 Offload::SpawnBlocking => {
                     format!("hybrid(spawn-blocking,workers={})", self.workers)
+                }
+                Offload::SpawnBlockingCapped => {
+                    format!("hybrid(spawn-blocking-capped,workers={})", self.workers)
                 }
                 Offload::Rayon => format!(
                     "hybrid(rayon={},workers={})",
@@ -126,9 +212,10 @@ impl ServerConfig {
 /// the async styles build their own runtime here.
 pub fn serve(
     listener: std::net::TcpListener,
-    config: ServerConfig,
+    mut config: ServerConfig,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
+    config.style.variant.adjust(&mut config.workload);
     match config.style.style {
         Style::Blocking => blocking::run(listener, config, shutdown),
         Style::Async | Style::Hybrid => {

@@ -12,6 +12,8 @@ pub enum CpuOffload {
     Inline,
     /// `tokio::task::spawn_blocking`.
     SpawnBlocking,
+    /// `spawn_blocking`, with at most as many tasks at once as the semaphore has permits.
+    SpawnBlockingCapped(Arc<tokio::sync::Semaphore>),
     /// A rayon pool; the result comes back through a oneshot channel.
     Rayon(Arc<rayon::ThreadPool>),
 }
@@ -24,6 +26,15 @@ impl CpuOffload {
             CpuOffload::SpawnBlocking => tokio::task::spawn_blocking(move || cpu::run(spec))
                 .await
                 .map_err(|e| WorkloadError::Offload(e.to_string())),
+            CpuOffload::SpawnBlockingCapped(permits) => {
+                let _permit = permits
+                    .acquire()
+                    .await
+                    .map_err(|e| WorkloadError::Offload(e.to_string()))?;
+                tokio::task::spawn_blocking(move || cpu::run(spec))
+                    .await
+                    .map_err(|e| WorkloadError::Offload(e.to_string()))
+            }
             CpuOffload::Rayon(pool) => {
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 pool.spawn(move || {

@@ -42,10 +42,11 @@ impl FromStr for FaultPhase {
     fn from_str(text: &str) -> Result<Self, String> {
         let (mut from, mut length, mut mode) = (None, None, None);
         for part in text.split(',') {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("{part:?} is not key=value (expected from=5s,for=5s,mode=stall)"))?;
-            let duration = || humantime::parse_duration(value.trim()).map_err(|e| format!("{key}: {e}"));
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                format!("{part:?} is not key=value (expected from=5s,for=5s,mode=stall)")
+            })?;
+            let duration =
+                || humantime::parse_duration(value.trim()).map_err(|e| format!("{key}: {e}"));
             match key.trim() {
                 "from" => from = Some(duration()?),
                 "for" => length = Some(duration()?),
@@ -84,13 +85,22 @@ mod tests {
     fn parses_and_rejects_with_reasons() {
         let phase: FaultPhase = "from=5s,for=2s,mode=stall".parse().unwrap();
         assert_eq!(phase.until(), Duration::from_secs(7));
-        assert!("from=5s,mode=stall".parse::<FaultPhase>().unwrap_err().contains("for="));
-        assert!("from=5s,for=1s,mode=melt".parse::<FaultPhase>().unwrap_err().contains("melt"));
+        assert!("from=5s,mode=stall"
+            .parse::<FaultPhase>()
+            .unwrap_err()
+            .contains("for="));
+        assert!("from=5s,for=1s,mode=melt"
+            .parse::<FaultPhase>()
+            .unwrap_err()
+            .contains("melt"));
     }
 
     #[test]
     fn phases_switch_on_and_off_at_their_times() {
-        let phases = ["from=1s,for=1s,mode=error".parse().unwrap(), "from=3s,for=500ms,mode=down".parse().unwrap()];
+        let phases = [
+            "from=1s,for=1s,mode=error".parse().unwrap(),
+            "from=3s,for=500ms,mode=down".parse().unwrap(),
+        ];
         let at = |ms| active(&phases, Duration::from_millis(ms)).map(|p| p.mode);
         assert_eq!(at(999), None);
         assert_eq!(at(1000), Some(FaultMode::Error));

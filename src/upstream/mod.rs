@@ -141,16 +141,25 @@ async fn answer(
                 errors: stats.errors.load(Ordering::SeqCst),
                 rejected: stats.rejected.load(Ordering::SeqCst),
             };
-            return Ok(text(200, serde_json::to_string(&snapshot).unwrap_or_default()));
+            return Ok(text(
+                200,
+                serde_json::to_string(&snapshot).unwrap_or_default(),
+            ));
         }
         _ => {}
     }
     let hit = stats.hits.fetch_add(1, Ordering::SeqCst);
     let inflight = stats.inflight.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = InflightGuard(&stats.inflight);
-    if config.max_inflight.is_some_and(|limit| inflight > u64::from(limit)) {
+    if config
+        .max_inflight
+        .is_some_and(|limit| inflight > u64::from(limit))
+    {
         stats.rejected.fetch_add(1, Ordering::SeqCst);
-        return Ok(text(503, format!("too many calls in progress (limit {})\n", inflight - 1)));
+        return Ok(text(
+            503,
+            format!("too many calls in progress (limit {})\n", inflight - 1),
+        ));
     }
     match fault::active(&config.faults, stats.started.elapsed()) {
         Some(phase) if phase.mode == FaultMode::Down => {
@@ -163,7 +172,9 @@ async fn answer(
         Some(phase) => tokio::time::sleep_until(stats.started + phase.until()).await,
         None => {}
     }
-    let delay = config.distribution.sample(config.latency, config.jitter, config.seed, hit);
+    let delay = config
+        .distribution
+        .sample(config.latency, config.jitter, config.seed, hit);
     tokio::time::sleep(delay).await;
     if injects_error(hit, config.error_rate) {
         stats.errors.fetch_add(1, Ordering::SeqCst);
@@ -271,7 +282,11 @@ mod tests {
         tokio::spawn(run(listener, config, std::future::pending()));
         let started = tokio::time::Instant::now();
         assert_eq!(status_of(addr).await, Some(200));
-        assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -2,11 +2,72 @@
 //! blocking style and one shared pooled `reqwest` client for the async styles.
 //! Both map failures onto the same [`WorkloadError`]s.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::WorkloadError;
+use super::breaker::CircuitBreaker;
+use super::{WorkloadConfig, WorkloadError};
+
+/// How a server's upstream client behaves (shared by both faces).
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Base URL of the upstream; none: every call fails with [`WorkloadError::NoUpstream`].
+    pub base: Option<String>,
+    /// Bound on each call.
+    pub timeout: Duration,
+    /// Keep connections for reuse (false: a new connection per call).
+    pub pooled: bool,
+    /// Fail fast while the upstream keeps failing.
+    pub breaker: Option<Arc<CircuitBreaker>>,
+}
+
+impl ClientOptions {
+    /// The options a workload configuration asks for (one breaker per call of this).
+    pub fn from_workload(workload: &WorkloadConfig) -> Self {
+        Self {
+            base: workload.upstream.clone(),
+            timeout: workload.upstream_timeout,
+            pooled: workload.pooled,
+            breaker: workload
+                .breaker
+                .map(|spec| Arc::new(CircuitBreaker::new(spec))),
+        }
+    }
+
+    /// Options for `base` with the defaults (pooled, no breaker).
+    pub fn plain(base: Option<String>, timeout: Duration) -> Self {
+        Self {
+            base,
+            timeout,
+            pooled: true,
+            breaker: None,
+        }
+    }
+
+    /// Tells the breaker (if any) how an admitted call ended.
+    fn guarded<T>(
+        &self,
+        _url: &str,
+        outcome: Result<T, WorkloadError>,
+    ) -> Result<T, WorkloadError> {
+        if let Some(breaker) = &self.breaker {
+            breaker.record(outcome.is_ok());
+        }
+        outcome
+    }
+
+    /// Refuses a call at once while the breaker (if any) is open.
+    fn admit(&self, url: &str) -> Result<(), WorkloadError> {
+        match &self.breaker {
+            Some(breaker) if !breaker.allow() => Err(WorkloadError::CircuitOpen {
+                url: url.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// The path of the `index`-th upstream resource a workload fetches.
 pub fn item_path(index: u32) -> String {
@@ -24,35 +85,40 @@ fn url(base: &Option<String>, path: &str) -> Result<String, WorkloadError> {
 #[derive(Clone)]
 pub struct BlockingUpstream {
     agent: ureq::Agent,
-    base: Option<String>,
-    timeout: Duration,
+    options: ClientOptions,
 }
 
 impl BlockingUpstream {
-    /// A client for `base` (none: every call fails with [`WorkloadError::NoUpstream`]),
-    /// keeping up to `pool_size` idle connections to it.
-    pub fn new(base: Option<String>, pool_size: usize, timeout: Duration) -> Self {
+    /// A client keeping up to `pool_size` idle connections (none when not pooled).
+    pub fn new(options: &ClientOptions, pool_size: usize) -> Self {
+        let idle = if options.pooled { pool_size.max(1) } else { 0 };
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
+            .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
-            .max_idle_connections(pool_size.max(1))
-            .max_idle_connections_per_host(pool_size.max(1))
+            .max_idle_connections(idle)
+            .max_idle_connections_per_host(idle)
             .build()
             .new_agent();
         Self {
             agent,
-            base,
-            timeout,
+            options: options.clone(),
         }
     }
 
     /// GETs `path` from the upstream and returns the body of a 2xx answer.
     pub fn get(&self, path: &str) -> Result<Bytes, WorkloadError> {
-        let url = url(&self.base, path)?;
+        let url = url(&self.options.base, path)?;
+        self.options.admit(&url)?;
+        let outcome = self.call(&url);
+        self.options.guarded(&url, outcome)
+    }
+
+    fn call(&self, url: &str) -> Result<Bytes, WorkloadError> {
+        let url = url.to_string();
         let mut response = self.agent.get(&url).call().map_err(|e| match e {
             ureq::Error::Timeout(_) => WorkloadError::UpstreamTimeout {
                 url: url.clone(),
-                timeout: self.timeout,
+                timeout: self.options.timeout,
             },
             other => WorkloadError::UpstreamUnreachable {
                 url: url.clone(),
@@ -75,37 +141,44 @@ impl BlockingUpstream {
     }
 }
 
-/// An async upstream client: one pooled `reqwest::Client` shared by every request.
+/// An async upstream client: one `reqwest::Client` shared by every request.
 #[derive(Clone)]
 pub struct AsyncUpstream {
     client: reqwest::Client,
-    base: Option<String>,
-    timeout: Duration,
+    options: ClientOptions,
 }
 
 impl AsyncUpstream {
-    /// A client for `base` (none: every call fails with [`WorkloadError::NoUpstream`]).
-    pub fn new(base: Option<String>, timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+    /// A client with `options` (not pooled: a new connection per call).
+    pub fn new(options: &ClientOptions) -> Self {
+        let mut builder = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .no_proxy();
+        if !options.pooled {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        let client = builder.build().unwrap_or_else(|_| reqwest::Client::new());
         Self {
             client,
-            base,
-            timeout,
+            options: options.clone(),
         }
     }
 
     /// GETs `path` from the upstream and returns the body of a 2xx answer.
     pub async fn get(&self, path: &str) -> Result<Bytes, WorkloadError> {
-        let url = url(&self.base, path)?;
+        let url = url(&self.options.base, path)?;
+        self.options.admit(&url)?;
+        let outcome = self.call(&url).await;
+        self.options.guarded(&url, outcome)
+    }
+
+    async fn call(&self, url: &str) -> Result<Bytes, WorkloadError> {
+        let url = url.to_string();
         let classify = |e: reqwest::Error, url: &str| {
             if e.is_timeout() {
                 WorkloadError::UpstreamTimeout {
                     url: url.to_string(),
-                    timeout: self.timeout,
+                    timeout: self.options.timeout,
                 }
             } else {
                 WorkloadError::UpstreamUnreachable {

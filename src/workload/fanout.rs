@@ -1,7 +1,8 @@
 //! The `fanout` workload: F upstream calls issued in parallel (optionally at most N at
-//! once) and aggregated into one body, like the articles' 40-source pipeline.
+//! once) and aggregated into one body, like the articles' 40-source pipeline. What a
+//! failed call does to the rest is the [`FanoutPolicy`] (claim C9).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,6 +12,29 @@ use sha2::{Digest, Sha256};
 use super::client::{item_path, AsyncUpstream, BlockingUpstream};
 use super::{Outcome, WorkloadError};
 
+/// What a failed call does to the request.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FanoutPolicy {
+    /// Wait for every call, then fail if any failed (asyncio.gather's default shape).
+    #[default]
+    WaitAll,
+    /// Fail at the first error and cancel the calls still running (a task group).
+    FailFast,
+    /// Wait for every call and answer with whatever succeeded (return_exceptions=True).
+    CollectAll,
+}
+
 /// What one `/fanout` request fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FanoutSpec {
@@ -18,6 +42,8 @@ pub struct FanoutSpec {
     pub calls: u32,
     /// At most this many calls in flight at once (none: all F at once).
     pub limit: Option<u32>,
+    /// What a failure does.
+    pub policy: FanoutPolicy,
 }
 
 impl FanoutSpec {
@@ -27,19 +53,44 @@ impl FanoutSpec {
     }
 }
 
-/// The pure core: aggregates the F answers, in index order, into one body.
-/// The first failure (by index) fails the whole request.
+type Indexed = (u32, Result<Bytes, WorkloadError>);
+
+/// The pure core: aggregates the answers, in index order, into one body. Under
+/// `CollectAll` failures are counted in the body; otherwise the first (by index) fails
+/// the request.
 fn aggregate(
     spec: &FanoutSpec,
-    results: Vec<Result<Bytes, WorkloadError>>,
+    mut results: Vec<Indexed>,
     started: Instant,
 ) -> Result<Outcome, WorkloadError> {
+    results.sort_by_key(|(index, _)| *index);
     let mut hasher = Sha256::new();
-    let mut bytes = 0;
-    for result in results {
-        let body = result?;
-        bytes += body.len();
-        hasher.update(&body);
+    let (mut bytes, mut ok, mut failed) = (0, 0u32, Vec::new());
+    for (_, result) in results {
+        match result {
+            Ok(body) => {
+                bytes += body.len();
+                ok += 1;
+                hasher.update(&body);
+            }
+            Err(error) if spec.policy == FanoutPolicy::CollectAll => failed.push(error),
+            Err(error) => return Err(error),
+        }
+    }
+    if ok == 0 {
+        if let Some(first) = failed.into_iter().next() {
+            return Err(first);
+        }
+    } else if !failed.is_empty() {
+        return Ok(Outcome {
+            body: format!(
+                "fanout calls={} ok={ok} failed={} upstream_bytes={bytes} sha256={}\n",
+                spec.calls,
+                failed.len(),
+                hex::encode(hasher.finalize())
+            ),
+            waited: started.elapsed(),
+        });
     }
     Ok(Outcome {
         body: format!(
@@ -51,48 +102,71 @@ fn aggregate(
     })
 }
 
-/// The blocking face: scoped OS threads (as many as the concurrency) take calls in turn.
+/// The blocking face: scoped OS threads (as many as the concurrency) take calls in
+/// turn; under `FailFast` they stop taking new calls after the first failure (a
+/// blocking call in progress cannot be cancelled).
 pub fn blocking(spec: &FanoutSpec, upstream: &BlockingUpstream) -> Result<Outcome, WorkloadError> {
     let started = Instant::now();
     let next = AtomicU32::new(0);
-    let mut indexed: Vec<(u32, Result<Bytes, WorkloadError>)> = std::thread::scope(|scope| {
+    let failed = AtomicBool::new(false);
+    let fail_fast = spec.policy == FanoutPolicy::FailFast;
+    let (indexed, panicked): (Vec<Indexed>, bool) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..spec.concurrency())
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
                     loop {
+                        if fail_fast && failed.load(Ordering::Relaxed) {
+                            return done;
+                        }
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         if index >= spec.calls {
                             return done;
                         }
-                        done.push((index, upstream.get(&item_path(index))));
+                        let result = upstream.get(&item_path(index));
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        done.push((index, result));
                     }
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap_or_default())
-            .collect()
+        let mut all = Vec::new();
+        let mut panicked = false;
+        for worker in workers {
+            match worker.join() {
+                Ok(done) => all.extend(done),
+                Err(_) => panicked = true,
+            }
+        }
+        (all, panicked)
     });
-    if indexed.len() != spec.calls as usize {
+    if panicked {
         return Err(WorkloadError::Offload("a fan-out thread panicked".into()));
     }
-    indexed.sort_by_key(|(index, _)| *index);
-    aggregate(spec, indexed.into_iter().map(|(_, r)| r).collect(), started)
+    aggregate(spec, indexed, started)
 }
 
-/// The async face: F futures, at most `concurrency` polled at once, joined in order.
+/// The async face: F futures, at most `concurrency` polled at once. Under `FailFast`
+/// the first failure returns at once and drops (cancels) the calls still running.
 pub async fn asynchronous(
     spec: &FanoutSpec,
     upstream: &AsyncUpstream,
 ) -> Result<Outcome, WorkloadError> {
     let started = Instant::now();
-    let results = futures_util::stream::iter(0..spec.calls)
-        .map(|index| async move { upstream.get(&item_path(index)).await })
-        .buffered(spec.concurrency() as usize)
-        .collect()
-        .await;
+    let mut calls = futures_util::stream::iter(0..spec.calls)
+        .map(|index| async move { (index, upstream.get(&item_path(index)).await) })
+        .buffer_unordered(spec.concurrency() as usize);
+    let mut results = Vec::with_capacity(spec.calls as usize);
+    while let Some((index, result)) = calls.next().await {
+        if spec.policy == FanoutPolicy::FailFast {
+            if let Err(error) = result {
+                return Err(error);
+            }
+        }
+        results.push((index, result));
+    }
     aggregate(spec, results, started)
 }
 
@@ -100,39 +174,53 @@ pub async fn asynchronous(
 mod tests {
     use super::*;
 
-    #[test]
-    fn concurrency_defaults_to_all_calls_and_never_zero() {
-        let all = FanoutSpec {
-            calls: 40,
-            limit: None,
-        };
-        assert_eq!(all.concurrency(), 40);
-        let limited = FanoutSpec {
-            calls: 40,
-            limit: Some(10),
-        };
-        assert_eq!(limited.concurrency(), 10);
-        let zero = FanoutSpec {
-            calls: 0,
-            limit: Some(0),
-        };
-        assert_eq!(zero.concurrency(), 1);
+    fn spec(calls: u32, limit: Option<u32>, policy: FanoutPolicy) -> FanoutSpec {
+        FanoutSpec {
+            calls,
+            limit,
+            policy,
+        }
     }
 
     #[test]
-    fn aggregate_is_order_sensitive_and_fails_on_any_error() {
-        let spec = FanoutSpec {
-            calls: 2,
-            limit: None,
-        };
-        let ab = aggregate(&spec, vec![Ok("a".into()), Ok("b".into())], Instant::now()).unwrap();
-        let ba = aggregate(&spec, vec![Ok("b".into()), Ok("a".into())], Instant::now()).unwrap();
-        assert_ne!(ab.body, ba.body);
-        let failed = aggregate(
-            &spec,
-            vec![Ok("a".into()), Err(WorkloadError::NoUpstream)],
+    fn concurrency_defaults_to_all_calls_and_never_zero() {
+        assert_eq!(spec(40, None, FanoutPolicy::WaitAll).concurrency(), 40);
+        assert_eq!(spec(40, Some(10), FanoutPolicy::WaitAll).concurrency(), 10);
+        assert_eq!(spec(0, Some(0), FanoutPolicy::WaitAll).concurrency(), 1);
+    }
+
+    #[test]
+    fn aggregate_orders_by_index_and_applies_the_policy() {
+        let wait_all = spec(2, None, FanoutPolicy::WaitAll);
+        let ab = aggregate(
+            &wait_all,
+            vec![(0, Ok("a".into())), (1, Ok("b".into()))],
             Instant::now(),
+        )
+        .unwrap();
+        let shuffled = aggregate(
+            &wait_all,
+            vec![(1, Ok("b".into())), (0, Ok("a".into()))],
+            Instant::now(),
+        )
+        .unwrap();
+        assert_eq!(ab.body, shuffled.body, "arrival order does not matter");
+        let ba = aggregate(
+            &wait_all,
+            vec![(0, Ok("b".into())), (1, Ok("a".into()))],
+            Instant::now(),
+        )
+        .unwrap();
+        assert_ne!(ab.body, ba.body, "content order does");
+        let partial = vec![(0, Ok("a".into())), (1, Err(WorkloadError::NoUpstream))];
+        assert_eq!(
+            aggregate(&wait_all, partial.clone(), Instant::now()).unwrap_err(),
+            WorkloadError::NoUpstream
         );
-        assert_eq!(failed.unwrap_err(), WorkloadError::NoUpstream);
+        let collect = spec(2, None, FanoutPolicy::CollectAll);
+        let body = aggregate(&collect, partial, Instant::now()).unwrap().body;
+        assert!(body.starts_with("fanout calls=2 ok=1 failed=1 "), "{body}");
+        let all_failed = vec![(0, Err(WorkloadError::NoUpstream))];
+        assert!(aggregate(&collect, all_failed, Instant::now()).is_err());
     }
 }

@@ -93,6 +93,7 @@ pub async fn asynchronous(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::ClientOptions;
 
     fn sleep_spec() -> IoSpec {
         IoSpec {
@@ -104,7 +105,7 @@ mod tests {
 
     #[test]
     fn blocking_sleep_waits_at_least_k_times_l() {
-        let client = BlockingUpstream::new(None, 1, Duration::from_secs(1));
+        let client = BlockingUpstream::new(&ClientOptions::plain(None, Duration::from_secs(1)), 1);
         let outcome = blocking(&sleep_spec(), &client).unwrap();
         assert!(outcome.waited >= Duration::from_millis(10));
         assert_eq!(outcome.body, "io mode=sleep calls=2 latency_us=5000\n");
@@ -112,7 +113,7 @@ mod tests {
 
     #[tokio::test]
     async fn async_sleep_renders_the_same_body() {
-        let client = AsyncUpstream::new(None, Duration::from_secs(1));
+        let client = AsyncUpstream::new(&ClientOptions::plain(None, Duration::from_secs(1)));
         let outcome = asynchronous(&sleep_spec(), &client).await.unwrap();
         assert!(outcome.waited >= Duration::from_millis(10));
         assert_eq!(outcome.body, "io mode=sleep calls=2 latency_us=5000\n");
@@ -124,7 +125,7 @@ mod tests {
             mode: IoMode::Upstream,
             ..sleep_spec()
         };
-        let client = BlockingUpstream::new(None, 1, Duration::from_secs(1));
+        let client = BlockingUpstream::new(&ClientOptions::plain(None, Duration::from_secs(1)), 1);
         let err = blocking(&spec, &client).unwrap_err();
         assert_eq!(err, WorkloadError::NoUpstream);
         assert!(err.body().contains("--upstream"));

@@ -4,6 +4,7 @@
 //! face and an async face that differ only in how they wait. Bodies depend only on the
 //! configuration and the upstream's answers, so every style returns the same bytes.
 
+pub mod breaker;
 pub mod client;
 pub mod cpu;
 pub mod fanout;
@@ -12,9 +13,10 @@ pub mod mixed;
 
 use std::time::Duration;
 
-pub use client::{AsyncUpstream, BlockingUpstream};
+pub use breaker::{BreakerSpec, CircuitBreaker};
+pub use client::{AsyncUpstream, BlockingUpstream, ClientOptions};
 pub use cpu::CpuSpec;
-pub use fanout::FanoutSpec;
+pub use fanout::{FanoutPolicy, FanoutSpec};
 pub use io::{IoMode, IoSpec};
 
 /// The routes every style serves.
@@ -77,6 +79,10 @@ pub struct WorkloadConfig {
     pub upstream: Option<String>,
     /// Bound on each upstream call; a slower call becomes a 502.
     pub upstream_timeout: Duration,
+    /// Reuse upstream connections (false: a new connection per call, claim C6).
+    pub pooled: bool,
+    /// Guard upstream calls with a circuit breaker (claim C8).
+    pub breaker: Option<BreakerSpec>,
 }
 
 impl Default for WorkloadConfig {
@@ -91,9 +97,12 @@ impl Default for WorkloadConfig {
             fanout: FanoutSpec {
                 calls: 10,
                 limit: None,
+                policy: FanoutPolicy::WaitAll,
             },
             upstream: None,
             upstream_timeout: Duration::from_secs(5),
+            pooled: true,
+            breaker: None,
         }
     }
 }
@@ -142,6 +151,12 @@ pub enum WorkloadError {
         /// The status it returned.
         status: u16,
     },
+    /// The circuit breaker is open: the call was not made.
+    #[error("circuit open for {url}: failing fast while the upstream keeps failing")]
+    CircuitOpen {
+        /// The URL not called.
+        url: String,
+    },
     /// CPU work handed to another thread never came back.
     #[error("offloaded cpu task failed: {0}")]
     Offload(String),
@@ -152,6 +167,7 @@ impl WorkloadError {
     pub fn status(&self) -> u16 {
         match self {
             WorkloadError::Offload(_) => 500,
+            WorkloadError::CircuitOpen { .. } => 503,
             _ => 502,
         }
     }
