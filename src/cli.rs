@@ -44,6 +44,15 @@ pub enum Command {
     Compare(CompareArgs),
     /// Time the articles' batch pipeline (fetch F sources, transform) every way (C3, C9, C12).
     Pipeline(PipelineArgs),
+    /// Check the articles' claims against a run: writes claims.md; gated claims set the exit code.
+    Check(CheckArgs),
+}
+
+/// `sabench check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A run folder of a scenario with checks (e.g. scenarios/claims.toml).
+    pub dir: std::path::PathBuf,
 }
 
 /// `sabench pipeline`.
@@ -285,6 +294,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report(args),
         Command::Compare(args) => compare(args),
         Command::Pipeline(args) => pipeline(args),
+        Command::Check(args) => check(args),
     }
 }
 
@@ -570,6 +580,26 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     }
     print!("{}", crate::pipeline::render(&options, &timings));
     Ok(ExitCode::SUCCESS)
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let dir = crate::results::RunDir::open(&args.dir)?;
+    let run = crate::report::RunData::read(&dir)?;
+    anyhow::ensure!(
+        !crate::report::claims::checks(&run).is_empty(),
+        "{} has no claims checks: run a scenario with checks first, e.g. `sabench run scenarios/claims.toml`",
+        args.dir.display()
+    );
+    let (text, gates_hold) = crate::report::claims::check(&run);
+    let path = dir.write_text("claims.md", &text)?;
+    print!("{text}");
+    eprintln!("written to {}", path.display());
+    if gates_hold {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("a gated claim did not hold (see the `gate` column): exiting with status 1");
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {

@@ -43,7 +43,7 @@ impl Default for PipelineOptions {
 }
 
 /// How one way did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timing {
     /// The way, e.g. `sequential (blocking)`.
     pub way: String,

@@ -400,3 +400,89 @@ connections = [2, 4, 8]
         children_of(&run)
     );
 }
+
+#[test]
+fn check_judges_claims_and_gates_set_the_exit_code() {
+    let dir = temp_dir("check");
+    let scenario = |gate_threshold: f64| {
+        format!(
+            r#"
+name = "gates"
+duration = "300ms"
+warmup = "100ms"
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "null"
+[load]
+connections = [2]
+[pipeline]
+sources = 4
+latency = "5ms"
+threads = 2
+limit = 2
+error_rate = 0.25
+[[pairs]]
+claim = "T1"
+title = "holds"
+workload = "null"
+wrong = ""
+right = "async(workers=1)"
+metric = "achieved_rps"
+threshold = 1.0
+gate = true
+[[pairs]]
+claim = "T2"
+title = "an ungated claim that does not hold"
+workload = "null"
+wrong = ""
+right = "async(workers=1)"
+metric = "achieved_rps"
+threshold = 1e12
+[[pairs]]
+claim = "T3"
+title = "pipeline"
+workload = "pipeline"
+wrong = "sequential"
+right = "async, all at once"
+metric = "wall_ms"
+threshold = {gate_threshold}
+gate = true
+"#
+        )
+    };
+    for (name, gate_threshold, expected_exit) in [("pass", 1.5, 0), ("fail", 1e9, 1)] {
+        let case = dir.join(name);
+        std::fs::create_dir_all(&case).unwrap();
+        let file = write_scenario(&case, &scenario(gate_threshold));
+        let out = case.join("results");
+        let ran = sabench()
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let run = run_folder(&out);
+        assert!(run.join("pipeline.json").is_file());
+        let checked = sabench().arg("check").arg(&run).output().unwrap();
+        assert_eq!(
+            checked.status.code(),
+            Some(expected_exit),
+            "{}",
+            String::from_utf8_lossy(&checked.stdout)
+        );
+        let claims = std::fs::read_to_string(run.join("claims.md")).unwrap();
+        assert!(
+            claims.contains("| T1 |") && claims.contains("**holds**"),
+            "{claims}"
+        );
+        assert!(claims.contains("**does not hold**"), "{claims}");
+    }
+}

@@ -94,6 +94,20 @@ fn render(run: &RunData) -> String {
         out.push('\n');
     }
     out.push_str(&pairs_section(run));
+    if !run.pipeline.is_empty() {
+        out.push_str("## Batch pipeline\n\n");
+        let options = run
+            .manifest
+            .scenario
+            .get("pipeline")
+            .and_then(|p| {
+                serde_json::from_value::<crate::run::scenario::PipelineSpec>(p.clone()).ok()
+            })
+            .map(|spec| spec.options())
+            .unwrap_or_default();
+        out.push_str(&crate::pipeline::render(&options, &run.pipeline));
+        out.push('\n');
+    }
     let capacity = capacity_table(run);
     if !capacity.is_empty() {
         out.push_str(&capacity);
@@ -188,11 +202,10 @@ fn table(run: &RunData, workload: &str) -> String {
 /// The scenario's wrong-versus-right pairs, side by side with the cost of the mistake.
 fn pairs_section(run: &RunData) -> String {
     let pairs: Vec<crate::run::scenario::Pair> = run
-        .manifest
-        .scenario
-        .get("pairs")
-        .and_then(|p| serde_json::from_value(p.clone()).ok())
-        .unwrap_or_default();
+        .pairs()
+        .into_iter()
+        .filter(|p| p.workload != "pipeline")
+        .collect();
     if pairs.is_empty() {
         return String::new();
     }

@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod charts;
+pub mod claims;
 pub mod compare;
 pub mod hlog;
 pub mod html;
@@ -24,6 +25,8 @@ pub struct RunData {
     pub cells: Vec<CellRecord>,
     /// Cells grouped over repetitions.
     pub groups: Vec<Group>,
+    /// The batch pipeline's timings, if the scenario ran it.
+    pub pipeline: Vec<crate::pipeline::Timing>,
 }
 
 impl RunData {
@@ -36,12 +39,26 @@ impl RunData {
             Vec::new()
         };
         let groups = aggregate::groups(&cells);
+        let pipeline = std::fs::read(dir.root().join("pipeline.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
         Ok(Self {
             dir: dir.clone(),
             manifest,
             cells,
             groups,
+            pipeline,
         })
+    }
+
+    /// The scenario's wrong-versus-right pairs.
+    pub fn pairs(&self) -> Vec<crate::run::scenario::Pair> {
+        self.manifest
+            .scenario
+            .get("pairs")
+            .and_then(|p| serde_json::from_value(p.clone()).ok())
+            .unwrap_or_default()
     }
 
     /// Workload names in the order they ran.

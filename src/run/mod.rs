@@ -81,7 +81,22 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         scenario.warmup,
         dir.root().display()
     );
-    let result = run_cells(&scenario, &cells, &dir, options, &mut manifest);
+    let mut result = run_cells(&scenario, &cells, &dir, options, &mut manifest);
+    if let (Ok(()), Some(spec)) = (&result, &scenario.pipeline) {
+        if !options.interrupted.load(Ordering::SeqCst) {
+            eprintln!(
+                "pipeline: {} sources of {:?} each, every way ...",
+                spec.sources, spec.latency
+            );
+            result = crate::pipeline::run(&spec.options()).and_then(|timings| {
+                std::fs::write(
+                    dir.root().join("pipeline.json"),
+                    serde_json::to_vec_pretty(&timings)?,
+                )?;
+                Ok(())
+            });
+        }
+    }
     manifest.finished = Some(now_rfc3339());
     manifest.status = match &result {
         Err(_) => "failed".into(),
@@ -108,9 +123,18 @@ fn run_cells(
     options: &RunOptions,
     manifest: &mut Manifest,
 ) -> anyhow::Result<()> {
-    let needs_upstream = scenario.workloads.iter().any(|w| w.needs_upstream());
+    let needs_upstream = scenario
+        .workloads
+        .iter()
+        .any(|w| w.needs_upstream() && w.upstream.is_none());
     let upstream = if needs_upstream && !scenario.upstream.per_cell {
-        Some(start_upstream(scenario, dir, options, "upstream")?)
+        Some(start_upstream(
+            scenario,
+            &scenario.upstream,
+            dir,
+            options,
+            "upstream",
+        )?)
     } else {
         None
     };
@@ -158,11 +182,11 @@ fn duration_arg(d: Duration) -> String {
 
 fn start_upstream(
     scenario: &Scenario,
+    spec: &scenario::UpstreamSpec,
     dir: &RunDir,
     options: &RunOptions,
     name: &str,
 ) -> anyhow::Result<Child> {
-    let spec = &scenario.upstream;
     let mut args: Vec<String> = vec![
         "upstream".into(),
         "--port".into(),
@@ -267,11 +291,17 @@ fn run_cell(
     label: &str,
 ) -> anyhow::Result<CellRecord> {
     // A per-cell upstream starts first, so its fault phases are timed to this cell.
-    let own_upstream = if scenario.upstream.per_cell && cell.workload.needs_upstream() {
-        let name = format!("{}.upstream", cell.id);
-        Some(start_upstream(scenario, dir, options, &name)?)
-    } else {
-        None
+    let own_spec = match &cell.workload.upstream {
+        Some(spec) => Some(spec),
+        None if scenario.upstream.per_cell => Some(&scenario.upstream),
+        None => None,
+    };
+    let own_upstream = match own_spec.filter(|_| cell.workload.needs_upstream()) {
+        Some(spec) => {
+            let name = format!("{}.upstream", cell.id);
+            Some(start_upstream(scenario, spec, dir, options, &name)?)
+        }
+        None => None,
     };
     let upstream = own_upstream
         .as_ref()

@@ -40,9 +40,47 @@ pub struct Scenario {
     pub workloads: Vec<WorkloadSpec>,
     /// The load levels.
     pub load: LoadSpec,
-    /// Wrong-versus-right pairs to show side by side.
+    /// Wrong-versus-right pairs to show side by side (with a threshold: claims checks).
     #[serde(default)]
     pub pairs: Vec<Pair>,
+    /// Also time the batch pipeline (`sabench pipeline`) after the cells.
+    #[serde(default)]
+    pub pipeline: Option<PipelineSpec>,
+}
+
+/// The batch pipeline's settings in a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Sources fetched.
+    #[serde(default = "defaults::sources")]
+    pub sources: u32,
+    /// Each source's latency.
+    #[serde(default = "defaults::source_latency", with = "humantime_serde")]
+    pub latency: Duration,
+    /// Threads of the thread-pool way.
+    #[serde(default = "defaults::pipeline_threads")]
+    pub threads: u32,
+    /// Fetches at once in the semaphore way.
+    #[serde(default = "defaults::pipeline_limit")]
+    pub limit: u32,
+    /// Fraction of failing sources in the C9 ways.
+    #[serde(default = "defaults::pipeline_error_rate")]
+    pub error_rate: f64,
+}
+
+impl PipelineSpec {
+    /// The options `sabench pipeline` takes.
+    pub fn options(&self) -> crate::pipeline::PipelineOptions {
+        crate::pipeline::PipelineOptions {
+            sources: self.sources,
+            latency: self.latency,
+            threads: self.threads,
+            limit: self.limit,
+            error_rate: self.error_rate,
+            ..Default::default()
+        }
+    }
 }
 
 /// CPUs for each process.
@@ -196,6 +234,10 @@ pub struct WorkloadSpec {
     /// Bound on each upstream call.
     #[serde(default = "defaults::timeout", with = "humantime_serde")]
     pub upstream_timeout: std::time::Duration,
+    /// An upstream of its own, started fresh for each of its cells (instead of the
+    /// scenario's `[upstream]`), e.g. with fault phases only this workload should see.
+    #[serde(default)]
+    pub upstream: Option<UpstreamSpec>,
     /// Closed-loop levels for this workload (instead of `[load] connections`).
     #[serde(default)]
     pub connections: Option<Vec<u32>>,
@@ -308,8 +350,21 @@ pub struct Pair {
     #[serde(default)]
     pub right_workload: Option<String>,
     /// The metric compared: achieved_rps, p95_ms, p99_ms, probe_p95_ms, lag_max_ms,
-    /// rss_peak_mib, error_rate.
+    /// rss_peak_mib, error_rate (and for `workload = "pipeline"`: wall_ms, results).
     pub metric: String,
+    /// The load level to read, e.g. `c=256` [default: the workload's last level].
+    #[serde(default)]
+    pub level: Option<String>,
+    /// Makes the pair a claims check: the cost (wrong over right) at which it holds; with
+    /// an empty `wrong`, the bound the right side's value must meet.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// A check that fails `sabench check` (exit 1) when it does not hold.
+    #[serde(default)]
+    pub gate: bool,
+    /// The article's numbers, shown beside ours.
+    #[serde(default)]
+    pub article: String,
 }
 
 /// A saturation search: doubling, then bisection, to the highest rate meeting the SLO.
@@ -360,6 +415,21 @@ mod defaults {
     pub fn probe_connections() -> u32 {
         4
     }
+    pub fn sources() -> u32 {
+        40
+    }
+    pub fn source_latency() -> Duration {
+        Duration::from_millis(50)
+    }
+    pub fn pipeline_threads() -> u32 {
+        8
+    }
+    pub fn pipeline_limit() -> u32 {
+        10
+    }
+    pub fn pipeline_error_rate() -> f64 {
+        0.1
+    }
     pub fn one() -> u32 {
         1
     }
@@ -396,7 +466,9 @@ mod defaults {
 }
 
 /// The metrics a pair can compare.
-pub const PAIR_METRICS: [&str; 7] = [
+pub const PAIR_METRICS: [&str; 9] = [
+    "wall_ms",
+    "results",
     "achieved_rps",
     "p95_ms",
     "p99_ms",
@@ -531,9 +603,20 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     if !(0.0..=1.0).contains(&scenario.upstream.error_rate) {
         return unusable("[upstream] error_rate must be between 0 and 1".into());
     }
-    for fault in &scenario.upstream.faults {
-        if let Err(reason) = fault.parse::<crate::upstream::FaultPhase>() {
-            return unusable(format!("[upstream] faults: {fault:?}: {reason}"));
+    let upstreams = std::iter::once(&scenario.upstream).chain(
+        scenario
+            .workloads
+            .iter()
+            .filter_map(|w| w.upstream.as_ref()),
+    );
+    for spec in upstreams {
+        for fault in &spec.faults {
+            if let Err(reason) = fault.parse::<crate::upstream::FaultPhase>() {
+                return unusable(format!("upstream faults: {fault:?}: {reason}"));
+            }
+        }
+        if !(0.0..=1.0).contains(&spec.error_rate) {
+            return unusable("upstream error_rate must be between 0 and 1".into());
         }
     }
     for pair in &scenario.pairs {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# CI's reproduction of the headline effects: the gated claims (scenarios/ci-claims.toml,
+# about a minute on 2 cores), then the claims check. Fails when a gated claim does not
+# hold, so a change that breaks a headline effect does not land.
+#   scripts/ci-reproduce.sh [OUT_DIR (default: a temporary folder)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-$(mktemp -d)}
+cargo build --release --quiet
+target/release/sabench run scenarios/ci-claims.toml --out "$out" >/dev/null
+run=$(ls -d "$out"/*/ | sort | tail -n 1)
+target/release/sabench check "${run%/}"
