@@ -116,8 +116,7 @@ pub fn evaluate(run: &RunData, pair: &Pair) -> CheckResult {
         _ => None,
     };
     let threshold = pair.threshold.unwrap_or(1.0);
-    // An absolute check of a lower-is-better metric holds at or under the threshold.
-    let at_most = pair.wrong.is_empty() && !higher;
+    let at_most = pair.wrong.is_empty() && pair.at_most;
     let verdict = ratio.map_or(ClaimVerdict::NotMeasured, |r| {
         verdict(&r, threshold, at_most)
     });
@@ -202,7 +201,7 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             show(r.right),
             r.level,
             show(r.ratio),
-            if p.wrong.is_empty() && !higher_better(&p.metric) { "≤ " } else { "≥ " },
+            if p.wrong.is_empty() && p.at_most { "≤ " } else { "≥ " },
             r.verdict.text(),
             if p.gate { "yes" } else { "no" }
         );

@@ -362,6 +362,10 @@ pub struct Pair {
     /// A check that fails `sabench check` (exit 1) when it does not hold.
     #[serde(default)]
     pub gate: bool,
+    /// For an absolute check (empty `wrong`): the value must be at most the threshold
+    /// (default: at least).
+    #[serde(default)]
+    pub at_most: bool,
     /// The article's numbers, shown beside ours.
     #[serde(default)]
     pub article: String,
