@@ -41,7 +41,7 @@ fn offload(c: &mut Criterion) {
             b.iter(|| {
                 let way = way.clone();
                 runtime
-                    .block_on(tokio::spawn(async move { way.run(spec).await }))
+                    .block_on(runtime.spawn(async move { way.run(spec).await }))
                     .unwrap()
                     .unwrap()
             })
@@ -50,9 +50,9 @@ fn offload(c: &mut Criterion) {
     group.bench_function("block_in_place", |b| {
         b.iter(|| {
             runtime
-                .block_on(tokio::spawn(async move {
-                    tokio::task::block_in_place(|| cpu::run(spec))
-                }))
+                .block_on(
+                    runtime.spawn(async move { tokio::task::block_in_place(|| cpu::run(spec)) }),
+                )
                 .unwrap()
         })
     });

@@ -38,7 +38,7 @@ fn io_wait(c: &mut Criterion) {
         .build()
         .unwrap();
     group.bench_function("tokio_time_sleep_200us", |b| {
-        b.iter(|| runtime.block_on(tokio::time::sleep(wait)))
+        b.iter(|| runtime.block_on(async { tokio::time::sleep(wait).await }))
     });
     let upstream = upstream::spawn(UpstreamConfig {
         latency: Duration::ZERO,

@@ -175,7 +175,10 @@ async fn answer(
     let delay = config
         .distribution
         .sample(config.latency, config.jitter, config.seed, hit);
-    tokio::time::sleep(delay).await;
+    if !delay.is_zero() {
+        // Even a zero sleep would wait for the timer's next 1 ms tick.
+        tokio::time::sleep(delay).await;
+    }
     if injects_error(hit, config.error_rate) {
         stats.errors.fetch_add(1, Ordering::SeqCst);
         Ok(text(500, format!("injected failure on call {hit}\n")))
