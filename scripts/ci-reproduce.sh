@@ -9,4 +9,9 @@ out=${1:-$(mktemp -d)}
 cargo build --release --quiet
 target/release/sabench run scenarios/ci-claims.toml --out "$out" >/dev/null
 run=$(ls -d "$out"/*/ | sort | tail -n 1)
-target/release/sabench check "${run%/}"
+status=0
+target/release/sabench check "${run%/}" || status=$?
+held=$(grep -c '\*\*holds\*\* | yes |' "${run%/}/claims.md" || true)
+gates=$(grep -c '| yes |$' "${run%/}/claims.md" || true)
+echo "gated claims: $held passed, $((gates - held)) failed"
+exit "$status"
