@@ -62,8 +62,8 @@ route = "io"
 io_calls = 1
 io_mode = "upstream"
 [load]
-connections = [2]
-rates = [100.0]
+connections = [1, 2]
+rates = [50.0, 100.0]
 open_loop_connections = 8
 saturate = { p95_slo = "50ms", start_rps = 200.0, max_rps = 400.0, bisections = 1, probe_duration = "300ms", capacity_target_rps = 1000.0 }
 "#;
@@ -96,7 +96,7 @@ fn a_tiny_scenario_produces_every_file() {
     let run = run_folder(&out);
     let manifest = manifest(&run);
     assert_eq!(manifest["status"], "complete");
-    assert_eq!(manifest["cells_done"], 6);
+    assert_eq!(manifest["cells_done"], 10);
     assert!(manifest["cpu_model"]
         .as_str()
         .is_some_and(|s| !s.is_empty()));
@@ -104,7 +104,7 @@ fn a_tiny_scenario_produces_every_file() {
 
     let csv = std::fs::read_to_string(run.join("cells.csv")).unwrap();
     assert_eq!(csv.lines().next().unwrap(), CSV_HEADER);
-    assert_eq!(data_rows(&run), 6);
+    assert_eq!(data_rows(&run), 10);
     for line in csv.lines().skip(1) {
         let cell = line.split(',').next().unwrap();
         assert!(

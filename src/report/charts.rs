@@ -373,7 +373,23 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         y_scale: Scale::Linear,
         series: timeline,
     });
-    charts.retain(|c| c.series.iter().any(|(_, pts)| !pts.is_empty()));
+    // A line over one load level says nothing: those charts need two levels or more.
+    let by_level = ["throughput-", "p95-", "rss-"];
+    charts.retain(|c| {
+        let mut xs: Vec<f64> = c
+            .series
+            .iter()
+            .flat_map(|(_, pts)| pts.iter().map(|p| p.0))
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let needed = if by_level.iter().any(|k| c.file.starts_with(k)) {
+            2
+        } else {
+            1
+        };
+        xs.len() >= needed
+    });
     charts
 }
 
