@@ -34,6 +34,23 @@ fn run_folder(out: &Path) -> PathBuf {
     runs.pop().expect("a run folder")
 }
 
+/// Runs `sabench run SCENARIO --out OUT`, asserts it succeeded, returns the run folder.
+fn run_ok(scenario: &Path, out: &Path) -> PathBuf {
+    let output = sabench()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    run_folder(out)
+}
+
 fn manifest(run: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap()
 }
@@ -81,19 +98,7 @@ fn a_tiny_scenario_produces_every_file() {
     let dir = temp_dir("tiny");
     let scenario = write_scenario(&dir, TINY);
     let out = dir.join("results");
-    let output = sabench()
-        .args(["run"])
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let run = run_folder(&out);
+    let run = run_ok(&scenario, &out);
     let manifest = manifest(&run);
     assert_eq!(manifest["status"], "complete");
     assert_eq!(manifest["cells_done"], 10);
@@ -457,19 +462,7 @@ gate = true
         std::fs::create_dir_all(&case).unwrap();
         let file = write_scenario(&case, &scenario(gate_threshold));
         let out = case.join("results");
-        let ran = sabench()
-            .arg("run")
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            ran.status.success(),
-            "{}",
-            String::from_utf8_lossy(&ran.stderr)
-        );
-        let run = run_folder(&out);
+        let run = run_ok(&file, &out);
         assert!(run.join("pipeline.json").is_file());
         let checked = sabench().arg("check").arg(&run).output().unwrap();
         assert_eq!(
