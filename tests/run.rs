@@ -90,7 +90,7 @@ achieved_rps,requests_ok,err_connect_refused,err_connect_timeout,err_reset,err_t
 err_status_5xx,err_other,connections_unserved,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,service_p50_ms,\
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,probe_p95_ms,probe_p99_ms,\
 lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
-server_wait_p99_ms,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
+server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
 server_cpu_sys_s,generator_cpu_s,valid,invalid_reason";
 
 #[test]

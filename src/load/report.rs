@@ -24,6 +24,8 @@ pub struct Percentiles {
     pub p999: f64,
     /// Largest value seen.
     pub max: f64,
+    /// Mean.
+    pub mean: f64,
 }
 
 impl Percentiles {
@@ -40,6 +42,7 @@ impl Percentiles {
             p99: ms(0.99),
             p999: ms(0.999),
             max: histogram.max() as f64 / 1000.0,
+            mean: histogram.mean() / 1000.0,
         }
     }
 }

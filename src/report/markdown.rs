@@ -93,6 +93,7 @@ fn render(run: &RunData) -> String {
         out.push_str(&table(run, &workload));
         out.push('\n');
     }
+    out.push_str(&littles_law_section(run));
     out.push_str(&pairs_section(run));
     if !run.pipeline.is_empty() {
         out.push_str("## Batch pipeline\n\n");
@@ -195,6 +196,60 @@ fn table(run: &RunData, workload: &str) -> String {
                 group.unserved
             );
         }
+    }
+    out
+}
+
+/// Little's law over the closed-loop cells: connections ≈ request rate × mean latency.
+fn littles_law_section(run: &RunData) -> String {
+    let checked: Vec<&crate::results::CellRecord> = run
+        .cells
+        .iter()
+        .filter(|c| c.littles_law.is_some())
+        .collect();
+    if checked.is_empty() {
+        return String::new();
+    }
+    let off: Vec<String> = checked
+        .iter()
+        .filter_map(|c| {
+            let ratio = c.littles_law?;
+            ((ratio - 1.0).abs() > 0.2).then(|| {
+                format!(
+                    "{} {} {} (r{}): {ratio:.2}{}",
+                    c.workload,
+                    c.variant,
+                    c.level(),
+                    c.repetition,
+                    if c.connections_unserved > 0 {
+                        " — connections unserved"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        })
+        .collect();
+    let mut out = String::from(
+        "## Little's law\n\nClosed loop keeps every connection busy, so connections ≈ request rate × mean latency. ",
+    );
+    if off.is_empty() {
+        let _ = writeln!(
+            out,
+            "All {} closed-loop cells agree within 20 %.\n",
+            checked.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{} of {} closed-loop cells are off by more than 20 % (rate × mean latency / connections):\n",
+            off.len(),
+            checked.len()
+        );
+        for line in off {
+            let _ = writeln!(out, "- {line}");
+        }
+        out.push('\n');
     }
     out
 }

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A cell's result. Field order is the CSV column order.
+/// A cell's result. Field order is the CSV column order. Columns added after the first
+/// runs default when missing, so older runs stay readable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellRecord {
     /// Unique name of the cell and repetition; names its hist and sample files.
@@ -44,6 +45,7 @@ pub struct CellRecord {
     /// Errors: anything else.
     pub err_other: u64,
     /// Connections that got no answer at all in the measured window.
+    #[serde(default)]
     pub connections_unserved: u64,
     /// Corrected latency percentiles, ms.
     pub p50_ms: f64,
@@ -70,17 +72,28 @@ pub struct CellRecord {
     /// Service-time max, ms.
     pub service_max_ms: f64,
     /// The probe's (cheap route alongside the load) corrected p95, ms.
+    #[serde(default)]
     pub probe_p95_ms: Option<f64>,
     /// The probe's corrected p99, ms.
+    #[serde(default)]
     pub probe_p99_ms: Option<f64>,
     /// Async styles: runtime lag p99 since the server started, ms.
+    #[serde(default)]
     pub lag_p99_ms: Option<f64>,
     /// Async styles: largest runtime lag, ms.
+    #[serde(default)]
     pub lag_max_ms: Option<f64>,
     /// Median wait the server reported achieving (I/O routes), ms.
+    #[serde(default)]
     pub server_wait_p50_ms: Option<f64>,
     /// p99 of that wait, ms.
+    #[serde(default)]
     pub server_wait_p99_ms: Option<f64>,
+    /// Little's law check, closed loop only: (requests/s × mean latency) / connections.
+    /// About 1 when every connection was busy all the time; far under 1 means
+    /// connections sat idle or unserved.
+    #[serde(default)]
+    pub littles_law: Option<f64>,
     /// Server peak resident memory (VmHWM), MiB.
     pub rss_peak_mib: f64,
     /// Server mean resident memory over the measured window, MiB.
