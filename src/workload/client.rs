@@ -47,11 +47,7 @@ impl ClientOptions {
     }
 
     /// Tells the breaker (if any) how an admitted call ended.
-    fn guarded<T>(
-        &self,
-        _url: &str,
-        outcome: Result<T, WorkloadError>,
-    ) -> Result<T, WorkloadError> {
+    fn guarded<T>(&self, outcome: Result<T, WorkloadError>) -> Result<T, WorkloadError> {
         if let Some(breaker) = &self.breaker {
             breaker.record(outcome.is_ok());
         }
@@ -110,7 +106,7 @@ impl BlockingUpstream {
         let url = url(&self.options.base, path)?;
         self.options.admit(&url)?;
         let outcome = self.call(&url);
-        self.options.guarded(&url, outcome)
+        self.options.guarded(outcome)
     }
 
     fn call(&self, url: &str) -> Result<Bytes, WorkloadError> {
@@ -169,7 +165,7 @@ impl AsyncUpstream {
         let url = url(&self.options.base, path)?;
         self.options.admit(&url)?;
         let outcome = self.call(&url).await;
-        self.options.guarded(&url, outcome)
+        self.options.guarded(outcome)
     }
 
     async fn call(&self, url: &str) -> Result<Bytes, WorkloadError> {
