@@ -10,6 +10,8 @@ pub mod progress;
 pub mod sampler;
 pub mod scenario;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -138,8 +140,15 @@ fn run_cells(
     } else {
         None
     };
-    let upstream_url = upstream.as_ref().map(|u| format!("http://{}", u.addr()));
-    let progress = Progress::new(cells.len());
+    let context = CellContext {
+        scenario,
+        dir,
+        options,
+        upstream: upstream.as_ref().map(|u| format!("http://{}", u.addr())),
+        progress: Progress::new(cells.len()),
+        bodies: RefCell::new(HashMap::new()),
+    };
+    let progress = &context.progress;
     for (index, cell) in cells.iter().enumerate() {
         if options.interrupted.load(Ordering::SeqCst) {
             break;
@@ -151,16 +160,8 @@ fn run_cells(
             cell.level.slug()
         );
         progress.start_cell(index, &label);
-        let record = run_cell(
-            scenario,
-            cell,
-            dir,
-            options,
-            upstream_url.clone(),
-            &progress,
-            &label,
-        )
-        .with_context(|| format!("cell {}", cell.id))?;
+        let record =
+            run_cell(&context, cell, &label).with_context(|| format!("cell {}", cell.id))?;
         if options.interrupted.load(Ordering::SeqCst) {
             break; // the cell was cut short: it is not a result
         }
@@ -281,15 +282,55 @@ pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
     args
 }
 
-fn run_cell(
-    scenario: &Scenario,
-    cell: &CellPlan,
-    dir: &RunDir,
-    options: &RunOptions,
+/// What every cell of a run shares.
+struct CellContext<'a> {
+    scenario: &'a Scenario,
+    dir: &'a RunDir,
+    options: &'a RunOptions,
+    /// The shared upstream's URL, if one runs.
     upstream: Option<String>,
-    progress: &Progress,
-    label: &str,
-) -> anyhow::Result<CellRecord> {
+    progress: Progress,
+    /// Per workload: the first style's label and the body it answered.
+    bodies: RefCell<HashMap<String, (String, String)>>,
+}
+
+impl CellContext<'_> {
+    /// The verify step, per cell: a successful body must equal the first style's on the
+    /// same workload, so a style never wins by doing different work.
+    fn check_body(&self, cell: &CellPlan, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+        if cell.workload.fanout_policy == crate::workload::FanoutPolicy::CollectAll {
+            return Ok(()); // partial results differ by design
+        }
+        let path = cell.workload.route.route().path();
+        let Some((200, body)) = process::get(addr, path) else {
+            return Ok(()); // an error answer is measured, not compared
+        };
+        let mut bodies = self.bodies.borrow_mut();
+        match bodies.get(&cell.workload.name()) {
+            Some((first, expected)) if *expected != body => anyhow::bail!(
+                "verify: {} answered {:?} on {path} but {first} answered {:?}: every style must return the same bytes (see `sabench verify`)",
+                cell.style.label(),
+                body.trim(),
+                expected.trim()
+            ),
+            Some(_) => {}
+            None => {
+                bodies.insert(cell.workload.name(), (cell.style.label(), body));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::Result<CellRecord> {
+    let CellContext {
+        scenario,
+        dir,
+        options,
+        progress,
+        ..
+    } = context;
+    let upstream = context.upstream.clone();
     // A per-cell upstream starts first, so its fault phases are timed to this cell.
     let own_spec = match &cell.workload.upstream {
         Some(spec) => Some(spec),
@@ -318,6 +359,7 @@ fn run_cell(
         log,
     )?;
     server.wait_healthy(Duration::from_secs(10))?;
+    context.check_body(cell, server.addr())?;
     let url = format!(
         "http://{}{}",
         server.addr(),
@@ -559,4 +601,62 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
 /// The default scenario.
 pub fn default_scenario() -> &'static Path {
     Path::new("scenarios/quick.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A one-shot server answering every connection with `body`.
+    fn answering(body: &'static str) -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(4) {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn the_per_cell_verify_step_refuses_a_style_with_other_bytes() {
+        let text = "name = \"v\"\n[[styles]]\nstyle = \"async\"\n[[styles]]\nstyle = \"blocking\"\n[[workloads]]\nroute = \"cpu\"\n[load]\nconnections = [1]\n";
+        let scenario = scenario::parse(text, "v.toml").unwrap();
+        let cells = plan::cells(&scenario);
+        let base = std::env::temp_dir().join(format!("sabench-verify-{}", std::process::id()));
+        let dir = RunDir::create_new(&base, "v").unwrap();
+        let options = RunOptions {
+            scenario: PathBuf::from("v.toml"),
+            out: base.clone(),
+            sabench: PathBuf::from("sabench"),
+            interrupted: Arc::new(AtomicBool::new(false)),
+        };
+        let context = CellContext {
+            scenario: &scenario,
+            dir: &dir,
+            options: &options,
+            upstream: None,
+            progress: Progress::new(0),
+            bodies: RefCell::new(HashMap::new()),
+        };
+        context.check_body(&cells[0], answering("same\n")).unwrap();
+        context.check_body(&cells[1], answering("same\n")).unwrap();
+        let error = context
+            .check_body(&cells[1], answering("other\n"))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("must return the same bytes"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(base);
+    }
 }
