@@ -1,9 +1,12 @@
 //! sync-async-bench: identical HTTP workloads served in three concurrency styles
-//! (blocking threads, async, hybrid), a mock upstream dependency, and a `verify`
-//! step proving every style returns the same bytes.
+//! (blocking threads, async, hybrid) with the articles' anti-patterns as variants, a
+//! mock upstream, a load generator that corrects for coordinated omission, a scenario
+//! runner, reports (markdown, charts, HTML), before/after comparison and a claims check.
 //!
 //! Data flows one way: `cli` → `run` → `load`/`report` → `results`, and
 //! `verify` → `server`/`upstream` → `workload`. Nothing below imports what is above it.
+
+#![warn(missing_docs)]
 
 pub mod affinity;
 pub mod cli;

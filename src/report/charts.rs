@@ -274,6 +274,16 @@ fn heaviest_cells<'a>(groups: &[&'a Group]) -> (String, Vec<&'a Group>) {
     (level, chosen)
 }
 
+/// A series name that says when some connections were never served: their requests
+/// have no latency, so the line alone would flatter the style.
+fn legend_with_unserved(group: &Group) -> String {
+    if group.unserved > 0 {
+        format!("{} ({} conns never served)", group.variant, group.unserved)
+    } else {
+        group.variant.clone()
+    }
+}
+
 /// Every chart of one workload (charts with no data are left out).
 pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
     let groups: Vec<&Group> = run
@@ -340,7 +350,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
                     (x, histogram.value_at_quantile(q) as f64 / 1000.0)
                 })
                 .collect();
-            Some((g.variant.clone(), points))
+            Some((legend_with_unserved(g), points))
         })
         .collect();
     charts.push(LineChart {
