@@ -162,3 +162,93 @@ pub struct ServerSample {
     /// System CPU so far, s.
     pub cpu_sys_s: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Columns added after the first runs; an older cells.csv lacks them.
+    const NEWER: [&str; 8] = [
+        "connections_unserved",
+        "probe_p95_ms",
+        "probe_p99_ms",
+        "lag_p99_ms",
+        "lag_max_ms",
+        "server_wait_p50_ms",
+        "server_wait_p99_ms",
+        "littles_law",
+    ];
+
+    #[test]
+    fn an_older_cells_csv_without_the_newer_columns_still_reads() {
+        let record = CellRecord {
+            cell: "c".into(),
+            scenario: "s".into(),
+            workload: "io".into(),
+            style: "async".into(),
+            variant: "async(workers=1)".into(),
+            knobs: "workers=1".into(),
+            load_mode: "closed".into(),
+            connections: 8,
+            target_rps: None,
+            repetition: 1,
+            achieved_rps: 100.0,
+            requests_ok: 100,
+            err_connect_refused: 0,
+            err_connect_timeout: 0,
+            err_reset: 0,
+            err_timeout: 0,
+            err_status_4xx: 0,
+            err_status_5xx: 0,
+            err_other: 0,
+            connections_unserved: 3,
+            p50_ms: 1.0,
+            p90_ms: 1.0,
+            p95_ms: 1.0,
+            p99_ms: 1.0,
+            p999_ms: 1.0,
+            max_ms: 1.0,
+            service_p50_ms: 1.0,
+            service_p90_ms: 1.0,
+            service_p95_ms: 1.0,
+            service_p99_ms: 1.0,
+            service_p999_ms: 1.0,
+            service_max_ms: 1.0,
+            probe_p95_ms: Some(1.0),
+            probe_p99_ms: Some(1.0),
+            lag_p99_ms: Some(1.0),
+            lag_max_ms: Some(1.0),
+            server_wait_p50_ms: Some(1.0),
+            server_wait_p99_ms: Some(1.0),
+            littles_law: Some(1.0),
+            rss_peak_mib: 5.0,
+            rss_mean_mib: 5.0,
+            threads_max: 3,
+            kernel_stack_mib: 0.05,
+            server_cpu_user_s: 0.1,
+            server_cpu_sys_s: 0.1,
+            generator_cpu_s: 0.1,
+            valid: true,
+            invalid_reason: String::new(),
+        };
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(&record).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        let keep: Vec<usize> = (0..rows[0].len())
+            .filter(|&i| !NEWER.contains(&rows[0][i]))
+            .collect();
+        let older: String = rows
+            .iter()
+            .map(|row| keep.iter().map(|&i| row[i]).collect::<Vec<_>>().join(",") + "\n")
+            .collect();
+        let read: CellRecord = csv::Reader::from_reader(older.as_bytes())
+            .deserialize()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.achieved_rps, 100.0);
+        assert_eq!(read.connections_unserved, 0);
+        assert_eq!(read.littles_law, None);
+    }
+}
