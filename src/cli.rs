@@ -338,8 +338,8 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
     let mut config = StyleConfig::new(args.style);
     let misplaced = |flag: &str, styles: &str| {
         anyhow::anyhow!(
-            "{flag} applies to --style {styles}, not --style {:?}",
-            args.style
+            "{flag} applies to --style {styles}, not --style {}",
+            format!("{:?}", args.style).to_lowercase()
         )
     };
     let is_blocking = args.style == Style::Blocking;
@@ -367,9 +367,9 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
     }
     if !args.variant.fits(args.style, config.thread_per_connection) {
         bail!(
-            "--variant {} does not apply to --style {:?}{}",
+            "--variant {} does not apply to --style {}{}",
             args.variant.name(),
-            args.style,
+            format!("{:?}", args.style).to_lowercase(),
             if config.thread_per_connection {
                 " --thread-per-connection"
             } else {

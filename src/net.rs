@@ -22,7 +22,7 @@ pub enum BindError {
     #[error("port {} on {} is already in use: pick another with --port (or --port 0 for any free port), or stop the process holding it (`ss -ltnp 'sport = :{}'` shows it)", .0.port(), .0.ip(), .0.port())]
     InUse(SocketAddr),
     /// Any other failure from the OS.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Other {
         /// The address asked for.
         addr: SocketAddr,

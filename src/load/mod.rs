@@ -146,7 +146,7 @@ pub enum LoadError {
         limit: u64,
     },
     /// Writing an output failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Output {
         /// The file.
         path: PathBuf,

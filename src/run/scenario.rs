@@ -486,7 +486,7 @@ pub const PAIR_METRICS: [&str; 9] = [
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("cannot read scenario {file}: {source}")]
+    #[error("cannot read scenario {file}")]
     Read {
         /// The file.
         file: String,
