@@ -1,9 +1,11 @@
 //! The `sabench` binary as a user meets it: clear errors for bad input, a clean exit on
 //! SIGTERM, and a helpful message for a port in use.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn sabench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sabench"))
@@ -81,17 +83,11 @@ fn serve_announces_its_port_and_exits_zero_on_sigterm() {
             .status()
             .unwrap();
         assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{style} did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = common::wait_for_exit(
+            &mut child,
+            Duration::from_secs(20),
+            &format!("{style} after SIGTERM"),
+        );
         assert!(status.success(), "{style}: {status}");
     }
 }

@@ -2,6 +2,8 @@
 //! seconds: every file is produced, the HTML embeds every chart, Ctrl-C keeps finished
 //! cells and leaves no child process, and two runs compare.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -375,17 +377,11 @@ connections = [2, 4, 8]
     );
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the runner did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::wait_for_exit(
+        &mut child,
+        Duration::from_secs(30),
+        "the runner after SIGINT",
+    );
     assert_eq!(status.code(), Some(130));
     let kept = data_rows(&run);
     assert!((1..6).contains(&kept), "{kept} cells kept");

@@ -120,3 +120,22 @@ pub fn dead_address() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 pub mod targets;
+
+/// Waits for `child` to exit, failing the test after `timeout` with `what` in the message.
+pub fn wait_for_exit(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not exit within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
