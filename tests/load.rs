@@ -261,3 +261,15 @@ fn base64_decode(text: &str) -> Vec<u8> {
         })
         .collect()
 }
+
+#[test]
+fn two_generator_threads_share_one_schedule_exactly() {
+    let target = Target::delayed(Duration::from_micros(200));
+    let mut config = LoadConfig::open(&target.url("/"), 400.0, 8, Duration::from_secs(2));
+    config.threads = 2;
+    let report = run(&config);
+    assert_eq!(report.threads, 2);
+    // 400 req/s for 2 s: 800 scheduled; the two threads take alternate slots.
+    assert!((760..=840).contains(&report.requests_sent), "{} sent", report.requests_sent);
+    assert_eq!(report.errors.values().sum::<u64>(), 0);
+}
