@@ -270,6 +270,10 @@ fn two_generator_threads_share_one_schedule_exactly() {
     let report = run(&config);
     assert_eq!(report.threads, 2);
     // 400 req/s for 2 s: 800 scheduled; the two threads take alternate slots.
-    assert!((760..=840).contains(&report.requests_sent), "{} sent", report.requests_sent);
+    assert!(
+        (760..=840).contains(&report.requests_sent),
+        "{} sent",
+        report.requests_sent
+    );
     assert_eq!(report.errors.values().sum::<u64>(), 0);
 }
