@@ -43,6 +43,23 @@ impl Stat {
         }
     }
 
+    /// `median` with `decimals`, and `[min–max]` after it when the range is not a point.
+    pub fn display(&self, decimals: usize) -> String {
+        if self.max > self.min {
+            format!(
+                "{:.*} [{:.*}–{:.*}]",
+                decimals, self.median, decimals, self.min, decimals, self.max
+            )
+        } else {
+            format!("{:.*}", decimals, self.median)
+        }
+    }
+
+    /// [`Stat::display`], or `—` when there is no value.
+    pub fn display_or_dash(stat: Option<Stat>, decimals: usize) -> String {
+        stat.map_or_else(|| "—".to_string(), |s| s.display(decimals))
+    }
+
     /// Whether the two ranges overlap (a difference within the spread).
     pub fn overlaps(&self, other: &Stat) -> bool {
         self.min <= other.max && other.min <= self.max

@@ -155,14 +155,6 @@ pub fn checks(run: &RunData) -> Vec<Pair> {
         .collect()
 }
 
-fn show(stat: Option<Stat>) -> String {
-    match stat {
-        None => "—".into(),
-        Some(s) if s.max > s.min => format!("{:.3} [{:.3}–{:.3}]", s.median, s.min, s.max),
-        Some(s) => format!("{:.3}", s.median),
-    }
-}
-
 /// `claims.md`.
 pub fn render(run: &RunData, results: &[CheckResult]) -> String {
     let m = &run.manifest;
@@ -181,7 +173,7 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
         let wrong = if p.wrong.is_empty() {
             "—".to_string()
         } else {
-            format!("{}: {}", p.wrong, show(r.wrong))
+            format!("{}: {}", p.wrong, Stat::display_or_dash(r.wrong, 3))
         };
         let right_workload = p
             .right_workload
@@ -198,9 +190,9 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             p.metric,
             wrong,
             p.right,
-            show(r.right),
+            Stat::display_or_dash(r.right, 3),
             r.level,
-            show(r.ratio),
+            Stat::display_or_dash(r.ratio, 3),
             if p.wrong.is_empty() && p.at_most { "≤ " } else { "≥ " },
             r.verdict.text(),
             if p.gate { "yes" } else { "no" }

@@ -21,17 +21,6 @@ impl Exporter for Summary {
     }
 }
 
-fn fmt_stat(stat: &Stat, n: usize, decimals: usize) -> String {
-    if n > 1 && stat.max > stat.min {
-        format!(
-            "{:.*} [{:.*}–{:.*}]",
-            decimals, stat.median, decimals, stat.min, decimals, stat.max
-        )
-    } else {
-        format!("{:.*}", decimals, stat.median)
-    }
-}
-
 /// How many times less throughput than `best`, with the propagated spread.
 pub fn relative(group: &Group, best: &Group) -> String {
     let (a, b) = (best.achieved, group.achieved);
@@ -163,8 +152,6 @@ fn table(run: &RunData, workload: &str) -> String {
     );
     rule.push_str("---:|---:|---:|---:|---:|");
     let mut out = format!("{header}\n{rule}\n");
-    let optional =
-        |stat: Option<Stat>, n: usize| stat.map_or("—".to_string(), |s| fmt_stat(&s, n, 2));
     for (level, groups) in &levels {
         let Some(best) = best(groups) else { continue };
         for group in groups {
@@ -172,16 +159,16 @@ fn table(run: &RunData, workload: &str) -> String {
             let mut row = format!(
                 "| {level} | {}{invalid} | {} | {} | {} | {} |",
                 group.variant,
-                fmt_stat(&group.achieved, group.n, 0),
+                group.achieved.display(0),
                 relative(group, best),
-                fmt_stat(&group.p95, group.n, 2),
-                fmt_stat(&group.p99, group.n, 2),
+                group.p95.display(2),
+                group.p99.display(2),
             );
             if has_probe {
-                let _ = write!(row, " {} |", optional(group.probe_p95, group.n));
+                let _ = write!(row, " {} |", Stat::display_or_dash(group.probe_p95, 2));
             }
             if has_lag {
-                let _ = write!(row, " {} |", optional(group.lag_max, group.n));
+                let _ = write!(row, " {} |", Stat::display_or_dash(group.lag_max, 2));
             }
             let _ = writeln!(
                 out,
@@ -189,7 +176,7 @@ fn table(run: &RunData, workload: &str) -> String {
                 group
                     .server_wait_p50
                     .map_or("—".to_string(), |w| format!("{w:.2}")),
-                fmt_stat(&group.rss_peak, group.n, 1),
+                group.rss_peak.display(1),
                 group.threads_max,
                 group.kernel_stack_mib,
                 group.errors,
