@@ -339,7 +339,7 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
     let misplaced = |flag: &str, styles: &str| {
         anyhow::anyhow!(
             "{flag} applies to --style {styles}, not --style {}",
-            format!("{:?}", args.style).to_lowercase()
+            crate::run::flag_value(&args.style)
         )
     };
     let is_blocking = args.style == Style::Blocking;
@@ -369,7 +369,7 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
         bail!(
             "--variant {} does not apply to --style {}{}",
             args.variant.name(),
-            format!("{:?}", args.style).to_lowercase(),
+            crate::run::flag_value(&args.style),
             if config.thread_per_connection {
                 " --thread-per-connection"
             } else {

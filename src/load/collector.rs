@@ -169,6 +169,7 @@ impl Emitter<'_> {
         }
         let secs = length.as_secs_f64().max(1e-3);
         let counts = &recording.counts;
+        let corrected = Percentiles::of(&recording.corrected);
         let row = Second {
             second: index,
             target_rps: self
@@ -178,8 +179,8 @@ impl Emitter<'_> {
             sent_rps: counts.sent as f64 / secs,
             achieved_rps: counts.ok as f64 / secs,
             errors: counts.error_total(),
-            p50_ms: Percentiles::of(&recording.corrected).p50,
-            p99_ms: Percentiles::of(&recording.corrected).p99,
+            p50_ms: corrected.p50,
+            p99_ms: corrected.p99,
         };
         if self.config.progress {
             eprintln!(

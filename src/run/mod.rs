@@ -223,7 +223,7 @@ fn start_upstream(
 }
 
 /// The command-line value of a clap enum (e.g. `spawn-blocking`).
-fn flag_value<T: clap::ValueEnum>(value: &T) -> String {
+pub fn flag_value<T: clap::ValueEnum>(value: &T) -> String {
     value
         .to_possible_value()
         .map(|v| v.get_name().to_string())
@@ -547,7 +547,7 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         cell: cell.id.clone(),
         scenario: scenario.name.clone(),
         workload: cell.workload.name(),
-        style: format!("{:?}", style.style).to_lowercase(),
+        style: flag_value(&style.style),
         variant: style.label(),
         knobs,
         load_mode: cell.level.mode().into(),
