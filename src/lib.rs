@@ -13,6 +13,7 @@ pub mod cli;
 pub mod load;
 pub mod net;
 pub mod pipeline;
+pub mod procfs;
 pub mod report;
 pub mod results;
 pub mod run;

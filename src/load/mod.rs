@@ -272,15 +272,5 @@ fn preflight(target: &Target, timeout: Duration) -> Result<(), LoadError> {
 /// The process's peak resident memory (VmHWM), MiB.
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    crate::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
 }

@@ -60,13 +60,7 @@ impl Drop for Sampler {
 fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let field = |name: &str| -> Option<f64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-    };
+    let field = |key: &str| crate::procfs::status_value(&status, key);
     // Fields after the command name (which may contain spaces) start at field 3.
     let after_name = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
