@@ -10,6 +10,7 @@
 
 pub mod affinity;
 pub mod cli;
+pub mod display;
 pub mod load;
 pub mod net;
 pub mod pipeline;

@@ -23,7 +23,7 @@ fn a_fixed_20ms_target_reads_as_20ms() {
         10,
         Duration::from_secs(3),
     ));
-    let corrected = report.latency_ms.corrected;
+    let corrected = report.latency_ms.ok.corrected.expect("successes");
     assert!(
         (20.0..=25.0).contains(&corrected.p50),
         "p50 {}",
@@ -57,15 +57,17 @@ fn open_loop_counts_the_stall_that_closed_loop_hides() {
         16,
         Duration::from_secs(6),
     ));
+    let open_corrected = open.latency_ms.ok.corrected.expect("successes");
+    let open_service = open.latency_ms.ok.service.expect("successes");
     assert!(
-        open.latency_ms.corrected.p99 >= 700.0,
+        open_corrected.p99 >= 700.0,
         "corrected p99 {} ms: the 1 s stall was not counted",
-        open.latency_ms.corrected.p99
+        open_corrected.p99
     );
     assert!(
-        open.latency_ms.service.p90 < 50.0,
+        open_service.p90 < 50.0,
         "service p90 {} ms",
-        open.latency_ms.service.p90
+        open_service.p90
     );
 
     let closed_target = freezing_target();
@@ -74,13 +76,14 @@ fn open_loop_counts_the_stall_that_closed_loop_hides() {
         16,
         Duration::from_secs(6),
     ));
+    let closed_corrected = closed.latency_ms.ok.corrected.expect("successes");
     assert!(
-        closed.latency_ms.corrected.p99 * 5.0 < open.latency_ms.corrected.p99,
+        closed_corrected.p99 * 5.0 < open_corrected.p99,
         "closed-loop p99 {} ms vs open-loop corrected p99 {} ms",
-        closed.latency_ms.corrected.p99,
-        open.latency_ms.corrected.p99
+        closed_corrected.p99,
+        open_corrected.p99
     );
-    assert_eq!(closed.latency_ms.corrected, closed.latency_ms.service);
+    assert_eq!(closed.latency_ms.ok.corrected, closed.latency_ms.ok.service);
 }
 
 #[test]
@@ -136,8 +139,12 @@ fn slow_replies_are_counted_as_timeouts_not_dropped() {
     let report = run(&config);
     assert!(report.errors["timeout"] >= 10, "{:?}", report.errors);
     assert!(
-        report.latency_ms.corrected.max >= 100.0,
-        "timeouts are in the latency tail"
+        report.latency_ms.all.corrected.expect("requests").max >= 100.0,
+        "timeouts are in the tail of all requests"
+    );
+    assert!(
+        report.latency_ms.ok.corrected.expect("successes").p99 < 100.0,
+        "the successes' latency holds successes only"
     );
 }
 

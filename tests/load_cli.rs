@@ -38,7 +38,8 @@ fn json_run(args: &[&str]) -> Value {
     value
 }
 
-/// A minimal JSON Schema check: `type`, `required`, `properties`, `items`, `enum`, `$ref`.
+/// A minimal JSON Schema check: `type`, `required`, `properties`, `items`, `enum`,
+/// `$ref`, `anyOf`.
 fn validate(schema: &Value, root: &Value, value: &Value, at: &str) -> Vec<String> {
     let schema = match schema.get("$ref").and_then(Value::as_str) {
         Some(reference) => {
@@ -48,6 +49,14 @@ fn validate(schema: &Value, root: &Value, value: &Value, at: &str) -> Vec<String
         None => schema,
     };
     let mut problems = Vec::new();
+    if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
+        if !branches
+            .iter()
+            .any(|branch| validate(branch, root, value, at).is_empty())
+        {
+            problems.push(format!("{at}: {value} fits none of {branches:?}"));
+        }
+    }
     if let Some(types) = schema.get("type") {
         let allowed: Vec<&str> = match types {
             Value::String(t) => vec![t.as_str()],
@@ -123,8 +132,11 @@ fn the_json_output_matches_the_published_schema_in_both_modes() {
     for key in [
         "target_rps",
         "achieved_rps",
+        "requests",
         "requests_ok",
+        "error_share",
         "errors",
+        "status_counts",
         "latency_ms",
         "valid",
         "generator_cpu_s",
@@ -143,6 +155,27 @@ fn the_json_output_matches_the_published_schema_in_both_modes() {
     assert_eq!(open["target_rps"].as_f64(), Some(200.0));
     assert_eq!(closed["target_rps"], Value::Null);
     assert_eq!(closed["requests_sent"], 300);
+    assert_eq!(closed["requests"]["scheduled"], 300);
+    assert_eq!(closed["status_counts"]["200"], 300);
+    // The nested objects are checked for drift too.
+    let nested = [
+        ("requests", "/properties/requests/properties"),
+        ("latency_ms", "/$defs/latency_view/properties"),
+    ];
+    for (field, pointer) in nested {
+        let known = schema.pointer(pointer).unwrap().as_object().unwrap();
+        let value = if field == "latency_ms" {
+            &open[field]["ok"]
+        } else {
+            &open[field]
+        };
+        for key in value.as_object().unwrap().keys() {
+            assert!(
+                known.contains_key(key),
+                "{field}.{key} is missing from the schema"
+            );
+        }
+    }
     // A field the schema does not know is a schema that drifted from the code.
     let known = schema["properties"].as_object().unwrap();
     for key in open.as_object().unwrap().keys() {

@@ -70,6 +70,7 @@ pub struct Connection {
     socket: AsyncFd<std::net::TcpStream>,
     buffer: Vec<u8>,
     filled: usize,
+    bytes_read: u64,
 }
 
 /// Initial (and usual) size of the read buffer; a longer head or chunked body grows it.
@@ -89,7 +90,13 @@ impl Connection {
             socket,
             buffer: vec![0; BUFFER],
             filled: 0,
+            bytes_read: 0,
         })
+    }
+
+    /// Bytes read from the socket since it was opened.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Writes `request` (a whole HTTP/1.1 request) and reads one whole response.
@@ -138,6 +145,7 @@ impl Connection {
                         guard.clear_ready();
                     }
                     self.filled += n;
+                    self.bytes_read += n as u64;
                     return Ok(());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),

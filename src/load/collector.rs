@@ -12,9 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 
-use super::engine::{thread_cpu_seconds, IntervalReport, WorkerMessage};
+use super::engine::{thread_cpu_seconds, IntervalReport, WorkerMessage, WorkerSummary};
 use super::recorder::Recording;
-use super::report::{error_map, Latency, LoadReport, Percentiles, Second};
+use super::report::{
+    error_map, status_map, Latency, LatencyView, LoadReport, Percentiles, RequestCounts, Second,
+};
 use super::{peak_rss_mib, LoadConfig, LoadError, Schedule, Target};
 
 /// An open HdrHistogram interval log file.
@@ -46,6 +48,9 @@ pub(crate) struct Collected {
     cpu_seconds: f64,
     elapsed: Duration,
     unserved: u64,
+    busy: Option<f64>,
+    last_answer: Option<Instant>,
+    measure_start: Instant,
 }
 
 /// A second some workers have reported and others not yet.
@@ -92,6 +97,8 @@ pub(crate) fn collect(
     let mut done = 0;
     let mut worker_cpu = 0.0;
     let mut unserved = 0;
+    let mut busy: Option<f64> = None;
+    let mut last_answer: Option<Instant> = None;
     while done < workers {
         let Ok(message) = receiver.recv() else { break };
         match message {
@@ -113,13 +120,18 @@ pub(crate) fn collect(
                     emitter.emit(index, second, &mut log)?;
                 }
             }
-            WorkerMessage::Done {
-                cpu_seconds,
-                unserved: never,
-            } => {
+            WorkerMessage::Done(summary) => {
+                let WorkerSummary {
+                    cpu_seconds,
+                    busy: worker_busy,
+                    unserved: never,
+                    last_answer: worker_last,
+                } = summary;
                 done += 1;
                 worker_cpu += cpu_seconds;
                 unserved += never;
+                busy = max_option(busy, worker_busy);
+                last_answer = max_option(last_answer, worker_last);
             }
         }
     }
@@ -133,7 +145,17 @@ pub(crate) fn collect(
         cpu_seconds: worker_cpu + (thread_cpu_seconds() - cpu_before),
         elapsed,
         unserved,
+        busy,
+        last_answer,
+        measure_start,
     })
+}
+
+fn max_option<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 type Log<'a> = Option<(
@@ -156,8 +178,9 @@ impl Emitter<'_> {
         if let Some((path, writer)) = log.as_mut() {
             let start = Duration::from_secs(index);
             for (tag, histogram) in [
-                ("corrected", &recording.corrected),
-                ("service", &recording.service),
+                ("corrected", &recording.ok_corrected),
+                ("service", &recording.ok_service),
+                ("all-corrected", &recording.all_corrected),
             ] {
                 writer
                     .write_histogram(histogram, start, length, Tag::new(tag))
@@ -169,7 +192,7 @@ impl Emitter<'_> {
         }
         let secs = length.as_secs_f64().max(1e-3);
         let counts = &recording.counts;
-        let corrected = Percentiles::of(&recording.corrected);
+        let ok = Percentiles::of(&recording.ok_corrected);
         let row = Second {
             second: index,
             target_rps: self
@@ -179,17 +202,19 @@ impl Emitter<'_> {
             sent_rps: counts.sent as f64 / secs,
             achieved_rps: counts.ok as f64 / secs,
             errors: counts.error_total(),
-            p50_ms: corrected.p50,
-            p99_ms: corrected.p99,
+            p50_ms: ok.map(|p| p.p50),
+            p99_ms: ok.map(|p| p.p99),
+            all_p99_ms: Percentiles::of(&recording.all_corrected).map(|p| p.p99),
         };
         if self.config.progress {
+            let ms = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
             eprintln!(
-                "[{:>4} s] sent {:>9.0}/s  ok {:>9.0}/s  p50 {:>8.3} ms  p99 {:>8.3} ms  errors {}",
+                "[{:>4} s] sent {:>9.0}/s  ok {:>9.0}/s  ok p50 {:>8} ms  ok p99 {:>8} ms  errors {}",
                 index + 1,
                 row.sent_rps,
                 row.achieved_rps,
-                row.p50_ms,
-                row.p99_ms,
+                ms(row.p50_ms),
+                ms(row.p99_ms),
                 row.errors
             );
         }
@@ -222,6 +247,12 @@ fn mean_rate(schedule: &Schedule, from: Duration, length: Duration) -> Option<f6
     Some(sum / f64::from(steps))
 }
 
+/// A silence this long before the end, with requests left unanswered, means the target
+/// stopped answering (rather than being slow or the run being short of connections).
+const STALL: Duration = Duration::from_secs(1);
+/// A closed-loop generator thread busier than this share of a core was the limit.
+const BUSY_LIMIT: f64 = 0.9;
+
 impl Collected {
     /// The final report.
     pub(crate) fn into_report(
@@ -236,26 +267,38 @@ impl Collected {
             .max(Duration::from_millis(1));
         let secs = window.as_secs_f64();
         let counts = &self.totals.counts;
+        let requests = RequestCounts::of(counts);
         let target_rps = mean_rate(&config.schedule, config.warmup, window);
         let sent_rps = counts.sent as f64 / secs;
         let generator_lag = Percentiles::of(&self.totals.generator_lag);
-        let mut invalid_reasons = Vec::new();
-        if let Some(rate) = target_rps {
-            if sent_rps < 0.95 * rate {
-                invalid_reasons.push(format!(
-                    "sent {sent_rps:.0} req/s, {:.0} % of the target {rate:.0}: in-flight requests were capped by --connections {} (add connections, or the server is saturated at this rate)",
-                    100.0 * sent_rps / rate,
-                    config.connections
-                ));
-            }
-            let limit_ms = config.max_generator_lag.as_secs_f64() * 1000.0;
-            if generator_lag.p99 > limit_ms {
-                invalid_reasons.push(format!(
-                    "the generator itself sent late (p99 lag {:.1} ms > {limit_ms:.1} ms): give it its own core (taskset) or more --threads",
-                    generator_lag.p99
-                ));
-            }
-        }
+        let latency = Latency {
+            ok: LatencyView::of(
+                &self.totals.ok_corrected,
+                &self.totals.ok_service,
+                requests.scheduled,
+            ),
+            all: LatencyView::of(
+                &self.totals.all_corrected,
+                &self.totals.all_service,
+                requests.scheduled,
+            ),
+        };
+        let last_answer_s = self.last_answer.map(|at| {
+            at.saturating_duration_since(self.measure_start)
+                .as_secs_f64()
+        });
+        let reasons = Reasons {
+            config,
+            requests: &requests,
+            window,
+            last_answer_s,
+            target_rps,
+            sent_rps,
+            ok_p50_ms: latency.ok.corrected.map(|p| p.p50),
+            generator_lag_p99_ms: generator_lag.map(|p| p.p99),
+            busy: self.busy,
+        };
+        let invalid_reasons = reasons.list();
         LoadReport {
             url: target.url.clone(),
             mode: if target_rps.is_some() {
@@ -271,23 +314,179 @@ impl Collected {
             threads,
             duration_s: secs,
             warmup_s: config.warmup.as_secs_f64(),
+            drain_s: config.drain().as_secs_f64(),
+            requests,
             requests_sent: counts.sent,
             requests_ok: counts.ok,
+            error_share: requests.failure_share(),
             errors: error_map(counts),
-            latency_ms: Latency {
-                corrected: Percentiles::of(&self.totals.corrected),
-                service: Percentiles::of(&self.totals.service),
-            },
+            status_counts: status_map(counts),
+            bytes_received: counts.bytes_received,
+            received_bytes_per_s: counts.bytes_received as f64 / secs,
+            latency_ms: latency,
             send_delay_ms: Percentiles::of(&self.totals.send_delay),
-            server_wait_ms: (!self.totals.server_wait.is_empty())
-                .then(|| Percentiles::of(&self.totals.server_wait)),
+            server_wait_ms: Percentiles::of(&self.totals.server_wait),
             connections_unserved: self.unserved,
             generator_lag_ms: generator_lag,
+            last_answer_s,
+            generator_busy: self.busy,
             valid: invalid_reasons.is_empty(),
             invalid_reasons,
             generator_cpu_s: self.cpu_seconds,
             generator_peak_rss_mib: peak_rss_mib(),
             timeline: self.timeline,
         }
+    }
+}
+
+/// What the validity verdict looks at.
+struct Reasons<'a> {
+    config: &'a LoadConfig,
+    requests: &'a RequestCounts,
+    window: Duration,
+    last_answer_s: Option<f64>,
+    target_rps: Option<f64>,
+    sent_rps: f64,
+    ok_p50_ms: Option<f64>,
+    generator_lag_p99_ms: Option<f64>,
+    busy: Option<f64>,
+}
+
+impl Reasons<'_> {
+    /// Why the run does not describe the target at the load asked for, each reason
+    /// naming the cause it can see and what to do.
+    fn list(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        let stalled = self.stall();
+        if let Some(stall) = &stalled {
+            reasons.push(stall.clone());
+        }
+        if let Some(rate) = self.target_rps {
+            if stalled.is_none() && self.sent_rps < 0.95 * rate {
+                reasons.push(self.capped(rate));
+            }
+            let limit_ms = self.config.max_generator_lag.as_secs_f64() * 1000.0;
+            if let Some(lag) = self.generator_lag_p99_ms.filter(|lag| *lag > limit_ms) {
+                reasons.push(format!(
+                    "the generator itself sent late (p99 lag {lag:.1} ms > {limit_ms:.1} ms): give it its own core (taskset) or more --threads"
+                ));
+            }
+        } else if let Some(busy) = self.busy.filter(|b| *b >= BUSY_LIMIT) {
+            reasons.push(format!(
+                "the generator was the bottleneck: its busiest thread used {:.0} % of a core during the window, so the target may be faster than measured: give the generator its own core (taskset, [pinning] generator) or more --threads",
+                100.0 * busy
+            ));
+        }
+        reasons
+    }
+
+    /// "The target stopped answering at 4.0 s (...)", when requests were left
+    /// unanswered and nothing came back during the last [`STALL`] or more.
+    fn stall(&self) -> Option<String> {
+        let r = self.requests;
+        if r.unfinished == 0 {
+            return None;
+        }
+        let window_s = self.window.as_secs_f64();
+        let left = format!(
+            "{} requests unsent, {} in flight",
+            r.unsent, r.in_flight_at_end
+        );
+        match self.last_answer_s {
+            None => Some(format!(
+                "the target never answered ({left}): is it hung, or stopped (SIGSTOP)?"
+            )),
+            Some(last) if window_s - last >= STALL.as_secs_f64() => Some(format!(
+                "the target stopped answering at {:.1} s (no replies for {:.1} s; {left})",
+                last.max(0.0),
+                window_s - last.max(0.0)
+            )),
+            Some(_) => None,
+        }
+    }
+
+    /// The open-loop schedule was not kept because every connection was busy.
+    fn capped(&self, rate: f64) -> String {
+        let connections = self.config.connections;
+        let little = self
+            .ok_p50_ms
+            .filter(|ms| *ms > 0.0)
+            .map_or(String::new(), |ms| {
+                format!(
+                    " ({connections} connections ÷ {ms:.1} ms p50 latency allow about {:.0} req/s)",
+                    connections as f64 * 1000.0 / ms
+                )
+            });
+        format!(
+            "sent {:.0} req/s, {:.0} % of the target {rate:.0}: requests in flight were capped by --connections {connections}{little}; {} requests were never sent: add connections, or the target is saturated at this rate",
+            self.sent_rps,
+            100.0 * self.sent_rps / rate,
+            self.requests.unsent
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons<'a>(
+        config: &'a LoadConfig,
+        requests: &'a RequestCounts,
+        last_answer_s: Option<f64>,
+        sent_rps: f64,
+        busy: Option<f64>,
+    ) -> Vec<String> {
+        Reasons {
+            config,
+            requests,
+            window: config.duration.unwrap_or_default(),
+            last_answer_s,
+            target_rps: config.schedule.initial_rate(),
+            sent_rps,
+            ok_p50_ms: Some(20.0),
+            generator_lag_p99_ms: Some(0.1),
+            busy,
+        }
+        .list()
+    }
+
+    #[test]
+    fn a_busy_closed_loop_generator_makes_the_run_invalid() {
+        let config = LoadConfig::closed("http://127.0.0.1:1/", 8, Duration::from_secs(5));
+        let requests = RequestCounts::default();
+        let busy = reasons(&config, &requests, Some(5.0), 1e5, Some(0.97));
+        assert_eq!(busy.len(), 1);
+        assert!(busy[0].contains("generator was the bottleneck"), "{busy:?}");
+        assert!(busy[0].contains("97 %"), "{busy:?}");
+        assert!(reasons(&config, &requests, Some(5.0), 1e5, Some(0.5)).is_empty());
+        assert!(reasons(&config, &requests, Some(5.0), 1e5, None).is_empty());
+    }
+
+    #[test]
+    fn a_stall_and_a_connection_cap_are_told_apart() {
+        let config = LoadConfig::open("http://127.0.0.1:1/", 200.0, 16, Duration::from_secs(6));
+        let stalled = RequestCounts {
+            scheduled: 1200,
+            sent: 816,
+            unsent: 384,
+            answered: 800,
+            in_flight_at_end: 16,
+            unfinished: 400,
+            ok: 800,
+            ..RequestCounts::default()
+        };
+        let stall = reasons(&config, &stalled, Some(4.0), 136.0, None);
+        assert_eq!(
+            stall,
+            ["the target stopped answering at 4.0 s (no replies for 2.0 s; 384 requests unsent, 16 in flight)"]
+        );
+        // Answers until the end: the connections, not a stall, held the rate down.
+        let capped = reasons(&config, &stalled, Some(5.99), 136.0, None);
+        assert_eq!(capped.len(), 1);
+        assert!(capped[0].contains("--connections 16"), "{capped:?}");
+        assert!(capped[0].contains("allow about 800 req/s"), "{capped:?}");
+        let never = reasons(&config, &stalled, None, 136.0, None);
+        assert!(never[0].contains("never answered"), "{never:?}");
     }
 }

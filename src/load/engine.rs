@@ -3,8 +3,14 @@
 //! and each connection of a worker thread takes the next request when it is free.
 //! A request whose intended time passed while every connection was busy is sent late,
 //! and that wait counts in its corrected latency (wrk2's model, no coordinated omission).
+//!
+//! Nothing scheduled is dropped. When the window ends, requests still in flight get a
+//! short drain ([`Plan::drain_until`]); those still unanswered then, and every request
+//! the schedule called for that no connection ever sent, are recorded as unfinished
+//! with latency `end − intended` (a lower bound). Warm-up requests still unanswered
+//! when the window begins are counted in it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,13 +21,15 @@ use std::time::{Duration, Instant};
 use super::alarm::AlarmHandle;
 use super::client::{Connection, ExchangeError};
 use super::pacer::{Pacer, Schedule};
-use super::recorder::{ErrorClass, Recording, RequestOutcome, Timing};
+use super::recorder::{ErrorClass, Finished, Recording, RequestOutcome, Timing};
 
 /// Waits longer than this use tokio's (millisecond) timer for the bulk, then the
 /// precise alarm clock for the rest.
 const COARSE_ABOVE: Duration = Duration::from_millis(3);
 /// Pause after a failed connect so a dead target is not hammered in a tight loop.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
+/// The longest drain for requests in flight when a timed window ends.
+pub(crate) const MAX_DRAIN: Duration = Duration::from_secs(2);
 
 /// What every worker of a run shares.
 pub(crate) struct Plan {
@@ -37,6 +45,8 @@ pub(crate) struct Plan {
     pub measure_start: Instant,
     /// No request is intended at or after this instant.
     pub end: Option<Instant>,
+    /// Requests in flight at `end` may finish until here; then they count as unfinished.
+    pub drain_until: Option<Instant>,
     /// At most this many measured requests.
     pub max_requests: Option<u64>,
     /// Measured requests issued so far (all workers).
@@ -61,17 +71,24 @@ pub(crate) struct IntervalReport {
     pub recording: Recording,
 }
 
+/// What a worker thread reports when it is done.
+pub(crate) struct WorkerSummary {
+    /// User + system CPU seconds of the worker thread, whole run.
+    pub cpu_seconds: f64,
+    /// Share of one core the thread used during the measured window (None: no window).
+    pub busy: Option<f64>,
+    /// Connections that got no answer at all inside the measured window.
+    pub unserved: u64,
+    /// When the target last ended a request itself (answer, reset, refusal).
+    pub last_answer: Option<Instant>,
+}
+
 /// Messages from a worker thread to the collector.
 pub(crate) enum WorkerMessage {
     /// A finished interval.
     Interval(Box<IntervalReport>),
-    /// The worker is done; its thread used this much CPU.
-    Done {
-        /// User + system CPU seconds of the worker thread.
-        cpu_seconds: f64,
-        /// Connections that got no answer at all inside the measured window.
-        unserved: u64,
-    },
+    /// The worker is done.
+    Done(WorkerSummary),
 }
 
 /// A request a connection is about to send.
@@ -87,23 +104,22 @@ struct Worker {
     pacer: RefCell<Pacer>,
     interval: RefCell<Recording>,
     alarm: AlarmHandle,
-    unserved: std::cell::Cell<u64>,
+    unserved: Cell<u64>,
+    /// When the run ended early (stop flag or request count), if it did.
+    cut_short: Cell<Option<Instant>>,
+    last_answer: Cell<Option<Instant>>,
+    /// Thread CPU seconds when the measured window began.
+    cpu_at_window: Cell<Option<f64>>,
 }
 
 impl Worker {
-    /// The next request to send, or None when the run is over.
+    /// The next request to send, or None when the run is over. A request due at or
+    /// after the end is not taken from the schedule, so the schedule's remainder is
+    /// exactly what was due and never sent.
     fn next_ticket(&self) -> Option<Ticket> {
         let plan = &self.plan;
         let ready = Instant::now();
-        let intended = self
-            .pacer
-            .borrow_mut()
-            .next_send()
-            .map(|offset| plan.start + offset);
-        let at = intended.unwrap_or(ready);
-        // The window is bounded in time: a request still unsent at the end is not sent
-        // (in open loop that shortfall shows as a sent rate under the target).
-        if plan.end.is_some_and(|end| at >= end || ready >= end) {
+        if plan.end.is_some_and(|end| ready >= end) {
             return None;
         }
         if plan
@@ -111,23 +127,100 @@ impl Worker {
             .as_ref()
             .is_some_and(|stop| stop.load(Ordering::Relaxed))
         {
+            self.end_early(ready);
             return None;
         }
+        let due = self.pacer.borrow().peek().map(|offset| plan.start + offset);
+        if let (Some(due), Some(end)) = (due, plan.end) {
+            if due >= end {
+                return None;
+            }
+        }
+        let at = due.unwrap_or(ready);
         // Measured: scheduled inside the window, or sent inside it after waiting out the
         // warm-up's backlog (an overloaded server's queue is part of what it costs).
         let measured = at >= plan.measure_start || ready >= plan.measure_start;
         if measured {
             if let Some(max) = plan.max_requests {
                 if plan.issued.fetch_add(1, Ordering::Relaxed) >= max {
+                    self.end_early(ready);
                     return None;
                 }
             }
+            self.interval.borrow_mut().note_scheduled();
         }
+        let intended = self.pacer.borrow_mut().next_send().map(|o| plan.start + o);
         Some(Ticket {
             intended,
             ready,
             measured,
         })
+    }
+
+    fn end_early(&self, at: Instant) {
+        if self.cut_short.get().is_none() {
+            self.cut_short.set(Some(at));
+        }
+    }
+
+    /// The instant the run's requests were due by: the planned end, or earlier when it
+    /// was cut short (None: a count-bounded run that ran its course).
+    fn effective_end(&self) -> Option<Instant> {
+        match (self.plan.end, self.cut_short.get()) {
+            (Some(end), Some(cut)) => Some(end.min(cut)),
+            (end, cut) => end.or(cut),
+        }
+    }
+
+    /// Whether a request of `ticket` counts in the window when it ends at `at`; counts
+    /// a warm-up request carried into the window.
+    fn counts_at(&self, ticket: &Ticket, at: Instant, interval: &mut Recording) -> bool {
+        if ticket.measured {
+            return true;
+        }
+        if at < self.plan.measure_start {
+            return false;
+        }
+        interval.note_carried_over();
+        true
+    }
+
+    fn record_finished(&self, ticket: &Ticket, timing: &Timing, finished: &Finished) {
+        if finished.outcome.is_from_target() {
+            self.last_answer.set(Some(timing.done));
+        }
+        let mut interval = self.interval.borrow_mut();
+        if self.counts_at(ticket, timing.done, &mut interval) {
+            interval.record(timing, finished);
+        }
+    }
+
+    fn record_in_flight(&self, ticket: &Ticket, intended: Instant, sent: Instant) {
+        let end = self.effective_end().unwrap_or_else(Instant::now);
+        let mut interval = self.interval.borrow_mut();
+        if self.counts_at(ticket, end, &mut interval) {
+            interval.record_in_flight(intended, sent, end);
+        }
+    }
+
+    /// Records every request the schedule called for before the end that no
+    /// connection ever took (the backlog of a stalled or saturated target).
+    fn record_unsent(&self) {
+        let Some(end) = self.effective_end() else {
+            return;
+        };
+        if end < self.plan.measure_start {
+            return;
+        }
+        let mut pacer = self.pacer.borrow_mut();
+        let mut interval = self.interval.borrow_mut();
+        while let Some(due) = pacer.peek().map(|offset| self.plan.start + offset) {
+            if due >= end {
+                break;
+            }
+            pacer.next_send();
+            interval.record_unsent(due, end);
+        }
     }
 }
 
@@ -149,10 +242,13 @@ pub(crate) fn run_worker(
         pacer: RefCell::new(Pacer::new(plan.schedule, index, workers)),
         interval: RefCell::new(Recording::default()),
         alarm,
-        unserved: std::cell::Cell::new(0),
+        unserved: Cell::new(0),
+        cut_short: Cell::new(None),
+        last_answer: Cell::new(None),
+        cpu_at_window: Cell::new(None),
         plan,
     });
-    let last_index = runtime.block_on(async {
+    runtime.block_on(async {
         let local = tokio::task::LocalSet::new();
         let drivers: Vec<_> = (0..connections)
             .map(|_| {
@@ -174,25 +270,41 @@ pub(crate) fn run_worker(
                 }
             })
             .await;
-        let elapsed = Instant::now().saturating_duration_since(worker.plan.measure_start);
-        elapsed.as_secs()
     });
+    worker.record_unsent();
+    let now = Instant::now();
+    let last_index = now
+        .saturating_duration_since(worker.plan.measure_start)
+        .as_secs();
     let start_of_last = worker.plan.measure_start + Duration::from_secs(last_index);
     let recording = worker.interval.replace(Recording::default());
     let _ = reports.send(WorkerMessage::Interval(Box::new(IntervalReport {
         index: last_index,
-        length: Instant::now().saturating_duration_since(start_of_last),
+        length: now.saturating_duration_since(start_of_last),
         recording,
     })));
-    let _ = reports.send(WorkerMessage::Done {
-        cpu_seconds: thread_cpu_seconds(),
+    let cpu_seconds = thread_cpu_seconds();
+    let window_end = worker.effective_end().unwrap_or(now).min(now);
+    let window = window_end.saturating_duration_since(worker.plan.measure_start);
+    let busy = worker
+        .cpu_at_window
+        .get()
+        .filter(|_| !window.is_zero())
+        .map(|at_start| (cpu_seconds - at_start) / window.as_secs_f64());
+    let _ = reports.send(WorkerMessage::Done(WorkerSummary {
+        cpu_seconds,
+        busy,
         unserved: worker.unserved.get(),
-    });
+        last_answer: worker.last_answer.get(),
+    }));
     Ok(())
 }
 
-/// Hands the collector each whole second of the measured window as it ends.
+/// Notes the thread's CPU time when the window begins, then hands the collector each
+/// whole second of the measured window as it ends.
 async fn tick(worker: &Worker, reports: &Sender<WorkerMessage>) {
+    tokio::time::sleep_until(worker.plan.measure_start.into()).await;
+    worker.cpu_at_window.set(Some(thread_cpu_seconds()));
     for index in 0.. {
         let boundary = worker.plan.measure_start + Duration::from_secs(index + 1);
         tokio::time::sleep_until(boundary.into()).await;
@@ -223,22 +335,27 @@ async fn drive(worker: &Worker) {
             pace_until(at, &worker.alarm).await;
         }
         let sent = Instant::now();
-        let outcome = exchange(&mut connection, plan).await;
+        if ticket.measured {
+            worker.interval.borrow_mut().note_sent();
+        }
+        let intended = ticket.intended.unwrap_or(sent);
+        let Some(finished) = exchange(&mut connection, plan, sent).await else {
+            worker.record_in_flight(&ticket, intended, sent);
+            break;
+        };
         let done = Instant::now();
-        served |= outcome.answered()
+        served |= finished.outcome.answered()
             && done >= plan.measure_start
             && plan.end.is_none_or(|end| done <= end);
-        if ticket.measured {
-            let timing = Timing {
-                intended: ticket.intended.unwrap_or(sent),
-                ready: ticket.ready,
-                sent,
-                done,
-            };
-            worker.interval.borrow_mut().record(&timing, outcome);
-        }
+        let timing = Timing {
+            intended,
+            ready: ticket.ready,
+            sent,
+            done,
+        };
+        worker.record_finished(&ticket, &timing, &finished);
         if matches!(
-            outcome,
+            finished.outcome,
             RequestOutcome::Failed(ErrorClass::ConnectRefused | ErrorClass::ConnectTimeout)
         ) {
             tokio::time::sleep(RECONNECT_PAUSE).await;
@@ -258,36 +375,59 @@ async fn pace_until(at: Instant, alarm: &AlarmHandle) {
 }
 
 /// Sends one request on `slot`'s connection (connecting first if needed) and classifies
-/// the result. A connection that failed, timed out or was closed is dropped.
-async fn exchange(slot: &mut Option<Connection>, plan: &Plan) -> RequestOutcome {
+/// the result; a connection that failed, timed out or was closed is dropped. The reply
+/// is awaited until `sent + timeout` (then it is a timeout) or the run's drain
+/// deadline, whichever comes first: None means the request was still in flight then.
+async fn exchange(slot: &mut Option<Connection>, plan: &Plan, sent: Instant) -> Option<Finished> {
+    let reply_deadline = sent + plan.timeout;
+    let cut = plan.drain_until.filter(|drain| *drain < reply_deadline);
+    let deadline = cut.unwrap_or(reply_deadline);
+    match tokio::time::timeout_at(deadline.into(), attempt(slot, plan)).await {
+        Ok(finished) => Some(finished),
+        Err(_) => {
+            *slot = None;
+            cut.is_none().then(|| Finished::failed(ErrorClass::Timeout))
+        }
+    }
+}
+
+/// Connects if needed, then exchanges one request, with no overall bound.
+async fn attempt(slot: &mut Option<Connection>, plan: &Plan) -> Finished {
     let connection = match slot {
         Some(connection) => connection,
         None => {
             match tokio::time::timeout(plan.connect_timeout, Connection::connect(plan.addr)).await {
-                Err(_) => return RequestOutcome::Failed(ErrorClass::ConnectTimeout),
-                Ok(Err(error)) => return RequestOutcome::Failed(classify_connect(&error)),
+                Err(_) => return Finished::failed(ErrorClass::ConnectTimeout),
+                Ok(Err(error)) => return Finished::failed(classify_connect(&error)),
                 Ok(Ok(connection)) => slot.insert(connection),
             }
         }
     };
-    match tokio::time::timeout(plan.timeout, connection.exchange(&plan.request)).await {
-        Err(_) => {
+    let read_before = connection.bytes_read();
+    let result = connection.exchange(&plan.request).await;
+    let bytes = connection.bytes_read() - read_before;
+    match result {
+        Err(error) => {
             *slot = None;
-            RequestOutcome::Failed(ErrorClass::Timeout)
+            Finished {
+                bytes,
+                ..Finished::failed(classify_exchange(&error))
+            }
         }
-        Ok(Err(error)) => {
-            *slot = None;
-            RequestOutcome::Failed(classify_exchange(&error))
-        }
-        Ok(Ok(head)) => {
+        Ok(head) => {
             if !head.keep_alive {
                 *slot = None;
             }
-            match head.status {
+            let outcome = match head.status {
                 500..=599 => RequestOutcome::Failed(ErrorClass::Status5xx),
                 400..=499 => RequestOutcome::Failed(ErrorClass::Status4xx),
                 100..=399 => RequestOutcome::Ok(head.server_wait_us.map(Duration::from_micros)),
                 _ => RequestOutcome::Failed(ErrorClass::Other),
+            };
+            Finished {
+                outcome,
+                status: Some(head.status),
+                bytes,
             }
         }
     }

@@ -96,6 +96,12 @@ impl LoadConfig {
         }
     }
 
+    /// How long requests in flight at the end of a timed window may still finish:
+    /// min(timeout, 2 s). After it they count as unfinished.
+    pub fn drain(&self) -> Duration {
+        self.timeout.min(engine::MAX_DRAIN)
+    }
+
     /// An open-loop run at `rate` req/s over `connections` for `duration`.
     pub fn open(url: &str, rate: f64, connections: usize, duration: Duration) -> Self {
         Self {
@@ -171,13 +177,15 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     let threads = config.threads.clamp(1, config.connections);
     let start = Instant::now();
     let measure_start = start + config.warmup;
+    let end = config.duration.map(|d| measure_start + d);
     let plan = Arc::new(engine::Plan {
         addr: target.addr,
         request: target.request.clone(),
         schedule: config.schedule,
         start,
         measure_start,
-        end: config.duration.map(|d| measure_start + d),
+        end,
+        drain_until: end.map(|end| end + config.drain()),
         max_requests: config.requests,
         issued: AtomicU64::new(0),
         timeout: config.timeout,
@@ -269,7 +277,7 @@ fn preflight(target: &Target, timeout: Duration) -> Result<(), LoadError> {
     }
 }
 
-/// The process's peak resident memory (VmHWM), MiB.
+/// The process's peak resident memory (VmHWM), MiB (0 when /proc cannot say).
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     crate::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)

@@ -76,10 +76,16 @@ impl Pacer {
 
     /// The next intended send time, as an offset from the run's start (None: closed loop).
     pub fn next_send(&mut self) -> Option<Duration> {
-        let offset = self.next_offset;
-        let rate = self.schedule.rate_at(Duration::from_secs_f64(offset))?;
+        let offset = self.peek()?;
+        let rate = self.schedule.rate_at(offset)?;
         self.next_offset += self.workers / rate.max(1e-9);
-        Some(Duration::from_secs_f64(offset))
+        Some(offset)
+    }
+
+    /// The next intended send time, without taking it (None: closed loop).
+    pub fn peek(&self) -> Option<Duration> {
+        self.schedule.initial_rate()?;
+        Some(Duration::from_secs_f64(self.next_offset))
     }
 }
 
@@ -123,5 +129,13 @@ mod tests {
     #[test]
     fn closed_loop_has_no_schedule() {
         assert_eq!(Pacer::new(Schedule::Closed, 0, 1).next_send(), None);
+        assert_eq!(Pacer::new(Schedule::Closed, 0, 1).peek(), None);
+    }
+
+    #[test]
+    fn peek_shows_the_next_send_without_taking_it() {
+        let mut pacer = Pacer::new(Schedule::Constant { rate: 10.0 }, 0, 1);
+        assert_eq!(pacer.peek(), pacer.next_send());
+        assert_eq!(pacer.peek(), Some(Duration::from_millis(100)));
     }
 }

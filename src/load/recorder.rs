@@ -1,7 +1,15 @@
-//! Per-worker recording: every request's outcome goes into HdrHistograms (corrected
-//! latency from the intended send time, service time from the actual send, and the
-//! generator's own lag) and error counters. Each second the interval histograms are
-//! handed to the collector, so memory stays constant however long the run.
+//! Per-worker recording: every request's fate goes into counters and HdrHistograms, so
+//! that each scheduled request is accounted for exactly once:
+//!
+//! - `scheduled = sent + unsent` and `sent = answered + in_flight_at_end`, where every
+//!   answered request is in exactly one class (ok, or one [`ErrorClass`]);
+//! - two latency views: of successful requests (`ok_*`), and of every request
+//!   (`all_*`: errors of every class, and unfinished requests with the lower bound
+//!   `end − intended`);
+//! - the generator's own lag and send delay, and the wait servers report.
+//!
+//! Each second the interval is handed to the collector, so memory stays constant
+//! however long the run.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -71,13 +79,10 @@ impl ErrorClass {
         }
     }
 
-    /// Whether a request of this class got as far as an answer or a timeout, so its
-    /// latency is recorded (connection failures have no meaningful latency).
-    fn has_latency(self) -> bool {
-        matches!(
-            self,
-            ErrorClass::Timeout | ErrorClass::Status4xx | ErrorClass::Status5xx
-        )
+    /// Whether the target did something (answered, reset, refused) rather than the
+    /// generator giving up waiting on it.
+    pub fn is_from_target(self) -> bool {
+        !matches!(self, ErrorClass::Timeout | ErrorClass::ConnectTimeout)
     }
 }
 
@@ -99,6 +104,36 @@ impl RequestOutcome {
                 | RequestOutcome::Failed(ErrorClass::Status4xx | ErrorClass::Status5xx)
         )
     }
+
+    /// Whether the target itself ended the request (see [`ErrorClass::is_from_target`]).
+    pub fn is_from_target(&self) -> bool {
+        match self {
+            RequestOutcome::Ok(_) => true,
+            RequestOutcome::Failed(class) => class.is_from_target(),
+        }
+    }
+}
+
+/// A finished exchange: its outcome, the HTTP status if one arrived, and the bytes read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// How it ended.
+    pub outcome: RequestOutcome,
+    /// The response's status code, when a response head arrived.
+    pub status: Option<u16>,
+    /// Bytes received during the exchange.
+    pub bytes: u64,
+}
+
+impl Finished {
+    /// A failure with no response.
+    pub fn failed(class: ErrorClass) -> Self {
+        Self {
+            outcome: RequestOutcome::Failed(class),
+            status: None,
+            bytes: 0,
+        }
+    }
 }
 
 /// One request's times.
@@ -114,40 +149,82 @@ pub struct Timing {
     pub done: Instant,
 }
 
-/// Counters for a span of time.
+/// Counters for a span of time. Over a whole run they obey
+/// `scheduled = sent + unsent` and `sent = ok + errors + in_flight_at_end`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Requests taken from the schedule and attempted.
+    /// Requests the schedule called for in the measured window (closed loop: taken by a
+    /// free connection), plus warm-up requests still unanswered when it began.
+    pub scheduled: u64,
+    /// Of those, requests written to (or attempted on) a connection.
     pub sent: u64,
+    /// Scheduled but never sent: every connection was busy until the run ended.
+    pub unsent: u64,
+    /// Sent but neither answered nor failed when the run (and its short drain) ended.
+    pub in_flight_at_end: u64,
+    /// Warm-up requests counted in the window because they were unanswered when it began.
+    pub carried_over: u64,
     /// Successful replies.
     pub ok: u64,
     /// Failures by class.
     pub errors: BTreeMap<ErrorClass, u64>,
+    /// Replies by HTTP status code.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Bytes received (heads and bodies).
+    pub bytes_received: u64,
 }
 
 impl Counts {
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &Counts) {
+        self.scheduled += other.scheduled;
         self.sent += other.sent;
+        self.unsent += other.unsent;
+        self.in_flight_at_end += other.in_flight_at_end;
+        self.carried_over += other.carried_over;
         self.ok += other.ok;
+        self.bytes_received += other.bytes_received;
         for (class, n) in &other.errors {
             *self.errors.entry(*class).or_default() += n;
         }
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
     }
 
-    /// All failures.
+    /// All failures among the answered requests.
     pub fn error_total(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// Requests that ended with an outcome (ok or one error class).
+    pub fn answered(&self) -> u64 {
+        self.ok + self.error_total()
+    }
+
+    /// Requests with no outcome at the end: unsent plus in flight.
+    pub fn unfinished(&self) -> u64 {
+        self.unsent + self.in_flight_at_end
+    }
+
+    /// Whether the two conservation identities hold.
+    pub fn conserved(&self) -> bool {
+        self.scheduled == self.sent + self.unsent
+            && self.sent == self.answered() + self.in_flight_at_end
     }
 }
 
 /// Histograms and counters for a span of time.
 #[derive(Debug, Clone)]
 pub struct Recording {
-    /// Latency from the intended send time (coordinated-omission corrected).
-    pub corrected: Histogram<u64>,
-    /// Latency from the actual send time.
-    pub service: Histogram<u64>,
+    /// Successful requests: latency from the intended send time (coordinated-omission corrected).
+    pub ok_corrected: Histogram<u64>,
+    /// Successful requests: latency from the actual send time.
+    pub ok_service: Histogram<u64>,
+    /// Every request: from the intended time to its outcome; unfinished ones at `end − intended`.
+    pub all_corrected: Histogram<u64>,
+    /// Every sent request: from the actual send to its outcome; in-flight ones at `end − sent`.
+    pub all_service: Histogram<u64>,
     /// How late the generator itself sent, when a connection was free in time.
     pub generator_lag: Histogram<u64>,
     /// How late sends left for any reason (including every connection being busy).
@@ -161,8 +238,10 @@ pub struct Recording {
 impl Default for Recording {
     fn default() -> Self {
         Self {
-            corrected: new_histogram(),
-            service: new_histogram(),
+            ok_corrected: new_histogram(),
+            ok_service: new_histogram(),
+            all_corrected: new_histogram(),
+            all_service: new_histogram(),
             generator_lag: new_histogram(),
             send_delay: new_histogram(),
             server_wait: new_histogram(),
@@ -172,22 +251,48 @@ impl Default for Recording {
 }
 
 impl Recording {
-    /// Adds one request.
-    pub fn record(&mut self, timing: &Timing, outcome: RequestOutcome) {
+    /// A request of the measured window left the schedule (taken by a connection).
+    pub fn note_scheduled(&mut self) {
+        self.counts.scheduled += 1;
+    }
+
+    /// A request of the measured window was sent.
+    pub fn note_sent(&mut self) {
         self.counts.sent += 1;
-        let answered = match outcome {
+    }
+
+    /// A warm-up request, sent before the window, is counted in it because it was still
+    /// unanswered when the window began.
+    pub fn note_carried_over(&mut self) {
+        self.counts.scheduled += 1;
+        self.counts.sent += 1;
+        self.counts.carried_over += 1;
+    }
+
+    /// Adds one finished request (already counted as scheduled and sent).
+    pub fn record(&mut self, timing: &Timing, finished: &Finished) {
+        let counts = &mut self.counts;
+        counts.bytes_received += finished.bytes;
+        if let Some(status) = finished.status {
+            *counts.statuses.entry(status).or_default() += 1;
+        }
+        let corrected = timing.done.saturating_duration_since(timing.intended);
+        let service = timing.done.saturating_duration_since(timing.sent);
+        match finished.outcome {
             RequestOutcome::Ok(server_wait) => {
-                self.counts.ok += 1;
+                counts.ok += 1;
                 if let Some(wait) = server_wait {
                     record_duration(&mut self.server_wait, wait);
                 }
-                true
+                record_duration(&mut self.ok_corrected, corrected);
+                record_duration(&mut self.ok_service, service);
             }
             RequestOutcome::Failed(class) => {
-                *self.counts.errors.entry(class).or_default() += 1;
-                class.has_latency()
+                *counts.errors.entry(class).or_default() += 1;
             }
-        };
+        }
+        record_duration(&mut self.all_corrected, corrected);
+        record_duration(&mut self.all_service, service);
         let lag_from = timing.intended.max(timing.ready);
         record_duration(
             &mut self.generator_lag,
@@ -197,37 +302,41 @@ impl Recording {
             &mut self.send_delay,
             timing.sent.saturating_duration_since(timing.intended),
         );
-        if answered {
-            record_duration(
-                &mut self.corrected,
-                timing.done.saturating_duration_since(timing.intended),
-            );
-            record_duration(
-                &mut self.service,
-                timing.done.saturating_duration_since(timing.sent),
-            );
-        }
+    }
+
+    /// A request the schedule called for before `end` that no connection ever sent:
+    /// scheduled, unsent, with the lower bound `end − intended` as its latency.
+    pub fn record_unsent(&mut self, intended: Instant, end: Instant) {
+        self.counts.scheduled += 1;
+        self.counts.unsent += 1;
+        record_duration(
+            &mut self.all_corrected,
+            end.saturating_duration_since(intended),
+        );
+    }
+
+    /// A sent request still unanswered at `end` (after the drain): in flight, with the
+    /// lower bounds `end − intended` and `end − sent` as its latencies.
+    pub fn record_in_flight(&mut self, intended: Instant, sent: Instant, end: Instant) {
+        self.counts.in_flight_at_end += 1;
+        record_duration(
+            &mut self.all_corrected,
+            end.saturating_duration_since(intended),
+        );
+        record_duration(&mut self.all_service, end.saturating_duration_since(sent));
     }
 
     /// Adds `other` into `self` (exact: same histogram configuration).
     pub fn merge(&mut self, other: &Recording) {
         // Same bounds on both sides, so adding cannot fail.
-        let _ = self.corrected.add(&other.corrected);
-        let _ = self.service.add(&other.service);
+        let _ = self.ok_corrected.add(&other.ok_corrected);
+        let _ = self.ok_service.add(&other.ok_service);
+        let _ = self.all_corrected.add(&other.all_corrected);
+        let _ = self.all_service.add(&other.all_service);
         let _ = self.generator_lag.add(&other.generator_lag);
         let _ = self.send_delay.add(&other.send_delay);
         let _ = self.server_wait.add(&other.server_wait);
         self.counts.merge(&other.counts);
-    }
-
-    /// Empties the recording, keeping its allocations.
-    pub fn reset(&mut self) {
-        self.corrected.reset();
-        self.service.reset();
-        self.generator_lag.reset();
-        self.send_delay.reset();
-        self.server_wait.reset();
-        self.counts = Counts::default();
     }
 }
 
@@ -235,32 +344,80 @@ impl Recording {
 mod tests {
     use super::*;
 
+    fn at(start: Instant, ms: u64) -> Instant {
+        start + Duration::from_millis(ms)
+    }
+
     #[test]
-    fn corrected_latency_starts_at_the_intended_time_and_errors_are_classed() {
+    fn corrected_latency_starts_at_the_intended_time_and_every_failure_has_one() {
         let start = Instant::now();
         let timing = Timing {
             intended: start,
-            ready: start + Duration::from_millis(500),
-            sent: start + Duration::from_millis(500),
-            done: start + Duration::from_millis(510),
+            ready: at(start, 500),
+            sent: at(start, 500),
+            done: at(start, 510),
         };
         let mut recording = Recording::default();
-        recording.record(&timing, RequestOutcome::Ok(Some(Duration::from_millis(9))));
-        recording.record(&timing, RequestOutcome::Failed(ErrorClass::Status5xx));
-        recording.record(&timing, RequestOutcome::Failed(ErrorClass::ConnectRefused));
-        assert_eq!(recording.counts.ok, 1);
-        assert_eq!(recording.counts.sent, 3);
-        assert_eq!(recording.counts.error_total(), 2);
+        let ok = Finished {
+            outcome: RequestOutcome::Ok(Some(Duration::from_millis(9))),
+            status: Some(200),
+            bytes: 40,
+        };
+        let busy = Finished {
+            outcome: RequestOutcome::Failed(ErrorClass::Status5xx),
+            status: Some(503),
+            bytes: 30,
+        };
+        for finished in [ok, busy, Finished::failed(ErrorClass::Reset)] {
+            recording.note_scheduled();
+            recording.note_sent();
+            recording.record(&timing, &finished);
+        }
+        let counts = &recording.counts;
         assert_eq!(
-            recording.corrected.len(),
-            2,
-            "5xx has a latency, a refused connect has none"
+            (counts.ok, counts.error_total(), counts.answered()),
+            (1, 2, 3)
         );
-        assert!(recording.corrected.value_at_quantile(0.5) >= 509_000);
-        assert!(recording.service.value_at_quantile(0.5) <= 10_100);
+        assert!(counts.conserved());
+        assert_eq!(counts.statuses, BTreeMap::from([(200, 1), (503, 1)]));
+        assert_eq!(counts.bytes_received, 70);
+        assert_eq!(recording.ok_corrected.len(), 1, "only the success");
+        assert_eq!(
+            recording.all_corrected.len(),
+            3,
+            "a reset has a latency too"
+        );
+        assert!(recording.ok_corrected.value_at_quantile(0.5) >= 509_000);
+        assert!(recording.ok_service.value_at_quantile(0.5) <= 10_100);
         // The connection was busy until 500 ms: that wait is not the generator's lag.
         assert!(recording.generator_lag.max() < 100);
         assert!(recording.send_delay.max() >= 499_000);
         assert_eq!(recording.server_wait.len(), 1);
+    }
+
+    #[test]
+    fn unfinished_requests_are_counted_with_their_lower_bound() {
+        let start = Instant::now();
+        let end = at(start, 6_000);
+        let mut recording = Recording::default();
+        // Sent at 4 s, never answered.
+        recording.note_scheduled();
+        recording.note_sent();
+        recording.record_in_flight(at(start, 4_000), at(start, 4_000), end);
+        // Due at 5 s, never sent.
+        recording.record_unsent(at(start, 5_000), end);
+        let counts = &recording.counts;
+        assert_eq!((counts.scheduled, counts.sent, counts.unsent), (2, 1, 1));
+        assert_eq!((counts.in_flight_at_end, counts.unfinished()), (1, 2));
+        assert!(counts.conserved());
+        assert!(recording.ok_corrected.is_empty());
+        assert_eq!(recording.all_corrected.len(), 2);
+        assert!(recording.all_corrected.max() >= 1_999_000);
+        assert!(recording.all_corrected.min() >= 999_000);
+        assert_eq!(
+            recording.all_service.len(),
+            1,
+            "an unsent request has no service time"
+        );
     }
 }

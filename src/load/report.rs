@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::recorder::{Counts, ErrorClass};
+use crate::display::percent;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -29,13 +30,14 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    /// Reads the percentiles of a µs histogram (all zero when it is empty).
-    pub fn of(histogram: &Histogram<u64>) -> Self {
+    /// Reads the percentiles of a µs histogram; None when it is empty (not measured is
+    /// not zero).
+    pub fn of(histogram: &Histogram<u64>) -> Option<Self> {
         if histogram.is_empty() {
-            return Self::default();
+            return None;
         }
         let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-        Self {
+        Some(Self {
             p50: ms(0.50),
             p90: ms(0.90),
             p95: ms(0.95),
@@ -43,17 +45,101 @@ impl Percentiles {
             p999: ms(0.999),
             max: histogram.max() as f64 / 1000.0,
             mean: histogram.mean() / 1000.0,
+        })
+    }
+}
+
+/// One latency view: which requests it describes, and their percentiles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyView {
+    /// Requests in the corrected histogram.
+    pub requests: u64,
+    /// Their share of the scheduled requests (null when nothing was scheduled).
+    pub share: Option<f64>,
+    /// From the intended send time (includes waiting for a free connection); null when empty.
+    pub corrected: Option<Percentiles>,
+    /// From the actual send time; null when empty.
+    pub service: Option<Percentiles>,
+}
+
+impl LatencyView {
+    /// The view of `corrected` and `service` histograms out of `scheduled` requests.
+    pub fn of(corrected: &Histogram<u64>, service: &Histogram<u64>, scheduled: u64) -> Self {
+        let requests = corrected.len();
+        Self {
+            requests,
+            share: (scheduled > 0).then(|| requests as f64 / scheduled as f64),
+            corrected: Percentiles::of(corrected),
+            service: Percentiles::of(service),
         }
     }
 }
 
-/// Corrected and service-time latency.
+/// The two latency views of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
-    /// From the intended send time (includes waiting for a free connection).
-    pub corrected: Percentiles,
-    /// From the actual send time.
-    pub service: Percentiles,
+    /// Successful requests only: the headline latency, always shown beside the error share.
+    pub ok: LatencyView,
+    /// Every scheduled request: errors of every class at the time their failure was
+    /// known, and unfinished requests at `end − intended` (a lower bound).
+    pub all: LatencyView,
+}
+
+/// Where every scheduled request of the measured window went. Identities:
+/// `scheduled = sent + unsent`, `sent = answered + in_flight_at_end`,
+/// `answered = ok + Σ errors`, `unfinished = unsent + in_flight_at_end`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    /// Due in the window by the schedule (closed loop: taken by a free connection),
+    /// plus warm-up requests still unanswered when it began.
+    pub scheduled: u64,
+    /// Written to (or attempted on) a connection.
+    pub sent: u64,
+    /// Due but never sent: every connection was busy until the end.
+    pub unsent: u64,
+    /// Ended with an outcome: ok or one error class.
+    pub answered: u64,
+    /// Sent and still unanswered at the end of the window and its drain.
+    pub in_flight_at_end: u64,
+    /// unsent + in_flight_at_end.
+    pub unfinished: u64,
+    /// Warm-up requests counted here because they were unanswered when the window began.
+    pub carried_over: u64,
+    /// Successful (1xx–3xx) replies.
+    pub ok: u64,
+    /// Answered with an error (every class in `errors`).
+    pub failed: u64,
+}
+
+impl RequestCounts {
+    /// The counts of a recording's counters.
+    pub fn of(counts: &Counts) -> Self {
+        Self {
+            scheduled: counts.scheduled,
+            sent: counts.sent,
+            unsent: counts.unsent,
+            answered: counts.answered(),
+            in_flight_at_end: counts.in_flight_at_end,
+            unfinished: counts.unfinished(),
+            carried_over: counts.carried_over,
+            ok: counts.ok,
+            failed: counts.error_total(),
+        }
+    }
+
+    /// Whether every scheduled request is accounted for exactly once.
+    pub fn conserved(&self) -> bool {
+        self.scheduled == self.sent + self.unsent
+            && self.sent == self.answered + self.in_flight_at_end
+            && self.answered == self.ok + self.failed
+            && self.unfinished == self.unsent + self.in_flight_at_end
+    }
+
+    /// Share of scheduled requests that did not succeed (errors and unfinished);
+    /// None when nothing was scheduled.
+    pub fn failure_share(&self) -> Option<f64> {
+        (self.scheduled > 0).then(|| (self.failed + self.unfinished) as f64 / self.scheduled as f64)
+    }
 }
 
 /// One second of the measured window.
@@ -63,16 +149,19 @@ pub struct Second {
     pub second: u64,
     /// Target rate then (null in closed loop).
     pub target_rps: Option<f64>,
-    /// Requests attempted per second.
+    /// Requests sent per second.
     pub sent_rps: f64,
     /// Successful replies per second.
     pub achieved_rps: f64,
     /// Failures in this second.
     pub errors: u64,
-    /// Corrected p50 latency, ms.
-    pub p50_ms: f64,
-    /// Corrected p99 latency, ms.
-    pub p99_ms: f64,
+    /// Corrected p50 latency of the successes in this second, ms (null: none).
+    pub p50_ms: Option<f64>,
+    /// Corrected p99 latency of the successes in this second, ms (null: none).
+    pub p99_ms: Option<f64>,
+    /// Corrected p99 latency of every request that ended in this second, ms (null: none).
+    #[serde(default)]
+    pub all_p99_ms: Option<f64>,
 }
 
 /// Everything a load run measured. Serialized as the `--json` output.
@@ -86,7 +175,7 @@ pub struct LoadReport {
     pub target_rps: Option<f64>,
     /// Successful replies per second.
     pub achieved_rps: f64,
-    /// Requests attempted per second.
+    /// Requests sent per second.
     pub sent_rps: f64,
     /// Connections used.
     pub connections: usize,
@@ -96,23 +185,41 @@ pub struct LoadReport {
     pub duration_s: f64,
     /// Warm-up before it (discarded), seconds.
     pub warmup_s: f64,
-    /// Requests attempted in the measured window.
+    /// The drain allowed to requests in flight when the window ended, seconds.
+    pub drain_s: f64,
+    /// Where every scheduled request went (the conservation identities hold).
+    pub requests: RequestCounts,
+    /// Requests sent in the measured window (= `requests.sent`).
     pub requests_sent: u64,
-    /// Successful replies (1xx–3xx) in the measured window.
+    /// Successful replies (1xx–3xx) in the measured window (= `requests.ok`).
     pub requests_ok: u64,
+    /// Share of scheduled requests that failed or never finished (null: none scheduled).
+    pub error_share: Option<f64>,
     /// Failures by class (every class present, zero or not).
     pub errors: BTreeMap<String, u64>,
-    /// Latency of every request that was answered or timed out.
+    /// Replies by HTTP status code, e.g. {"200": 812, "503": 4}.
+    pub status_counts: BTreeMap<String, u64>,
+    /// Bytes received (heads and bodies).
+    pub bytes_received: u64,
+    /// Bytes received per second of the window.
+    pub received_bytes_per_s: f64,
+    /// Latency of the successful requests, and of all of them.
     pub latency_ms: Latency,
-    /// How late requests left versus the schedule, for any reason.
-    pub send_delay_ms: Percentiles,
-    /// How late the generator itself sent while a connection was free.
-    pub generator_lag_ms: Percentiles,
+    /// How late requests left versus the schedule, for any reason (null: none sent).
+    pub send_delay_ms: Option<Percentiles>,
+    /// How late the generator itself sent while a connection was free (null: none sent).
+    pub generator_lag_ms: Option<Percentiles>,
     /// The wait the server reported achieving (`x-sabench-waited-us`); null if it never said.
     pub server_wait_ms: Option<Percentiles>,
     /// Connections that got no answer at all during the measured window.
     pub connections_unserved: u64,
-    /// False when the generator, not the server, limited the run.
+    /// When the target last ended a request itself (answer, reset or refusal), seconds
+    /// since the window began (null: never).
+    pub last_answer_s: Option<f64>,
+    /// The busiest generator thread's CPU use during the window, in cores (null: unknown).
+    pub generator_busy: Option<f64>,
+    /// False when the numbers do not describe the target at the load asked for: the
+    /// generator was the limit, or the target stopped answering.
     pub valid: bool,
     /// Why the run is invalid (empty when valid).
     pub invalid_reasons: Vec<String>,
@@ -132,6 +239,15 @@ pub fn error_map(counts: &Counts) -> BTreeMap<String, u64> {
             let n = counts.errors.get(class).copied().unwrap_or(0);
             (class.key().to_string(), n)
         })
+        .collect()
+}
+
+/// Replies by status code, keyed by the code as text.
+pub fn status_map(counts: &Counts) -> BTreeMap<String, u64> {
+    counts
+        .statuses
+        .iter()
+        .map(|(status, n)| (status.to_string(), *n))
         .collect()
 }
 
@@ -156,43 +272,13 @@ impl LoadReport {
             ),
             _ => String::new(),
         };
-        let _ = writeln!(out, "  achieved   {:.1} req/s{target}", self.achieved_rps);
         let _ = writeln!(
             out,
-            "  requests   {} ok, {} failed of {} sent",
-            self.requests_ok,
-            self.errors.values().sum::<u64>(),
-            self.requests_sent
+            "  achieved   {:.1} ok req/s{target}",
+            self.achieved_rps
         );
-        let _ = writeln!(
-            out,
-            "  latency ms      p50      p90      p95      p99    p99.9      max"
-        );
-        let rows = [
-            ("corrected", &self.latency_ms.corrected),
-            ("service", &self.latency_ms.service),
-            ("send delay", &self.send_delay_ms),
-            ("gen. lag", &self.generator_lag_ms),
-        ];
-        for (name, p) in rows {
-            let _ = writeln!(
-                out,
-                "  {name:<10} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
-                p.p50, p.p90, p.p95, p.p99, p.p999, p.max
-            );
-        }
-        let errors: Vec<String> = self
-            .errors
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        let errors = if errors.is_empty() {
-            "none".to_string()
-        } else {
-            errors.join(", ")
-        };
-        let _ = writeln!(out, "  errors     {errors}");
+        self.render_requests(&mut out);
+        self.render_latency(&mut out);
         if self.connections_unserved > 0 {
             let _ = writeln!(
                 out,
@@ -208,13 +294,19 @@ impl LoadReport {
             );
         }
         let per_100k = if self.requests_sent > 0 {
-            self.generator_cpu_s * 100_000.0 / self.requests_sent as f64
+            format!(
+                "{:.2} s per 100k requests",
+                self.generator_cpu_s * 100_000.0 / self.requests_sent as f64
+            )
         } else {
-            0.0
+            "no request sent".to_string()
         };
+        let busy = self.generator_busy.map_or(String::new(), |b| {
+            format!(", busiest thread {:.0} % of a core", 100.0 * b)
+        });
         let _ = writeln!(
             out,
-            "  generator  {:.2} CPU s ({per_100k:.2} s per 100k requests), peak RSS {:.1} MiB",
+            "  generator  {:.2} CPU s ({per_100k}){busy}, peak RSS {:.1} MiB",
             self.generator_cpu_s, self.generator_peak_rss_mib
         );
         if self.valid {
@@ -223,5 +315,106 @@ impl LoadReport {
             let _ = writeln!(out, "  INVALID: {}", self.invalid_reasons.join("; "));
         }
         out
+    }
+
+    /// The accounting lines: where every scheduled request went.
+    fn render_requests(&self, out: &mut String) {
+        let r = &self.requests;
+        let _ = writeln!(
+            out,
+            "  requests   {} scheduled = {} sent + {} unsent; {} sent = {} answered + {} in flight at the end",
+            r.scheduled, r.sent, r.unsent, r.sent, r.answered, r.in_flight_at_end
+        );
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let errors = if errors.is_empty() {
+            "no errors".to_string()
+        } else {
+            errors.join(", ")
+        };
+        let statuses: Vec<String> = self
+            .status_counts
+            .iter()
+            .map(|(status, n)| format!("{status}: {n}"))
+            .collect();
+        let statuses = if statuses.is_empty() {
+            "no HTTP reply".to_string()
+        } else {
+            statuses.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "  answered   {} ok, {} failed ({errors}); status {statuses}; {} received",
+            r.ok,
+            r.failed,
+            human_bytes_per_s(self.received_bytes_per_s)
+        );
+        if r.unfinished > 0 {
+            let _ = writeln!(
+                out,
+                "  unfinished {} ({} unsent + {} in flight after a {:.1} s drain): latency counted as end − intended, a lower bound",
+                r.unfinished, r.unsent, r.in_flight_at_end, self.drain_s
+            );
+        }
+        if r.carried_over > 0 {
+            let _ = writeln!(
+                out,
+                "  carried    {} warm-up requests were unanswered when the window began and count in it",
+                r.carried_over
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  error share {} of scheduled requests failed or never finished",
+            percent(self.error_share)
+        );
+    }
+
+    /// The latency table: each row says which requests it describes.
+    fn render_latency(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "  latency ms                 share       p50       p90       p95       p99     p99.9       max"
+        );
+        let ok = &self.latency_ms.ok;
+        let all = &self.latency_ms.all;
+        let rows = [
+            ("ok, corrected", ok.share, ok.corrected),
+            ("ok, service", ok.share, ok.service),
+            ("all, corrected", all.share, all.corrected),
+            ("send delay", None, self.send_delay_ms),
+            ("generator lag", None, self.generator_lag_ms),
+        ];
+        for (name, share, p) in rows {
+            let share = share.map_or(String::new(), |s| format!("{:.1} %", 100.0 * s));
+            let cells = match p {
+                Some(p) => [p.p50, p.p90, p.p95, p.p99, p.p999, p.max]
+                    .iter()
+                    .map(|v| format!("{v:>9.3}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => [0; 6].map(|_| format!("{:>9}", "—")).join(" "),
+            };
+            let _ = writeln!(out, "  {name:<16} {share:>12} {cells}");
+        }
+        let _ = writeln!(
+            out,
+            "  (ok = successful requests; all = every scheduled request, errors and unfinished included; corrected = from the intended send time)"
+        );
+    }
+}
+
+/// `1.2 MiB/s`, `340 KiB/s`, `12 B/s`.
+fn human_bytes_per_s(rate: f64) -> String {
+    if rate >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB/s", rate / 1024.0 / 1024.0)
+    } else if rate >= 1024.0 {
+        format!("{:.1} KiB/s", rate / 1024.0)
+    } else {
+        format!("{rate:.0} B/s")
     }
 }

@@ -14,11 +14,11 @@ pub struct Stat {
 }
 
 impl Stat {
-    /// Summarizes `values` (all zero when empty).
-    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+    /// Summarizes `values`; None when there is no finite value (not measured is not zero).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Self> {
         let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
         if v.is_empty() {
-            return Self::default();
+            return None;
         }
         v.sort_by(f64::total_cmp);
         let mid = v.len() / 2;
@@ -27,11 +27,18 @@ impl Stat {
         } else {
             v[mid]
         };
-        Self {
+        Some(Self {
             median,
             min: v[0],
             max: v[v.len() - 1],
-        }
+        })
+    }
+
+    /// Summarizes a metric every repetition must have: None when any lacks it (a
+    /// repetition with no success has no p95, and must not vanish from the range).
+    pub fn of_every(values: impl IntoIterator<Item = Option<f64>>) -> Option<Self> {
+        let values: Option<Vec<f64>> = values.into_iter().collect();
+        Self::of(values?)
     }
 
     /// Half the range, relative to the median (0 with one value).
@@ -87,10 +94,10 @@ pub struct Group {
     pub n: usize,
     /// Successful req/s.
     pub achieved: Stat,
-    /// Corrected p95, ms.
-    pub p95: Stat,
-    /// Corrected p99, ms.
-    pub p99: Stat,
+    /// Successes' corrected p95, ms (None: some repetition had no success).
+    pub p95: Option<Stat>,
+    /// Successes' corrected p99, ms (None: some repetition had no success).
+    pub p99: Option<Stat>,
     /// Peak RSS, MiB.
     pub rss_peak: Stat,
     /// Most threads.
@@ -99,6 +106,8 @@ pub struct Group {
     pub kernel_stack_mib: f64,
     /// Errors over all repetitions.
     pub errors: u64,
+    /// Requests that never finished (unsent or in flight at the end), all repetitions.
+    pub unfinished: u64,
     /// Most connections left unserved in a repetition.
     pub unserved: u64,
     /// Median achieved server wait (I/O routes), ms.
@@ -107,7 +116,7 @@ pub struct Group {
     pub probe_p95: Option<Stat>,
     /// Largest runtime lag, ms (async styles).
     pub lag_max: Option<Stat>,
-    /// Requests sent or answered over all repetitions (ok + errors).
+    /// Requests scheduled over all repetitions (older runs: answered ones).
     pub requests: u64,
     /// Whether every repetition was valid.
     pub valid: bool,
@@ -120,21 +129,25 @@ impl Group {
     pub fn metric(&self, name: &str) -> Option<Stat> {
         match name {
             "achieved_rps" => Some(self.achieved),
-            "p95_ms" => Some(self.p95),
-            "p99_ms" => Some(self.p99),
+            "p95_ms" => self.p95,
+            "p99_ms" => self.p99,
             "probe_p95_ms" => self.probe_p95,
             "lag_max_ms" => self.lag_max,
             "rss_peak_mib" => Some(self.rss_peak),
-            "error_rate" => {
-                let rate = self.errors as f64 / self.requests.max(1) as f64;
-                Some(Stat {
-                    median: rate,
-                    min: rate,
-                    max: rate,
-                })
-            }
+            "error_rate" => self.failure_share().map(|rate| Stat {
+                median: rate,
+                min: rate,
+                max: rate,
+            }),
             _ => None,
         }
+    }
+}
+
+impl Group {
+    /// Share of requests that failed or never finished, all repetitions (None: none).
+    pub fn failure_share(&self) -> Option<f64> {
+        (self.requests > 0).then(|| (self.errors + self.unfinished) as f64 / self.requests as f64)
     }
 }
 
@@ -165,18 +178,20 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                 connections: first.connections,
                 target_rps: first
                     .target_rps
-                    .map(|_| Stat::of(members.iter().filter_map(|c| c.target_rps)).median),
+                    .and_then(|_| Stat::of(members.iter().filter_map(|c| c.target_rps)))
+                    .map(|s| s.median),
                 n: members.len(),
-                achieved: Stat::of(members.iter().map(|c| c.achieved_rps)),
-                p95: Stat::of(members.iter().map(|c| c.p95_ms)),
-                p99: Stat::of(members.iter().map(|c| c.p99_ms)),
-                rss_peak: Stat::of(members.iter().map(|c| c.rss_peak_mib)),
+                achieved: Stat::of(members.iter().map(|c| c.achieved_rps)).unwrap_or_default(),
+                p95: Stat::of_every(members.iter().map(|c| c.p95_ms)),
+                p99: Stat::of_every(members.iter().map(|c| c.p99_ms)),
+                rss_peak: Stat::of(members.iter().map(|c| c.rss_peak_mib)).unwrap_or_default(),
                 threads_max: members.iter().map(|c| c.threads_max).max().unwrap_or(0),
                 kernel_stack_mib: members
                     .iter()
                     .map(|c| c.kernel_stack_mib)
                     .fold(0.0, f64::max),
                 errors: members.iter().map(|c| c.errors()).sum(),
+                unfinished: members.iter().map(|c| c.unfinished()).sum(),
                 unserved: members
                     .iter()
                     .map(|c| c.connections_unserved)
@@ -184,14 +199,15 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                     .unwrap_or(0),
                 probe_p95: first
                     .probe_p95_ms
-                    .map(|_| Stat::of(members.iter().filter_map(|c| c.probe_p95_ms))),
+                    .and_then(|_| Stat::of_every(members.iter().map(|c| c.probe_p95_ms))),
                 lag_max: first
                     .lag_max_ms
-                    .map(|_| Stat::of(members.iter().filter_map(|c| c.lag_max_ms))),
+                    .and_then(|_| Stat::of(members.iter().filter_map(|c| c.lag_max_ms))),
                 server_wait_p50: first
                     .server_wait_p50_ms
-                    .map(|_| Stat::of(members.iter().filter_map(|c| c.server_wait_p50_ms)).median),
-                requests: members.iter().map(|c| c.requests_ok + c.errors()).sum(),
+                    .and_then(|_| Stat::of(members.iter().filter_map(|c| c.server_wait_p50_ms)))
+                    .map(|s| s.median),
+                requests: members.iter().map(|c| c.requests()).sum(),
                 valid: members.iter().all(|c| c.valid),
                 cells: members.iter().map(|c| c.cell.clone()).collect(),
             }
@@ -205,11 +221,23 @@ mod tests {
 
     #[test]
     fn median_and_range() {
-        let s = Stat::of([3.0, 1.0, 2.0]);
+        let of = |v: &[f64]| Stat::of(v.iter().copied()).unwrap();
+        let s = of(&[3.0, 1.0, 2.0]);
         assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
-        assert_eq!(Stat::of([1.0, 3.0]).median, 2.0);
+        assert_eq!(of(&[1.0, 3.0]).median, 2.0);
         assert!((s.relative_spread() - 0.5).abs() < 1e-9);
-        assert!(s.overlaps(&Stat::of([2.5, 9.0])));
-        assert!(!s.overlaps(&Stat::of([3.5, 9.0])));
+        assert!(s.overlaps(&of(&[2.5, 9.0])));
+        assert!(!s.overlaps(&of(&[3.5, 9.0])));
+    }
+
+    #[test]
+    fn not_measured_is_not_zero() {
+        assert_eq!(Stat::of([]), None);
+        assert_eq!(Stat::of([f64::NAN]), None);
+        assert_eq!(Stat::of_every([Some(1.0), None, Some(3.0)]), None);
+        assert_eq!(
+            Stat::of_every([Some(1.0), Some(3.0)]).map(|s| s.median),
+            Some(2.0)
+        );
     }
 }

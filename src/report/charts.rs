@@ -233,11 +233,13 @@ fn series(
     groups: &[&Group],
     mode: &str,
     x: impl Fn(&Group) -> f64,
-    y: impl Fn(&Group) -> f64,
+    y: impl Fn(&Group) -> Option<f64>,
 ) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for g in groups.iter().filter(|g| g.load_mode == mode) {
-        let point = (x(g), y(g));
+        // A level with no value (no success, so no p95) is left out, never drawn as 0.
+        let Some(y) = y(g) else { continue };
+        let point = (x(g), y);
         match out.iter_mut().find(|(name, _)| *name == g.variant) {
             Some((_, pts)) => pts.push(point),
             None => out.push((g.variant.clone(), vec![point])),
@@ -317,16 +319,16 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_label: "successful req/s".into(),
             x_scale: x_log("closed", connections),
             y_scale: Scale::Linear,
-            series: series(&groups, "closed", connections, |g| g.achieved.median),
+            series: series(&groups, "closed", connections, |g| Some(g.achieved.median)),
         },
         LineChart {
             file: file("p95"),
             title: format!("{workload}: p95 latency vs offered rate (open loop)"),
             x_label: "offered req/s".into(),
-            y_label: "p95 ms (corrected, log)".into(),
+            y_label: "p95 ms of successes (corrected, log)".into(),
             x_scale: x_log("open", rate),
             y_scale: Scale::Log,
-            series: series(&groups, "open", rate, |g| g.p95.median),
+            series: series(&groups, "open", rate, |g| g.p95.map(|s| s.median)),
         },
         LineChart {
             file: file("rss"),
@@ -335,7 +337,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_label: "peak RSS MiB".into(),
             x_scale: x_log("closed", connections),
             y_scale: Scale::Linear,
-            series: series(&groups, "closed", connections, |g| g.rss_peak.median),
+            series: series(&groups, "closed", connections, |g| Some(g.rss_peak.median)),
         },
     ];
     let (level, heaviest) = heaviest_cells(&groups);

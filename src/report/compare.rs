@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::aggregate::{Group, Stat};
 use super::RunData;
+use crate::display::or_dash;
 use crate::results::RunDir;
 
 /// Whether a difference stands out of the noise.
@@ -30,7 +31,16 @@ pub fn judge(before: &Stat, before_n: usize, after: &Stat, after_n: usize) -> Ve
     }
 }
 
-fn describe(name: &str, before: &Stat, before_n: usize, after: &Stat, after_n: usize) -> String {
+fn describe(
+    name: &str,
+    before: Option<&Stat>,
+    before_n: usize,
+    after: Option<&Stat>,
+    after_n: usize,
+) -> String {
+    let (Some(before), Some(after)) = (before, after) else {
+        return format!("{name} not measured");
+    };
     if before.median == 0.0 {
         return format!("{name} n/a");
     }
@@ -43,11 +53,10 @@ fn describe(name: &str, before: &Stat, before_n: usize, after: &Stat, after_n: u
     format!("{name} {change:+.1}% ({tag})")
 }
 
-fn ratio(before: f64, after: f64) -> String {
-    if before > 0.0 {
-        format!("{:.2}×", after / before)
-    } else {
-        "—".into()
+fn ratio(before: Option<f64>, after: Option<f64>) -> String {
+    match (before, after) {
+        (Some(before), Some(after)) if before > 0.0 => format!("{:.2}×", after / before),
+        _ => "—".into(),
     }
 }
 
@@ -78,21 +87,22 @@ pub fn compare(before: &RunDir, after: &RunDir) -> anyhow::Result<String> {
         };
         let verdict = format!(
             "{}; {}",
-            describe("req/s", &b.achieved, b.n, &a.achieved, a.n),
-            describe("p95", &b.p95, b.n, &a.p95, a.n)
+            describe("req/s", Some(&b.achieved), b.n, Some(&a.achieved), a.n),
+            describe("p95", b.p95.as_ref(), b.n, a.p95.as_ref(), a.n)
         );
+        let (b95, a95) = (b.p95.map(|s| s.median), a.p95.map(|s| s.median));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {} | {verdict} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {verdict} |",
             a.workload,
             a.variant,
             a.level,
             b.achieved.median,
             a.achieved.median,
-            ratio(b.achieved.median, a.achieved.median),
-            b.p95.median,
-            a.p95.median,
-            ratio(b.p95.median, a.p95.median),
+            ratio(Some(b.achieved.median), Some(a.achieved.median)),
+            or_dash(b95, 2),
+            or_dash(a95, 2),
+            ratio(b95, a95),
         );
     }
     let only_before: Vec<String> = before
@@ -118,9 +128,8 @@ mod tests {
 
     #[test]
     fn only_non_overlapping_ranges_are_real() {
-        let a = Stat::of([100.0, 105.0]);
-        let b = Stat::of([103.0, 110.0]);
-        let c = Stat::of([150.0, 160.0]);
+        let of = |v: [f64; 2]| Stat::of(v).unwrap();
+        let (a, b, c) = (of([100.0, 105.0]), of([103.0, 110.0]), of([150.0, 160.0]));
         assert_eq!(judge(&a, 2, &b, 2), Verdict::WithinNoise);
         assert_eq!(judge(&a, 2, &c, 2), Verdict::Real);
         assert_eq!(judge(&a, 1, &c, 2), Verdict::Unknown);

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::aggregate::{Group, Stat};
 use super::{Exporter, RunData};
+use crate::display::percent;
 
 /// The markdown summary exporter.
 pub struct Summary;
@@ -71,7 +72,8 @@ pub fn header(run: &RunData) -> String {
 fn render(run: &RunData) -> String {
     let mut out = header(run);
     out.push_str(
-        "Throughput is successful requests per second; latency is corrected (from the intended send time); \
+        "Throughput is successful requests per second; p95 and p99 are the latency of the successful requests, corrected (from the intended send time), \
+         and `failed` beside them is the share of scheduled requests that failed or never finished (unsent, or unanswered at the end): read the latency with it. `—` means not measured (no success), never 0; \
          `vs best` is how many times less throughput than the best style at the same level. \
          `server wait` is the median wait the server reports it achieved for its I/O (timers differ: tokio's rounds up to whole milliseconds). \
          `unserved conns` counts connections that got no answer at all in the measured window (a fixed pool tied up by other keep-alive connections). \
@@ -104,9 +106,22 @@ fn render(run: &RunData) -> String {
     }
     let invalid: Vec<&Group> = run.groups.iter().filter(|g| !g.valid).collect();
     if !invalid.is_empty() {
-        out.push_str("## Invalid cells\n\nIn these the generator, not the server, was the limit (see `invalid_reason` in cells.csv):\n\n");
+        out.push_str("## Invalid cells\n\nThese do not describe the server at the load asked for (the generator was the limit, or the target stopped answering):\n\n");
         for g in invalid {
-            let _ = writeln!(out, "- {} {} {}", g.workload, g.variant, g.level);
+            let reasons: Vec<&str> = run
+                .cells
+                .iter()
+                .filter(|c| g.cells.contains(&c.cell) && !c.valid)
+                .map(|c| c.invalid_reason.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "- {} {} {}: {}",
+                g.workload,
+                g.variant,
+                g.level,
+                reasons.join(" / ")
+            );
         }
         out.push('\n');
     }
@@ -139,8 +154,8 @@ fn table(run: &RunData, workload: &str) -> String {
     let (has_probe, has_lag) = all.fold((false, false), |(p, l), g| {
         (p || g.probe_p95.is_some(), l || g.lag_max.is_some())
     });
-    let mut header = String::from("| level | style | req/s | vs best | p95 ms | p99 ms |");
-    let mut rule = String::from("|---|---|---:|---:|---:|---:|");
+    let mut header = String::from("| level | style | req/s | vs best | p95 ms | p99 ms | failed |");
+    let mut rule = String::from("|---|---|---:|---:|---:|---:|---:|");
     for (present, title) in [(has_probe, " probe p95 ms |"), (has_lag, " lag max ms |")] {
         if present {
             header.push_str(title);
@@ -148,7 +163,7 @@ fn table(run: &RunData, workload: &str) -> String {
         }
     }
     header.push_str(
-        " server wait ms | peak RSS MiB | threads (+kernel stacks MiB) | errors | unserved conns |",
+        " server wait ms | peak RSS MiB | threads (+kernel stacks MiB) | errors + unfinished | unserved conns |",
     );
     rule.push_str("---:|---:|---:|---:|---:|");
     let mut out = format!("{header}\n{rule}\n");
@@ -157,12 +172,13 @@ fn table(run: &RunData, workload: &str) -> String {
         for group in groups {
             let invalid = if group.valid { "" } else { " ⚠ invalid" };
             let mut row = format!(
-                "| {level} | {}{invalid} | {} | {} | {} | {} |",
+                "| {level} | {}{invalid} | {} | {} | {} | {} | {} |",
                 group.variant,
                 group.achieved.display(0),
                 relative(group, best),
-                group.p95.display(2),
-                group.p99.display(2),
+                Stat::display_or_dash(group.p95, 2),
+                Stat::display_or_dash(group.p99, 2),
+                percent(group.failure_share()),
             );
             if has_probe {
                 let _ = write!(row, " {} |", Stat::display_or_dash(group.probe_p95, 2));
@@ -172,7 +188,7 @@ fn table(run: &RunData, workload: &str) -> String {
             }
             let _ = writeln!(
                 out,
-                "{row} {} | {} | {} (+{:.1}) | {} | {} |",
+                "{row} {} | {} | {} (+{:.1}) | {} + {} | {} |",
                 group
                     .server_wait_p50
                     .map_or("—".to_string(), |w| format!("{w:.2}")),
@@ -180,6 +196,7 @@ fn table(run: &RunData, workload: &str) -> String {
                 group.threads_max,
                 group.kernel_stack_mib,
                 group.errors,
+                group.unfinished,
                 group.unserved
             );
         }
@@ -336,8 +353,10 @@ fn capacity_table(run: &RunData) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {rate:.0} | {:.2} | {instances} |",
-            g.workload, g.variant, g.p95.median
+            "| {} | {} | {rate:.0} | {} | {instances} |",
+            g.workload,
+            g.variant,
+            Stat::display_or_dash(g.p95, 2)
         );
     }
     out.push('\n');

@@ -28,6 +28,18 @@ pub struct CellRecord {
     pub repetition: u32,
     /// Successful replies per second.
     pub achieved_rps: f64,
+    /// Requests due in the window (see the load report's conservation identities).
+    #[serde(default)]
+    pub requests_scheduled: u64,
+    /// Requests sent in the window.
+    #[serde(default)]
+    pub requests_sent: u64,
+    /// Due but never sent (every connection busy until the end).
+    #[serde(default)]
+    pub requests_unsent: u64,
+    /// Sent and still unanswered after the end and its drain.
+    #[serde(default)]
+    pub requests_in_flight_at_end: u64,
     /// Successful replies.
     pub requests_ok: u64,
     /// Errors: nothing accepted the connection.
@@ -47,30 +59,47 @@ pub struct CellRecord {
     /// Connections that got no answer at all in the measured window.
     #[serde(default)]
     pub connections_unserved: u64,
-    /// Corrected latency percentiles, ms.
-    pub p50_ms: f64,
-    /// Corrected p90, ms.
-    pub p90_ms: f64,
-    /// Corrected p95, ms.
-    pub p95_ms: f64,
-    /// Corrected p99, ms.
-    pub p99_ms: f64,
-    /// Corrected p99.9, ms.
-    pub p999_ms: f64,
-    /// Corrected max, ms.
-    pub max_ms: f64,
-    /// Service-time p50, ms.
-    pub service_p50_ms: f64,
-    /// Service-time p90, ms.
-    pub service_p90_ms: f64,
-    /// Service-time p95, ms.
-    pub service_p95_ms: f64,
-    /// Service-time p99, ms.
-    pub service_p99_ms: f64,
-    /// Service-time p99.9, ms.
-    pub service_p999_ms: f64,
-    /// Service-time max, ms.
-    pub service_max_ms: f64,
+    /// Replies by status, e.g. `200:812 503:4`.
+    #[serde(default)]
+    pub status_counts: String,
+    /// Successful requests' corrected latency (from the intended send time), p50, ms;
+    /// empty when none succeeded. The `p*_ms` columns all describe successes only.
+    pub p50_ms: Option<f64>,
+    /// Successes' corrected p90, ms.
+    pub p90_ms: Option<f64>,
+    /// Successes' corrected p95, ms.
+    pub p95_ms: Option<f64>,
+    /// Successes' corrected p99, ms.
+    pub p99_ms: Option<f64>,
+    /// Successes' corrected p99.9, ms.
+    pub p999_ms: Option<f64>,
+    /// Successes' corrected max, ms.
+    pub max_ms: Option<f64>,
+    /// Successes' service time (from the actual send) p50, ms.
+    pub service_p50_ms: Option<f64>,
+    /// Successes' service-time p90, ms.
+    pub service_p90_ms: Option<f64>,
+    /// Successes' service-time p95, ms.
+    pub service_p95_ms: Option<f64>,
+    /// Successes' service-time p99, ms.
+    pub service_p99_ms: Option<f64>,
+    /// Successes' service-time p99.9, ms.
+    pub service_p999_ms: Option<f64>,
+    /// Successes' service-time max, ms.
+    pub service_max_ms: Option<f64>,
+    /// Every scheduled request's corrected latency (errors, and unfinished at the
+    /// lower bound end − intended), p50, ms.
+    #[serde(default)]
+    pub all_p50_ms: Option<f64>,
+    /// Every request's corrected p95, ms.
+    #[serde(default)]
+    pub all_p95_ms: Option<f64>,
+    /// Every request's corrected p99, ms.
+    #[serde(default)]
+    pub all_p99_ms: Option<f64>,
+    /// Every request's corrected max, ms.
+    #[serde(default)]
+    pub all_max_ms: Option<f64>,
     /// The probe's (cheap route alongside the load) corrected p95, ms.
     #[serde(default)]
     pub probe_p95_ms: Option<f64>,
@@ -108,6 +137,9 @@ pub struct CellRecord {
     pub server_cpu_sys_s: f64,
     /// Generator CPU, s.
     pub generator_cpu_s: f64,
+    /// The busiest generator thread's share of a core during the window.
+    #[serde(default)]
+    pub generator_busy: Option<f64>,
     /// False when the generator, not the server, was the limit.
     pub valid: bool,
     /// Why not valid (empty when valid).
@@ -115,7 +147,28 @@ pub struct CellRecord {
 }
 
 impl CellRecord {
-    /// All errors.
+    /// Requests that never finished (unsent or still in flight at the end).
+    pub fn unfinished(&self) -> u64 {
+        self.requests_unsent + self.requests_in_flight_at_end
+    }
+
+    /// Requests the cell is about: scheduled ones, or (older runs, which did not count
+    /// them) the answered ones.
+    pub fn requests(&self) -> u64 {
+        if self.requests_scheduled > 0 {
+            self.requests_scheduled
+        } else {
+            self.requests_ok + self.errors()
+        }
+    }
+
+    /// Share of requests that failed or never finished (None: nothing scheduled).
+    pub fn failure_share(&self) -> Option<f64> {
+        let requests = self.requests();
+        (requests > 0).then(|| (self.errors() + self.unfinished()) as f64 / requests as f64)
+    }
+
+    /// All errors among the answered requests.
     pub fn errors(&self) -> u64 {
         self.err_connect_refused
             + self.err_connect_timeout
@@ -168,7 +221,17 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 8] = [
+    const NEWER: [&str; 18] = [
+        "requests_scheduled",
+        "requests_sent",
+        "requests_unsent",
+        "requests_in_flight_at_end",
+        "status_counts",
+        "all_p50_ms",
+        "all_p95_ms",
+        "all_p99_ms",
+        "all_max_ms",
+        "generator_busy",
         "connections_unserved",
         "probe_p95_ms",
         "probe_p99_ms",
@@ -193,6 +256,10 @@ mod tests {
             target_rps: None,
             repetition: 1,
             achieved_rps: 100.0,
+            requests_scheduled: 101,
+            requests_sent: 100,
+            requests_unsent: 1,
+            requests_in_flight_at_end: 0,
             requests_ok: 100,
             err_connect_refused: 0,
             err_connect_timeout: 0,
@@ -202,18 +269,23 @@ mod tests {
             err_status_5xx: 0,
             err_other: 0,
             connections_unserved: 3,
-            p50_ms: 1.0,
-            p90_ms: 1.0,
-            p95_ms: 1.0,
-            p99_ms: 1.0,
-            p999_ms: 1.0,
-            max_ms: 1.0,
-            service_p50_ms: 1.0,
-            service_p90_ms: 1.0,
-            service_p95_ms: 1.0,
-            service_p99_ms: 1.0,
-            service_p999_ms: 1.0,
-            service_max_ms: 1.0,
+            p50_ms: Some(1.0),
+            p90_ms: Some(1.0),
+            p95_ms: Some(1.0),
+            p99_ms: Some(1.0),
+            p999_ms: Some(1.0),
+            max_ms: Some(1.0),
+            service_p50_ms: Some(1.0),
+            service_p90_ms: Some(1.0),
+            service_p95_ms: Some(1.0),
+            service_p99_ms: Some(1.0),
+            service_p999_ms: Some(1.0),
+            service_max_ms: Some(1.0),
+            status_counts: "200:100".into(),
+            all_p50_ms: Some(1.0),
+            all_p95_ms: Some(1.0),
+            all_p99_ms: Some(1.0),
+            all_max_ms: Some(1.0),
             probe_p95_ms: Some(1.0),
             probe_p99_ms: Some(1.0),
             lag_p99_ms: Some(1.0),
@@ -228,6 +300,7 @@ mod tests {
             server_cpu_user_s: 0.1,
             server_cpu_sys_s: 0.1,
             generator_cpu_s: 0.1,
+            generator_busy: Some(0.2),
             valid: true,
             invalid_reason: String::new(),
         };
@@ -250,5 +323,33 @@ mod tests {
         assert_eq!(read.achieved_rps, 100.0);
         assert_eq!(read.connections_unserved, 0);
         assert_eq!(read.littles_law, None);
+        assert_eq!(read.requests_scheduled, 0);
+        assert_eq!(read.all_p95_ms, None);
+        assert_eq!(read.requests(), 100, "older rows count answered requests");
+        assert_eq!(read.p95_ms, Some(1.0));
+    }
+
+    #[test]
+    fn an_empty_latency_is_an_empty_csv_cell_not_zero() {
+        #[derive(Debug, Serialize, Deserialize, PartialEq)]
+        struct Row {
+            ok: u64,
+            p95_ms: Option<f64>,
+        }
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer
+            .serialize(Row {
+                ok: 0,
+                p95_ms: None,
+            })
+            .unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        assert_eq!(text, "ok,p95_ms\n0,\n");
+        let row: Row = csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.p95_ms, None);
     }
 }

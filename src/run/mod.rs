@@ -438,13 +438,19 @@ fn run_load(config: &LoadConfig, hlog: PathBuf) -> anyhow::Result<LoadReport> {
     Ok(load::run(&config)?)
 }
 
-/// Whether a probe met the SLO.
+/// Whether a probe met the SLO: valid, successes' p95 within it, and errors plus
+/// unfinished requests within the allowed share. A probe with no success never meets it.
 fn meets(report: &LoadReport, search: &Saturate) -> bool {
-    let errors: u64 = report.errors.values().sum();
-    let error_rate = errors as f64 / report.requests_sent.max(1) as f64;
+    let slo_ms = search.p95_slo.as_secs_f64() * 1000.0;
     report.valid
-        && report.latency_ms.corrected.p95 <= search.p95_slo.as_secs_f64() * 1000.0
-        && error_rate <= search.max_error_rate
+        && report
+            .latency_ms
+            .ok
+            .corrected
+            .is_some_and(|p| p.p95 <= slo_ms)
+        && report
+            .error_share
+            .is_some_and(|share| share <= search.max_error_rate)
 }
 
 /// Doubling, then bisection, to the highest rate that meets the SLO. Returns the best
@@ -533,8 +539,10 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
     let report = measured.report;
     let target_rps = measured.target_rps;
     let server = sampler::summarize(measured.samples, measured.window);
-    let c = &report.latency_ms.corrected;
-    let s = &report.latency_ms.service;
+    let c = report.latency_ms.ok.corrected;
+    let s = report.latency_ms.ok.service;
+    let all = report.latency_ms.all.corrected;
+    let requests = &report.requests;
     let error = |key: &str| report.errors.get(key).copied().unwrap_or(0);
     let style = &cell.style;
     let knobs = match style.style {
@@ -555,6 +563,10 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         target_rps,
         repetition: cell.repetition,
         achieved_rps: report.achieved_rps,
+        requests_scheduled: requests.scheduled,
+        requests_sent: requests.sent,
+        requests_unsent: requests.unsent,
+        requests_in_flight_at_end: requests.in_flight_at_end,
         requests_ok: report.requests_ok,
         err_connect_refused: error("connect_refused"),
         err_connect_timeout: error("connect_timeout"),
@@ -564,28 +576,45 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         err_status_5xx: error("status_5xx"),
         err_other: error("other"),
         connections_unserved: report.connections_unserved,
-        p50_ms: c.p50,
-        p90_ms: c.p90,
-        p95_ms: c.p95,
-        p99_ms: c.p99,
-        p999_ms: c.p999,
-        max_ms: c.max,
-        service_p50_ms: s.p50,
-        service_p90_ms: s.p90,
-        service_p95_ms: s.p95,
-        service_p99_ms: s.p99,
-        service_p999_ms: s.p999,
-        service_max_ms: s.max,
-        probe_p95_ms: measured.probe.map(|p| p.latency_ms.corrected.p95),
-        probe_p99_ms: measured.probe.map(|p| p.latency_ms.corrected.p99),
+        status_counts: report
+            .status_counts
+            .iter()
+            .map(|(status, n)| format!("{status}:{n}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        p50_ms: c.map(|p| p.p50),
+        p90_ms: c.map(|p| p.p90),
+        p95_ms: c.map(|p| p.p95),
+        p99_ms: c.map(|p| p.p99),
+        p999_ms: c.map(|p| p.p999),
+        max_ms: c.map(|p| p.max),
+        service_p50_ms: s.map(|p| p.p50),
+        service_p90_ms: s.map(|p| p.p90),
+        service_p95_ms: s.map(|p| p.p95),
+        service_p99_ms: s.map(|p| p.p99),
+        service_p999_ms: s.map(|p| p.p999),
+        service_max_ms: s.map(|p| p.max),
+        all_p50_ms: all.map(|p| p.p50),
+        all_p95_ms: all.map(|p| p.p95),
+        all_p99_ms: all.map(|p| p.p99),
+        all_max_ms: all.map(|p| p.max),
+        probe_p95_ms: measured
+            .probe
+            .and_then(|p| p.latency_ms.ok.corrected.map(|c| c.p95)),
+        probe_p99_ms: measured
+            .probe
+            .and_then(|p| p.latency_ms.ok.corrected.map(|c| c.p99)),
         lag_p99_ms: measured.lag.map(|l| l.p99_ms),
         lag_max_ms: measured.lag.map(|l| l.max_ms),
         server_wait_p50_ms: report.server_wait_ms.map(|w| w.p50),
         server_wait_p99_ms: report.server_wait_ms.map(|w| w.p99),
-        littles_law: (cell.level.mode() == "closed").then(|| {
-            let rate = report.requests_sent as f64 / report.duration_s.max(1e-9);
-            rate * c.mean / 1000.0 / f64::from(cell.level.connections().max(1))
-        }),
+        littles_law: (cell.level.mode() == "closed")
+            .then_some(())
+            .and(report.latency_ms.all.service)
+            .map(|service| {
+                let rate = report.requests_sent as f64 / report.duration_s.max(1e-9);
+                rate * service.mean / 1000.0 / f64::from(cell.level.connections().max(1))
+            }),
         rss_peak_mib: server.rss_peak_mib,
         rss_mean_mib: server.rss_mean_mib,
         threads_max: server.threads_max,
@@ -593,6 +622,7 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         server_cpu_user_s: server.cpu_user_s,
         server_cpu_sys_s: server.cpu_sys_s,
         generator_cpu_s: report.generator_cpu_s,
+        generator_busy: report.generator_busy,
         valid: report.valid,
         invalid_reason: report.invalid_reasons.join("; "),
     }

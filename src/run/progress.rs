@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::display::{or_dash, percent};
 use crate::load::report::Second;
 use crate::load::SecondHook;
 use crate::results::CellRecord;
@@ -46,8 +47,9 @@ impl Progress {
         let label = label.to_string();
         Some(SecondHook(Arc::new(move |second: &Second| {
             bar.set_message(format!(
-                "{label}  {:.0} req/s  p99 {:.1} ms",
-                second.achieved_rps, second.p99_ms
+                "{label}  {:.0} req/s  ok p99 {} ms",
+                second.achieved_rps,
+                or_dash(second.p99_ms, 1)
             ));
         })))
     }
@@ -55,16 +57,16 @@ impl Progress {
     /// A cell finished.
     pub fn finish_cell(&self, index: usize, record: &CellRecord) {
         let line = format!(
-            "[{}/{}] {} {} {}: {:.0} req/s, p95 {:.2} ms, p99 {:.2} ms, errors {}, peak RSS {:.1} MiB{}",
+            "[{}/{}] {} {} {}: {:.0} ok req/s, ok p95 {} ms, ok p99 {} ms, failed or unfinished {}, peak RSS {:.1} MiB{}",
             index + 1,
             self.total,
             record.workload,
             record.variant,
             record.level(),
             record.achieved_rps,
-            record.p95_ms,
-            record.p99_ms,
-            record.errors(),
+            or_dash(record.p95_ms, 2),
+            or_dash(record.p99_ms, 2),
+            percent(record.failure_share()),
             record.rss_peak_mib,
             if record.valid { "" } else { " INVALID" }
         );

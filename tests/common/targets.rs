@@ -23,6 +23,10 @@ pub enum Action {
     RespondAndClose,
     /// Close the connection without answering.
     Drop,
+    /// Wait this long, then close the connection without answering (a reset after a wait).
+    DropAfter(Duration),
+    /// Never answer: hold the connection until the target is dropped.
+    Hang,
 }
 
 type Script = dyn Fn(u64, Duration) -> Action + Send + Sync;
@@ -53,7 +57,8 @@ impl Target {
                     let Ok(stream) = stream else { continue };
                     let script = script.clone();
                     let requests = requests.clone();
-                    std::thread::spawn(move || serve(stream, &*script, &requests, started));
+                    let stop = stop.clone();
+                    std::thread::spawn(move || serve(stream, &*script, &requests, started, &stop));
                 }
             });
         }
@@ -85,7 +90,13 @@ impl Drop for Target {
     }
 }
 
-fn serve(mut stream: TcpStream, script: &Script, requests: &AtomicU64, started: Instant) {
+fn serve(
+    mut stream: TcpStream,
+    script: &Script,
+    requests: &AtomicU64,
+    started: Instant,
+    stop: &AtomicBool,
+) {
     let _ = stream.set_nodelay(true);
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -125,6 +136,16 @@ fn serve(mut stream: TcpStream, script: &Script, requests: &AtomicU64, started: 
                 return;
             }
             Action::Drop => return,
+            Action::DropAfter(delay) => {
+                std::thread::sleep(delay);
+                return;
+            }
+            Action::Hang => {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return;
+            }
         };
         if written.is_err() {
             return;

@@ -1,0 +1,204 @@
+//! Every scheduled request is accounted for (issue 9): against scripted targets that
+//! stall past the end of the run, reset connections, answer every Nth request with a
+//! 500, answer nothing, or hold warm-up requests, the load report's counts obey the
+//! conservation identities and the latencies match the analytic answer.
+//!
+//! The identities are exact whatever the machine's speed; latency bounds are lower
+//! bounds or wide ranges, so a slow machine cannot fail them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::targets::{Action, Target};
+use sync_async_bench::load::{self, LoadConfig, LoadReport};
+
+fn run(config: &LoadConfig) -> LoadReport {
+    load::run(config).expect("the run completes")
+}
+
+fn fast() -> Action {
+    Action::Respond {
+        status: 200,
+        delay: Duration::from_micros(200),
+    }
+}
+
+/// The identities every report must obey, with a readable failure.
+fn assert_conserved(report: &LoadReport) {
+    let r = &report.requests;
+    assert!(r.conserved(), "counts do not add up: {r:?}");
+    let errors: u64 = report.errors.values().sum();
+    assert_eq!(r.answered, r.ok + errors, "{r:?} {:?}", report.errors);
+    assert_eq!(report.requests_sent, r.sent);
+    assert_eq!(report.requests_ok, r.ok);
+    let statuses: u64 = report.status_counts.values().sum();
+    assert!(statuses <= r.answered, "{statuses} statuses of {r:?}");
+    assert_eq!(
+        report.latency_ms.all.requests, r.scheduled,
+        "every scheduled request has a latency in the `all` view"
+    );
+    assert_eq!(report.latency_ms.ok.requests, r.ok);
+}
+
+#[test]
+fn a_stall_past_the_end_is_counted_not_dropped() {
+    // 200 req/s for 4 s; the target stops answering 2 s in and never recovers.
+    let stall_at = Duration::from_secs(2);
+    let target = Target::start(move |_, since| {
+        if since >= stall_at {
+            Action::Hang
+        } else {
+            fast()
+        }
+    });
+    let report = run(&LoadConfig::open(
+        &target.url("/"),
+        200.0,
+        16,
+        Duration::from_secs(4),
+    ));
+    assert_conserved(&report);
+    let r = &report.requests;
+    assert!((795..=805).contains(&r.scheduled), "{r:?}");
+    assert_eq!(r.in_flight_at_end, 16, "every connection hung: {r:?}");
+    // About 400 requests were due after the stall began; none was answered.
+    assert!((360..=440).contains(&r.unfinished), "{r:?}");
+    assert!((360..=440).contains(&r.ok), "{r:?}");
+    // Analytic answer for all requests: about half answered fast, the other half
+    // waited end − intended, uniform on [0, 2 s]. So p90 ≈ 1.6 s and p99 ≈ 1.96 s.
+    let all = report.latency_ms.all.corrected.expect("requests");
+    assert!((1_300.0..=1_900.0).contains(&all.p90), "all p90 {all:?}");
+    assert!((1_800.0..=2_200.0).contains(&all.p99), "all p99 {all:?}");
+    // The successes alone were fast, and their share says they are half the story.
+    let ok = report.latency_ms.ok;
+    assert!(ok.corrected.expect("successes").p99 < 100.0);
+    let share = ok.share.expect("scheduled");
+    assert!((0.4..=0.6).contains(&share), "ok share {share}");
+    let failed = report.error_share.expect("scheduled");
+    assert!((0.4..=0.6).contains(&failed), "error share {failed}");
+    // Invalid, for the cause it can see.
+    assert!(!report.valid);
+    let reasons = report.invalid_reasons.join("; ");
+    assert!(reasons.contains("stopped answering at"), "{reasons}");
+    assert!(!reasons.contains("--connections"), "{reasons}");
+    let last = report.last_answer_s.expect("answers before the stall");
+    assert!((1.7..=2.3).contains(&last), "last answer at {last} s");
+    let text = report.render();
+    assert!(text.contains("unfinished"), "{text}");
+    assert!(text.contains("lower bound"), "{text}");
+}
+
+#[test]
+fn a_target_that_never_answers_reads_as_unanswered_not_fast() {
+    let target = Target::start(|_, _| Action::Hang);
+    let report = run(&LoadConfig::open(
+        &target.url("/"),
+        100.0,
+        4,
+        Duration::from_secs(1),
+    ));
+    assert_conserved(&report);
+    let r = &report.requests;
+    assert_eq!(r.ok + r.failed, 0, "{r:?}");
+    assert_eq!(r.unfinished, r.scheduled);
+    assert_eq!(r.in_flight_at_end, 4);
+    // Not measured is not zero: no success, so no success latency at all.
+    assert_eq!(report.latency_ms.ok.corrected, None);
+    assert_eq!(report.latency_ms.ok.service, None);
+    assert_eq!(report.error_share, Some(1.0));
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["latency_ms"]["ok"]["corrected"].is_null(), "{json}");
+    assert!(report.invalid_reasons.join(" ").contains("never answered"));
+    assert!(report.render().contains('—'));
+}
+
+#[test]
+fn resets_after_a_wait_stay_in_the_tail_of_all_requests() {
+    let target = Target::start(|n, _| {
+        if n % 5 == 4 {
+            Action::DropAfter(Duration::from_millis(60))
+        } else {
+            fast()
+        }
+    });
+    let report = run(&LoadConfig::open(
+        &target.url("/"),
+        100.0,
+        8,
+        Duration::from_secs(2),
+    ));
+    assert_conserved(&report);
+    let resets = report.errors["reset"];
+    assert!(resets >= 20, "{:?}", report.errors);
+    let all = report.latency_ms.all.corrected.expect("requests");
+    assert!(
+        all.max >= 60.0,
+        "a reset after 60 ms has that latency: {all:?}"
+    );
+    assert!(
+        all.p90 >= 60.0,
+        "a fifth of the requests waited 60 ms: {all:?}"
+    );
+    let ok = report.latency_ms.ok.corrected.expect("successes");
+    assert!(ok.p50 < 60.0, "{ok:?}");
+}
+
+#[test]
+fn every_tenth_500_is_counted_by_status_and_never_in_the_success_latency() {
+    let target = Target::start(|n, _| {
+        if n % 10 == 9 {
+            Action::Respond {
+                status: 500,
+                delay: Duration::from_millis(30),
+            }
+        } else {
+            fast()
+        }
+    });
+    let mut config = LoadConfig::closed(&target.url("/"), 4, Duration::from_secs(10));
+    config.duration = None;
+    config.requests = Some(1_000);
+    let report = run(&config);
+    assert_conserved(&report);
+    assert_eq!(report.requests.scheduled, 1_000);
+    assert_eq!(report.requests.unfinished, 0);
+    let five = report.status_counts["500"];
+    assert_eq!(report.status_counts["200"] + five, 1_000);
+    assert_eq!(report.errors["status_5xx"], five);
+    assert!((80..=120).contains(&five), "{five}");
+    // The slow 500s are in the `all` view only.
+    let ok = report.latency_ms.ok.corrected.expect("successes");
+    assert!(ok.max < 30.0, "no 500 in the success latency: {ok:?}");
+    let all = report.latency_ms.all.corrected.expect("requests");
+    assert!(all.max >= 30.0, "{all:?}");
+    assert!(report.bytes_received > 0 && report.received_bytes_per_s > 0.0);
+}
+
+#[test]
+fn warm_up_requests_still_unanswered_count_in_the_window() {
+    // The first three requests (in the warm-up) hang; the rest are fast.
+    let target = Target::start(|n, _| if n < 3 { Action::Hang } else { fast() });
+    let mut config = LoadConfig::open(&target.url("/"), 100.0, 8, Duration::from_secs(1));
+    config.warmup = Duration::from_millis(500);
+    let report = run(&config);
+    assert_conserved(&report);
+    let r = &report.requests;
+    assert_eq!(r.carried_over, 3, "{r:?}");
+    assert_eq!(r.in_flight_at_end, 3, "{r:?}");
+    let all = report.latency_ms.all.corrected.expect("requests");
+    assert!(all.max >= 1_000.0, "they waited the whole window: {all:?}");
+}
+
+#[test]
+fn a_count_bounded_run_has_nothing_unsent() {
+    let target = Target::start(|_, _| fast());
+    let mut config = LoadConfig::open(&target.url("/"), 500.0, 4, Duration::from_secs(10));
+    config.duration = None;
+    config.requests = Some(300);
+    let report = run(&config);
+    assert_conserved(&report);
+    assert_eq!(report.requests.scheduled, 300);
+    assert_eq!(report.requests.unfinished, 0);
+    assert!(report.valid, "{:?}", report.invalid_reasons);
+}
