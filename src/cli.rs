@@ -107,10 +107,15 @@ pub struct CompareArgs {
 
 /// `sabench load`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
+#[command(
+    after_help = "Output: every scheduled request is accounted for (scheduled = sent + unsent; sent = answered + in flight at the end). \
+    The headline latency is that of the successful requests, corrected (from the intended send time), shown with the share it describes and the error share; \
+    `all, corrected` covers every request, errors included and unfinished ones at end − intended (a lower bound). A latency with no request behind it prints as —.\n\n\
+    Examples:\n  \
     sabench load http://127.0.0.1:8080/null --connections 50 --duration 10s        # closed loop: max throughput\n  \
     sabench load http://127.0.0.1:8080/io --rate 2000 --duration 30s --warmup 5s   # open loop, corrected latency\n  \
-    sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s")]
+    sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s"
+)]
 pub struct LoadArgs {
     /// Target, e.g. http://127.0.0.1:8080/null (loopback unless --allow-remote).
     pub url: String,
@@ -141,7 +146,7 @@ pub struct LoadArgs {
     /// Generator threads, each with its share of the connections (1 per core you give it).
     #[arg(long, short = 't', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
-    /// A reply slower than this counts as a timeout error.
+    /// A reply slower than this counts as a timeout error; requests in flight when the window ends get min(this, 2s) to finish.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// A connect slower than this counts as a connect_timeout error.
@@ -150,10 +155,10 @@ pub struct LoadArgs {
     /// Write the report as JSON (schema: schemas/load-report.schema.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
-    /// Write per-second HdrHistograms as a standard interval log (tags corrected, service).
+    /// Write per-second HdrHistograms as a standard interval log (tags corrected and service: successes; all-corrected: every request).
     #[arg(long, value_name = "FILE")]
     pub hlog: Option<std::path::PathBuf>,
-    /// Exit non-zero when the run is INVALID (the generator could not keep the schedule).
+    /// Exit 2 when the run is INVALID (the target stopped answering, or the generator could not keep the load).
     #[arg(long)]
     pub strict: bool,
     /// Permit a target that is not on loopback.

@@ -344,7 +344,11 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
     let spectrum: Vec<(String, Vec<(f64, f64)>)> = heaviest
         .iter()
         .filter_map(|g| {
-            let histogram = hlog::read_merged(&run.dir.hlog_path(g.cells.first()?), "corrected")?;
+            // Every request (errors, and unfinished at their lower bound); runs older
+            // than that tag have successes only.
+            let path = run.dir.hlog_path(g.cells.first()?);
+            let histogram = hlog::read_merged(&path, "all-corrected")
+                .or_else(|| hlog::read_merged(&path, "corrected"))?;
             let points = (0..=500)
                 .map(|k| {
                     let x = f64::from(k) / 100.0;
@@ -359,7 +363,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         file: file("spectrum"),
         title: format!("{workload}: latency by percentile at {level}"),
         x_label: "percentile".into(),
-        y_label: "latency ms (corrected, log)".into(),
+        y_label: "latency ms, every request (corrected, log)".into(),
         x_scale: Scale::Percentile,
         y_scale: Scale::Log,
         series: spectrum,

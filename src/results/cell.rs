@@ -118,7 +118,7 @@ pub struct CellRecord {
     /// p99 of that wait, ms.
     #[serde(default)]
     pub server_wait_p99_ms: Option<f64>,
-    /// Little's law check, closed loop only: (requests/s × mean latency) / connections.
+    /// Little's law check, closed loop only: (successful requests/s × their mean latency) / connections.
     /// About 1 when every connection was busy all the time; far under 1 means
     /// connections sat idle or unserved.
     #[serde(default)]

@@ -609,11 +609,12 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         server_wait_p50_ms: report.server_wait_ms.map(|w| w.p50),
         server_wait_p99_ms: report.server_wait_ms.map(|w| w.p99),
         littles_law: (cell.level.mode() == "closed")
-            .then_some(())
-            .and(report.latency_ms.all.service)
-            .map(|service| {
-                let rate = report.requests_sent as f64 / report.duration_s.max(1e-9);
-                rate * service.mean / 1000.0 / f64::from(cell.level.connections().max(1))
+            .then_some(c)
+            .flatten()
+            .map(|ok| {
+                // Successful work only: connections held by unanswered requests count as idle.
+                let rate = report.requests_ok as f64 / report.duration_s.max(1e-9);
+                rate * ok.mean / 1000.0 / f64::from(cell.level.connections().max(1))
             }),
         rss_peak_mib: server.rss_peak_mib,
         rss_mean_mib: server.rss_mean_mib,
