@@ -143,7 +143,12 @@ impl RunDir {
             .has_headers(is_new)
             .from_writer(file);
         writer.serialize(record)?;
-        writer.flush()?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error()))?;
+        // On disk before the next cell starts: a crash of the machine loses no finished cell.
+        file.sync_data()
+            .with_context(|| format!("cannot sync {}", path.display()))?;
         Ok(())
     }
 

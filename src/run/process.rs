@@ -44,11 +44,18 @@ impl Child {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
         let cpus = cpus.to_vec();
-        // SAFETY: only async-signal-safe calls (setpgid, prctl, sched_setaffinity).
+        // Its PID as an i32, as getppid() returns it (PIDs fit: pid_max is at most 2^22).
+        let runner = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, sched_setaffinity).
         unsafe {
             command.pre_exec(move || {
                 libc::setpgid(0, 0);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The runner may have died between fork and prctl: then no signal will
+                // ever come, so do not start at all.
+                if libc::getppid() != runner {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
                 if !cpus.is_empty() {
                     let mut set: libc::cpu_set_t = std::mem::zeroed();
                     for &cpu in &cpus {
