@@ -440,6 +440,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         style: style_config(&args)?,
         workload: workload_config(&args.workload)?,
         grace: args.grace,
+        limits: server::Limits::default(),
     };
     let label = config.style.label();
     serve_until_signal(

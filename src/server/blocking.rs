@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::reply::Reply;
 use super::wire::{self, Parsed};
-use super::{ServerConfig, Variant};
+use super::{Limits, ServerConfig, Variant};
 use crate::shutdown::Shutdown;
 use crate::workload::{
     cpu, fanout, io, mixed, BlockingUpstream, ClientOptions, Route, WorkloadConfig, HEALTH_BODY,
@@ -29,6 +29,7 @@ const PER_CONNECTION_POOL: usize = 1024;
 /// What every connection shares.
 struct State {
     workload: WorkloadConfig,
+    limits: Limits,
     upstream: BlockingUpstream,
     shutdown: Shutdown,
 }
@@ -51,6 +52,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
     let state = Arc::new(State {
         upstream: BlockingUpstream::new(&ClientOptions::from_workload(&config.workload), pool_size),
         workload: config.workload.clone(),
+        limits: config.limits,
         shutdown: shutdown.clone(),
     });
     let mut dispatch = if knobs.thread_per_connection {
@@ -223,81 +225,135 @@ fn serve_connection_safely(stream: TcpStream, state: &State) {
 }
 
 /// Reads requests from one keep-alive connection and answers each in turn until the
-/// client closes, asks to close, sends garbage, or shutdown begins.
+/// client closes, asks to close, sends garbage, breaks a limit, or shutdown begins.
 fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
+    let limits = &state.limits;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(SHUTDOWN_POLL))?;
+    stream.set_write_timeout(Some(limits.write_timeout))?;
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let mut out = Vec::with_capacity(4096);
+    // When the current request's first byte arrived (None: idle between requests).
+    let mut began: Option<Instant> = None;
     loop {
-        match wire::parse(&buffer) {
+        let refusal = match wire::parse(&buffer) {
+            Parsed::Complete(head) if head.body_len > limits.max_body_bytes => Some((
+                413,
+                format!(
+                    "request body of {} bytes is over the limit of {}",
+                    head.body_len, limits.max_body_bytes
+                ),
+            )),
             Parsed::Complete(head) => {
+                // Both bounded by the limits above, so the sum cannot overflow.
                 let request_len = head.head_len + head.body_len;
                 if buffer.len() < request_len {
-                    if !read_more(&mut stream, &mut buffer, &mut chunk, state)? {
+                    began.get_or_insert_with(Instant::now);
+                    match read_more(&mut stream, &mut buffer, &mut chunk, state, began)? {
+                        More::Read => continue,
+                        More::Closed => return Ok(()),
+                        More::TimedOut => Some((408, "the request took too long to arrive".into())),
+                    }
+                } else {
+                    buffer.drain(..request_len);
+                    // A pipelined request already begun keeps its own clock.
+                    began = (!buffer.is_empty()).then(Instant::now);
+                    let keep_alive = head.keep_alive && !state.shutdown.is_triggered();
+                    out.clear();
+                    wire::write_response(&mut out, &answer(&head, state), keep_alive);
+                    stream.write_all(&out)?;
+                    if !keep_alive {
                         return Ok(());
                     }
                     continue;
                 }
-                buffer.drain(..request_len);
-                let reply = if head.is_get {
-                    match Route::from_target(&head.target) {
-                        Some(route) => respond(route, state),
-                        None if head.target == "/lag" => Reply::error(
-                            404,
-                            "error: /lag measures an async runtime's lag; the blocking style has none\n".into(),
-                        ),
-                        None => Reply::not_found(),
-                    }
-                } else {
-                    Reply::method_not_allowed()
-                };
-                let keep_alive = head.keep_alive && !state.shutdown.is_triggered();
-                out.clear();
-                wire::write_response(&mut out, &reply, keep_alive);
-                stream.write_all(&out)?;
-                if !keep_alive {
-                    return Ok(());
+            }
+            Parsed::Partial if buffer.len() > limits.max_header_bytes => Some((
+                431,
+                format!(
+                    "request head is over the limit of {} bytes",
+                    limits.max_header_bytes
+                ),
+            )),
+            Parsed::Partial => match read_more(&mut stream, &mut buffer, &mut chunk, state, began)?
+            {
+                More::Read => {
+                    began.get_or_insert_with(Instant::now);
+                    continue;
                 }
-            }
-            Parsed::Partial => {
-                if !read_more(&mut stream, &mut buffer, &mut chunk, state)? {
-                    return Ok(());
-                }
-            }
-            Parsed::Invalid { status, reason } => {
-                out.clear();
-                wire::write_response(
-                    &mut out,
-                    &Reply::error(status, format!("error: {reason}\n")),
-                    false,
-                );
-                stream.write_all(&out)?;
-                return Ok(());
-            }
+                More::Closed => return Ok(()),
+                More::TimedOut => Some((408, "the request head took too long to arrive".into())),
+            },
+            Parsed::Invalid { status, reason } => Some((status, reason.to_string())),
+        };
+        if let Some((status, reason)) = refusal {
+            out.clear();
+            wire::write_response(
+                &mut out,
+                &Reply::error(status, format!("error: {reason}\n")),
+                false,
+            );
+            stream.write_all(&out)?;
+            return Ok(());
         }
     }
 }
 
-/// Reads more bytes into `buffer`. Returns false when the connection should end: the
-/// peer closed, or shutdown began while no request was pending.
+/// The reply to one whole request.
+fn answer(head: &wire::RequestHead, state: &State) -> Reply {
+    if !head.is_get {
+        return Reply::method_not_allowed();
+    }
+    match Route::from_target(&head.target) {
+        Some(route) => respond(route, state),
+        None if head.target == "/lag" => Reply::error(
+            404,
+            "error: /lag measures an async runtime's lag; the blocking style has none\n".into(),
+        ),
+        None => Reply::not_found(),
+    }
+}
+
+/// What reading more of a request came to.
+enum More {
+    /// New bytes are in the buffer.
+    Read,
+    /// The connection should end quietly: the peer closed, it sat idle past the idle
+    /// timeout, or shutdown began while no request was pending.
+    Closed,
+    /// A request began but did not arrive within the header-read timeout.
+    TimedOut,
+}
+
+/// Reads more bytes into `buffer`: within the header-read timeout counted from the
+/// request's first byte (`began`), or, with no request begun, the idle timeout; looking
+/// up for shutdown every poll.
 fn read_more(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
     chunk: &mut [u8],
     state: &State,
-) -> std::io::Result<bool> {
+    began: Option<Instant>,
+) -> std::io::Result<More> {
+    let deadline = match began {
+        Some(began) if !buffer.is_empty() => began + state.limits.header_read_timeout,
+        _ => Instant::now() + state.limits.idle_timeout,
+    };
     loop {
         match stream.read(chunk) {
-            Ok(0) => return Ok(false),
+            Ok(0) => return Ok(More::Closed),
             Ok(n) => {
                 buffer.extend_from_slice(&chunk[..n]);
-                return Ok(true);
+                return Ok(More::Read);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if state.shutdown.is_triggered() && buffer.is_empty() {
-                    return Ok(false);
+                let late = Instant::now() >= deadline;
+                if buffer.is_empty() && (state.shutdown.is_triggered() || late) {
+                    return Ok(More::Closed);
+                }
+                if late {
+                    return Ok(More::TimedOut);
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}

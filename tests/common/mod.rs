@@ -36,7 +36,11 @@ pub struct RawConnection {
 
 impl RawConnection {
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).expect("connect to the server");
+        Self::from_stream(TcpStream::connect(addr).expect("connect to the server"))
+    }
+
+    /// Wraps a stream that is already open.
+    pub fn from_stream(stream: TcpStream) -> Self {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
