@@ -325,27 +325,12 @@ impl LoadReport {
             "  requests   {} scheduled = {} sent + {} unsent; {} sent = {} answered + {} in flight at the end",
             r.scheduled, r.sent, r.unsent, r.sent, r.answered, r.in_flight_at_end
         );
-        let errors: Vec<String> = self
-            .errors
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        let errors = if errors.is_empty() {
-            "no errors".to_string()
-        } else {
-            errors.join(", ")
-        };
-        let statuses: Vec<String> = self
-            .status_counts
-            .iter()
-            .map(|(status, n)| format!("{status}: {n}"))
-            .collect();
-        let statuses = if statuses.is_empty() {
-            "no HTTP reply".to_string()
-        } else {
-            statuses.join(", ")
-        };
+        let errors = counts_or(
+            self.errors.iter().filter(|(_, n)| **n > 0),
+            " ",
+            "no errors",
+        );
+        let statuses = counts_or(self.status_counts.iter(), ": ", "no HTTP reply");
         let _ = writeln!(
             out,
             "  answered   {} ok, {} failed ({errors}); status {statuses}; {} received",
@@ -405,6 +390,20 @@ impl LoadReport {
             out,
             "  (ok = successful requests; all = every scheduled request, errors and unfinished included; corrected = from the intended send time)"
         );
+    }
+}
+
+/// `key{separator}n` pairs joined by commas, or `none` when there are none.
+fn counts_or<'a>(
+    pairs: impl Iterator<Item = (&'a String, &'a u64)>,
+    separator: &str,
+    none: &str,
+) -> String {
+    let listed: Vec<String> = pairs.map(|(k, n)| format!("{k}{separator}{n}")).collect();
+    if listed.is_empty() {
+        none.to_string()
+    } else {
+        listed.join(", ")
     }
 }
 
