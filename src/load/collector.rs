@@ -18,6 +18,7 @@ use super::report::{
     error_map, status_map, Latency, LatencyView, LoadReport, Percentiles, RequestCounts, Second,
 };
 use super::{peak_rss_mib, LoadConfig, LoadError, Schedule, Target};
+use crate::display::or_dash;
 
 /// An open HdrHistogram interval log file.
 pub struct HlogWriter {
@@ -207,14 +208,13 @@ impl Emitter<'_> {
             all_p99_ms: Percentiles::of(&recording.all_corrected).map(|p| p.p99),
         };
         if self.config.progress {
-            let ms = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
             eprintln!(
                 "[{:>4} s] sent {:>9.0}/s  ok {:>9.0}/s  ok p50 {:>8} ms  ok p99 {:>8} ms  errors {}",
                 index + 1,
                 row.sent_rps,
                 row.achieved_rps,
-                ms(row.p50_ms),
-                ms(row.p99_ms),
+                or_dash(row.p50_ms, 3),
+                or_dash(row.p99_ms, 3),
                 row.errors
             );
         }

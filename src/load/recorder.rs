@@ -206,12 +206,6 @@ impl Counts {
     pub fn unfinished(&self) -> u64 {
         self.unsent + self.in_flight_at_end
     }
-
-    /// Whether the two conservation identities hold.
-    pub fn conserved(&self) -> bool {
-        self.scheduled == self.sent + self.unsent
-            && self.sent == self.answered() + self.in_flight_at_end
-    }
 }
 
 /// Histograms and counters for a span of time.
@@ -343,6 +337,7 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::report::RequestCounts;
 
     fn at(start: Instant, ms: u64) -> Instant {
         start + Duration::from_millis(ms)
@@ -378,7 +373,7 @@ mod tests {
             (counts.ok, counts.error_total(), counts.answered()),
             (1, 2, 3)
         );
-        assert!(counts.conserved());
+        assert!(RequestCounts::of(counts).conserved());
         assert_eq!(counts.statuses, BTreeMap::from([(200, 1), (503, 1)]));
         assert_eq!(counts.bytes_received, 70);
         assert_eq!(recording.ok_corrected.len(), 1, "only the success");
@@ -409,7 +404,7 @@ mod tests {
         let counts = &recording.counts;
         assert_eq!((counts.scheduled, counts.sent, counts.unsent), (2, 1, 1));
         assert_eq!((counts.in_flight_at_end, counts.unfinished()), (1, 2));
-        assert!(counts.conserved());
+        assert!(RequestCounts::of(counts).conserved());
         assert!(recording.ok_corrected.is_empty());
         assert_eq!(recording.all_corrected.len(), 2);
         assert!(recording.all_corrected.max() >= 1_999_000);

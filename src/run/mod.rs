@@ -608,14 +608,11 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         lag_max_ms: measured.lag.map(|l| l.max_ms),
         server_wait_p50_ms: report.server_wait_ms.map(|w| w.p50),
         server_wait_p99_ms: report.server_wait_ms.map(|w| w.p99),
-        littles_law: (cell.level.mode() == "closed")
-            .then_some(c)
-            .flatten()
-            .map(|ok| {
-                // Successful work only: connections held by unanswered requests count as idle.
-                let rate = report.requests_ok as f64 / report.duration_s.max(1e-9);
-                rate * ok.mean / 1000.0 / f64::from(cell.level.connections().max(1))
-            }),
+        littles_law: c.filter(|_| cell.level.mode() == "closed").map(|ok| {
+            // Successful work only: connections held by unanswered requests count as idle.
+            let rate = report.requests_ok as f64 / report.duration_s.max(1e-9);
+            rate * ok.mean / 1000.0 / f64::from(cell.level.connections().max(1))
+        }),
         rss_peak_mib: server.rss_peak_mib,
         rss_mean_mib: server.rss_mean_mib,
         threads_max: server.threads_max,

@@ -245,29 +245,19 @@ fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()>
                     head.body_len, limits.max_body_bytes
                 ),
             )),
-            Parsed::Complete(head) => {
-                // Both bounded by the limits above, so the sum cannot overflow.
-                let request_len = head.head_len + head.body_len;
-                if buffer.len() < request_len {
-                    began.get_or_insert_with(Instant::now);
-                    match read_more(&mut stream, &mut buffer, &mut chunk, state, began)? {
-                        More::Read => continue,
-                        More::Closed => return Ok(()),
-                        More::TimedOut => Some((408, "the request took too long to arrive".into())),
-                    }
-                } else {
-                    buffer.drain(..request_len);
-                    // A pipelined request already begun keeps its own clock.
-                    began = (!buffer.is_empty()).then(Instant::now);
-                    let keep_alive = head.keep_alive && !state.shutdown.is_triggered();
-                    out.clear();
-                    wire::write_response(&mut out, &answer(&head, state), keep_alive);
-                    stream.write_all(&out)?;
-                    if !keep_alive {
-                        return Ok(());
-                    }
-                    continue;
+            // The body is bounded by the arm above, so the sum cannot overflow.
+            Parsed::Complete(head) if buffer.len() >= head.head_len + head.body_len => {
+                buffer.drain(..head.head_len + head.body_len);
+                // A pipelined request already begun keeps its own clock.
+                began = (!buffer.is_empty()).then(Instant::now);
+                let keep_alive = head.keep_alive && !state.shutdown.is_triggered();
+                out.clear();
+                wire::write_response(&mut out, &answer(&head, state), keep_alive);
+                stream.write_all(&out)?;
+                if !keep_alive {
+                    return Ok(());
                 }
+                continue;
             }
             Parsed::Partial if buffer.len() > limits.max_header_bytes => Some((
                 431,
@@ -276,15 +266,17 @@ fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()>
                     limits.max_header_bytes
                 ),
             )),
-            Parsed::Partial => match read_more(&mut stream, &mut buffer, &mut chunk, state, began)?
-            {
-                More::Read => {
+            // Part of a head, or a whole head without all of its body.
+            Parsed::Complete(_) | Parsed::Partial => {
+                if !buffer.is_empty() {
                     began.get_or_insert_with(Instant::now);
-                    continue;
                 }
-                More::Closed => return Ok(()),
-                More::TimedOut => Some((408, "the request head took too long to arrive".into())),
-            },
+                match read_more(&mut stream, &mut buffer, &mut chunk, state, began)? {
+                    More::Read => continue,
+                    More::Closed => return Ok(()),
+                    More::TimedOut => Some((408, "the request took too long to arrive".into())),
+                }
+            }
             Parsed::Invalid { status, reason } => Some((status, reason.to_string())),
         };
         if let Some((status, reason)) = refusal {
