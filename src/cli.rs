@@ -205,6 +205,52 @@ pub struct ServeArgs {
     /// How long shutdown (SIGINT/SIGTERM) waits for in-flight requests.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace: Duration,
+    /// What one client may cost the server.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The limits every style enforces, the same flags for each (defaults that real
+/// servers use and that never fire in a benchmark).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits (every style)")]
+pub struct LimitArgs {
+    /// From a request's first byte to its whole head; then 408 (blocking) or close (hyper).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may sit with no request before it is closed.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// How long a response may wait on a client that does not read it.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+    /// Largest request head in bytes (then 431); at least 8192.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(8192..=(1 << 30)))]
+    pub max_header_bytes: u64,
+    /// Largest request body in bytes (then 413 and close, without reading it).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: u64,
+    /// Most connections open at once; one more is answered 503 and closed.
+    #[arg(long, default_value_t = 25_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+}
+
+impl LimitArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> anyhow::Result<server::Limits> {
+        let limits = server::Limits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
+            max_header_bytes: usize::try_from(self.max_header_bytes)?,
+            max_body_bytes: usize::try_from(self.max_body_bytes)?,
+            max_connections: usize::try_from(self.max_connections)?,
+        };
+        limits
+            .check()
+            .map_err(|why| anyhow::anyhow!("bad limit: {why}"))?;
+        Ok(limits)
+    }
 }
 
 /// The work behind each route (the same for every request on a route).
@@ -272,6 +318,9 @@ pub struct UpstreamArgs {
     /// At most this many calls in progress; more are refused with 503 (a connection limit).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inflight: Option<u32>,
+    /// What one client may cost the upstream.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// `sabench verify`.
@@ -440,7 +489,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         style: style_config(&args)?,
         workload: workload_config(&args.workload)?,
         grace: args.grace,
-        limits: server::Limits::default(),
+        limits: args.limits.limits()?,
     };
     let label = config.style.label();
     serve_until_signal(
@@ -459,6 +508,7 @@ fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         faults: args.faults.clone(),
         max_inflight: args.max_inflight,
+        limits: args.limits.limits()?,
         ..UpstreamConfig::default()
     };
     serve_until_signal(

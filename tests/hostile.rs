@@ -1,40 +1,128 @@
-//! Hostile clients against the blocking style (issue 10, first part): slow partial
-//! heads, a huge Content-Length, an oversized head, idle keep-alive connections. Each
-//! case checks that the hostile connection gets a 4xx or is closed, and that a normal
-//! request from a fresh connection is answered afterwards. Short limits keep it quick;
-//! bounds are generous so a slow machine cannot fail it.
+//! Hostile clients against every style and the mock upstream (issue 10): slowloris, a
+//! huge Content-Length, a body longer than declared, garbage, a 1 MiB request line,
+//! 10,000 headers, pipelining, a half-closed socket, a client that never reads, idle
+//! keep-alive connections and one connection too many.
+//!
+//! Each target runs as its own `sabench` process with short limits, so its memory is
+//! its own: every case checks that the hostile connection gets a 4xx or is closed, that
+//! a normal `GET /health` from a fresh connection is answered afterwards, and that the
+//! server's peak RSS stayed bounded. Bounds are generous: a slow machine cannot fail it.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::RawConnection;
-use sync_async_bench::server::{self, Limits, ServerConfig, StyleConfig};
-use sync_async_bench::service::Running;
-use sync_async_bench::workload::WorkloadConfig;
+use sync_async_bench::run::process::Child;
 
-/// A blocking pool of `threads` with short limits.
-fn blocking(threads: usize) -> Running {
-    let mut style = StyleConfig::new(server::Style::Blocking);
-    style.threads = threads;
-    let mut config = ServerConfig::new(style, WorkloadConfig::default());
-    config.limits = Limits {
-        header_read_timeout: Duration::from_millis(300),
-        idle_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    };
-    server::spawn(config).expect("server starts")
+/// Peak RSS any target may reach in any case (an idle server needs a few tens of MiB;
+/// buffering a hostile body would need hundreds).
+const RSS_BOUND_MIB: f64 = 150.0;
+/// How long a fresh `/health` may take after a hostile case.
+const HEALTH_BOUND: Duration = Duration::from_secs(10);
+
+/// What a case runs against.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Blocking,
+    Async,
+    Hybrid,
+    Upstream,
 }
 
-/// Whether the server ended the connection within 3 s (EOF or reset, after any
-/// answer), as opposed to leaving it open: a read that times out is not a close.
+/// A target process and the folder holding its log.
+struct Started {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Short limits, so timeouts fire within a test; `extra` adds or overrides flags.
+fn start(target: Target, extra: &[&str]) -> Started {
+    let (kind, mut args): (&str, Vec<String>) = match target {
+        Target::Blocking => ("serve", words("serve --style blocking --threads 4")),
+        Target::Async => ("serve", words("serve --style async --workers 1")),
+        Target::Hybrid => ("serve", words("serve --style hybrid --workers 1")),
+        Target::Upstream => ("upstream", words("upstream --latency 1ms")),
+    };
+    args.extend(words(
+        "--port 0 --header-read-timeout 500ms --idle-timeout 1s --write-timeout 1s",
+    ));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let dir = std::env::temp_dir().join(format!(
+        "sabench-hostile-{}-{:?}-{}",
+        std::process::id(),
+        target,
+        unique()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Child::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_sabench")),
+        kind,
+        &args,
+        &[],
+        &dir,
+        dir.join("server.log"),
+    )
+    .expect("the target starts");
+    Started { child, dir }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+/// Peak resident memory of a process, MiB (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// After a case: the target answers a normal request on a fresh connection within the
+/// bound, is still running, and its peak RSS stayed under the bound.
+fn still_healthy(started: &Started, case: &str) {
+    let begun = Instant::now();
+    let status = RawConnection::connect(started.child.addr())
+        .get("/health")
+        .status;
+    assert_eq!(status, 200, "{case}: /health after the hostile client");
+    assert!(
+        begun.elapsed() < HEALTH_BOUND,
+        "{case}: /health took {:?}",
+        begun.elapsed()
+    );
+    let rss = peak_rss_mib(started.child.pid());
+    assert!(
+        rss > 0.0 && rss < RSS_BOUND_MIB,
+        "{case}: peak RSS {rss:.0} MiB (bound {RSS_BOUND_MIB} MiB)"
+    );
+}
+
+/// Whether the server ended the connection within a few seconds (EOF or reset, after
+/// any answers), as opposed to leaving it open: a read that times out is not a close.
 fn cut_off_by_server(mut stream: TcpStream) -> bool {
     stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
+        .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let mut chunk = [0u8; 4096];
+    let mut chunk = [0u8; 64 * 1024];
     loop {
         match stream.read(&mut chunk) {
             Ok(0) => return true,
@@ -49,88 +137,241 @@ fn cut_off_by_server(mut stream: TcpStream) -> bool {
     }
 }
 
-fn health_from_a_fresh_connection(server: &Running) -> u16 {
-    RawConnection::connect(server.addr()).get("/health").status
+/// Sends `bytes` on a fresh connection; the status of the first answer (None: closed
+/// without one) and whether the server then closed the connection.
+fn send_raw(started: &Started, bytes: &[u8]) -> (Option<u16>, bool) {
+    let stream = TcpStream::connect(started.child.addr()).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut connection = RawConnection::from_stream(stream.try_clone().unwrap());
+    // The server may close before it has read everything: a failed send is fine.
+    let _ = (&stream).write_all(bytes);
+    let status = connection.read_response().map(|r| r.status);
+    (status, cut_off_by_server(stream))
 }
 
-#[test]
-fn slowloris_holds_a_pool_only_until_the_header_timeout() {
-    let server = blocking(4);
-    // Twice as many slow clients as threads, each trickling a byte every 100 ms.
+fn is_client_error(status: Option<u16>) -> bool {
+    status.is_none_or(|s| (400..500).contains(&s))
+}
+
+fn slowloris(target: Target) {
+    let started = start(target, &[]);
+    // Twice as many slow clients as the blocking pool has threads, each trickling a
+    // byte every 100 ms for three header timeouts.
     let mut slow: Vec<TcpStream> = (0..8)
         .map(|_| {
-            let mut stream = TcpStream::connect(server.addr()).unwrap();
+            let mut stream = TcpStream::connect(started.child.addr()).unwrap();
             stream
                 .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
                 .unwrap();
             stream
         })
         .collect();
-    let trickle_until = Instant::now() + Duration::from_millis(1_500);
-    while Instant::now() < trickle_until {
+    let until = Instant::now() + Duration::from_millis(1_500);
+    while Instant::now() < until {
         for stream in &mut slow {
             let _ = stream.write_all(b"X");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Every slow client was cut off, though it kept sending.
     for stream in slow {
-        assert!(cut_off_by_server(stream), "a slow client was left open");
+        assert!(
+            cut_off_by_server(stream),
+            "{target:?}: a slow client was left open"
+        );
     }
-    let started = Instant::now();
-    assert_eq!(health_from_a_fresh_connection(&server), 200);
-    assert!(started.elapsed() < Duration::from_secs(10));
+    still_healthy(&started, "slowloris");
 }
 
-#[test]
-fn a_huge_content_length_is_refused_before_its_body_is_read() {
-    let server = blocking(2);
-    let mut connection = RawConnection::connect(server.addr());
-    connection.send(
+fn huge_content_length(target: Target) {
+    let started = start(target, &[]);
+    let (status, closed) = send_raw(
+        &started,
         b"POST /null HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\nsome body bytes",
     );
-    let response = connection.read_response().expect("an answer, not silence");
-    assert_eq!(response.status, 413);
-    assert!(connection.is_closed_by_server());
-    // The largest Content-Length there is does not overflow anything either.
-    let mut connection = RawConnection::connect(server.addr());
-    connection.send(
-        format!(
-            "POST /null HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-            u64::MAX
-        )
-        .as_bytes(),
+    assert_eq!(status, Some(413), "{target:?}");
+    assert!(closed, "{target:?}: the connection stayed open after 413");
+    let max = format!(
+        "POST /null HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        u64::MAX
     );
-    let status = connection.read_response().map(|r| r.status);
-    assert!(matches!(status, Some(400 | 413) | None), "{status:?}");
-    assert_eq!(health_from_a_fresh_connection(&server), 200);
+    let (status, closed) = send_raw(&started, max.as_bytes());
+    assert!(is_client_error(status) && closed, "{target:?}: {status:?}");
+    still_healthy(&started, "huge Content-Length");
 }
 
-#[test]
-fn an_endless_request_head_is_refused() {
-    let server = blocking(2);
-    let stream = TcpStream::connect(server.addr()).unwrap();
+fn body_longer_than_declared(target: Target) {
+    let started = start(target, &[]);
+    let extra = "x".repeat(100);
+    let request =
+        format!("POST /null HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello{extra}");
+    let (status, closed) = send_raw(&started, request.as_bytes());
+    // The declared body is answered; what follows it is no request: 400 or a close.
+    assert!(
+        status.is_some(),
+        "{target:?}: no answer to the declared request"
+    );
+    assert!(
+        closed,
+        "{target:?}: the bytes past the body were taken as a request"
+    );
+    still_healthy(&started, "body longer than declared");
+}
+
+fn garbage(target: Target) {
+    let started = start(target, &[]);
+    let noise: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (status, closed) = send_raw(&started, &noise);
+    assert!(is_client_error(status) && closed, "{target:?}: {status:?}");
+    still_healthy(&started, "garbage");
+}
+
+fn a_request_line_of_one_mebibyte(target: Target) {
+    let started = start(target, &[]);
+    let request = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(1 << 20));
+    let (status, closed) = send_raw(&started, request.as_bytes());
+    assert!(
+        matches!(status, Some(414 | 431 | 400) | None),
+        "{target:?}: {status:?}"
+    );
+    assert!(closed, "{target:?}");
+    still_healthy(&started, "1 MiB request line");
+}
+
+fn ten_thousand_headers(target: Target) {
+    let started = start(target, &[]);
+    let headers: String = (0..10_000).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let request = format!("GET /health HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
+    let (status, closed) = send_raw(&started, request.as_bytes());
+    assert!(
+        matches!(status, Some(431 | 400) | None),
+        "{target:?}: {status:?}"
+    );
+    assert!(closed, "{target:?}");
+    still_healthy(&started, "10,000 headers");
+}
+
+fn pipelined_requests(target: Target) {
+    let started = start(target, &[]);
+    let mut connection = RawConnection::connect(started.child.addr());
+    connection.send(&b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3));
+    for i in 0..3 {
+        let response = connection.read_response();
+        assert_eq!(
+            response.map(|r| r.status),
+            Some(200),
+            "{target:?}: answer {i}"
+        );
+    }
+    still_healthy(&started, "pipelining");
+}
+
+fn half_closed(target: Target) {
+    let started = start(target, &[]);
+    let stream = TcpStream::connect(started.child.addr()).unwrap();
     let mut connection = RawConnection::from_stream(stream.try_clone().unwrap());
-    let long_target = "a".repeat(1024 * 1024);
-    connection.send(format!("GET /{long_target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    connection.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    // The request before the half-close is answered (hyper may instead close at once,
+    // which is allowed); either way the connection ends.
     let status = connection.read_response().map(|r| r.status);
-    assert!(matches!(status, Some(431) | None), "{status:?}");
-    assert!(cut_off_by_server(stream));
-    assert_eq!(health_from_a_fresh_connection(&server), 200);
+    assert!(matches!(status, Some(200) | None), "{target:?}: {status:?}");
+    assert!(cut_off_by_server(stream), "{target:?}: left open");
+    still_healthy(&started, "half-close");
 }
 
-#[test]
-fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let server = blocking(1);
-    let stream = TcpStream::connect(server.addr()).unwrap();
+fn a_client_that_never_reads(target: Target) {
+    let started = start(target, &[]);
+    let stream = TcpStream::connect(started.child.addr()).unwrap();
+    // Many pipelined requests and no reads: the answers fill both socket buffers and
+    // the server's writes block until the write timeout ends the connection.
+    let writer = stream.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let flood = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200_000);
+    let sender = std::thread::spawn(move || {
+        let _ = (&writer).write_all(&flood);
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    still_healthy(&started, "a client that never reads");
+    assert!(cut_off_by_server(stream), "{target:?}: left open");
+    let _ = sender.join();
+}
+
+fn idle_keep_alive(target: Target) {
+    let started = start(target, &[]);
+    let stream = TcpStream::connect(started.child.addr()).unwrap();
     let mut idle = RawConnection::from_stream(stream.try_clone().unwrap());
     assert_eq!(idle.get("/health").status, 200);
-    // The only thread is held by this idle connection until the idle timeout frees it.
-    let started = Instant::now();
-    assert_eq!(health_from_a_fresh_connection(&server), 200);
+    let begun = Instant::now();
     assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "the fresh connection waited for the idle one to be let go"
+        cut_off_by_server(stream),
+        "{target:?}: an idle connection was kept"
     );
-    assert!(cut_off_by_server(stream));
+    // Closed by the idle timeout (1 s), not the header-read one (500 ms) nor at once.
+    assert!(
+        begun.elapsed() >= Duration::from_millis(800),
+        "{target:?}: closed after {:?}",
+        begun.elapsed()
+    );
+    still_healthy(&started, "idle keep-alive");
+}
+
+fn one_connection_too_many(target: Target) {
+    let started = start(target, &["--max-connections", "3"]);
+    let held: Vec<RawConnection> = (0..3)
+        .map(|_| {
+            let mut connection = RawConnection::connect(started.child.addr());
+            assert_eq!(connection.get("/health").status, 200);
+            connection
+        })
+        .collect();
+    let (status, closed) = send_raw(&started, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, Some(503), "{target:?}: the fourth connection");
+    assert!(closed, "{target:?}");
+    drop(held);
+    // Once they close (the server sees it at its next read), room is made again.
+    let deadline = Instant::now() + HEALTH_BOUND;
+    loop {
+        let (status, _) = send_raw(&started, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        if status == Some(200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{target:?}: no room after closing: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every case, as one test per target.
+macro_rules! hostile_cases {
+    ($($module:ident => $target:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+            #[test] fn slowloris() { super::slowloris($target) }
+            #[test] fn huge_content_length() { super::huge_content_length($target) }
+            #[test] fn body_longer_than_declared() { super::body_longer_than_declared($target) }
+            #[test] fn garbage() { super::garbage($target) }
+            #[test] fn a_request_line_of_one_mebibyte() { super::a_request_line_of_one_mebibyte($target) }
+            #[test] fn ten_thousand_headers() { super::ten_thousand_headers($target) }
+            #[test] fn pipelined_requests() { super::pipelined_requests($target) }
+            #[test] fn half_closed() { super::half_closed($target) }
+            #[test] fn a_client_that_never_reads() { super::a_client_that_never_reads($target) }
+            #[test] fn idle_keep_alive() { super::idle_keep_alive($target) }
+            #[test] fn one_connection_too_many() { super::one_connection_too_many($target) }
+        }
+    )*};
+}
+
+hostile_cases! {
+    blocking => Target::Blocking,
+    asynchronous => Target::Async,
+    hybrid => Target::Hybrid,
+    upstream => Target::Upstream,
 }

@@ -16,7 +16,7 @@ pub struct CellRecord {
     pub style: String,
     /// Style with its knobs, e.g. `blocking(pool=64)`.
     pub variant: String,
-    /// The knobs alone, e.g. `threads=64`.
+    /// The knobs alone, then the connection limits, e.g. `threads=64 header-read=10s ...`.
     pub knobs: String,
     /// closed, open, or saturate.
     pub load_mode: String,

@@ -209,6 +209,7 @@ fn start_upstream(
     if let Some(limit) = spec.max_inflight {
         args.extend(["--max-inflight".into(), limit.to_string()]);
     }
+    args.extend(scenario.limits.args());
     let log = dir.samples_dir().join(format!("{name}.log"));
     let mut child = Child::spawn(
         &options.sabench,
@@ -230,8 +231,12 @@ pub fn flag_value<T: clap::ValueEnum>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// The `sabench serve` arguments for a cell.
-pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
+/// The `sabench serve` arguments for a cell, within `limits`.
+pub fn serve_args(
+    cell: &CellPlan,
+    limits: &crate::net::Limits,
+    upstream: Option<String>,
+) -> Vec<String> {
     let style = &cell.style;
     let workload = &cell.workload;
     let mut args: Vec<String> = vec![
@@ -279,6 +284,7 @@ pub fn serve_args(cell: &CellPlan, upstream: Option<String>) -> Vec<String> {
     if let Some(url) = upstream {
         args.extend(["--upstream".into(), url]);
     }
+    args.extend(limits.args());
     args
 }
 
@@ -349,7 +355,11 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         .map(|u| format!("http://{}", u.addr()))
         .or(upstream);
     let log = dir.samples_dir().join(format!("{}.server.log", cell.id));
-    let args = serve_args(cell, upstream.filter(|_| cell.workload.needs_upstream()));
+    let args = serve_args(
+        cell,
+        &scenario.limits,
+        upstream.filter(|_| cell.workload.needs_upstream()),
+    );
     let mut server = Child::spawn(
         &options.sabench,
         "server",
@@ -551,6 +561,7 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         Style::Async => format!("workers={}", style.workers),
         Style::Hybrid => format!("workers={} offload={:?}", style.workers, style.offload),
     };
+    let knobs = format!("{knobs} {}", scenario.limits.knobs());
     CellRecord {
         cell: cell.id.clone(),
         scenario: scenario.name.clone(),

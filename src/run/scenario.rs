@@ -34,6 +34,11 @@ pub struct Scenario {
     /// The mock dependency.
     #[serde(default)]
     pub upstream: UpstreamSpec,
+    /// What one client may cost a server (`[limits]`: header_read_timeout,
+    /// idle_timeout, write_timeout, max_header_bytes, max_body_bytes, max_connections),
+    /// the same for every style and the upstream.
+    #[serde(default)]
+    pub limits: crate::net::Limits,
     /// The styles and their knobs.
     pub styles: Vec<StyleSpec>,
     /// The workloads.
@@ -570,6 +575,9 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     }
     if scenario.workloads.is_empty() {
         return unusable("`workloads` is empty: add at least one [[workloads]] table".into());
+    }
+    if let Err(why) = scenario.limits.check() {
+        return unusable(format!("[limits]: {why}"));
     }
     let load = &scenario.load;
     let names: Vec<String> = scenario.workloads.iter().map(WorkloadSpec::name).collect();

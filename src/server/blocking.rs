@@ -32,6 +32,8 @@ struct State {
     limits: Limits,
     upstream: BlockingUpstream,
     shutdown: Shutdown,
+    /// Connections accepted and not yet closed (queued ones included).
+    open: AtomicUsize,
 }
 
 /// Serves the blocking style on `listener` until `shutdown` triggers, then lets open
@@ -54,6 +56,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
         workload: config.workload.clone(),
         limits: config.limits,
         shutdown: shutdown.clone(),
+        open: AtomicUsize::new(0),
     });
     let mut dispatch = if knobs.thread_per_connection {
         Dispatch::per_connection()
@@ -66,7 +69,16 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
             break;
         }
         match stream {
-            Ok(stream) => dispatch.hand_over(stream, &state),
+            Ok(stream) if state.open.load(Ordering::SeqCst) >= state.limits.max_connections => {
+                refuse(
+                    stream,
+                    &crate::net::busy_response(state.limits.max_connections),
+                );
+            }
+            Ok(stream) => {
+                state.open.fetch_add(1, Ordering::SeqCst);
+                dispatch.hand_over(stream, &state);
+            }
             Err(error) => {
                 eprintln!(
                     "accept failed: {error} (if this is 'Too many open files', raise `ulimit -n`)"
@@ -87,22 +99,28 @@ enum Queue {
     Bounded(mpsc::SyncSender<TcpStream>),
 }
 
-/// Answers a connection the full queue cannot take: 503 and close.
-fn refuse_busy(mut stream: TcpStream) {
+/// Answers a connection the server will not serve with `answer`, then closes it.
+fn refuse(mut stream: TcpStream, answer: &[u8]) {
     // Drain what already arrived so closing does not reset the connection before the
     // client reads the answer.
     let _ = stream.set_nonblocking(true);
     let mut request = [0u8; 4096];
     let _ = stream.read(&mut request);
     let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(answer);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// The answer of the bounded-queue variant when its queue is full.
+fn queue_full() -> Vec<u8> {
     let mut out = Vec::new();
     let busy = Reply::error(
         503,
         "error: server busy: the accept queue is full (bounded-queue)\n".into(),
     );
     wire::write_response(&mut out, &busy, false);
-    let _ = stream.write_all(&out);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    out
 }
 
 /// How accepted connections reach a thread.
@@ -161,25 +179,29 @@ impl Dispatch {
                 }
                 Some(Queue::Bounded(sender)) => {
                     if let Err(mpsc::TrySendError::Full(stream)) = sender.try_send(stream) {
-                        refuse_busy(stream);
+                        refuse(stream, &queue_full());
+                        state.open.fetch_sub(1, Ordering::SeqCst);
                     }
                 }
-                None => {}
+                None => {
+                    state.open.fetch_sub(1, Ordering::SeqCst);
+                }
             },
             Dispatch::PerConnection { live } => {
                 live.fetch_add(1, Ordering::SeqCst);
                 let counter = live.clone();
-                let state = state.clone();
+                let shared = state.clone();
                 let spawned =
                     std::thread::Builder::new()
                         .name("connection".into())
                         .spawn(move || {
-                            serve_connection_safely(stream, &state);
+                            serve_connection_safely(stream, &shared);
                             counter.fetch_sub(1, Ordering::SeqCst);
                         });
                 if let Err(error) = spawned {
                     eprintln!("cannot start a connection thread: {error} (raise `ulimit -u` or use a fixed pool with --threads)");
                     live.fetch_sub(1, Ordering::SeqCst);
+                    state.open.fetch_sub(1, Ordering::SeqCst);
                 }
             }
         }
@@ -222,6 +244,7 @@ fn serve_connection_safely(stream: TcpStream, state: &State) {
             }
         }
     }));
+    state.open.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// Reads requests from one keep-alive connection and answers each in turn until the
@@ -237,7 +260,7 @@ fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()>
     // When the current request's first byte arrived (None: idle between requests).
     let mut began: Option<Instant> = None;
     loop {
-        let refusal = match wire::parse(&buffer) {
+        let refusal = match wire::parse(&buffer, limits.max_header_bytes) {
             Parsed::Complete(head) if head.body_len > limits.max_body_bytes => Some((
                 413,
                 format!(
@@ -259,13 +282,6 @@ fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()>
                 }
                 continue;
             }
-            Parsed::Partial if buffer.len() > limits.max_header_bytes => Some((
-                431,
-                format!(
-                    "request head is over the limit of {} bytes",
-                    limits.max_header_bytes
-                ),
-            )),
             // Part of a head, or a whole head without all of its body.
             Parsed::Complete(_) | Parsed::Partial => {
                 if !buffer.is_empty() {

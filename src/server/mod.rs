@@ -17,6 +17,7 @@ pub mod wire;
 
 use std::time::Duration;
 
+pub use crate::net::Limits;
 pub use reply::Reply;
 
 use crate::service::Running;
@@ -206,34 +207,6 @@ impl ServerConfig {
             workload,
             grace: Duration::from_secs(10),
             limits: Limits::default(),
-        }
-    }
-}
-
-/// What one client may cost a server: the limits every real server has, with defaults
-/// that real servers use and that never fire in a benchmark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// From a request's first byte to its whole head (then 408 and close).
-    pub header_read_timeout: Duration,
-    /// How long a keep-alive connection may sit with no request (then it is closed).
-    pub idle_timeout: Duration,
-    /// How long one response may take to write (a client that never reads).
-    pub write_timeout: Duration,
-    /// Largest request head, bytes (then 431 and close).
-    pub max_header_bytes: usize,
-    /// Largest request body, bytes (then 413 and close, before reading it).
-    pub max_body_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            write_timeout: Duration::from_secs(10),
-            max_header_bytes: 64 * 1024,
-            max_body_bytes: 1024 * 1024,
         }
     }
 }

@@ -3,9 +3,8 @@
 
 use super::reply::{reason, Reply, CONTENT_TYPE, WAITED_HEADER};
 
-/// The largest request head accepted; a longer one gets 431.
-pub const MAX_HEAD: usize = 16 * 1024;
-const MAX_HEADERS: usize = 64;
+/// Most header lines in one request; more get 431.
+const MAX_HEADERS: usize = 100;
 
 /// A complete request head found at the start of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,16 +37,25 @@ pub enum Parsed {
     },
 }
 
-/// Parses the request head at the start of `buf`.
-pub fn parse(buf: &[u8]) -> Parsed {
+/// Parses the request head at the start of `buf`; a head (or a beginning of one)
+/// longer than `max_head` bytes, or with too many header lines, is refused with 431.
+pub fn parse(buf: &[u8], max_head: usize) -> Parsed {
+    let too_long = || {
+        invalid(
+            431,
+            format!("request head is over the limit of {max_head} bytes"),
+        )
+    };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len > max_head => return too_long(),
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-            return invalid(431, format!("request head longer than {MAX_HEAD} bytes"))
-        }
+        Ok(httparse::Status::Partial) if buf.len() > max_head => return too_long(),
         Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(httparse::Error::TooManyHeaders) => {
+            return invalid(431, format!("more than {MAX_HEADERS} header lines"))
+        }
         Err(error) => return invalid(400, format!("malformed request: {error}")),
     };
     let version = request.version.unwrap_or(1);
@@ -108,8 +116,10 @@ pub fn write_response(out: &mut Vec<u8>, reply: &Reply, keep_alive: bool) {
 mod tests {
     use super::*;
 
+    const LIMIT: usize = 16 * 1024;
+
     fn complete(raw: &[u8]) -> RequestHead {
-        match parse(raw) {
+        match parse(raw, LIMIT) {
             Parsed::Complete(head) => head,
             other => panic!("expected a complete head, got {other:?}"),
         }
@@ -125,13 +135,27 @@ mod tests {
 
     #[test]
     fn partial_garbage_and_oversized_heads() {
-        assert_eq!(parse(b"GET /null HTTP/1.1\r\nHost"), Parsed::Partial);
+        assert_eq!(parse(b"GET /null HTTP/1.1\r\nHost", LIMIT), Parsed::Partial);
         assert!(matches!(
-            parse(b"\x00\x01garbage\r\n\r\n"),
+            parse(b"\x00\x01garbage\r\n\r\n", LIMIT),
             Parsed::Invalid { status: 400, .. }
         ));
-        let long = [b"GET /".as_slice(), &vec![b'a'; MAX_HEAD + 1]].concat();
-        assert!(matches!(parse(&long), Parsed::Invalid { status: 431, .. }));
+        let long = [b"GET /".as_slice(), &vec![b'a'; LIMIT + 1]].concat();
+        assert!(matches!(
+            parse(&long, LIMIT),
+            Parsed::Invalid { status: 431, .. }
+        ));
+        let whole = [long.as_slice(), b" HTTP/1.1\r\n\r\n"].concat();
+        assert!(matches!(
+            parse(&whole, LIMIT),
+            Parsed::Invalid { status: 431, .. }
+        ));
+        let many: String = (0..10_000).map(|i| format!("X-{i}: y\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert!(matches!(
+            parse(many.as_bytes(), usize::MAX),
+            Parsed::Invalid { status: 431, .. }
+        ));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct UpstreamConfig {
     /// At most this many calls in progress; more are refused with 503 at once
     /// (a database's connection limit). None: no limit.
     pub max_inflight: Option<u32>,
+    /// What one client may cost it (the same limits as the servers under test).
+    pub limits: crate::net::Limits,
 }
 
 impl Default for UpstreamConfig {
@@ -57,6 +59,7 @@ impl Default for UpstreamConfig {
             grace: Duration::from_secs(5),
             faults: Vec::new(),
             max_inflight: None,
+            limits: crate::net::Limits::default(),
         }
     }
 }
@@ -116,7 +119,7 @@ pub async fn run(
     config: UpstreamConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let grace = config.grace;
+    let (grace, limits) = (config.grace, config.limits);
     let config = Arc::new(config);
     let stats = Arc::new(Stats::new());
     let handler = move |request: Request<Incoming>| {
@@ -124,7 +127,7 @@ pub async fn run(
         let stats = stats.clone();
         async move { answer(&request, &config, &stats).await }
     };
-    crate::net::serve_http1(listener, handler, shutdown, grace).await
+    crate::net::serve_http1(listener, handler, limits, shutdown, grace).await
 }
 
 async fn answer(

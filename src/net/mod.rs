@@ -1,9 +1,16 @@
 //! Networking shared by every server: binding listeners on loopback with errors that
-//! say what to do, and the tokio + hyper accept loop (with graceful shutdown) used by
-//! the async styles and the mock upstream.
+//! say what to do, the connection [`Limits`] every style enforces, and the tokio +
+//! hyper accept loop (limits, graceful shutdown) used by the async styles and the mock
+//! upstream.
+
+pub mod guard;
+pub mod limits;
+
+pub use limits::Limits;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,12 +55,15 @@ pub fn bind_ephemeral() -> Result<TcpListener, BindError> {
 }
 
 /// Serves HTTP/1.1 (keep-alive) on `listener`, answering every request with `handler`,
-/// until `shutdown` completes; then stops accepting and waits up to `grace` for
-/// in-flight requests to finish. A handler that returns `Err` has the connection
-/// closed without an answer (how the mock upstream plays "down").
+/// within `limits` (see [`guard`]; beyond `max_connections` a connection is answered
+/// 503, a body over `max_body_bytes` 413, both closing the connection), until
+/// `shutdown` completes; then stops accepting and waits up to `grace` for in-flight
+/// requests to finish. A handler that returns `Err` has the connection closed without
+/// an answer (how the mock upstream plays "down").
 pub async fn serve_http1<H, Fut>(
     listener: tokio::net::TcpListener,
     handler: H,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()>
@@ -62,19 +72,35 @@ where
     Fut: Future<Output = Result<Response<Full<Bytes>>, std::io::Error>> + Send + 'static,
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_buf_size(limits.max_header_bytes.max(limits::MIN_HEADER_BYTES));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
+                    let Ok(permit) = open.clone().try_acquire_owned() else {
+                        tokio::spawn(refuse_busy(stream, limits.max_connections));
+                        continue;
+                    };
                     let handler = handler.clone();
-                    let service = hyper::service::service_fn(handler);
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
+                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                        let handler = handler.clone();
+                        async move {
+                            match body_over_limit(&request, limits.max_body_bytes) {
+                                Some(refusal) => Ok(refusal),
+                                None => handler(request).await,
+                            }
+                        }
+                    });
+                    let stream = guard::GuardedStream::new(stream, limits);
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
                         let _ = connection.await;
+                        drop(permit);
                     });
                 }
                 Err(error) => accept_backoff(&error).await,
@@ -90,6 +116,53 @@ where
         eprintln!("shutdown: in-flight requests still running after {grace:?}; closing anyway");
     }
     Ok(())
+}
+
+/// A 413 (closing the connection) for a request that declares a body over `max`.
+fn body_over_limit(request: &Request<Incoming>, max: usize) -> Option<Response<Full<Bytes>>> {
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u128>()
+        .ok()?;
+    (declared > max as u128).then(|| {
+        let body = format!("error: request body of {declared} bytes is over the limit of {max}\n");
+        Response::builder()
+            .status(413)
+            .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(hyper::header::CONNECTION, "close")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    })
+}
+
+/// The answer to a connection beyond the connection limit: 503 and close.
+pub fn busy_response(max_connections: usize) -> Vec<u8> {
+    let body = format!(
+        "error: server busy: {max_connections} connections are open (the --max-connections limit)\n"
+    );
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Answers a connection the limit cannot take, without waiting on a slow client.
+async fn refuse_busy(mut stream: tokio::net::TcpStream, max_connections: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = async {
+        // Read what already arrived, so closing does not reset the connection before
+        // the client reads the answer.
+        let mut request = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut request)).await;
+        let _ = stream.write_all(&busy_response(max_connections)).await;
+        let _ = stream.shutdown().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
 }
 
 /// Runs an async server on its own multi-thread runtime (blocking the caller): converts
