@@ -37,6 +37,10 @@ pub enum Command {
     /// Load an HTTP/1.1 server on loopback (open loop with --rate, closed loop with --connections).
     Load(LoadArgs),
     /// Run a scenario: every style × workload × load level, into results/<run-id>/.
+    ///
+    /// A cell whose server crashes or cannot start is recorded as failed and the run
+    /// goes on. Exit status: 0 every cell ran, 3 some cells failed (see "Failed cells"
+    /// in summary.md), 130 interrupted (finished cells kept), 1 the run could not go on.
     Run(RunArgs),
     /// Rebuild a run's summary, charts and HTML from its data files.
     Report(ReportArgs),
@@ -575,6 +579,7 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
 }
 
 fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    crate::load::raise_open_file_limit();
     let config = load_config(&args)?;
     let report = crate::load::run(&config)?;
     if let Some(path) = &args.json {
@@ -604,6 +609,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         sabench: std::env::current_exe().context("cannot find the sabench executable")?,
         interrupted,
     };
+    crate::load::raise_open_file_limit();
     let outcome = crate::run::run(&options)?;
     let root = outcome.dir.root().display();
     if outcome.interrupted {
@@ -617,6 +623,13 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::read_to_string(outcome.dir.root().join("summary.md")).unwrap_or_default();
     println!("{summary}");
     eprintln!("results: {root}/ (summary.md, report.html, charts/, cells.csv)");
+    if outcome.cells_failed > 0 {
+        eprintln!(
+            "{} of {} cells failed: see \"Failed cells\" in {root}/summary.md (the server's log is in samples/<cell>.server.log)",
+            outcome.cells_failed, outcome.cells_planned
+        );
+        return Ok(ExitCode::from(3));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,36 +5,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn sabench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sabench"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sabench-run-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_scenario(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("scenario.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// The one run folder under `out`.
-fn run_folder(out: &Path) -> PathBuf {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("manifest.json").exists())
-        .collect();
-    runs.sort();
-    runs.pop().expect("a run folder")
-}
+use common::runs::{
+    children_of, data_rows, manifest, run_folder, sabench, temp_dir, write_scenario,
+};
 
 /// Runs `sabench run SCENARIO --out OUT`, asserts it succeeded, returns the run folder.
 fn run_ok(scenario: &Path, out: &Path) -> PathBuf {
@@ -51,16 +27,6 @@ fn run_ok(scenario: &Path, out: &Path) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     run_folder(out)
-}
-
-fn manifest(run: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn data_rows(run: &Path) -> usize {
-    std::fs::read_to_string(run.join("cells.csv"))
-        .map(|t| t.lines().count().saturating_sub(1))
-        .unwrap_or(0)
 }
 
 const TINY: &str = r#"
@@ -94,7 +60,7 @@ err_status_5xx,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
 probe_p95_ms,probe_p99_ms,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
 server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
-server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason";
+server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,crashed,server_exit,error";
 
 #[test]
 fn a_tiny_scenario_produces_every_file() {
@@ -302,27 +268,6 @@ fn a_bad_scenario_names_file_line_and_key_and_writes_nothing() {
         "{stderr}"
     );
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
-}
-
-/// Processes whose environment names `run` (the runner marks its children so).
-fn children_of(run: &Path) -> Vec<String> {
-    let marker = format!("SABENCH_RUN_DIR={}", run.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        })
-        .filter(|e| {
-            std::fs::read(e.path().join("environ"))
-                .map(|env| env.split(|&b| b == 0).any(|v| v == marker.as_bytes()))
-                .unwrap_or(false)
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 #[test]

@@ -239,6 +239,29 @@ fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Raises this process's soft limit on open files to its hard limit (as most load
+/// tools do), so the default soft limit of 1,024 does not cap connections; children
+/// inherit it. Returns the limit now in force (None when the OS will not say).
+pub fn raise_open_file_limit() -> Option<u64> {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid resource and pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: valid resource and pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Some(raised.rlim_cur);
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
 fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
     // SAFETY: getrlimit only writes into the struct we pass.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };

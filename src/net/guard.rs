@@ -302,7 +302,8 @@ mod tests {
         let (mut server, mut client) = pair(limits()).await;
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
         let mut buf = [0u8; 64];
-        server.read(&mut buf).await.unwrap();
+        let n = server.read(&mut buf).await.unwrap();
+        assert_eq!(server.phase, Phase::Busy, "read {n} bytes");
         // As hyper does: a read waits while the handler runs, the answer goes out
         // from elsewhere, and the reader is not polled again unless woken.
         let (mut reader, mut writer) = tokio::io::split(server);

@@ -120,6 +120,8 @@ pub struct Group {
     pub requests: u64,
     /// Whether every repetition was valid.
     pub valid: bool,
+    /// Repetitions that failed outright (a crash, or nothing measured).
+    pub failed: usize,
     /// The cell ids, first repetition first.
     pub cells: Vec<String>,
 }
@@ -209,6 +211,7 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                     .map(|s| s.median),
                 requests: members.iter().map(|c| c.requests()).sum(),
                 valid: members.iter().all(|c| c.valid),
+                failed: members.iter().filter(|c| c.failed()).count(),
                 cells: members.iter().map(|c| c.cell.clone()).collect(),
             }
         })

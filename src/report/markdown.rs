@@ -104,16 +104,26 @@ fn render(run: &RunData) -> String {
     if !capacity.is_empty() {
         out.push_str(&capacity);
     }
-    let invalid: Vec<&Group> = run.groups.iter().filter(|g| !g.valid).collect();
-    if !invalid.is_empty() {
-        out.push_str("## Invalid cells\n\nThese do not describe the server at the load asked for (the generator was the limit, or the target stopped answering):\n\n");
-        for g in invalid {
-            let reasons: Vec<&str> = run
+    out.push_str(&failed_cells(run));
+    // Failed cells are listed above; the other cells that are not valid, here.
+    let invalid: Vec<(&Group, Vec<&str>)> = run
+        .groups
+        .iter()
+        .filter(|g| !g.valid)
+        .map(|g| {
+            let reasons = run
                 .cells
                 .iter()
-                .filter(|c| g.cells.contains(&c.cell) && !c.valid)
+                .filter(|c| g.cells.contains(&c.cell) && !c.valid && !c.failed())
                 .map(|c| c.invalid_reason.as_str())
-                .collect();
+                .collect::<Vec<_>>();
+            (g, reasons)
+        })
+        .filter(|(_, reasons)| !reasons.is_empty())
+        .collect();
+    if !invalid.is_empty() {
+        out.push_str("## Invalid cells\n\nThese do not describe the server at the load asked for (the generator was the limit, or the target stopped answering):\n\n");
+        for (g, reasons) in invalid {
             let _ = writeln!(
                 out,
                 "- {} {} {}: {}",
@@ -126,6 +136,40 @@ fn render(run: &RunData) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The cells whose server crashed or that measured nothing, each with how the server
+/// ended and what went wrong; empty when none failed.
+fn failed_cells(run: &RunData) -> String {
+    let failed: Vec<_> = run.cells.iter().filter(|c| c.failed()).collect();
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "## Failed cells\n\n{} of {} cells failed; the run went on without them, and no verdict uses them:\n\n| cell | crashed | server exit | error |\n|---|---|---|---|\n",
+        failed.len(),
+        run.cells.len()
+    );
+    for cell in failed {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            cell.cell,
+            if cell.crashed { "yes" } else { "no" },
+            or_dash_text(&cell.server_exit),
+            cell.error.replace('|', "\\|").replace('\n', " ")
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn or_dash_text(text: &str) -> &str {
+    if text.is_empty() {
+        "—"
+    } else {
+        text
+    }
 }
 
 /// The groups of one workload at one level, with the best throughput first found.
@@ -170,7 +214,11 @@ fn table(run: &RunData, workload: &str) -> String {
     for (level, groups) in &levels {
         let Some(best) = best(groups) else { continue };
         for group in groups {
-            let invalid = if group.valid { "" } else { " ⚠ invalid" };
+            let invalid = match (group.failed, group.valid) {
+                (0, true) => String::new(),
+                (0, false) => " ⚠ invalid".to_string(),
+                (failed, _) => format!(" ⚠ {failed} of {} failed", group.n),
+            };
             let mut row = format!(
                 "| {level} | {}{invalid} | {} | {} | {} | {} | {} |",
                 group.variant,
@@ -209,7 +257,7 @@ fn littles_law_section(run: &RunData) -> String {
     let checked: Vec<&crate::results::CellRecord> = run
         .cells
         .iter()
-        .filter(|c| c.littles_law.is_some())
+        .filter(|c| c.littles_law.is_some() && !c.failed())
         .collect();
     if checked.is_empty() {
         return String::new();

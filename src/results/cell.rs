@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A cell's result. Field order is the CSV column order. Columns added after the first
 /// runs default when missing, so older runs stay readable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CellRecord {
     /// Unique name of the cell and repetition; names its hist and sample files.
     pub cell: String,
@@ -144,9 +144,26 @@ pub struct CellRecord {
     pub valid: bool,
     /// Why not valid (empty when valid).
     pub invalid_reason: String,
+    /// Whether the server (or its upstream) died during the cell.
+    #[serde(default)]
+    pub crashed: bool,
+    /// How the server ended when it crashed or could not start, e.g.
+    /// `killed by signal 9 (SIGKILL)`; empty when it ran to the end.
+    #[serde(default)]
+    pub server_exit: String,
+    /// What went wrong when the cell failed (crashed, could not start, could not
+    /// measure); empty for a cell that ran.
+    #[serde(default)]
+    pub error: String,
 }
 
 impl CellRecord {
+    /// Whether the cell failed outright (a crash, or no measurement at all) rather
+    /// than measuring something.
+    pub fn failed(&self) -> bool {
+        self.crashed || !self.error.is_empty()
+    }
+
     /// Requests that never finished (unsent or still in flight at the end).
     pub fn unfinished(&self) -> u64 {
         self.requests_unsent + self.requests_in_flight_at_end
@@ -221,7 +238,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 18] = [
+    const NEWER: [&str; 21] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -240,6 +257,9 @@ mod tests {
         "server_wait_p50_ms",
         "server_wait_p99_ms",
         "littles_law",
+        "crashed",
+        "server_exit",
+        "error",
     ];
 
     #[test]
@@ -303,6 +323,9 @@ mod tests {
             generator_busy: Some(0.2),
             valid: true,
             invalid_reason: String::new(),
+            crashed: false,
+            server_exit: String::new(),
+            error: String::new(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

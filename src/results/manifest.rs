@@ -33,6 +33,9 @@ pub struct Manifest {
     pub cells_planned: usize,
     /// Cells finished and written.
     pub cells_done: usize,
+    /// Of those, cells that failed (a crash, or nothing measured).
+    #[serde(default)]
+    pub cells_failed: usize,
 }
 
 /// Facts about this machine and build, for the manifest.

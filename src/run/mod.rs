@@ -48,6 +48,8 @@ pub struct RunOutcome {
     pub cells_done: usize,
     /// Cells planned.
     pub cells_planned: usize,
+    /// Cells written that failed (their server crashed, or they measured nothing).
+    pub cells_failed: usize,
     /// Whether Ctrl-C stopped it.
     pub interrupted: bool,
 }
@@ -73,6 +75,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         status: "running".into(),
         cells_planned: cells.len(),
         cells_done: 0,
+        cells_failed: 0,
     };
     dir.write_manifest(&manifest)?;
     eprintln!(
@@ -114,6 +117,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         dir,
         cells_done: manifest.cells_done,
         cells_planned: manifest.cells_planned,
+        cells_failed: manifest.cells_failed,
         interrupted: options.interrupted.load(Ordering::SeqCst),
     })
 }
@@ -129,7 +133,7 @@ fn run_cells(
         .workloads
         .iter()
         .any(|w| w.needs_upstream() && w.upstream.is_none());
-    let upstream = if needs_upstream && !scenario.upstream.per_cell {
+    let mut upstream = if needs_upstream && !scenario.upstream.per_cell {
         Some(start_upstream(
             scenario,
             &scenario.upstream,
@@ -140,7 +144,7 @@ fn run_cells(
     } else {
         None
     };
-    let context = CellContext {
+    let mut context = CellContext {
         scenario,
         dir,
         options,
@@ -148,7 +152,6 @@ fn run_cells(
         progress: Progress::new(cells.len()),
         bodies: RefCell::new(HashMap::new()),
     };
-    let progress = &context.progress;
     for (index, cell) in cells.iter().enumerate() {
         if options.interrupted.load(Ordering::SeqCst) {
             break;
@@ -159,22 +162,62 @@ fn run_cells(
             cell.style.label(),
             cell.level.slug()
         );
-        progress.start_cell(index, &label);
-        let record =
-            run_cell(&context, cell, &label).with_context(|| format!("cell {}", cell.id))?;
+        context.progress.start_cell(index, &label);
+        let result = run_cell(&context, cell, &label);
         if options.interrupted.load(Ordering::SeqCst) {
             break; // the cell was cut short: it is not a result
         }
+        // A cell that fails is recorded as failed, and the run goes on.
+        let mut record = result.unwrap_or_else(|error| failed_record(scenario, cell, &error));
+        if let Some(crash) = upstream.as_mut().and_then(Child::crash) {
+            mark_crashed(&mut record, &crash);
+            eprintln!(
+                "the shared upstream died ({}); starting a new one",
+                crash.status
+            );
+            let fresh = start_upstream(scenario, &scenario.upstream, dir, options, "upstream")
+                .context("restarting the shared upstream after it died")?;
+            context.upstream = Some(format!("http://{}", fresh.addr()));
+            upstream = Some(fresh);
+        }
         dir.append_cell(&record)?;
         manifest.cells_done += 1;
+        manifest.cells_failed += usize::from(record.failed());
         dir.write_manifest(manifest)?;
-        progress.finish_cell(index, &record);
+        context.progress.finish_cell(index, &record);
     }
-    progress.finish();
+    context.progress.finish();
     if let Some(upstream) = upstream {
         upstream.stop();
     }
     Ok(())
+}
+
+/// Marks a cell whose server or upstream died while it ran: crashed, not valid, and
+/// how it ended. What was measured before the crash stays in the row.
+fn mark_crashed(record: &mut CellRecord, crash: &process::ChildExited) {
+    let what = format!(
+        "the {} died during the cell ({}): {}",
+        crash.label, crash.status, crash.log_tail
+    );
+    record.crashed = true;
+    record.valid = false;
+    if record.server_exit.is_empty() {
+        record.server_exit = match crash.label.as_str() {
+            "server" => crash.status.clone(),
+            other => format!("{other}: {}", crash.status),
+        };
+    }
+    record.invalid_reason = if record.invalid_reason.is_empty() {
+        what.clone()
+    } else {
+        format!("{what}; {}", record.invalid_reason)
+    };
+    record.error = if record.error.is_empty() {
+        what
+    } else {
+        format!("{what}; {}", record.error)
+    };
 }
 
 fn duration_arg(d: Duration) -> String {
@@ -244,7 +287,7 @@ pub fn serve_args(
         "--style".into(),
         flag_value(&style.style),
         "--port".into(),
-        "0".into(),
+        cell.port.to_string(),
         "--variant".into(),
         flag_value(&style.variant),
     ];
@@ -343,7 +386,7 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         None if scenario.upstream.per_cell => Some(&scenario.upstream),
         None => None,
     };
-    let own_upstream = match own_spec.filter(|_| cell.workload.needs_upstream()) {
+    let mut own_upstream = match own_spec.filter(|_| cell.workload.needs_upstream()) {
         Some(spec) => {
             let name = format!("{}.upstream", cell.id);
             Some(start_upstream(scenario, spec, dir, options, &name)?)
@@ -422,6 +465,10 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
     };
     let lag = process::fetch_lag(server.addr());
     let samples = sampler.finish();
+    let crashes: Vec<process::ChildExited> = std::iter::once(server.crash())
+        .chain(own_upstream.as_mut().map(Child::crash))
+        .flatten()
+        .collect();
     server.stop();
     if let Some(upstream) = own_upstream {
         upstream.stop();
@@ -434,7 +481,10 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         samples: &samples,
         window: Duration::from_secs_f64(report.duration_s),
     };
-    let record = record(scenario, cell, &measured);
+    let mut record = record(scenario, cell, &measured);
+    for crash in &crashes {
+        mark_crashed(&mut record, crash);
+    }
     RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
     RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
     Ok(record)
@@ -545,6 +595,48 @@ struct Measured<'a> {
     window: Duration,
 }
 
+/// What names a cell in `cells.csv` (which scenario, workload, style, knobs, level);
+/// every measured column empty.
+fn identity(scenario: &Scenario, cell: &CellPlan) -> CellRecord {
+    let style = &cell.style;
+    let knobs = match style.style {
+        Style::Blocking if style.thread_per_connection => "thread-per-connection".to_string(),
+        Style::Blocking => format!("threads={}", style.threads),
+        Style::Async => format!("workers={}", style.workers),
+        Style::Hybrid => format!("workers={} offload={:?}", style.workers, style.offload),
+    };
+    CellRecord {
+        cell: cell.id.clone(),
+        scenario: scenario.name.clone(),
+        workload: cell.workload.name(),
+        style: flag_value(&style.style),
+        variant: style.label(),
+        knobs: format!("{knobs} {}", scenario.limits.knobs()),
+        load_mode: cell.level.mode().into(),
+        connections: u64::from(cell.level.connections()),
+        target_rps: match &cell.level {
+            Level::Open { rate, .. } => Some(*rate),
+            _ => None,
+        },
+        repetition: cell.repetition,
+        ..CellRecord::default()
+    }
+}
+
+/// The row of a cell that measured nothing: it could not start or could not be
+/// measured. `error` says why (and how the server ended, if it did).
+fn failed_record(scenario: &Scenario, cell: &CellPlan, error: &anyhow::Error) -> CellRecord {
+    let exited = error.downcast_ref::<process::ChildExited>();
+    let error = format!("{error:#}");
+    CellRecord {
+        server_exit: exited.map(|e| e.status.clone()).unwrap_or_default(),
+        valid: false,
+        invalid_reason: format!("the cell failed: {error}"),
+        error,
+        ..identity(scenario, cell)
+    }
+}
+
 fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> CellRecord {
     let report = measured.report;
     let target_rps = measured.target_rps;
@@ -554,25 +646,8 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
     let all = report.latency_ms.all.corrected;
     let requests = &report.requests;
     let error = |key: &str| report.errors.get(key).copied().unwrap_or(0);
-    let style = &cell.style;
-    let knobs = match style.style {
-        Style::Blocking if style.thread_per_connection => "thread-per-connection".to_string(),
-        Style::Blocking => format!("threads={}", style.threads),
-        Style::Async => format!("workers={}", style.workers),
-        Style::Hybrid => format!("workers={} offload={:?}", style.workers, style.offload),
-    };
-    let knobs = format!("{knobs} {}", scenario.limits.knobs());
     CellRecord {
-        cell: cell.id.clone(),
-        scenario: scenario.name.clone(),
-        workload: cell.workload.name(),
-        style: flag_value(&style.style),
-        variant: style.label(),
-        knobs,
-        load_mode: cell.level.mode().into(),
-        connections: u64::from(cell.level.connections()),
         target_rps,
-        repetition: cell.repetition,
         achieved_rps: report.achieved_rps,
         requests_scheduled: requests.scheduled,
         requests_sent: requests.sent,
@@ -634,6 +709,7 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         generator_busy: report.generator_busy,
         valid: report.valid,
         invalid_reason: report.invalid_reasons.join("; "),
+        ..identity(scenario, cell)
     }
 }
 

@@ -68,6 +68,8 @@ pub struct CellPlan {
     pub level: Level,
     /// Repetition, from 1.
     pub repetition: u32,
+    /// The server's port (0: any free one).
+    pub port: u16,
 }
 
 /// Keeps letters, digits, `-` and `_`; anything else becomes `-`.
@@ -113,14 +115,17 @@ pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
     for repetition in 1..=scenario.repetitions {
         for workload in &scenario.workloads {
             let name = workload.name();
-            let variants: Vec<StyleConfig> = scenario
+            let variants: Vec<(StyleConfig, u16)> = scenario
                 .styles
                 .iter()
                 .filter(|s| s.only.is_empty() || s.only.contains(&name))
-                .flat_map(|s| s.variants())
+                .flat_map(|s| {
+                    let port = s.port.unwrap_or(0);
+                    s.variants().into_iter().map(move |v| (v, port))
+                })
                 .collect();
             for level in &levels(scenario, workload) {
-                for style in &variants {
+                for (style, port) in &variants {
                     let id = format!(
                         "{}-{}-{}-r{repetition}",
                         slug(&workload.name()),
@@ -133,6 +138,7 @@ pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
                         style: style.clone(),
                         level: level.clone(),
                         repetition,
+                        port: *port,
                     });
                 }
             }

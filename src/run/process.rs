@@ -16,6 +16,41 @@ use anyhow::{bail, Context};
 /// people find a run's processes).
 pub const RUN_MARKER: &str = "SABENCH_RUN_DIR";
 
+/// A child that exited when it should have been serving.
+#[derive(Debug, thiserror::Error)]
+#[error("{label} exited ({status}): {log_tail}")]
+pub struct ChildExited {
+    /// Which child (server, upstream).
+    pub label: String,
+    /// How it ended, e.g. `killed by signal 9 (SIGKILL)` or `exit status 1`.
+    pub status: String,
+    /// The end of its log.
+    pub log_tail: String,
+}
+
+/// How a process ended, in words: `exit status 1`, `killed by signal 9 (SIGKILL)`.
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal} ({})", signal_name(signal)),
+        (None, None) => status.to_string(),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => "another signal",
+    }
+}
+
 /// A child process that is stopped and reaped when dropped.
 pub struct Child {
     child: std::process::Child,
@@ -93,12 +128,43 @@ impl Child {
             .next()
             .and_then(|u| u.strip_prefix("http://"))
         else {
+            // It may have died at once (a port in use, too few file descriptors).
+            std::thread::sleep(Duration::from_millis(50));
+            if let Some(status) = this.exited() {
+                return Err(this.exited_error(status).into());
+            }
             bail!("{label} did not start: {}", this.log_tail());
         };
         this.addr = url
             .parse()
             .with_context(|| format!("{label} announced an odd address {url:?}"))?;
         Ok(this)
+    }
+
+    /// How it ended, if it has (reaping it); None while it runs.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(describe_exit(status)),
+            _ => None,
+        }
+    }
+
+    /// Whether it died: how, and the end of its log.
+    pub fn crash(&mut self) -> Option<ChildExited> {
+        self.exited().map(|status| self.exited_error(status))
+    }
+
+    fn exited_error(&self, status: String) -> ChildExited {
+        ChildExited {
+            label: self.label.clone(),
+            status,
+            log_tail: self.log_tail(),
+        }
+    }
+
+    /// Its label (server, upstream).
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     /// Where it listens.
@@ -129,12 +195,9 @@ impl Child {
             if health_ok(self.addr) {
                 return Ok(());
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                bail!(
-                    "{} exited ({status}) before it was healthy: {}",
-                    self.label,
-                    self.log_tail()
-                );
+            if let Some(status) = self.exited() {
+                return Err(anyhow::Error::new(self.exited_error(status))
+                    .context(format!("{} exited before it was healthy", self.label)));
             }
             if Instant::now() > deadline {
                 bail!(

@@ -68,7 +68,11 @@ impl Progress {
             or_dash(record.p99_ms, 2),
             percent(record.failure_share()),
             record.rss_peak_mib,
-            if record.valid { "" } else { " INVALID" }
+            match (record.failed(), record.valid) {
+                (true, _) => format!(" FAILED: {}", record.error),
+                (false, false) => " INVALID".to_string(),
+                (false, true) => String::new(),
+            }
         );
         match &self.bar {
             Some(bar) => {

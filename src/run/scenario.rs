@@ -175,6 +175,10 @@ pub struct StyleSpec {
     /// Run only on these workloads (by name); empty: on every workload.
     #[serde(default)]
     pub only: Vec<String>,
+    /// A fixed loopback port for this style's servers (e.g. to attach a profiler);
+    /// default: any free port.
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 /// The routes a workload may load.

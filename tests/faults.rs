@@ -1,0 +1,284 @@
+//! Runs survive faults (issue 10): a server killed with SIGKILL mid-cell, a port
+//! already in use, too few file descriptors. Each is recorded in its cell (`crashed`,
+//! `server_exit`, `error`), the run goes on with the next cell, the report shows the
+//! failed cell, the exit status says some cells failed, and no process is left behind.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::runs::{
+    cells, children_of, data_rows, manifest, run_folder, sabench, temp_dir, write_scenario,
+};
+
+/// The exit status of `sabench run` when it finished but some cells failed.
+const SOME_CELLS_FAILED: i32 = 3;
+
+fn assert_no_child_left(run: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !children_of(run).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        children_of(run).is_empty(),
+        "left behind: {:?}",
+        children_of(run)
+    );
+}
+
+fn summary(run: &Path) -> String {
+    std::fs::read_to_string(run.join("summary.md")).unwrap()
+}
+
+/// Starts `sabench run`, waits for the second cell, kills the child whose command line
+/// contains `which` with SIGKILL in the middle of that cell; returns the run folder
+/// and the runner.
+fn kill_mid_cell(
+    scenario: &Path,
+    out: &Path,
+    which: &str,
+) -> (std::path::PathBuf, std::process::Child) {
+    let runner = sabench()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (run, victim) = loop {
+        assert!(Instant::now() < deadline, "the second cell never started");
+        let found = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path());
+        if let Some(run) = found.filter(|run| data_rows(run) == 1) {
+            if let Some((pid, _)) = children_of(&run)
+                .into_iter()
+                .find(|(_, cmd)| cmd.contains(which))
+            {
+                break (run, pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(900));
+    // SAFETY: signalling a process of our own run.
+    unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
+    (run, runner)
+}
+
+#[test]
+fn a_server_killed_mid_cell_is_recorded_and_the_run_goes_on() {
+    let dir = temp_dir("sigkill");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "crash"
+duration = "2s"
+warmup = "200ms"
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "null"
+[load]
+connections = [2, 4, 8]
+"#,
+    );
+    let out = dir.join("results");
+    let (run, mut runner) = kill_mid_cell(&scenario, &out, " serve ");
+    let status = common::wait_for_exit(&mut runner, Duration::from_secs(60), "the runner");
+    assert_eq!(status.code(), Some(SOME_CELLS_FAILED));
+    let rows = cells(&run);
+    assert_eq!(rows.len(), 3, "every cell is written, the crashed one too");
+    let crashed: Vec<_> = rows.iter().filter(|r| r["crashed"] == "true").collect();
+    assert_eq!(crashed.len(), 1, "{rows:?}");
+    assert!(
+        crashed[0]["cell"].contains("c4"),
+        "{:?}",
+        crashed[0]["cell"]
+    );
+    assert!(
+        crashed[0]["server_exit"].contains("SIGKILL"),
+        "{:?}",
+        crashed[0]
+    );
+    assert!(crashed[0]["error"].contains("the server died during the cell"));
+    assert_eq!(crashed[0]["valid"], "false");
+    // The cells around it ran normally.
+    assert!(rows
+        .iter()
+        .filter(|r| r["crashed"] == "false")
+        .all(|r| r["valid"] == "true" && r["error"].is_empty()));
+    assert_eq!(manifest(&run)["status"], "complete");
+    assert_eq!(manifest(&run)["cells_failed"], 1);
+    let text = summary(&run);
+    assert!(
+        text.contains("## Failed cells") && text.contains("SIGKILL"),
+        "{text}"
+    );
+    assert_no_child_left(&run);
+}
+
+#[test]
+fn an_upstream_killed_mid_cell_is_recorded_restarted_and_the_run_goes_on() {
+    let dir = temp_dir("upstream-dies");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "upstream-dies"
+duration = "2s"
+warmup = "200ms"
+[upstream]
+latency = "2ms"
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "io"
+io_mode = "upstream"
+[load]
+connections = [2, 4, 8]
+"#,
+    );
+    let out = dir.join("results");
+    let (run, mut runner) = kill_mid_cell(&scenario, &out, " upstream ");
+    let status = common::wait_for_exit(&mut runner, Duration::from_secs(60), "the runner");
+    assert_eq!(status.code(), Some(SOME_CELLS_FAILED));
+    let rows = cells(&run);
+    assert_eq!(rows.len(), 3);
+    let crashed: Vec<_> = rows.iter().filter(|r| r["crashed"] == "true").collect();
+    assert_eq!(crashed.len(), 1, "{rows:?}");
+    assert!(
+        crashed[0]["error"].contains("the upstream died"),
+        "{:?}",
+        crashed[0]
+    );
+    assert!(
+        crashed[0]["server_exit"].contains("upstream: killed by signal 9"),
+        "{:?}",
+        crashed[0]
+    );
+    // The next cell ran against a new upstream.
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (last["valid"].as_str(), last["crashed"].as_str()),
+        ("true", "false"),
+        "{last:?}"
+    );
+    assert_no_child_left(&run);
+}
+
+#[test]
+fn a_port_in_use_fails_its_cells_and_the_others_run() {
+    let dir = temp_dir("port-in-use");
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let scenario = write_scenario(
+        &dir,
+        &format!(
+            r#"
+name = "port"
+duration = "300ms"
+warmup = "100ms"
+[[styles]]
+style = "blocking"
+threads = [4]
+port = {port}
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "null"
+[load]
+connections = [2]
+"#
+        ),
+    );
+    let out = dir.join("results");
+    let output = sabench()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(SOME_CELLS_FAILED),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = run_folder(&out);
+    let rows = cells(&run);
+    assert_eq!(rows.len(), 2);
+    let blocking = rows.iter().find(|r| r["style"] == "blocking").unwrap();
+    assert!(blocking["error"].contains("already in use"), "{blocking:?}");
+    assert!(
+        blocking["server_exit"].starts_with("exit status"),
+        "{blocking:?}"
+    );
+    assert_eq!(blocking["crashed"], "false");
+    let asynchronous = rows.iter().find(|r| r["style"] == "async").unwrap();
+    assert_eq!(asynchronous["valid"], "true", "{asynchronous:?}");
+    assert!(summary(&run).contains("already in use"));
+    assert_no_child_left(&run);
+    drop(held);
+}
+
+#[test]
+fn too_few_file_descriptors_fail_each_cell_with_what_to_do() {
+    let dir = temp_dir("ulimit");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "fds"
+duration = "300ms"
+warmup = "100ms"
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "null"
+[load]
+connections = [2, 4]
+"#,
+    );
+    let out = dir.join("results");
+    let mut command = sabench();
+    command.arg("run").arg(&scenario).arg("--out").arg(&out);
+    // SAFETY: setrlimit is async-signal-safe; the same as `ulimit -n 64`.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(SOME_CELLS_FAILED),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = run_folder(&out);
+    let rows = cells(&run);
+    assert_eq!(rows.len(), 2, "both cells are recorded");
+    for row in &rows {
+        assert!(row["error"].contains("ulimit -n"), "{row:?}");
+    }
+    assert_no_child_left(&run);
+}
