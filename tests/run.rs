@@ -60,7 +60,7 @@ err_status_5xx,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
 probe_p95_ms,probe_p99_ms,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
 server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
-server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,crashed,server_exit,error";
+server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,crashed,server_exit,error";
 
 #[test]
 fn a_tiny_scenario_produces_every_file() {
@@ -431,4 +431,70 @@ gate = true
         );
         assert!(claims.contains("**does not hold**"), "{claims}");
     }
+}
+
+#[test]
+fn slowloris_cells_measure_how_many_slow_clients_deny_each_style() {
+    let dir = temp_dir("slowloris");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "slow"
+duration = "2s"
+warmup = "300ms"
+[limits]
+header_read_timeout = "1s"
+[[styles]]
+style = "blocking"
+threads = [2]
+[[styles]]
+style = "async"
+workers = [1]
+[slowloris]
+clients = [0, 4]
+probe_rate = 20.0
+probe_connections = 2
+slo = "100ms"
+trickle = "200ms"
+head_start = "300ms"
+"#,
+    );
+    let out = dir.join("results");
+    let run = run_ok(&scenario, &out);
+    let rows = common::runs::cells(&run);
+    assert_eq!(rows.len(), 4, "2 styles × 2 counts of slow clients");
+    assert!(rows
+        .iter()
+        .all(|r| r["load_mode"] == "slowloris" && r["knobs"].contains("header-read=1s")));
+    let row = |style: &str, clients: &str| {
+        rows.iter()
+            .find(|r| r["style"] == style && r["slow_clients"] == clients)
+            .unwrap_or_else(|| panic!("no {style} row with {clients} slow clients: {rows:?}"))
+    };
+    // Four slow clients hold both pool threads: the probe waits for the header-read
+    // timeout to free one (≥ 0.7 s here), far over its 100 ms objective.
+    let denied = row("blocking", "4");
+    assert!(
+        denied["seconds_over_slo"].parse::<u64>().unwrap() >= 1,
+        "{denied:?}"
+    );
+    // Every style cut the slow clients off at its header-read timeout.
+    for style in ["blocking", "async"] {
+        assert!(
+            row(style, "4")["slow_cut_off"].parse::<u64>().unwrap() >= 1,
+            "{style}"
+        );
+        assert_eq!(row(style, "0")["slow_cut_off"], "0");
+    }
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(summary.contains("## Slow clients (slowloris)"), "{summary}");
+    assert!(
+        summary
+            .contains("blocking(pool=2): the probe's p95 went over 100 ms from **4 slow clients**"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("## Workload `slowloris`"),
+        "slowloris cells have their own section"
+    );
 }

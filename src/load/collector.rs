@@ -194,6 +194,7 @@ impl Emitter<'_> {
         let secs = length.as_secs_f64().max(1e-3);
         let counts = &recording.counts;
         let ok = Percentiles::of(&recording.ok_corrected);
+        let all = Percentiles::of(&recording.all_corrected);
         let row = Second {
             second: index,
             target_rps: self
@@ -205,7 +206,8 @@ impl Emitter<'_> {
             errors: counts.error_total(),
             p50_ms: ok.map(|p| p.p50),
             p99_ms: ok.map(|p| p.p99),
-            all_p99_ms: Percentiles::of(&recording.all_corrected).map(|p| p.p99),
+            all_p95_ms: all.map(|p| p.p95),
+            all_p99_ms: all.map(|p| p.p99),
         };
         if self.config.progress {
             eprintln!(
@@ -299,6 +301,7 @@ impl Collected {
             busy: self.busy,
         };
         let invalid_reasons = reasons.list();
+        let generator_limited = !reasons.of_the_generator().is_empty();
         LoadReport {
             url: target.url.clone(),
             mode: if target_rps.is_some() {
@@ -332,6 +335,7 @@ impl Collected {
             generator_busy: self.busy,
             valid: invalid_reasons.is_empty(),
             invalid_reasons,
+            generator_limited,
             generator_cpu_s: self.cpu_seconds,
             generator_peak_rss_mib: peak_rss_mib(),
             timeline: self.timeline,
@@ -356,6 +360,14 @@ impl Reasons<'_> {
     /// Why the run does not describe the target at the load asked for, each reason
     /// naming the cause it can see and what to do.
     fn list(&self) -> Vec<String> {
+        let mut reasons = self.of_the_target();
+        reasons.extend(self.of_the_generator());
+        reasons
+    }
+
+    /// The reasons that lie with the target: it stopped answering, or it held every
+    /// connection so the schedule could not be sent.
+    fn of_the_target(&self) -> Vec<String> {
         let mut reasons = Vec::new();
         let stalled = self.stall();
         if let Some(stall) = &stalled {
@@ -365,6 +377,15 @@ impl Reasons<'_> {
             if stalled.is_none() && self.sent_rps < 0.95 * rate {
                 reasons.push(self.capped(rate));
             }
+        }
+        reasons
+    }
+
+    /// The reasons that lie with the generator itself: it sent late, or its busiest
+    /// thread was saturated.
+    fn of_the_generator(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.target_rps.is_some() {
             let limit_ms = self.config.max_generator_lag.as_secs_f64() * 1000.0;
             if let Some(lag) = self.generator_lag_p99_ms.filter(|lag| *lag > limit_ms) {
                 reasons.push(format!(

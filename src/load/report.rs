@@ -159,6 +159,9 @@ pub struct Second {
     pub p50_ms: Option<f64>,
     /// Corrected p99 latency of the successes in this second, ms (null: none).
     pub p99_ms: Option<f64>,
+    /// Corrected p95 latency of every request that ended in this second, ms (null: none).
+    #[serde(default)]
+    pub all_p95_ms: Option<f64>,
     /// Corrected p99 latency of every request that ended in this second, ms (null: none).
     #[serde(default)]
     pub all_p99_ms: Option<f64>,
@@ -223,6 +226,10 @@ pub struct LoadReport {
     pub valid: bool,
     /// Why the run is invalid (empty when valid).
     pub invalid_reasons: Vec<String>,
+    /// Whether some of those reasons lie with the generator (it sent late, or its
+    /// busiest thread was saturated) rather than with the target.
+    #[serde(default)]
+    pub generator_limited: bool,
     /// CPU seconds the generator's threads used.
     pub generator_cpu_s: f64,
     /// The generator process's peak resident memory, MiB.

@@ -84,6 +84,7 @@ fn render(run: &RunData) -> String {
         out.push_str(&table(run, &workload));
         out.push('\n');
     }
+    out.push_str(&super::slowloris::section(run));
     out.push_str(&littles_law_section(run));
     out.push_str(&pairs_section(run));
     if !run.pipeline.is_empty() {

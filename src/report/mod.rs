@@ -9,6 +9,7 @@ pub mod compare;
 pub mod hlog;
 pub mod html;
 pub mod markdown;
+pub mod slowloris;
 
 use std::path::PathBuf;
 
@@ -61,10 +62,10 @@ impl RunData {
             .unwrap_or_default()
     }
 
-    /// Workload names in the order they ran.
+    /// Workload names in the order they ran (slowloris cells have their own section).
     pub fn workloads(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        for group in &self.groups {
+        for group in self.groups.iter().filter(|g| g.load_mode != "slowloris") {
             if !names.contains(&group.workload) {
                 names.push(group.workload.clone());
             }

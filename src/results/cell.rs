@@ -144,6 +144,19 @@ pub struct CellRecord {
     pub valid: bool,
     /// Why not valid (empty when valid).
     pub invalid_reason: String,
+    /// Slowloris cells: slow clients holding connections while the probe ran.
+    #[serde(default)]
+    pub slow_clients: Option<u64>,
+    /// Slowloris cells: times the server cut a slow client off (they reconnect).
+    #[serde(default)]
+    pub slow_cut_off: Option<u64>,
+    /// Slowloris cells: the probe's p95 objective, ms.
+    #[serde(default)]
+    pub slo_ms: Option<f64>,
+    /// Slowloris cells: seconds of the window whose probe p95 (every request,
+    /// corrected) was over the objective, or in which no probe request ended.
+    #[serde(default)]
+    pub seconds_over_slo: Option<u64>,
     /// Whether the server (or its upstream) died during the cell.
     #[serde(default)]
     pub crashed: bool,
@@ -196,11 +209,12 @@ impl CellRecord {
             + self.err_other
     }
 
-    /// The load level as shown in tables: `c=64`, `500 rps`, or `max@SLO`.
+    /// The load level as shown in tables: `c=64`, `500 rps`, `max@SLO`, or `64 slow`.
     pub fn level(&self) -> String {
         match self.load_mode.as_str() {
             "closed" => format!("c={}", self.connections),
             "saturate" => "max@SLO".to_string(),
+            "slowloris" => format!("{} slow", self.slow_clients.unwrap_or(0)),
             _ => format!("{:.0} rps", self.target_rps.unwrap_or(0.0)),
         }
     }
@@ -238,7 +252,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 21] = [
+    const NEWER: [&str; 25] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -257,6 +271,10 @@ mod tests {
         "server_wait_p50_ms",
         "server_wait_p99_ms",
         "littles_law",
+        "slow_clients",
+        "slow_cut_off",
+        "slo_ms",
+        "seconds_over_slo",
         "crashed",
         "server_exit",
         "error",
@@ -323,6 +341,10 @@ mod tests {
             generator_busy: Some(0.2),
             valid: true,
             invalid_reason: String::new(),
+            slow_clients: None,
+            slow_cut_off: None,
+            slo_ms: None,
+            seconds_over_slo: None,
             crashed: false,
             server_exit: String::new(),
             error: String::new(),

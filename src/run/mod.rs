@@ -9,6 +9,7 @@ pub mod process;
 pub mod progress;
 pub mod sampler;
 pub mod scenario;
+pub mod slowloris;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -440,6 +441,7 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         };
         std::thread::spawn(move || load::run(&config))
     });
+    let mut slow = None;
     let (report, target) = match &cell.level {
         Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
         Level::Open { rate, .. } => {
@@ -452,6 +454,16 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         Level::Saturate { search, .. } => {
             let (report, rate) = saturate(&base, search, dir, &cell.id, &options.interrupted)?;
             (report, Some(rate))
+        }
+        Level::Slowloris { clients, spec } => {
+            let (report, tally) =
+                under_slow_clients(&base, server.addr(), *clients, spec, &cell.id, dir)?;
+            slow = Some(SlowMeasure {
+                clients: *clients,
+                tally,
+                slo: spec.slo,
+            });
+            (report, Some(spec.probe_rate))
         }
     };
     let probe = match probe {
@@ -480,14 +492,48 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         lag,
         samples: &samples,
         window: Duration::from_secs_f64(report.duration_s),
+        slow,
     };
     let mut record = record(scenario, cell, &measured);
+    if let Some(slow) = &measured.slow {
+        slow.fill(&mut record, &report);
+    }
     for crash in &crashes {
         mark_crashed(&mut record, crash);
     }
     RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
     RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
     Ok(record)
+}
+
+/// A slowloris cell: `clients` slow clients connect first (the spec's head start),
+/// then the probe load runs on fresh connections while they trickle. What the slow
+/// clients saw is written next to the cell's histogram.
+fn under_slow_clients(
+    base: &LoadConfig,
+    addr: std::net::SocketAddr,
+    clients: u32,
+    spec: &scenario::SlowlorisSpec,
+    id: &str,
+    dir: &RunDir,
+) -> anyhow::Result<(LoadReport, slowloris::SlowTally)> {
+    let bound = spec.head_start
+        + base.warmup
+        + base.duration.unwrap_or_default() * 2
+        + Duration::from_secs(30);
+    let slow = slowloris::SlowClients::start(addr, clients, spec.trickle, Instant::now() + bound)
+        .context("cannot start the slow clients")?;
+    std::thread::sleep(spec.head_start);
+    let config = LoadConfig {
+        schedule: Schedule::Constant {
+            rate: spec.probe_rate,
+        },
+        connections: spec.probe_connections as usize,
+        ..base.clone()
+    };
+    let report = run_load(&config, dir.hlog_path(id))?;
+    let tally = slow.stop();
+    Ok((report, tally))
 }
 
 fn run_load(config: &LoadConfig, hlog: PathBuf) -> anyhow::Result<LoadReport> {
@@ -593,6 +639,38 @@ struct Measured<'a> {
     lag: Option<crate::server::lag::LagSnapshot>,
     samples: &'a [ServerSample],
     window: Duration,
+    /// A slowloris cell's slow clients and objective.
+    slow: Option<SlowMeasure>,
+}
+
+/// What a slowloris cell adds to the probe's measurement.
+struct SlowMeasure {
+    clients: u32,
+    tally: slowloris::SlowTally,
+    slo: Duration,
+}
+
+impl SlowMeasure {
+    /// The columns it fills; `valid` keeps only the generator's own reasons, since a
+    /// stalled or capped probe is what a slowloris cell measures, not a fault of it.
+    fn fill(&self, record: &mut CellRecord, report: &LoadReport) {
+        let slo_ms = self.slo.as_secs_f64() * 1000.0;
+        record.slow_clients = Some(u64::from(self.clients));
+        record.slow_cut_off = Some(self.tally.cut_off);
+        record.slo_ms = Some(slo_ms);
+        // A second in which no probe request ended counts as over the objective.
+        record.seconds_over_slo = Some(
+            report
+                .timeline
+                .iter()
+                .filter(|s| s.all_p95_ms.is_none_or(|p95| p95 > slo_ms))
+                .count() as u64,
+        );
+        record.valid = !report.generator_limited;
+        if record.valid {
+            record.invalid_reason.clear();
+        }
+    }
 }
 
 /// What names a cell in `cells.csv` (which scenario, workload, style, knobs, level);

@@ -4,7 +4,7 @@
 
 use crate::server::StyleConfig;
 
-use super::scenario::{Saturate, Scenario, WorkloadSpec};
+use super::scenario::{Saturate, Scenario, SlowlorisSpec, StyleSpec, WorkloadSpec};
 
 /// How a cell loads the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,13 @@ pub enum Level {
         /// In-flight bound.
         connections: u32,
     },
+    /// This many slow clients while a probe loads the server.
+    Slowloris {
+        /// Slow clients.
+        clients: u32,
+        /// The slowloris settings (probe, SLO, trickle).
+        spec: SlowlorisSpec,
+    },
 }
 
 impl Level {
@@ -34,6 +41,7 @@ impl Level {
             Level::Closed(_) => "closed",
             Level::Open { .. } => "open",
             Level::Saturate { .. } => "saturate",
+            Level::Slowloris { .. } => "slowloris",
         }
     }
 
@@ -42,6 +50,7 @@ impl Level {
         match self {
             Level::Closed(c) => *c,
             Level::Open { connections, .. } | Level::Saturate { connections, .. } => *connections,
+            Level::Slowloris { spec, .. } => spec.probe_connections,
         }
     }
 
@@ -51,6 +60,7 @@ impl Level {
             Level::Closed(c) => format!("c{c}"),
             Level::Open { rate, .. } => format!("r{rate:.0}"),
             Level::Saturate { .. } => "sat".into(),
+            Level::Slowloris { clients, .. } => format!("s{clients}"),
         }
     }
 }
@@ -109,42 +119,70 @@ fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level> {
     levels
 }
 
-/// Every cell of `scenario`, in run order.
+/// Every cell of `scenario`, in run order: the workloads' cells, then the slowloris
+/// cells, repetition by repetition.
 pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
     let mut cells = Vec::new();
     for repetition in 1..=scenario.repetitions {
         for workload in &scenario.workloads {
             let name = workload.name();
-            let variants: Vec<(StyleConfig, u16)> = scenario
-                .styles
-                .iter()
-                .filter(|s| s.only.is_empty() || s.only.contains(&name))
-                .flat_map(|s| {
-                    let port = s.port.unwrap_or(0);
-                    s.variants().into_iter().map(move |v| (v, port))
-                })
-                .collect();
+            let styles = styles(scenario, |s| s.only.is_empty() || s.only.contains(&name));
             for level in &levels(scenario, workload) {
-                for (style, port) in &variants {
-                    let id = format!(
-                        "{}-{}-{}-r{repetition}",
-                        slug(&workload.name()),
-                        slug(&style.label()),
-                        level.slug()
-                    );
-                    cells.push(CellPlan {
-                        id,
-                        workload: workload.clone(),
-                        style: style.clone(),
-                        level: level.clone(),
-                        repetition,
-                        port: *port,
-                    });
+                for (style, port) in &styles {
+                    cells.push(cell(workload, style, *port, level, repetition));
+                }
+            }
+        }
+        if let Some(spec) = &scenario.slowloris {
+            let workload = WorkloadSpec::slowloris_probe();
+            let styles = styles(scenario, |_| true);
+            for &clients in &spec.clients {
+                let level = Level::Slowloris {
+                    clients,
+                    spec: spec.clone(),
+                };
+                for (style, port) in &styles {
+                    cells.push(cell(&workload, style, *port, &level, repetition));
                 }
             }
         }
     }
     cells
+}
+
+/// The style variants (each with its port) of the styles `keep` admits.
+fn styles(scenario: &Scenario, keep: impl Fn(&StyleSpec) -> bool) -> Vec<(StyleConfig, u16)> {
+    scenario
+        .styles
+        .iter()
+        .filter(|s| keep(s))
+        .flat_map(|s| {
+            let port = s.port.unwrap_or(0);
+            s.variants().into_iter().map(move |v| (v, port))
+        })
+        .collect()
+}
+
+fn cell(
+    workload: &WorkloadSpec,
+    style: &StyleConfig,
+    port: u16,
+    level: &Level,
+    repetition: u32,
+) -> CellPlan {
+    CellPlan {
+        id: format!(
+            "{}-{}-{}-r{repetition}",
+            slug(&workload.name()),
+            slug(&style.label()),
+            level.slug()
+        ),
+        workload: workload.clone(),
+        style: style.clone(),
+        level: level.clone(),
+        repetition,
+        port,
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +214,22 @@ rates = [100.0]
         assert_eq!(ids.len(), cells.len());
         assert_eq!(cells[0].id, "io-blocking-pool-8-c1-r1");
         assert_eq!(cells[1].id, "io-blocking-pool-64-c1-r1");
+    }
+
+    #[test]
+    fn a_slowloris_only_scenario_has_a_cell_per_style_and_count() {
+        let text = "name = \"s\"\n[[styles]]\nstyle = \"blocking\"\n[[styles]]\nstyle = \"async\"\n[slowloris]\nclients = [0, 16]\n";
+        let scenario = super::super::scenario::parse(text, "s.toml").unwrap();
+        let cells = cells(&scenario);
+        assert_eq!(cells.len(), 4);
+        assert!(cells.iter().all(|c| c.level.mode() == "slowloris"));
+        let expected = format!("slowloris-async-workers-{}-s16-r1", cells[3].style.workers);
+        assert_eq!(cells[3].id, expected);
+        let empty = "name = \"s\"\n[[styles]]\nstyle = \"async\"\n[slowloris]\nclients = []\n";
+        let error = super::super::scenario::parse(empty, "s.toml").unwrap_err();
+        assert!(
+            error.to_string().contains("[slowloris] clients is empty"),
+            "{error}"
+        );
     }
 }

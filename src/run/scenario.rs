@@ -41,10 +41,16 @@ pub struct Scenario {
     pub limits: crate::net::Limits,
     /// The styles and their knobs.
     pub styles: Vec<StyleSpec>,
-    /// The workloads.
+    /// The workloads (may be empty when the scenario has `[slowloris]`).
+    #[serde(default)]
     pub workloads: Vec<WorkloadSpec>,
-    /// The load levels.
+    /// The load levels (may have none when the scenario has `[slowloris]`).
+    #[serde(default)]
     pub load: LoadSpec,
+    /// Slow clients as a measured property of each style: per style and per count
+    /// of slow clients, a cell measuring a light probe load while they hold connections.
+    #[serde(default)]
+    pub slowloris: Option<SlowlorisSpec>,
     /// Wrong-versus-right pairs to show side by side (with a threshold: claims checks).
     #[serde(default)]
     pub pairs: Vec<Pair>,
@@ -256,6 +262,25 @@ pub struct WorkloadSpec {
 }
 
 impl WorkloadSpec {
+    /// The workload of slowloris cells: `/null` (the cheapest route), named `slowloris`.
+    pub fn slowloris_probe() -> Self {
+        Self {
+            route: WorkloadRoute::Null,
+            name: Some("slowloris".into()),
+            cpu_rounds: defaults::cpu_rounds(),
+            io_calls: defaults::one(),
+            io_latency: defaults::latency(),
+            io_mode: defaults::io_mode(),
+            fanout_calls: defaults::fanout_calls(),
+            fanout_limit: None,
+            fanout_policy: crate::workload::FanoutPolicy::default(),
+            upstream_timeout: defaults::timeout(),
+            upstream: None,
+            connections: None,
+            rates: None,
+        }
+    }
+
     /// The name used in tables and file names.
     pub fn name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
@@ -325,6 +350,47 @@ pub struct LoadSpec {
     /// long cheap requests wait while the main load runs.
     #[serde(default)]
     pub probe: Option<Probe>,
+}
+
+impl Default for LoadSpec {
+    fn default() -> Self {
+        Self {
+            connections: Vec::new(),
+            rates: Vec::new(),
+            open_loop_connections: defaults::open_loop_connections(),
+            saturate: None,
+            timeout: defaults::timeout(),
+            threads: defaults::one(),
+            probe: None,
+        }
+    }
+}
+
+/// Slowloris cells (`[slowloris]`): S slow clients each send part of a request head
+/// and then one byte every `trickle` (reconnecting when the server cuts them off),
+/// while a probe loads `/null` at `probe_rate` on fresh connections opened after
+/// them. Shows how many slow clients it takes to push each style's probe p95 over
+/// `slo`, and for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowlorisSpec {
+    /// Counts of slow clients, one cell per style each (0 is the baseline).
+    pub clients: Vec<u32>,
+    /// The probe's rate, req/s.
+    #[serde(default = "defaults::slow_probe_rate")]
+    pub probe_rate: f64,
+    /// The probe's connections.
+    #[serde(default = "defaults::probe_connections")]
+    pub probe_connections: u32,
+    /// The probe's p95 objective.
+    #[serde(default = "defaults::slow_slo", with = "humantime_serde")]
+    pub slo: Duration,
+    /// How often each slow client sends one more byte.
+    #[serde(default = "defaults::trickle", with = "humantime_serde")]
+    pub trickle: Duration,
+    /// How long the slow clients connect before the probe starts.
+    #[serde(default = "defaults::head_start", with = "humantime_serde")]
+    pub head_start: Duration,
 }
 
 /// A fixed-rate probe of a cheap route alongside the main load.
@@ -424,6 +490,18 @@ mod defaults {
     }
     pub fn probe() -> Duration {
         Duration::from_secs(2)
+    }
+    pub fn slow_probe_rate() -> f64 {
+        50.0
+    }
+    pub fn slow_slo() -> Duration {
+        Duration::from_millis(100)
+    }
+    pub fn trickle() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn head_start() -> Duration {
+        Duration::from_millis(500)
     }
     pub fn probe_connections() -> u32 {
         4
@@ -577,8 +655,22 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     if scenario.styles.is_empty() {
         return unusable("`styles` is empty: add at least one [[styles]] table".into());
     }
-    if scenario.workloads.is_empty() {
-        return unusable("`workloads` is empty: add at least one [[workloads]] table".into());
+    if scenario.workloads.is_empty() && scenario.slowloris.is_none() {
+        return unusable(
+            "`workloads` is empty: add at least one [[workloads]] table (or a [slowloris] table)"
+                .into(),
+        );
+    }
+    if let Some(slow) = &scenario.slowloris {
+        if slow.clients.is_empty() {
+            return unusable("[slowloris] clients is empty: give counts, e.g. [0, 16, 64]".into());
+        }
+        if !(slow.probe_rate.is_finite() && slow.probe_rate > 0.0) || slow.probe_connections == 0 {
+            return unusable("[slowloris] probe_rate and probe_connections must be above 0".into());
+        }
+        if slow.trickle.is_zero() {
+            return unusable("[slowloris] trickle must be above 0".into());
+        }
     }
     if let Err(why) = scenario.limits.check() {
         return unusable(format!("[limits]: {why}"));
@@ -601,6 +693,7 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         && load.rates.is_empty()
         && load.saturate.is_none()
         && !workload_levels
+        && !scenario.workloads.is_empty()
     {
         return unusable("[load] has no levels: give `connections`, `rates` or `saturate`".into());
     }
