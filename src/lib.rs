@@ -11,6 +11,7 @@
 pub mod affinity;
 pub mod cli;
 pub mod display;
+pub mod fuzzing;
 pub mod load;
 pub mod net;
 pub mod pipeline;

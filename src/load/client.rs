@@ -260,6 +260,26 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, ResponseHead, Framing)>, E
     Ok(Some((head_len, head, framing)))
 }
 
+/// How many bytes the first response at the start of `buffer` takes, head and body,
+/// with its head; None while it is incomplete, or when it is framed by the close of
+/// the connection (no length, not chunked). The same framing `read_response` follows.
+pub fn response_length(buffer: &[u8]) -> Result<Option<(ResponseHead, usize)>, ExchangeError> {
+    let Some((head_len, head, framing)) = parse_head(buffer)? else {
+        return Ok(None);
+    };
+    let length = match framing {
+        Framing::None => Some(head_len),
+        Framing::Length(len) => Some(
+            head_len
+                .checked_add(len)
+                .ok_or_else(|| ExchangeError::Malformed("Content-Length too large".into()))?,
+        ),
+        Framing::Chunked => chunked_length(&buffer[head_len..])?.map(|body| head_len + body),
+        Framing::UntilClose => None,
+    };
+    Ok(length.filter(|&n| n <= buffer.len()).map(|n| (head, n)))
+}
+
 fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
@@ -280,6 +300,7 @@ pub fn chunked_length(body: &[u8]) -> Result<Option<usize>, ExchangeError> {
             .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
             .ok_or_else(|| ExchangeError::Malformed("bad chunk size".into()))?;
         pos += line_end + 2;
+        let too_large = || ExchangeError::Malformed("chunk size too large".into());
         if size == 0 {
             // Trailer lines, then an empty line.
             loop {
@@ -292,10 +313,14 @@ pub fn chunked_length(body: &[u8]) -> Result<Option<usize>, ExchangeError> {
                 }
             }
         }
-        if body.len() < pos + size + 2 {
+        let next = pos
+            .checked_add(size)
+            .and_then(|n| n.checked_add(2))
+            .ok_or_else(too_large)?;
+        if body.len() < next {
             return Ok(None);
         }
-        pos += size + 2;
+        pos = next;
     }
 }
 
@@ -314,6 +339,8 @@ mod tests {
         assert_eq!(chunked_length(&body[..10]).unwrap(), None);
         assert_eq!(chunked_length(b"0\r\n\r\n").unwrap(), Some(5));
         assert!(chunked_length(b"zz\r\n").is_err());
+        // A chunk size near usize::MAX is refused, not an overflow.
+        assert!(chunked_length(b"ffffffffffffffff\r\nx").is_err());
     }
 
     #[test]

@@ -150,6 +150,43 @@ pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
     cells
 }
 
+/// Most cells a scenario may plan (a run of that many would take days already).
+pub const MAX_CELLS: u128 = 100_000;
+
+/// How many cells `scenario` plans, without planning them (a scenario with a billion
+/// repetitions is refused, not expanded).
+pub fn count(scenario: &Scenario) -> u128 {
+    let variants = |keep: &dyn Fn(&StyleSpec) -> bool| -> u128 {
+        scenario
+            .styles
+            .iter()
+            .filter(|s| keep(s))
+            .map(|s| s.variants().len() as u128)
+            .sum()
+    };
+    let per_repetition: u128 = scenario
+        .workloads
+        .iter()
+        .map(|workload| {
+            let name = workload.name();
+            let load = &scenario.load;
+            let levels = workload
+                .connections
+                .as_ref()
+                .unwrap_or(&load.connections)
+                .len()
+                + workload.rates.as_ref().unwrap_or(&load.rates).len()
+                + usize::from(load.saturate.is_some());
+            levels as u128 * variants(&|s| s.only.is_empty() || s.only.contains(&name))
+        })
+        .sum::<u128>()
+        + scenario
+            .slowloris
+            .as_ref()
+            .map_or(0, |slow| slow.clients.len() as u128 * variants(&|_| true));
+    per_repetition * u128::from(scenario.repetitions)
+}
+
 /// The style variants (each with its port) of the styles `keep` admits.
 fn styles(scenario: &Scenario, keep: impl Fn(&StyleSpec) -> bool) -> Vec<(StyleConfig, u16)> {
     scenario
@@ -210,6 +247,7 @@ rates = [100.0]
         let scenario = super::super::scenario::parse(text, "t.toml").unwrap();
         let cells = cells(&scenario);
         assert_eq!(cells.len(), 2 * 2 * 3 * 3);
+        assert_eq!(count(&scenario), cells.len() as u128);
         let ids: std::collections::HashSet<_> = cells.iter().map(|c| c.id.clone()).collect();
         assert_eq!(ids.len(), cells.len());
         assert_eq!(cells[0].id, "io-blocking-pool-8-c1-r1");
@@ -223,6 +261,7 @@ rates = [100.0]
         let cells = cells(&scenario);
         assert_eq!(cells.len(), 4);
         assert!(cells.iter().all(|c| c.level.mode() == "slowloris"));
+        assert_eq!(count(&scenario), 4);
         let expected = format!("slowloris-async-workers-{}-s16-r1", cells[3].style.workers);
         assert_eq!(cells[3].id, expected);
         let empty = "name = \"s\"\n[[styles]]\nstyle = \"async\"\n[slowloris]\nclients = []\n";

@@ -706,6 +706,24 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     if scenario.repetitions == 0 {
         return unusable("`repetitions` must be at least 1".into());
     }
+    let planned = super::plan::count(scenario);
+    if planned > super::plan::MAX_CELLS {
+        return unusable(format!(
+            "it plans {planned} cells, more than {}: fewer repetitions, levels or style sweeps",
+            super::plan::MAX_CELLS
+        ));
+    }
+    let mut ids: Vec<String> = super::plan::cells(scenario)
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort_unstable();
+    if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return unusable(format!(
+            "two cells would both be {:?}: a style, workload or load level is listed twice",
+            pair[0]
+        ));
+    }
     if scenario.duration.is_zero() {
         return unusable("`duration` must be above 0".into());
     }

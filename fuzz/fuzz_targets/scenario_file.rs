@@ -1,0 +1,6 @@
+//! Fuzzes `sync_async_bench::fuzzing::scenario_file` (see that function for the properties).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    sync_async_bench::fuzzing::scenario_file(data);
+});
