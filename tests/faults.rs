@@ -282,3 +282,54 @@ connections = [2, 4]
     }
     assert_no_child_left(&run);
 }
+
+#[test]
+fn a_runner_killed_with_sigkill_leaves_no_child_behind() {
+    let dir = temp_dir("runner-sigkill");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "orphans"
+duration = "5s"
+warmup = "100ms"
+[upstream]
+latency = "2ms"
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "io"
+io_mode = "upstream"
+[load]
+connections = [2]
+"#,
+    );
+    let out = dir.join("results");
+    let mut runner = sabench()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until both the upstream and the server run, then kill the runner outright:
+    // no handler runs, so only PR_SET_PDEATHSIG can take its children down.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        assert!(Instant::now() < deadline, "the children never started");
+        let found = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path());
+        if let Some(run) = found.filter(|run| children_of(run).len() >= 2) {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    runner.kill().unwrap();
+    let _ = runner.wait();
+    assert_no_child_left(&run);
+}

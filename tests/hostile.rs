@@ -45,17 +45,21 @@ impl Drop for Started {
     }
 }
 
-/// Short limits, so timeouts fire within a test; `extra` adds or overrides flags.
+/// Short limits, so timeouts fire within a test; `extra` adds flags or overrides these.
 fn start(target: Target, extra: &[&str]) -> Started {
-    let (kind, mut args): (&str, Vec<String>) = match target {
-        Target::Blocking => ("serve", words("serve --style blocking --threads 4")),
-        Target::Async => ("serve", words("serve --style async --workers 1")),
-        Target::Hybrid => ("serve", words("serve --style hybrid --workers 1")),
-        Target::Upstream => ("upstream", words("upstream --latency 1ms")),
+    let (kind, mut args, own): (&str, Vec<String>, &str) = match target {
+        Target::Blocking => ("serve", words("serve --style blocking"), "--threads 4"),
+        Target::Async => ("serve", words("serve --style async"), "--workers 1"),
+        Target::Hybrid => ("serve", words("serve --style hybrid"), "--workers 1"),
+        Target::Upstream => ("upstream", words("upstream"), "--latency 1ms"),
     };
-    args.extend(words(
-        "--port 0 --header-read-timeout 500ms --idle-timeout 1s --write-timeout 1s",
-    ));
+    let defaults =
+        format!("--port 0 {own} --header-read-timeout 500ms --idle-timeout 1s --write-timeout 1s");
+    for pair in words(&defaults).chunks(2) {
+        if !extra.contains(&pair[0].as_str()) {
+            args.extend(pair.iter().cloned());
+        }
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let dir = std::env::temp_dir().join(format!(
         "sabench-hostile-{}-{:?}-{}",
@@ -347,6 +351,38 @@ fn one_connection_too_many(target: Target) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Slow clients queued behind others in the blocking pool get no fresh header-read
+/// timeout when a thread reaches them: their clock started at accept. Ten slow heads on
+/// two threads free the pool after about one timeout, not five.
+#[test]
+fn queued_slow_clients_are_timed_from_their_accept() {
+    let started = start(
+        Target::Blocking,
+        &["--threads", "2", "--header-read-timeout", "1s"],
+    );
+    let slow: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut stream = TcpStream::connect(started.child.addr()).unwrap();
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let begun = Instant::now();
+    let status = RawConnection::connect(started.child.addr())
+        .get("/health")
+        .status;
+    assert_eq!(status, 200);
+    // One timeout is about 1 s; fresh timeouts per batch of two would be 5 s.
+    assert!(
+        begun.elapsed() < Duration::from_millis(3_500),
+        "/health waited {:?} behind 10 slow clients",
+        begun.elapsed()
+    );
+    drop(slow);
 }
 
 /// Every case, as one test per target.

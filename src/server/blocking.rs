@@ -77,7 +77,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
             }
             Ok(stream) => {
                 state.open.fetch_add(1, Ordering::SeqCst);
-                dispatch.hand_over(stream, &state);
+                dispatch.hand_over(Accepted::now(stream), &state);
             }
             Err(error) => {
                 eprintln!(
@@ -95,8 +95,8 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
 /// The queue between the accept loop and the pool: unbounded (connections wait
 /// however long it takes) or bounded (C10: beyond it, 503 at once).
 enum Queue {
-    Unbounded(mpsc::Sender<TcpStream>),
-    Bounded(mpsc::SyncSender<TcpStream>),
+    Unbounded(mpsc::Sender<Accepted>),
+    Bounded(mpsc::SyncSender<Accepted>),
 }
 
 /// Answers a connection the server will not serve with `answer`, then closes it.
@@ -137,10 +137,10 @@ enum Dispatch {
 impl Dispatch {
     fn pool(threads: usize, bounded: bool, state: &Arc<State>) -> std::io::Result<Self> {
         let (queue, receiver) = if bounded {
-            let (sender, receiver) = mpsc::sync_channel::<TcpStream>(threads);
+            let (sender, receiver) = mpsc::sync_channel::<Accepted>(threads);
             (Queue::Bounded(sender), receiver)
         } else {
-            let (sender, receiver) = mpsc::channel::<TcpStream>();
+            let (sender, receiver) = mpsc::channel::<Accepted>();
             (Queue::Unbounded(sender), receiver)
         };
         let receiver = Arc::new(Mutex::new(receiver));
@@ -153,7 +153,7 @@ impl Dispatch {
                     .spawn(move || loop {
                         let next = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         match next {
-                            Ok(stream) => serve_connection_safely(stream, &state),
+                            Ok(accepted) => serve_connection_safely(accepted, &state),
                             Err(_) => return,
                         }
                     })
@@ -171,15 +171,15 @@ impl Dispatch {
         }
     }
 
-    fn hand_over(&mut self, stream: TcpStream, state: &Arc<State>) {
+    fn hand_over(&mut self, accepted: Accepted, state: &Arc<State>) {
         match self {
             Dispatch::Pool { queue, .. } => match queue {
                 Some(Queue::Unbounded(sender)) => {
-                    let _ = sender.send(stream);
+                    let _ = sender.send(accepted);
                 }
                 Some(Queue::Bounded(sender)) => {
-                    if let Err(mpsc::TrySendError::Full(stream)) = sender.try_send(stream) {
-                        refuse(stream, &queue_full());
+                    if let Err(mpsc::TrySendError::Full(refused)) = sender.try_send(accepted) {
+                        refuse(refused.stream, &queue_full());
                         state.open.fetch_sub(1, Ordering::SeqCst);
                     }
                 }
@@ -195,7 +195,7 @@ impl Dispatch {
                     std::thread::Builder::new()
                         .name("connection".into())
                         .spawn(move || {
-                            serve_connection_safely(stream, &shared);
+                            serve_connection_safely(accepted, &shared);
                             counter.fetch_sub(1, Ordering::SeqCst);
                         });
                 if let Err(error) = spawned {
@@ -232,10 +232,36 @@ impl Dispatch {
     }
 }
 
+/// A connection and when it was accepted.
+struct Accepted {
+    stream: TcpStream,
+    at: Instant,
+}
+
+impl Accepted {
+    fn now(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            at: Instant::now(),
+        }
+    }
+
+    /// When its first request began: at its accept if bytes were already waiting when
+    /// a thread got to it (a slow client queued behind others gets no fresh timeout),
+    /// otherwise not yet.
+    fn first_request_began(&self) -> Option<Instant> {
+        let mut byte = [0u8; 1];
+        let waiting = self.stream.set_nonblocking(true).is_ok()
+            && matches!(self.stream.peek(&mut byte), Ok(n) if n > 0);
+        let _ = self.stream.set_nonblocking(false);
+        waiting.then_some(self.at)
+    }
+}
+
 /// Serves one connection; a panic in a handler closes that connection only.
-fn serve_connection_safely(stream: TcpStream, state: &State) {
+fn serve_connection_safely(accepted: Accepted, state: &State) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if let Err(error) = serve_connection(stream, state) {
+        if let Err(error) = serve_connection(accepted, state) {
             if !matches!(
                 error.kind(),
                 ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
@@ -249,16 +275,17 @@ fn serve_connection_safely(stream: TcpStream, state: &State) {
 
 /// Reads requests from one keep-alive connection and answers each in turn until the
 /// client closes, asks to close, sends garbage, breaks a limit, or shutdown begins.
-fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
+fn serve_connection(accepted: Accepted, state: &State) -> std::io::Result<()> {
     let limits = &state.limits;
+    // When the current request's first byte arrived (None: idle between requests).
+    let mut began = accepted.first_request_began();
+    let mut stream = accepted.stream;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(SHUTDOWN_POLL))?;
     stream.set_write_timeout(Some(limits.write_timeout))?;
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let mut out = Vec::with_capacity(4096);
-    // When the current request's first byte arrived (None: idle between requests).
-    let mut began: Option<Instant> = None;
     loop {
         let refusal = match wire::parse(&buffer, limits.max_header_bytes) {
             Parsed::Complete(head) if head.body_len > limits.max_body_bytes => Some((
