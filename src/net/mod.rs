@@ -74,7 +74,10 @@ where
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.max_buf_size(limits.max_header_bytes.max(limits::MIN_HEADER_BYTES));
+    builder
+        .max_buf_size(limits.max_header_bytes.max(limits::MIN_HEADER_BYTES))
+        // A request followed by the client's FIN is answered, as the blocking style does.
+        .half_close(true);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
