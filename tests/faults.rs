@@ -7,11 +7,11 @@ mod common;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::runs::{
-    cells, children_of, data_rows, manifest, run_folder, sabench, temp_dir, write_scenario,
+    cells, children_of, data_rows, manifest, run_folder, sabench, spawn_run, temp_dir,
+    wait_for_run, write_scenario,
 };
 
 /// The exit status of `sabench run` when it finished but some cells failed.
@@ -41,36 +41,20 @@ fn kill_mid_cell(
     out: &Path,
     which: &str,
 ) -> (std::path::PathBuf, std::process::Child) {
-    let runner = sabench()
-        .arg("run")
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (run, victim) = loop {
-        assert!(Instant::now() < deadline, "the second cell never started");
-        let found = std::fs::read_dir(out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path());
-        if let Some(run) = found.filter(|run| data_rows(run) == 1) {
-            if let Some((pid, _)) = children_of(&run)
-                .into_iter()
-                .find(|(_, cmd)| cmd.contains(which))
-            {
-                break (run, pid);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let runner = spawn_run(scenario, out);
+    let victim = |run: &Path| {
+        children_of(run)
+            .into_iter()
+            .find(|(_, cmd)| cmd.contains(which))
+            .map(|(pid, _)| pid)
     };
+    let run = wait_for_run(out, "the second cell never started", |run| {
+        data_rows(run) == 1 && victim(run).is_some()
+    });
+    let pid = victim(&run).expect("the process to kill");
     std::thread::sleep(Duration::from_millis(900));
     // SAFETY: signalling a process of our own run.
-    unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     (run, runner)
 }
 
@@ -305,30 +289,12 @@ connections = [2]
 "#,
     );
     let out = dir.join("results");
-    let mut runner = sabench()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut runner = spawn_run(&scenario, &out);
     // Wait until both the upstream and the server run, then kill the runner outright:
     // no handler runs, so only PR_SET_PDEATHSIG can take its children down.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        assert!(Instant::now() < deadline, "the children never started");
-        let found = std::fs::read_dir(&out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path());
-        if let Some(run) = found.filter(|run| children_of(run).len() >= 2) {
-            break run;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let run = wait_for_run(&out, "the children never started", |run| {
+        children_of(run).len() >= 2
+    });
     runner.kill().unwrap();
     let _ = runner.wait();
     assert_no_child_left(&run);

@@ -159,11 +159,9 @@ fn is_client_error(status: Option<u16>) -> bool {
     status.is_none_or(|s| (400..500).contains(&s))
 }
 
-fn slowloris(target: Target) {
-    let started = start(target, &[]);
-    // Twice as many slow clients as the blocking pool has threads, each trickling a
-    // byte every 100 ms for three header timeouts.
-    let mut slow: Vec<TcpStream> = (0..8)
+/// `n` connections that each sent half a request head.
+fn partial_heads(started: &Started, n: usize) -> Vec<TcpStream> {
+    (0..n)
         .map(|_| {
             let mut stream = TcpStream::connect(started.child.addr()).unwrap();
             stream
@@ -171,7 +169,14 @@ fn slowloris(target: Target) {
                 .unwrap();
             stream
         })
-        .collect();
+        .collect()
+}
+
+fn slowloris(target: Target) {
+    let started = start(target, &[]);
+    // Twice as many slow clients as the blocking pool has threads, each trickling a
+    // byte every 100 ms for three header timeouts.
+    let mut slow = partial_heads(&started, 8);
     let until = Instant::now() + Duration::from_millis(1_500);
     while Instant::now() < until {
         for stream in &mut slow {
@@ -361,15 +366,7 @@ fn queued_slow_clients_are_timed_from_their_accept() {
         Target::Blocking,
         &["--threads", "2", "--header-read-timeout", "1s"],
     );
-    let slow: Vec<TcpStream> = (0..10)
-        .map(|_| {
-            let mut stream = TcpStream::connect(started.child.addr()).unwrap();
-            stream
-                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-                .unwrap();
-            stream
-        })
-        .collect();
+    let slow = partial_heads(&started, 10);
     let begun = Instant::now();
     let status = RawConnection::connect(started.child.addr())
         .get("/health")

@@ -9,7 +9,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::runs::{
-    children_of, data_rows, manifest, run_folder, sabench, temp_dir, write_scenario,
+    children_of, data_rows, manifest, run_folder, sabench, spawn_run, temp_dir, wait_for_run,
+    write_scenario,
 };
 
 /// Runs `sabench run SCENARIO --out OUT`, asserts it succeeded, returns the run folder.
@@ -293,30 +294,8 @@ connections = [2, 4, 8]
 "#,
     );
     let out = dir.join("results");
-    let mut child = sabench()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        assert!(Instant::now() < deadline, "no cell finished in time");
-        if let Some(run) = std::fs::read_dir(&out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path())
-        {
-            if data_rows(&run) >= 1 {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut child = spawn_run(&scenario, &out);
+    let run = wait_for_run(&out, "no cell finished in time", |run| data_rows(run) >= 1);
     assert!(
         !children_of(&run).is_empty(),
         "the run has a server and an upstream running"

@@ -77,3 +77,34 @@ pub fn children_of(run: &Path) -> Vec<(u32, String)> {
         })
         .collect()
 }
+
+/// Starts `sabench run SCENARIO --out OUT` quietly, without waiting for it.
+pub fn spawn_run(scenario: &Path, out: &Path) -> std::process::Child {
+    sabench()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to 60 s, else fails with `what`) until the run folder under `out`
+/// exists and `ready` holds for it; returns the folder.
+pub fn wait_for_run(out: &Path, what: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        let found = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path());
+        if let Some(run) = found.filter(|run| ready(run)) {
+            return run;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
