@@ -286,6 +286,8 @@ fn serve_connection(accepted: Accepted, state: &State) -> std::io::Result<()> {
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let mut out = Vec::with_capacity(4096);
+    // Whether the current head's body was read and dropped already.
+    let mut body_skipped = false;
     loop {
         let refusal = match wire::parse(&buffer, limits.max_header_bytes) {
             Parsed::Complete(head) if head.body_len > limits.max_body_bytes => Some((
@@ -296,8 +298,12 @@ fn serve_connection(accepted: Accepted, state: &State) -> std::io::Result<()> {
                 ),
             )),
             // The body is bounded by the arm above, so the sum cannot overflow.
-            Parsed::Complete(head) if buffer.len() >= head.head_len + head.body_len => {
-                buffer.drain(..head.head_len + head.body_len);
+            Parsed::Complete(head)
+                if body_skipped || buffer.len() >= head.head_len + head.body_len =>
+            {
+                let whole = head.head_len + if body_skipped { 0 } else { head.body_len };
+                body_skipped = false;
+                buffer.drain(..whole);
                 // A pipelined request already begun keeps its own clock.
                 began = (!buffer.is_empty()).then(Instant::now);
                 let keep_alive = head.keep_alive && !state.shutdown.is_triggered();
@@ -309,8 +315,24 @@ fn serve_connection(accepted: Accepted, state: &State) -> std::io::Result<()> {
                 }
                 continue;
             }
-            // Part of a head, or a whole head without all of its body.
-            Parsed::Complete(_) | Parsed::Partial => {
+            // A whole head whose body is still arriving. No route wants a body: what
+            // came is dropped and the rest read and dropped too, never kept.
+            Parsed::Complete(head) => {
+                let missing = head.head_len + head.body_len - buffer.len();
+                buffer.truncate(head.head_len);
+                match skip_body(&mut stream, missing, &mut chunk, state, began)? {
+                    More::Read => {
+                        body_skipped = true;
+                        continue;
+                    }
+                    More::Closed => return Ok(()),
+                    More::TimedOut => {
+                        Some((408, "the request body took too long to arrive".into()))
+                    }
+                }
+            }
+            // Part of a head.
+            Parsed::Partial => {
                 if !buffer.is_empty() {
                     began.get_or_insert_with(Instant::now);
                 }
@@ -395,6 +417,33 @@ fn read_more(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Reads and drops `missing` body bytes (and not one more: a pipelined request may
+/// follow), within the header-read timeout counted from the request's first byte.
+fn skip_body(
+    stream: &mut TcpStream,
+    mut missing: usize,
+    chunk: &mut [u8],
+    state: &State,
+    began: Option<Instant>,
+) -> std::io::Result<More> {
+    let deadline = began.unwrap_or_else(Instant::now) + state.limits.header_read_timeout;
+    while missing > 0 {
+        let wanted = missing.min(chunk.len());
+        match stream.read(&mut chunk[..wanted]) {
+            Ok(0) => return Ok(More::Closed),
+            Ok(n) => missing -= n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if Instant::now() >= deadline {
+                    return Ok(More::TimedOut);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(More::Read)
 }
 
 /// Does the route's work on this thread, waiting by blocking.
