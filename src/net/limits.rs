@@ -8,7 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// From a request's first byte to its whole head (then 408 or close).
+    /// From a request's first byte to its whole head (then 408 or close); the blocking
+    /// style also reads a body it drops within it.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// How long a keep-alive connection may sit with no request (then it is closed).
