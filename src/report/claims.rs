@@ -16,14 +16,15 @@ use crate::run::scenario::Pair;
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimVerdict {
-    /// The whole range is at or past the threshold.
+    /// The whole range is at or past the threshold (or within the band).
     Holds,
-    /// The whole range falls short of it.
+    /// The whole range falls short of it (or outside the band).
     DoesNotHold,
     /// The repetitions' range straddles it.
     Inconclusive,
-    /// The run has no data for it.
-    NotMeasured,
+    /// The run cannot say: a side is missing, invalid, failed, mostly errors, has no
+    /// value, or its value is 0 (no ratio). The result says which.
+    CannotDecide,
 }
 
 impl ClaimVerdict {
@@ -33,9 +34,22 @@ impl ClaimVerdict {
             ClaimVerdict::Holds => "holds",
             ClaimVerdict::DoesNotHold => "does not hold",
             ClaimVerdict::Inconclusive => "inconclusive",
-            ClaimVerdict::NotMeasured => "not measured",
+            ClaimVerdict::CannotDecide => "cannot decide",
         }
     }
+}
+
+/// One side of a check as the run measured it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    /// Its style label (or the pipeline's way).
+    pub label: String,
+    /// The metric, over repetitions (None: not measured, e.g. no successful request).
+    pub value: Option<Stat>,
+    /// Why its cells cannot be used (invalid, failed), if so.
+    pub unusable: Option<String>,
+    /// Share of its requests that failed or never finished (None: not known).
+    pub error_share: Option<f64>,
 }
 
 /// One evaluated check.
@@ -53,25 +67,63 @@ pub struct CheckResult {
     pub ratio: Option<Stat>,
     /// The verdict.
     pub verdict: ClaimVerdict,
+    /// Why the check cannot decide (empty otherwise).
+    pub reason: String,
 }
 
-/// The value of `metric` for `label` in `workload` at `level` (the pipeline's ways too).
-fn value(run: &RunData, workload: &str, label: &str, metric: &str, level: &str) -> Option<Stat> {
+/// A side of `workload` at `level` (the pipeline's ways too); Err says why there is none.
+fn side(
+    run: &RunData,
+    workload: &str,
+    label: &str,
+    metric: &str,
+    level: &str,
+) -> Result<Side, String> {
     if workload == "pipeline" {
-        let timing: &Timing = run.pipeline.iter().find(|t| t.way.starts_with(label))?;
+        let timing: &Timing = run
+            .pipeline
+            .iter()
+            .find(|t| t.way.starts_with(label))
+            .ok_or_else(|| format!("the run has no pipeline way {label:?}"))?;
         let v = match metric {
             "results" => f64::from(timing.results),
             _ => timing.wall_ms,
         };
-        return Some(Stat {
-            median: v,
-            min: v,
-            max: v,
+        return Ok(Side {
+            label: label.to_string(),
+            value: Some(Stat {
+                median: v,
+                min: v,
+                max: v,
+            }),
+            unusable: None,
+            error_share: None,
         });
     }
     let levels = levels_of(run, workload);
-    let (_, groups) = levels.iter().find(|(l, _)| l == level)?;
-    groups.iter().find(|g| g.variant == label)?.metric(metric)
+    let group = levels
+        .iter()
+        .find(|(l, _)| l == level)
+        .and_then(|(_, groups)| groups.iter().find(|g| g.variant == label))
+        .ok_or_else(|| format!("the run has no cell {label} on {workload} at {level}"))?;
+    let unusable = if group.failed > 0 {
+        Some(format!("{} of its {} runs failed", group.failed, group.n))
+    } else if !group.valid {
+        let reason = run
+            .cells
+            .iter()
+            .find(|c| group.cells.contains(&c.cell) && !c.valid)
+            .map_or("", |c| c.invalid_reason.as_str());
+        Some(format!("its cell is invalid ({reason})"))
+    } else {
+        None
+    };
+    Ok(Side {
+        label: label.to_string(),
+        value: group.metric(metric),
+        unusable,
+        error_share: group.failure_share(),
+    })
 }
 
 /// The level a check reads: its own, or the workload's last (heaviest) one.
@@ -96,42 +148,122 @@ fn higher_better(metric: &str) -> bool {
 pub fn evaluate(run: &RunData, pair: &Pair) -> CheckResult {
     let level = level_of(run, pair);
     let right_workload = pair.right_workload.as_deref().unwrap_or(&pair.workload);
-    let right = value(run, right_workload, &pair.right, &pair.metric, &level);
+    let right = side(run, right_workload, &pair.right, &pair.metric, &level);
     let wrong = (!pair.wrong.is_empty())
-        .then(|| value(run, &pair.workload, &pair.wrong, &pair.metric, &level))
-        .flatten();
-    let higher = higher_better(&pair.metric);
-    let ratio = match (&wrong, &right, pair.wrong.is_empty()) {
-        (_, Some(r), true) => Some(*r),
-        (Some(w), Some(r), false) => {
-            // How many times worse the wrong side is, as a range over repetitions.
-            let (num, den) = if higher { (r, w) } else { (w, r) };
-            let safe = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
-            Some(Stat {
-                median: safe(num.median, den.median),
-                min: safe(num.min, den.max),
-                max: safe(num.max, den.min),
-            })
-        }
-        _ => None,
-    };
-    let threshold = pair.threshold.unwrap_or(1.0);
-    let at_most = pair.wrong.is_empty() && pair.at_most;
-    let verdict = ratio.map_or(ClaimVerdict::NotMeasured, |r| {
-        verdict(&r, threshold, at_most)
-    });
+        .then(|| side(run, &pair.workload, &pair.wrong, &pair.metric, &level));
+    let judgement = judge(pair, wrong.as_ref(), &right);
     CheckResult {
         pair: pair.clone(),
         level,
-        wrong,
-        right,
-        ratio,
-        verdict,
+        wrong: wrong.and_then(|w| w.ok()).and_then(|w| w.value),
+        right: right.ok().and_then(|r| r.value),
+        ratio: judgement.ratio,
+        verdict: judgement.verdict,
+        reason: judgement.reason,
     }
 }
 
-/// Judges a ratio (or value) range against a threshold: it must be at least the
-/// threshold, or at most it when `at_most`. A range on both sides is inconclusive.
+/// What the sides of a check come to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// The ratio (wrong side's cost over the right side's), or the value of an
+    /// absolute check; None when it cannot be formed.
+    pub ratio: Option<Stat>,
+    /// The verdict.
+    pub verdict: ClaimVerdict,
+    /// Why it cannot decide (empty otherwise).
+    pub reason: String,
+}
+
+impl Judgement {
+    fn cannot(reason: String) -> Self {
+        Self {
+            ratio: None,
+            verdict: ClaimVerdict::CannotDecide,
+            reason,
+        }
+    }
+}
+
+/// The verdict rules: a side that is missing, failed, invalid, mostly errors (over the
+/// pair's `max_error_rate`, unless the metric is the error rate) or without a value
+/// makes the check `cannot decide`, with the reason; so does a 0 where a ratio needs a
+/// denominator. Only then is the ratio (or value) judged against the threshold.
+pub fn judge(
+    pair: &Pair,
+    wrong: Option<&Result<Side, String>>,
+    right: &Result<Side, String>,
+) -> Judgement {
+    let sides: Vec<&Result<Side, String>> = wrong.into_iter().chain([right]).collect();
+    let mut values = Vec::new();
+    for side in sides {
+        let side = match side {
+            Ok(side) => side,
+            Err(why) => return Judgement::cannot(why.clone()),
+        };
+        if let Some(why) = &side.unusable {
+            return Judgement::cannot(format!("{}: {why}", side.label));
+        }
+        if pair.metric != "error_rate" {
+            if let Some(share) = side.error_share.filter(|s| *s > pair.max_error_rate) {
+                return Judgement::cannot(format!(
+                    "{}: {:.1} % of its requests failed or never finished (the check allows {:.1} %)",
+                    side.label,
+                    100.0 * share,
+                    100.0 * pair.max_error_rate
+                ));
+            }
+        }
+        match side.value {
+            Some(value) if value.min.is_finite() && value.max.is_finite() => values.push(value),
+            _ => {
+                return Judgement::cannot(format!(
+                    "{} has no {} (no successful request measured it)",
+                    side.label, pair.metric
+                ))
+            }
+        }
+    }
+    let ratio = match values.as_slice() {
+        [value] => *value,
+        [w, r] => {
+            // How many times worse the wrong side is, as a range over repetitions.
+            let (num, den, den_label) = if higher_better(&pair.metric) {
+                (r, w, &pair.wrong)
+            } else {
+                (w, r, &pair.right)
+            };
+            if den.min <= 0.0 {
+                return Judgement::cannot(format!(
+                    "{den_label}'s {} is 0: there is no ratio",
+                    pair.metric
+                ));
+            }
+            Stat {
+                median: num.median / den.median,
+                min: num.min / den.max,
+                max: num.max / den.min,
+            }
+        }
+        _ => return Judgement::cannot("no side to judge".into()),
+    };
+    let verdict = match pair.within {
+        Some(band) => within(&ratio, band),
+        None => verdict(
+            &ratio,
+            pair.threshold.unwrap_or(1.0),
+            pair.wrong.is_empty() && pair.at_most,
+        ),
+    };
+    Judgement {
+        ratio: Some(ratio),
+        verdict,
+        reason: String::new(),
+    }
+}
+
+/// Judges a ratio range against a threshold: it must be at least the threshold, or at
+/// most it when `at_most`. A range on both sides is inconclusive.
 pub fn verdict(range: &Stat, threshold: f64, at_most: bool) -> ClaimVerdict {
     let passes = |v: f64| {
         if at_most {
@@ -147,12 +279,34 @@ pub fn verdict(range: &Stat, threshold: f64, at_most: bool) -> ClaimVerdict {
     }
 }
 
-/// The scenario's checks (pairs with a threshold).
+/// A two-sided check: the whole range within 1 ± `band` holds, the whole range
+/// outside it (on one side) does not, anything else is inconclusive.
+pub fn within(range: &Stat, band: f64) -> ClaimVerdict {
+    let inside = |v: f64| (1.0 - band..=1.0 + band).contains(&v);
+    match (inside(range.min), inside(range.max)) {
+        (true, true) => ClaimVerdict::Holds,
+        (false, false) if range.max < 1.0 - band || range.min > 1.0 + band => {
+            ClaimVerdict::DoesNotHold
+        }
+        _ => ClaimVerdict::Inconclusive,
+    }
+}
+
+/// The scenario's checks (pairs with a threshold or a band).
 pub fn checks(run: &RunData) -> Vec<Pair> {
     run.pairs()
         .into_iter()
-        .filter(|p| p.threshold.is_some())
+        .filter(|p| p.threshold.is_some() || p.within.is_some())
         .collect()
+}
+
+/// The bound as printed: `≥ 5`, `≤ 100`, `within 1 ± 0.1`.
+fn bound(pair: &Pair) -> String {
+    match (pair.within, pair.threshold.unwrap_or(1.0)) {
+        (Some(band), _) => format!("within 1 ± {band}"),
+        (None, t) if pair.wrong.is_empty() && pair.at_most => format!("≤ {t}"),
+        (None, t) => format!("≥ {t}"),
+    }
 }
 
 /// `claims.md`.
@@ -163,9 +317,11 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
          Each check compares the wrong side with the right side of the same load (or reads one value). \
          `ratio` is how many times worse the wrong side is (for an absolute check, the value itself); \
          with repetitions it is a range, and a range across the threshold is inconclusive. \
-         A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command.\n\n\
-         | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | gate |\n\
-         |---|---|---|---|---|---|---|---:|---:|---|---|\n",
+         A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
+         A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
+         has no value, or would divide by 0; `why` says which. A gate that cannot decide fails.\n\n\
+         | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | why | gate |\n\
+         |---|---|---|---|---|---|---|---:|---:|---|---|---|\n",
         m.run_id, m.cores, m.cpu_model, m.kernel, m.git_revision, m.started
     );
     for r in results {
@@ -180,10 +336,10 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             .as_deref()
             .map(|w| format!(" ({w})"))
             .unwrap_or_default();
-        let threshold = p.threshold.unwrap_or(1.0);
-        let _ = writeln!(
+        let _ =
+            writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {}{right_workload}: {} | {} | {} | {}{threshold} | **{}** | {} |",
+            "| {} | {} | {} | {} | {} | {}{right_workload}: {} | {} | {} | {} | **{}** | {} | {} |",
             p.claim,
             p.title,
             if p.article.is_empty() { "—" } else { &p.article },
@@ -193,8 +349,9 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             Stat::display_or_dash(r.right, 3),
             r.level,
             Stat::display_or_dash(r.ratio, 3),
-            if p.wrong.is_empty() && p.at_most { "≤ " } else { "≥ " },
+            bound(p),
             r.verdict.text(),
+            if r.reason.is_empty() { "—" } else { &r.reason },
             if p.gate { "yes" } else { "no" }
         );
     }
@@ -239,5 +396,128 @@ mod tests {
             verdict(&range(f64::INFINITY, f64::INFINITY), 2.0, false),
             ClaimVerdict::Holds
         );
+    }
+
+    /// A throughput pair "good serves ≥ 2× bad", changed by `change`.
+    fn pair(change: impl FnOnce(&mut Pair)) -> Pair {
+        let text = "claim = \"C\"\ntitle = \"t\"\nworkload = \"w\"\nwrong = \"bad\"\nright = \"good\"\nmetric = \"achieved_rps\"\nthreshold = 2.0\n";
+        let mut pair: Pair = toml::from_str(text).unwrap();
+        change(&mut pair);
+        pair
+    }
+
+    fn side(label: &str, value: Option<f64>) -> Result<Side, String> {
+        Ok(Side {
+            label: label.into(),
+            value: value.map(|v| Stat {
+                median: v,
+                min: v,
+                max: v,
+            }),
+            unusable: None,
+            error_share: Some(0.0),
+        })
+    }
+
+    fn judged(pair: &Pair, wrong: Result<Side, String>, right: Result<Side, String>) -> Judgement {
+        judge(pair, Some(&wrong), &right)
+    }
+
+    #[test]
+    fn a_side_that_scored_zero_never_wins() {
+        // Throughput: the wrong side served nothing. No ratio, no "inf× holds".
+        let j = judged(
+            &pair(|_| {}),
+            side("bad", Some(0.0)),
+            side("good", Some(100.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(j.reason.contains("is 0"), "{}", j.reason);
+        // Latency: the right side has no value (its probe was never answered).
+        let latency = pair(|p| p.metric = "probe_p95_ms".into());
+        let j = judged(&latency, side("bad", Some(50.0)), side("good", None));
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(
+            j.reason.contains("good has no probe_p95_ms"),
+            "{}",
+            j.reason
+        );
+        let j = judged(&latency, side("bad", Some(50.0)), side("good", Some(0.0)));
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+    }
+
+    #[test]
+    fn error_dominated_invalid_failed_or_missing_cells_cannot_decide() {
+        let mut errors = side("bad", Some(10.0)).unwrap();
+        errors.error_share = Some(0.94);
+        let j = judged(&pair(|_| {}), Ok(errors.clone()), side("good", Some(100.0)));
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(j.reason.contains("94.0 %"), "{}", j.reason);
+        // ... unless the check is about errors.
+        let about_errors = pair(|p| {
+            p.metric = "error_rate".into();
+            p.wrong.clear();
+            p.at_most = true;
+            p.threshold = Some(0.99);
+        });
+        let j = judge(&about_errors, None, &Ok(errors.clone()));
+        assert_ne!(j.verdict, ClaimVerdict::CannotDecide, "{}", j.reason);
+        // A looser bound, when the pair says so.
+        let loose = pair(|p| p.max_error_rate = 0.95);
+        assert_eq!(
+            judged(&loose, Ok(errors), side("good", Some(100.0))).verdict,
+            ClaimVerdict::Holds
+        );
+        let mut invalid = side("bad", Some(10.0)).unwrap();
+        invalid.unusable = Some("its cell is invalid (the generator was the limit)".into());
+        let j = judged(&pair(|_| {}), Ok(invalid), side("good", Some(100.0)));
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(
+            j.reason.starts_with("bad: its cell is invalid"),
+            "{}",
+            j.reason
+        );
+        let j = judged(
+            &pair(|_| {}),
+            Err("the run has no cell bad".into()),
+            side("good", Some(1.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+    }
+
+    #[test]
+    fn a_two_sided_check_holds_inside_its_band_only() {
+        let nothing_gained = pair(|p| p.within = Some(0.1));
+        let ratio =
+            |w: f64, r: f64| judged(&nothing_gained, side("bad", Some(w)), side("good", Some(r)));
+        // Throughput: ratio = right / wrong.
+        assert_eq!(ratio(100.0, 97.0).verdict, ClaimVerdict::Holds);
+        assert_eq!(ratio(100.0, 150.0).verdict, ClaimVerdict::DoesNotHold);
+        assert_eq!(ratio(100.0, 60.0).verdict, ClaimVerdict::DoesNotHold);
+        let straddles = Stat {
+            median: 1.1,
+            min: 1.0,
+            max: 1.2,
+        };
+        assert_eq!(within(&straddles, 0.1), ClaimVerdict::Inconclusive);
+    }
+
+    #[test]
+    fn a_clear_win_holds_and_a_clear_loss_does_not() {
+        let j = judged(
+            &pair(|_| {}),
+            side("bad", Some(10.0)),
+            side("good", Some(100.0)),
+        );
+        assert_eq!(
+            (j.verdict, j.ratio.map(|r| r.median)),
+            (ClaimVerdict::Holds, Some(10.0))
+        );
+        let j = judged(
+            &pair(|_| {}),
+            side("bad", Some(100.0)),
+            side("good", Some(150.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::DoesNotHold);
     }
 }

@@ -444,6 +444,14 @@ pub struct Pair {
     /// The article's numbers, shown beside ours.
     #[serde(default)]
     pub article: String,
+    /// A two-sided check ("gains nothing"): it holds when the ratio lies within
+    /// 1 ± this (e.g. 0.1 for ±10 %); `threshold` is then ignored.
+    #[serde(default)]
+    pub within: Option<f64>,
+    /// The largest share of failed or unfinished requests either side may have for
+    /// the check to decide (default 1 %); ignored when the metric is `error_rate`.
+    #[serde(default = "defaults::check_error_rate")]
+    pub max_error_rate: f64,
 }
 
 /// A saturation search: doubling, then bisection, to the highest rate meeting the SLO.
@@ -490,6 +498,9 @@ mod defaults {
     }
     pub fn probe() -> Duration {
         Duration::from_secs(2)
+    }
+    pub fn check_error_rate() -> f64 {
+        0.01
     }
     pub fn slow_probe_rate() -> f64 {
         50.0
