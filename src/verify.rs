@@ -1,6 +1,7 @@
 //! `sabench verify`: starts every style in turn (in-process, on 127.0.0.1:0) beside a
 //! mock upstream, requests every route, and checks that the answers are correct and
-//! byte-identical across styles before anything is measured.
+//! byte-identical across styles (status line, headers and body; only the value of
+//! the waited-time header may differ) before anything is measured.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -43,6 +44,8 @@ impl Default for VerifyOptions {
 pub struct Observation {
     /// HTTP status.
     pub status: u16,
+    /// The status line and headers as sent, the waited-time header's value as `N`.
+    pub head: String,
     /// The body.
     pub body: Vec<u8>,
     /// Upstream calls made while serving it.
@@ -102,7 +105,7 @@ impl VerifyReport {
             }
         }
         let verdict = if self.passed() {
-            "verify: every style returned identical, correct bodies on every route"
+            "verify: every style returned identical, correct responses (status line, headers and body) on every route"
         } else {
             "verify: FAILED (see above)"
         };
@@ -160,23 +163,13 @@ pub fn verify(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
         upstream_timeout: Duration::from_secs(5),
         ..WorkloadConfig::default()
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into();
     let styles = styles_to_verify();
     let mut by_style = Vec::new();
     for style in &styles {
         let server = server::spawn(ServerConfig::new(style.clone(), workload.clone()))?;
         let mut column = Vec::new();
         for route in Route::ALL {
-            column.push(observe(
-                &agent,
-                &server.base_url(),
-                &upstream.base_url(),
-                route,
-            )?);
+            column.push(observe(server.addr(), &upstream.base_url(), route)?);
         }
         server.stop()?;
         by_style.push(column);
@@ -196,47 +189,70 @@ pub fn verify(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
     })
 }
 
-/// Requests `route` once and records what came back and how many upstream calls it made.
+/// Requests `route` once, on a fresh keep-alive connection read byte by byte, and
+/// records what came back and how many upstream calls it made.
 fn observe(
-    agent: &ureq::Agent,
-    server: &str,
+    server: std::net::SocketAddr,
     upstream_url: &str,
     route: Route,
 ) -> anyhow::Result<Observation> {
     let before = upstream::fetch_stats(upstream_url)?.hits;
     let mut problems = Vec::new();
-    let (status, body) = match agent.get(&format!("{server}{}", route.path())).call() {
-        Ok(mut response) => {
-            let status = response.status().as_u16();
-            let declared = response
-                .headers()
-                .get("content-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            let body = response.body_mut().read_to_vec().unwrap_or_else(|e| {
-                problems.push(format!("reading the body failed: {e}"));
-                Vec::new()
-            });
-            if declared != Some(body.len()) {
-                problems.push(format!(
-                    "Content-Length {declared:?} but body has {} bytes",
-                    body.len()
-                ));
-            }
-            (status, body)
-        }
+    let (status, head, body) = match raw_get(server, route.path()) {
+        Ok(response) => response,
         Err(e) => {
             problems.push(format!("request failed: {e}"));
-            (0, Vec::new())
+            (0, String::new(), Vec::new())
         }
     };
     let upstream_hits = upstream::fetch_stats(upstream_url)?.hits - before;
     Ok(Observation {
         status,
+        head,
         body,
         upstream_hits,
         problems,
     })
+}
+
+/// One `GET path` as a keep-alive client sends it: the status, the head as sent (the
+/// waited-time header's value as `N`), and the body as its Content-Length frames it.
+fn raw_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Ok(Some((_, length))) = crate::load::client::response_length(&bytes) {
+            bytes.truncate(length);
+            break;
+        }
+        let n = stream.read(&mut chunk)?;
+        anyhow::ensure!(n > 0, "the connection closed before a whole response");
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(bytes.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&bytes[..split]);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let waited = crate::server::reply::WAITED_HEADER;
+    let head = head
+        .split("\r\n")
+        .map(|line| match line.split_once(": ") {
+            Some((name, _)) if name.eq_ignore_ascii_case(waited) => format!("{name}: N"),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    Ok((status, head, bytes[split..].to_vec()))
 }
 
 /// The upstream calls one request on `route` must make.
@@ -259,6 +275,7 @@ fn independent_cpu_body(rounds: u32) -> String {
 
 fn check_row(route: Route, row: &mut [Observation], workload: &WorkloadConfig) {
     let reference = row.first().map(|o| o.body.clone()).unwrap_or_default();
+    let reference_head = row.first().map(|o| o.head.clone()).unwrap_or_default();
     let cpu_body = independent_cpu_body(workload.cpu.rounds);
     for cell in row.iter_mut() {
         if cell.status != 200 {
@@ -273,6 +290,12 @@ fn check_row(route: Route, row: &mut [Observation], workload: &WorkloadConfig) {
                 "body differs from the first style's: {:?} vs {:?}",
                 String::from_utf8_lossy(&cell.body),
                 String::from_utf8_lossy(&reference)
+            ));
+        }
+        if cell.head != reference_head {
+            cell.problems.push(format!(
+                "status line or headers differ from the first style's: {:?} vs {:?}",
+                cell.head, reference_head
             ));
         }
         let hits = expected_hits(route, workload);

@@ -77,7 +77,9 @@ where
     builder
         .max_buf_size(limits.max_header_bytes.max(limits::MIN_HEADER_BYTES))
         // A request followed by the client's FIN is answered, as the blocking style does.
-        .half_close(true);
+        .half_close(true)
+        // No `date:` header: the blocking style sends none, and the bytes must match.
+        .auto_date_header(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

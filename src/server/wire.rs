@@ -95,16 +95,18 @@ fn invalid(status: u16, reason: String) -> Parsed {
 /// Appends `reply` as an HTTP/1.1 response to `out`.
 pub fn write_response(out: &mut Vec<u8>, reply: &Reply, keep_alive: bool) {
     use std::io::Write;
+    // The same bytes hyper writes for the async styles: its headers in insertion
+    // order, then content-length.
     let _ = write!(
         out,
-        "HTTP/1.1 {} {}\r\ncontent-type: {CONTENT_TYPE}\r\ncontent-length: {}\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: {CONTENT_TYPE}\r\n",
         reply.status,
         reason(reply.status),
-        reply.body.len()
     );
     if let Some(waited) = reply.waited {
         let _ = write!(out, "{WAITED_HEADER}: {}\r\n", waited.as_micros());
     }
+    let _ = write!(out, "content-length: {}\r\n", reply.body.len());
     if !keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
     }
