@@ -11,7 +11,8 @@ target/release/sabench run scenarios/ci-claims.toml --out "$out" >/dev/null
 run=$(ls -d "$out"/*/ | sort | tail -n 1)
 status=0
 target/release/sabench check "${run%/}" || status=$?
-held=$(grep -c '\*\*holds\*\* | yes |' "${run%/}/claims.md" || true)
+# A row ends "| **verdict** | why | gate |".
+held=$(grep -cE '\*\*holds\*\* \| [^|]* \| yes \|$' "${run%/}/claims.md" || true)
 gates=$(grep -c '| yes |$' "${run%/}/claims.md" || true)
 echo "gated claims: $held passed, $((gates - held)) failed"
 exit "$status"
