@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod affinity;
+pub mod alarm;
 pub mod cli;
 pub mod display;
 pub mod fuzzing;

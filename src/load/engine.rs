@@ -18,10 +18,10 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::alarm::AlarmHandle;
 use super::client::{Connection, ExchangeError};
 use super::pacer::{Pacer, Schedule};
 use super::recorder::{ErrorClass, Finished, Recording, RequestOutcome, Timing};
+use crate::alarm::AlarmHandle;
 
 /// Waits longer than this use tokio's (millisecond) timer for the bulk, then the
 /// precise alarm clock for the rest.

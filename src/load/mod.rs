@@ -8,7 +8,6 @@
 //! - [`collector`]: merges per-second intervals, writes the HdrHistogram log;
 //! - [`report`]: the JSON report and the human summary; [`target`]: the URL.
 
-pub mod alarm;
 pub mod client;
 pub mod collector;
 pub(crate) mod engine;
@@ -193,7 +192,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         stop: config.stop.clone(),
         cpus: config.cpus.clone(),
     });
-    let alarm = alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
+    let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
     let (sender, receiver) = mpsc::channel();
     let mut handles = Vec::new();
     for index in 0..threads {

@@ -85,6 +85,7 @@ fn render(run: &RunData) -> String {
         out.push('\n');
     }
     out.push_str(&super::slowloris::section(run));
+    out.push_str(&timer_fairness_section(run));
     out.push_str(&littles_law_section(run));
     out.push_str(&pairs_section(run));
     if !run.pipeline.is_empty() {
@@ -253,6 +254,52 @@ fn table(run: &RunData, workload: &str) -> String {
     out
 }
 
+/// Most the styles' achieved I/O waits may differ at one level before the timers, not
+/// the styles, could explain a difference, ms.
+pub const WAIT_SPREAD_LIMIT_MS: f64 = 0.2;
+
+/// The levels at which the styles' achieved I/O waits (median, as the servers report
+/// them) differ by more than [`WAIT_SPREAD_LIMIT_MS`]; empty when every level is fair.
+fn timer_fairness_section(run: &RunData) -> String {
+    let mut uneven = Vec::new();
+    for workload in run.workloads() {
+        for (level, groups) in levels_of(run, &workload) {
+            let waits: Vec<(&str, f64)> = groups
+                .iter()
+                .filter(|g| g.valid)
+                .filter_map(|g| g.server_wait_p50.map(|w| (g.variant.as_str(), w)))
+                .collect();
+            if let Some(line) = uneven_waits(&waits) {
+                uneven.push(format!("- {workload} {level}: {line}"));
+            }
+        }
+    }
+    if uneven.is_empty() {
+        return String::new();
+    }
+    format!(
+        "## Timer fairness\n\nAt these levels the styles' achieved I/O waits differ by more than {WAIT_SPREAD_LIMIT_MS} ms, so part of a difference between them may be their timers rather than their concurrency model (in upstream mode, a stalled dependency also shows here):\n\n{}\n\n",
+        uneven.join("\n")
+    )
+}
+
+/// "A waited 21.30 ms, B 20.19 ms (1.11 ms apart)" when the longest and shortest of
+/// `waits` (style, ms) are over [`WAIT_SPREAD_LIMIT_MS`] apart.
+fn uneven_waits(waits: &[(&str, f64)]) -> Option<String> {
+    let low = waits.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let high = waits.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (high.1 - low.1 > WAIT_SPREAD_LIMIT_MS).then(|| {
+        format!(
+            "{} waited {:.2} ms, {} {:.2} ms ({:.2} ms apart)",
+            high.0,
+            high.1,
+            low.0,
+            low.1,
+            high.1 - low.1
+        )
+    })
+}
+
 /// Little's law over the closed-loop cells: connections ≈ request rate × mean latency.
 fn littles_law_section(run: &RunData) -> String {
     let checked: Vec<&crate::results::CellRecord> = run
@@ -410,4 +457,22 @@ fn capacity_table(run: &RunData) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_further_apart_than_the_limit_are_named() {
+        let before = [("blocking", 20.19), ("async", 21.30)];
+        let line = uneven_waits(&before).unwrap();
+        assert_eq!(
+            line,
+            "async waited 21.30 ms, blocking 20.19 ms (1.11 ms apart)"
+        );
+        assert_eq!(uneven_waits(&[("blocking", 20.21), ("async", 20.18)]), None);
+        assert_eq!(uneven_waits(&[("blocking", 20.2)]), None);
+        assert_eq!(uneven_waits(&[]), None);
+    }
 }

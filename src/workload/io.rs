@@ -83,7 +83,13 @@ pub async fn asynchronous(
     let mut tally = Tally::default();
     for call in 0..spec.calls {
         match spec.mode {
-            IoMode::Sleep => tokio::time::sleep(spec.latency).await,
+            // The shared alarm clock, not tokio's timer, which rounds every wait up to a
+            // whole millisecond: the same precision as the blocking style's std sleep.
+            IoMode::Sleep => {
+                crate::alarm::shared()
+                    .sleep_until(Instant::now() + spec.latency)
+                    .await
+            }
             IoMode::Upstream => tally.add(&upstream.get(&item_path(call)).await?),
         }
     }

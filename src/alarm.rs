@@ -1,8 +1,9 @@
-//! A precise alarm clock for open-loop pacing. tokio's timer rounds every wait up to
-//! the next whole millisecond, which would send every scheduled request up to 1 ms
-//! late; spinning instead burns a whole core. This clock is one OS thread that
-//! sleeps with `std::thread` precision (timer slack set to 1 ns) and wakes the task
-//! whose send time has come.
+//! A precise alarm clock for async code. tokio's timer rounds every wait up to the
+//! next whole millisecond: the load generator would send every scheduled request up to
+//! 1 ms late, and the async styles' in-process I/O waits would last ~1.3 ms longer than
+//! the blocking style's `std::thread::sleep` (an unfair handicap). Spinning instead
+//! burns a whole core. This clock is one OS thread that sleeps with `std::thread`
+//! precision (timer slack set to 1 ns) and wakes the task whose time has come.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -61,7 +62,7 @@ impl AlarmClock {
         let ringer = shared.clone();
         let cpus = cpus.to_vec();
         std::thread::Builder::new()
-            .name("load-alarm".into())
+            .name("alarm".into())
             .spawn(move || {
                 let _ = crate::affinity::pin_current_thread(&cpus);
                 ring(&ringer)
@@ -125,6 +126,18 @@ fn ring(shared: &Shared) {
     }
 }
 
+/// The process's shared clock (started on first use, never pinned): what the async
+/// styles' in-process waits use.
+pub fn shared() -> AlarmHandle {
+    static CLOCK: std::sync::OnceLock<Option<AlarmClock>> = std::sync::OnceLock::new();
+    match CLOCK.get_or_init(|| AlarmClock::start(&[]).ok()) {
+        Some(clock) => clock.handle(),
+        // No thread could be started: a handle nobody rings would hang, so fall back
+        // to a clock of its own per call (which starts its thread or spins).
+        None => AlarmHandle::spinning(),
+    }
+}
+
 /// Lets a task wait on the clock.
 #[derive(Clone)]
 pub struct AlarmHandle {
@@ -132,13 +145,32 @@ pub struct AlarmHandle {
 }
 
 impl AlarmHandle {
+    /// A handle with no clock behind it: every wait yields until its time.
+    fn spinning() -> Self {
+        let shared = Shared::default();
+        shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopped = true;
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
     /// Completes at `at`, to within tens of microseconds.
     pub async fn sleep_until(&self, at: Instant) {
         let now = Instant::now();
         if at <= now {
             return;
         }
-        if at - now > SPIN_BELOW {
+        let ringing = !self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stopped;
+        if ringing && at - now > SPIN_BELOW {
             WaitFor {
                 at,
                 handle: self,
