@@ -480,3 +480,38 @@ head_start = "300ms"
         "slowloris cells have their own section"
     );
 }
+
+#[test]
+fn a_saturation_search_whose_start_rate_fails_reports_no_capacity() {
+    let dir = temp_dir("no-capacity");
+    // A 20 ms wait can never meet a 1 ms objective: the start rate fails.
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "no-capacity"
+duration = "300ms"
+warmup = "100ms"
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "io"
+[load]
+open_loop_connections = 4
+saturate = { p95_slo = "1ms", start_rps = 50.0, max_rps = 400.0, bisections = 1, probe_duration = "300ms" }
+"#,
+    );
+    let run = run_ok(&scenario, &dir.join("results"));
+    let rows = common::runs::cells(&run);
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row["valid"], "false", "{row:?}");
+    assert_eq!(
+        row["target_rps"], "",
+        "a failing rate is no capacity: {row:?}"
+    );
+    assert!(
+        row["invalid_reason"].contains("no capacity found"),
+        "{row:?}"
+    );
+}

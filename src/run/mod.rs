@@ -430,7 +430,9 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
     };
     let origin = Instant::now() + scenario.warmup;
-    let sampler = sampler::Sampler::start(server.pid(), origin, Duration::from_millis(100));
+    // The saturation search samples each probe on its own (see `saturate`).
+    let sampler = (!matches!(cell.level, Level::Saturate { .. }))
+        .then(|| sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY));
     let probe = scenario.load.probe.as_ref().map(|probe| {
         let config = LoadConfig {
             url: format!("http://{}{}", server.addr(), probe.route),
@@ -442,6 +444,7 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         std::thread::spawn(move || load::run(&config))
     });
     let mut slow = None;
+    let mut searched = None;
     let (report, target) = match &cell.level {
         Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
         Level::Open { rate, .. } => {
@@ -452,8 +455,17 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
             (run_load(&config, dir.hlog_path(&cell.id))?, Some(*rate))
         }
         Level::Saturate { search, .. } => {
-            let (report, rate) = saturate(&base, search, dir, &cell.id, &options.interrupted)?;
-            (report, Some(rate))
+            let found = saturate(
+                &base,
+                search,
+                server.pid(),
+                dir,
+                &cell.id,
+                &options.interrupted,
+            )?;
+            let rate = found.rate;
+            searched = Some((found.samples, found.start_failed));
+            (found.report, rate)
         }
         Level::Slowloris { clients, spec } => {
             let (report, tally) =
@@ -476,7 +488,11 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
         None => None,
     };
     let lag = process::fetch_lag(server.addr());
-    let samples = sampler.finish();
+    let (samples, start_failed) = match (sampler, searched) {
+        (Some(sampler), _) => (sampler.finish(), None),
+        (None, Some((samples, start_failed))) => (samples, start_failed),
+        (None, None) => (Vec::new(), None),
+    };
     let crashes: Vec<process::ChildExited> = std::iter::once(server.crash())
         .chain(own_upstream.as_mut().map(Child::crash))
         .flatten()
@@ -497,6 +513,11 @@ fn run_cell(context: &CellContext<'_>, cell: &CellPlan, label: &str) -> anyhow::
     let mut record = record(scenario, cell, &measured);
     if let Some(slow) = &measured.slow {
         slow.fill(&mut record, &report);
+    }
+    if let Some(why) = start_failed {
+        // No capacity was found: the failing start rate is not one.
+        record.valid = false;
+        record.invalid_reason = why;
     }
     for crash in &crashes {
         mark_crashed(&mut record, crash);
@@ -559,44 +580,75 @@ fn meets(report: &LoadReport, search: &Saturate) -> bool {
             .is_some_and(|share| share <= search.max_error_rate)
 }
 
-/// Doubling, then bisection, to the highest rate that meets the SLO. Returns the best
-/// passing probe (or the first, failing one if none passed) and its rate.
+/// How often the server is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// What the saturation search found.
+struct Capacity {
+    /// The best passing probe (or, when none passed, the first, failing one).
+    report: LoadReport,
+    /// The highest rate that met the SLO; None when even the start rate missed it.
+    rate: Option<f64>,
+    /// The server's samples during the chosen probe only.
+    samples: Vec<ServerSample>,
+    /// Why no capacity was found, when the start rate already missed the SLO.
+    start_failed: Option<String>,
+}
+
+/// Doubling, then bisection, to the highest rate that meets the SLO. Each probe is
+/// sampled on its own, so the cell's CPU and memory are those of the chosen probe.
+/// When the start rate already misses the SLO there is no capacity to report: the
+/// cell says so and is not valid, rather than calling the failing rate a capacity.
 fn saturate(
     base: &LoadConfig,
     search: &Saturate,
+    pid: u32,
     dir: &RunDir,
     id: &str,
     interrupted: &AtomicBool,
-) -> anyhow::Result<(LoadReport, f64)> {
-    let probe = |rate: f64, first: bool| -> anyhow::Result<LoadReport> {
+) -> anyhow::Result<Capacity> {
+    let probe = |rate: f64, first: bool| -> anyhow::Result<(LoadReport, Vec<ServerSample>)> {
+        let warmup = if first {
+            base.warmup
+        } else {
+            Duration::from_millis(200)
+        };
         let config = LoadConfig {
             schedule: Schedule::Constant { rate },
             duration: Some(search.probe_duration),
-            warmup: if first {
-                base.warmup
-            } else {
-                Duration::from_millis(200)
-            },
+            warmup,
             ..base.clone()
         };
-        run_load(
+        let sampler = sampler::Sampler::start(pid, Instant::now() + warmup, SAMPLE_EVERY);
+        let report = run_load(
             &config,
             dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),
-        )
+        )?;
+        Ok((report, sampler.finish()))
     };
     let mut rate = search.start_rps;
-    let first = probe(rate, true)?;
+    let (first, first_samples) = probe(rate, true)?;
     if !meets(&first, search) {
-        return Ok((finish_probe(dir, id, first, rate)?, rate));
+        let why = format!(
+            "no capacity found: the search's start rate {rate:.0} req/s already missed the objective (ok p95 {} ms, failed or unfinished {}): lower start_rps",
+            crate::display::or_dash(first.latency_ms.ok.corrected.map(|p| p.p95), 1),
+            crate::display::percent(first.error_share)
+        );
+        return Ok(Capacity {
+            report: finish_probe(dir, id, first, rate)?,
+            rate: None,
+            samples: first_samples,
+            start_failed: Some(why),
+        });
     }
-    let (mut good, mut good_rate) = (first, rate);
+    let (mut good, mut good_rate, mut good_samples) = (first, rate, first_samples);
     let mut bad_rate = None;
     while bad_rate.is_none() && rate * 2.0 <= search.max_rps && !interrupted.load(Ordering::SeqCst)
     {
         rate *= 2.0;
-        let report = probe(rate, false)?;
+        let (report, samples) = probe(rate, false)?;
         if meets(&report, search) {
-            (good, good_rate) = (report, rate);
+            (good, good_rate, good_samples) = (report, rate, samples);
         } else {
             bad_rate = Some(rate);
         }
@@ -607,15 +659,20 @@ fn saturate(
                 break;
             }
             let mid = (good_rate + bad) / 2.0;
-            let report = probe(mid, false)?;
+            let (report, samples) = probe(mid, false)?;
             if meets(&report, search) {
-                (good, good_rate) = (report, mid);
+                (good, good_rate, good_samples) = (report, mid, samples);
             } else {
                 bad = mid;
             }
         }
     }
-    Ok((finish_probe(dir, id, good, good_rate)?, good_rate))
+    Ok(Capacity {
+        report: finish_probe(dir, id, good, good_rate)?,
+        rate: Some(good_rate),
+        samples: good_samples,
+        start_failed: None,
+    })
 }
 
 /// Keeps the chosen probe's histogram log as the cell's.
