@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::upstream::{self, UpstreamConfig};
+use crate::workload::thread_pool::ThreadPool;
 use crate::workload::{
     cpu, fanout, AsyncUpstream, BlockingUpstream, ClientOptions, CpuSpec, FanoutPolicy, FanoutSpec,
     Outcome, WorkloadError,
@@ -121,12 +122,15 @@ pub fn run(options: &PipelineOptions) -> anyhow::Result<Vec<Timing>> {
     };
     let mut timings = Vec::new();
     let client = blocking_client(clean.base_url());
+    let one_thread = ThreadPool::new(1, "pipeline-sequential");
     timings.push(timed("sequential (blocking)", "C3", f, || {
         then_transform(fanout::blocking(
             &spec(Some(1), FanoutPolicy::WaitAll),
             &client,
+            &one_thread,
         ))
     }));
+    let threads = ThreadPool::new(options.threads as usize, "pipeline-pool");
     timings.push(timed(
         &format!("thread pool of {} (blocking)", options.threads),
         "C3",
@@ -135,6 +139,7 @@ pub fn run(options: &PipelineOptions) -> anyhow::Result<Vec<Timing>> {
             then_transform(fanout::blocking(
                 &spec(Some(options.threads), FanoutPolicy::WaitAll),
                 &client,
+                &threads,
             ))
         },
     ));

@@ -16,6 +16,7 @@ use super::reply::Reply;
 use super::wire::{self, Parsed};
 use super::{Limits, ServerConfig, Variant};
 use crate::shutdown::Shutdown;
+use crate::workload::thread_pool::ThreadPool;
 use crate::workload::{
     cpu, fanout, io, mixed, BlockingUpstream, ClientOptions, Route, WorkloadConfig, HEALTH_BODY,
     NULL_BODY,
@@ -25,12 +26,16 @@ use crate::workload::{
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 /// Upstream pool size for thread-per-connection (no fixed thread count to size it by).
 const PER_CONNECTION_POOL: usize = 1024;
+/// Most threads the fan-out pool starts (they are started on demand and reused).
+const FANOUT_THREADS_MAX: usize = 1024;
 
 /// What every connection shares.
 struct State {
     workload: WorkloadConfig,
     limits: Limits,
     upstream: BlockingUpstream,
+    /// Where `/fanout` runs its calls.
+    fanout_pool: ThreadPool,
     shutdown: Shutdown,
     /// Connections accepted and not yet closed (queued ones included).
     open: AtomicUsize,
@@ -53,6 +58,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
     };
     let state = Arc::new(State {
         upstream: BlockingUpstream::new(&ClientOptions::from_workload(&config.workload), pool_size),
+        fanout_pool: ThreadPool::new(pool_size.min(FANOUT_THREADS_MAX), "fanout"),
         workload: config.workload.clone(),
         limits: config.limits,
         shutdown: shutdown.clone(),
@@ -458,6 +464,10 @@ fn respond(route: Route, state: &State) -> Reply {
             io::blocking(&workload.io, &state.upstream)
                 .map(|io| mixed::render(io, &cpu::run(workload.cpu))),
         ),
-        Route::Fanout => Reply::from_result(fanout::blocking(&workload.fanout, &state.upstream)),
+        Route::Fanout => Reply::from_result(fanout::blocking(
+            &workload.fanout,
+            &state.upstream,
+            &state.fanout_pool,
+        )),
     }
 }

@@ -3,6 +3,7 @@
 //! failed call does to the rest is the [`FanoutPolicy`] (claim C9).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::client::{item_path, AsyncUpstream, BlockingUpstream};
+use super::thread_pool::ThreadPool;
 use super::{Outcome, WorkloadError};
 
 /// What a failed call does to the request.
@@ -102,50 +104,71 @@ fn aggregate(
     })
 }
 
-/// The blocking face: scoped OS threads (as many as the concurrency) take calls in
-/// turn; under `FailFast` they stop taking new calls after the first failure (a
-/// blocking call in progress cannot be cancelled).
-pub fn blocking(spec: &FanoutSpec, upstream: &BlockingUpstream) -> Result<Outcome, WorkloadError> {
+/// The blocking face: jobs on a bounded thread pool (as many as the concurrency) take
+/// calls in turn; under `FailFast` they stop taking new calls after the first failure
+/// (a blocking call in progress cannot be cancelled). The caller's thread waits.
+pub fn blocking(
+    spec: &FanoutSpec,
+    upstream: &BlockingUpstream,
+    pool: &ThreadPool,
+) -> Result<Outcome, WorkloadError> {
     let started = Instant::now();
-    let next = AtomicU32::new(0);
-    let failed = AtomicBool::new(false);
-    let fail_fast = spec.policy == FanoutPolicy::FailFast;
-    let (indexed, panicked): (Vec<Indexed>, bool) = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..spec.concurrency())
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        if fail_fast && failed.load(Ordering::Relaxed) {
-                            return done;
-                        }
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        if index >= spec.calls {
-                            return done;
-                        }
-                        let result = upstream.get(&item_path(index));
-                        if result.is_err() {
-                            failed.store(true, Ordering::Relaxed);
-                        }
-                        done.push((index, result));
-                    }
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        let mut panicked = false;
-        for worker in workers {
-            match worker.join() {
-                Ok(done) => all.extend(done),
-                Err(_) => panicked = true,
-            }
-        }
-        (all, panicked)
+    let shared = Arc::new(Fan {
+        spec: *spec,
+        upstream: upstream.clone(),
+        next: AtomicU32::new(0),
+        failed: AtomicBool::new(false),
     });
-    if panicked {
+    let (done, finished) = std::sync::mpsc::channel::<Vec<Indexed>>();
+    let jobs = spec.concurrency();
+    for _ in 0..jobs {
+        let (shared, done) = (shared.clone(), done.clone());
+        pool.execute(move || {
+            let _ = done.send(shared.take_calls());
+        });
+    }
+    drop(done);
+    let mut indexed = Vec::new();
+    let mut reported = 0;
+    // Ends when every job has reported, or when a panicking job dropped its sender.
+    while let Ok(part) = finished.recv() {
+        indexed.extend(part);
+        reported += 1;
+    }
+    if reported < jobs {
         return Err(WorkloadError::Offload("a fan-out thread panicked".into()));
     }
     aggregate(spec, indexed, started)
+}
+
+/// What the jobs of one blocking fan-out share.
+struct Fan {
+    spec: FanoutSpec,
+    upstream: BlockingUpstream,
+    next: AtomicU32,
+    failed: AtomicBool,
+}
+
+impl Fan {
+    /// Takes calls in turn until none is left (or, failing fast, one failed).
+    fn take_calls(&self) -> Vec<Indexed> {
+        let fail_fast = self.spec.policy == FanoutPolicy::FailFast;
+        let mut done = Vec::new();
+        loop {
+            if fail_fast && self.failed.load(Ordering::Relaxed) {
+                return done;
+            }
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.spec.calls {
+                return done;
+            }
+            let result = self.upstream.get(&item_path(index));
+            if result.is_err() {
+                self.failed.store(true, Ordering::Relaxed);
+            }
+            done.push((index, result));
+        }
+    }
 }
 
 /// The async face: F futures, at most `concurrency` polled at once. Under `FailFast`

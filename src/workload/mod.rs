@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod fanout;
 pub mod io;
 pub mod mixed;
+pub mod thread_pool;
 
 use std::time::Duration;
 
