@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sync_async_bench::upstream::{self, UpstreamConfig};
+use sync_async_bench::workload::thread_pool::ThreadPool;
 use sync_async_bench::workload::{
     fanout, AsyncUpstream, BlockingUpstream, ClientOptions, FanoutPolicy, FanoutSpec,
 };
@@ -37,11 +38,12 @@ fn pipeline(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(3));
+    let (one, eight) = (ThreadPool::new(1, "bench-1"), ThreadPool::new(8, "bench-8"));
     group.bench_function("sequential_blocking", |b| {
-        b.iter(|| fanout::blocking(&spec(Some(1)), &blocking).unwrap())
+        b.iter(|| fanout::blocking(&spec(Some(1)), &blocking, &one).unwrap())
     });
     group.bench_function("thread_pool_8", |b| {
-        b.iter(|| fanout::blocking(&spec(Some(8)), &blocking).unwrap())
+        b.iter(|| fanout::blocking(&spec(Some(8)), &blocking, &eight).unwrap())
     });
     group.bench_function("async_join", |b| {
         b.iter(|| {
