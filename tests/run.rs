@@ -336,6 +336,8 @@ fn check_judges_claims_and_gates_set_the_exit_code() {
 name = "gates"
 duration = "300ms"
 warmup = "100ms"
+# A gated check needs 5 repetitions a side.
+repetitions = 5
 [[styles]]
 style = "async"
 workers = [1]

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::aggregate::{higher_is_better, Stat};
 use super::markdown::levels_of;
-use super::RunData;
+use super::{stats, RunData};
 use crate::pipeline::Timing;
 use crate::run::scenario::Pair;
 
@@ -50,6 +50,8 @@ pub struct Side {
     pub unusable: Option<String>,
     /// Share of its requests that failed or never finished (None: not known).
     pub error_share: Option<f64>,
+    /// The metric in each repetition (empty when only the summary is known).
+    pub values: Vec<f64>,
 }
 
 /// One evaluated check.
@@ -69,6 +71,8 @@ pub struct CheckResult {
     pub verdict: ClaimVerdict,
     /// Why the check cannot decide (empty otherwise).
     pub reason: String,
+    /// The Mann–Whitney p-value of the two sides' repetitions, when both have some.
+    pub p: Option<f64>,
 }
 
 /// A side of `workload` at `level` (the pipeline's ways too); Err says why there is none.
@@ -98,6 +102,7 @@ fn side(
             }),
             unusable: None,
             error_share: None,
+            values: vec![v],
         });
     }
     let levels = levels_of(run, workload);
@@ -118,11 +123,18 @@ fn side(
     } else {
         None
     };
+    let values = run
+        .cells
+        .iter()
+        .filter(|c| group.cells.contains(&c.cell))
+        .filter_map(|c| c.metric(metric))
+        .collect();
     Ok(Side {
         label: label.to_string(),
         value: group.metric(metric),
         unusable,
         error_share: group.failure_share(),
+        values,
     })
 }
 
@@ -160,6 +172,7 @@ pub fn evaluate(run: &RunData, pair: &Pair) -> CheckResult {
         ratio: judgement.ratio,
         verdict: judgement.verdict,
         reason: judgement.reason,
+        p: judgement.p,
     }
 }
 
@@ -173,6 +186,9 @@ pub struct Judgement {
     pub verdict: ClaimVerdict,
     /// Why it cannot decide (empty otherwise).
     pub reason: String,
+    /// The Mann–Whitney p-value of the two sides' repetitions (None: a single value
+    /// on some side, or an absolute check).
+    pub p: Option<f64>,
 }
 
 impl Judgement {
@@ -181,9 +197,14 @@ impl Judgement {
             ratio: None,
             verdict: ClaimVerdict::CannotDecide,
             reason,
+            p: None,
         }
     }
 }
+
+/// Repetitions a gated check needs on each side (the pipeline, timed once, excepted):
+/// with fewer, no test can tell an effect from noise at the 5 % level.
+pub const GATE_REPETITIONS: usize = 5;
 
 /// The verdict rules: a side that is missing, failed, invalid, mostly errors (over the
 /// pair's `max_error_rate`, unless the metric is the error rate) or without a value
@@ -196,6 +217,7 @@ pub fn judge(
 ) -> Judgement {
     let sides: Vec<&Result<Side, String>> = wrong.into_iter().chain([right]).collect();
     let mut values = Vec::new();
+    let mut repetitions = Vec::new();
     for side in sides {
         let side = match side {
             Ok(side) => side,
@@ -214,6 +236,14 @@ pub fn judge(
                 ));
             }
         }
+        if pair.gate && pair.workload != "pipeline" && side.values.len() < GATE_REPETITIONS {
+            return Judgement::cannot(format!(
+                "{}: {} repetitions; a gated check needs at least {GATE_REPETITIONS}",
+                side.label,
+                side.values.len()
+            ));
+        }
+        repetitions.push(side.values.as_slice());
         match side.value {
             Some(value) if value.min.is_finite() && value.max.is_finite() => values.push(value),
             _ => {
@@ -224,11 +254,14 @@ pub fn judge(
             }
         }
     }
-    let ratio = match values.as_slice() {
-        [value] => *value,
-        [w, r] => {
-            // How many times worse the wrong side is, as a range over repetitions.
-            let (num, den, den_label) = if higher_better(&pair.metric) {
+    let mut p = None;
+    let ratio = match (values.as_slice(), repetitions.as_slice()) {
+        ([value], _) => *value,
+        ([w, r], [w_reps, r_reps]) => {
+            // How many times worse the wrong side is: with repetitions on both sides, the
+            // ratio of medians with its 95 % bootstrap interval; else the extremes.
+            let higher = higher_better(&pair.metric);
+            let (num, den, den_label) = if higher {
                 (r, w, &pair.wrong)
             } else {
                 (w, r, &pair.right)
@@ -239,10 +272,28 @@ pub fn judge(
                     pair.metric
                 ));
             }
-            Stat {
-                median: num.median / den.median,
-                min: num.min / den.max,
-                max: num.max / den.min,
+            let (num_reps, den_reps) = if higher {
+                (*r_reps, *w_reps)
+            } else {
+                (*w_reps, *r_reps)
+            };
+            if w_reps.len() >= 2 && r_reps.len() >= 2 {
+                p = stats::mann_whitney(w_reps, r_reps).map(|test| test.p);
+            }
+            let interval = (num_reps.len() >= 2 && den_reps.len() >= 2)
+                .then(|| stats::ratio_interval(num_reps, den_reps))
+                .flatten();
+            match interval {
+                Some((low, high)) => Stat {
+                    median: stats::median(num_reps) / stats::median(den_reps),
+                    min: low,
+                    max: high,
+                },
+                None => Stat {
+                    median: num.median / den.median,
+                    min: num.min / den.max,
+                    max: num.max / den.min,
+                },
             }
         }
         _ => return Judgement::cannot("no side to judge".into()),
@@ -259,6 +310,7 @@ pub fn judge(
         ratio: Some(ratio),
         verdict,
         reason: String::new(),
+        p,
     }
 }
 
@@ -315,8 +367,9 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
     let mut out = format!(
         "# Claims check — run `{}`\n\n{} cores ({}), Linux {}, revision `{}`, {}.\n\n\
          Each check compares the wrong side with the right side of the same load (or reads one value). \
-         `ratio` is how many times worse the wrong side is (for an absolute check, the value itself); \
-         with repetitions it is a range, and a range across the threshold is inconclusive. \
+         `ratio` is how many times worse the wrong side is (for an absolute check, the value itself): with repetitions on both sides, \
+         the ratio of their medians and its 95 % bootstrap interval, and `p` the Mann–Whitney test of the two sides' repetitions; \
+         an interval across the threshold is inconclusive. A gated check needs at least 5 repetitions a side (the pipeline, timed once, excepted). \
          A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
          A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
          has no value, or would divide by 0; `why` says which. A gate that cannot decide fails.\n\n\
@@ -348,7 +401,10 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             p.right,
             Stat::display_or_dash(r.right, 3),
             r.level,
-            Stat::display_or_dash(r.ratio, 3),
+            match r.p {
+                Some(value) => format!("{}, p = {value:.3}", Stat::display_or_dash(r.ratio, 3)),
+                None => Stat::display_or_dash(r.ratio, 3),
+            },
             bound(p),
             r.verdict.text(),
             if r.reason.is_empty() { "—" } else { &r.reason },
@@ -416,6 +472,7 @@ mod tests {
             }),
             unusable: None,
             error_share: Some(0.0),
+            values: value.into_iter().collect(),
         })
     }
 
@@ -519,5 +576,45 @@ mod tests {
             side("good", Some(150.0)),
         );
         assert_eq!(j.verdict, ClaimVerdict::DoesNotHold);
+    }
+
+    fn repeated(label: &str, values: &[f64]) -> Result<Side, String> {
+        Ok(Side {
+            label: label.into(),
+            value: Stat::of(values.iter().copied()),
+            unusable: None,
+            error_share: Some(0.0),
+            values: values.to_vec(),
+        })
+    }
+
+    #[test]
+    fn repetitions_give_an_interval_and_a_p_value_and_gates_need_five() {
+        let gated = pair(|p| p.gate = true);
+        let bad = [10.0, 11.0, 9.0, 10.5, 9.5];
+        let good = [100.0, 98.0, 103.0, 101.0, 99.0];
+        let j = judged(&gated, repeated("bad", &bad), repeated("good", &good));
+        assert_eq!(j.verdict, ClaimVerdict::Holds);
+        let ratio = j.ratio.unwrap();
+        assert!(
+            ratio.min < ratio.median && ratio.median < ratio.max,
+            "{ratio:?}"
+        );
+        assert!(j.p.is_some_and(|p| p < 0.01), "{:?}", j.p);
+        // Two repetitions cannot carry a gate.
+        let j = judged(
+            &gated,
+            repeated("bad", &bad[..2]),
+            repeated("good", &good[..2]),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(j.reason.contains("at least 5"), "{}", j.reason);
+        // Ungated, they still give a verdict.
+        let j = judged(
+            &pair(|_| {}),
+            repeated("bad", &bad[..2]),
+            repeated("good", &good[..2]),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::Holds);
     }
 }

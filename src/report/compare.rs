@@ -1,54 +1,67 @@
 //! `sabench compare BEFORE AFTER`: the same cells of two runs side by side, with
-//! ratios. A change is called real only where the two runs' repetition ranges do not
-//! overlap; with one repetition there is no spread, so nothing is called real.
+//! ratios. A change is called real only where a two-sided Mann–Whitney test of the two
+//! runs' repetitions gives p < 0.05; with fewer than 4 repetitions a side no outcome
+//! can reach that, and the table says so instead of guessing.
 
 use std::fmt::Write as _;
 
-use super::aggregate::{Group, Stat};
-use super::RunData;
+use super::aggregate::Group;
+use super::{stats, RunData};
 use crate::display::or_dash;
-use crate::results::RunDir;
+use crate::results::{CellRecord, RunDir};
+
+/// The p-value under which a change is called real.
+pub const SIGNIFICANCE: f64 = 0.05;
 
 /// Whether a difference stands out of the noise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {
-    /// The ranges do not overlap.
-    Real,
-    /// The ranges overlap.
-    WithinNoise,
-    /// A side has one repetition: no spread to judge by.
-    Unknown,
+    /// p < [`SIGNIFICANCE`].
+    Real(f64),
+    /// p ≥ [`SIGNIFICANCE`].
+    WithinNoise(f64),
+    /// Too few repetitions for any outcome to be significant.
+    TooFew,
 }
 
-/// Judges `after` against `before`.
-pub fn judge(before: &Stat, before_n: usize, after: &Stat, after_n: usize) -> Verdict {
-    if before_n < 2 || after_n < 2 {
-        Verdict::Unknown
-    } else if before.overlaps(after) {
-        Verdict::WithinNoise
-    } else {
-        Verdict::Real
+/// Judges `after` against `before` from their repetitions.
+pub fn judge(before: &[f64], after: &[f64]) -> Verdict {
+    // The smallest p two fully separated samples can give; at or over the level, no
+    // outcome could be called real.
+    let best_possible =
+        stats::mann_whitney(&vec![1.0; before.len()], &vec![2.0; after.len()]).map_or(1.0, |t| t.p);
+    if best_possible >= SIGNIFICANCE {
+        return Verdict::TooFew;
+    }
+    match stats::mann_whitney(before, after) {
+        Some(test) if test.p < SIGNIFICANCE => Verdict::Real(test.p),
+        Some(test) => Verdict::WithinNoise(test.p),
+        None => Verdict::TooFew,
     }
 }
 
-fn describe(
-    name: &str,
-    before: Option<&Stat>,
-    before_n: usize,
-    after: Option<&Stat>,
-    after_n: usize,
-) -> String {
-    let (Some(before), Some(after)) = (before, after) else {
+/// The metric in each repetition of `group`.
+fn values(cells: &[CellRecord], group: &Group, metric: &str) -> Vec<f64> {
+    cells
+        .iter()
+        .filter(|c| group.cells.contains(&c.cell))
+        .filter_map(|c| c.metric(metric))
+        .collect()
+}
+
+fn describe(name: &str, before: &[f64], after: &[f64]) -> String {
+    if before.is_empty() || after.is_empty() {
         return format!("{name} not measured");
-    };
-    if before.median == 0.0 {
+    }
+    let (b, a) = (stats::median(before), stats::median(after));
+    if b == 0.0 {
         return format!("{name} n/a");
     }
-    let change = 100.0 * (after.median / before.median - 1.0);
-    let tag = match judge(before, before_n, after, after_n) {
-        Verdict::Real => "**real**",
-        Verdict::WithinNoise => "noise",
-        Verdict::Unknown => "1 rep: no spread",
+    let change = 100.0 * (a / b - 1.0);
+    let tag = match judge(before, after) {
+        Verdict::Real(p) => format!("**real**, p = {p:.3}"),
+        Verdict::WithinNoise(p) => format!("noise, p = {p:.2}"),
+        Verdict::TooFew => format!("{}+{} reps: too few to tell", before.len(), after.len()),
     };
     format!("{name} {change:+.1}% ({tag})")
 }
@@ -66,7 +79,8 @@ pub fn compare(before: &RunDir, after: &RunDir) -> anyhow::Result<String> {
     let after = RunData::read(after)?;
     let mut out = format!(
         "# Compare: `{}` → `{}`\n\nBefore: {} ({}, revision `{}`). After: {} ({}, revision `{}`).\n\
-         A change is **real** only where the repetitions' ranges (min–max) of the two runs do not overlap.\n\n\
+         A change is **real** only where a two-sided Mann–Whitney test of the two runs' repetitions gives p < 0.05 \
+         (it takes at least 4 repetitions a side; 5 or more to see anything but a large change).\n\n\
          | workload | style | level | req/s before | req/s after | ratio | p95 ms before | p95 ms after | ratio | verdict |\n\
          |---|---|---|---:|---:|---:|---:|---:|---:|---|\n",
         before.manifest.run_id,
@@ -87,8 +101,16 @@ pub fn compare(before: &RunDir, after: &RunDir) -> anyhow::Result<String> {
         };
         let verdict = format!(
             "{}; {}",
-            describe("req/s", Some(&b.achieved), b.n, Some(&a.achieved), a.n),
-            describe("p95", b.p95.as_ref(), b.n, a.p95.as_ref(), a.n)
+            describe(
+                "req/s",
+                &values(&before.cells, b, "achieved_rps"),
+                &values(&after.cells, a, "achieved_rps")
+            ),
+            describe(
+                "p95",
+                &values(&before.cells, b, "p95_ms"),
+                &values(&after.cells, a, "p95_ms")
+            )
         );
         let (b95, a95) = (b.p95.map(|s| s.median), a.p95.map(|s| s.median));
         let _ = writeln!(
@@ -127,11 +149,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_non_overlapping_ranges_are_real() {
-        let of = |v: [f64; 2]| Stat::of(v).unwrap();
-        let (a, b, c) = (of([100.0, 105.0]), of([103.0, 110.0]), of([150.0, 160.0]));
-        assert_eq!(judge(&a, 2, &b, 2), Verdict::WithinNoise);
-        assert_eq!(judge(&a, 2, &c, 2), Verdict::Real);
-        assert_eq!(judge(&a, 1, &c, 2), Verdict::Unknown);
+    fn a_change_is_real_only_when_the_test_says_so() {
+        let before = [100.0, 102.0, 99.0, 101.0, 100.5];
+        let faster = [150.0, 152.0, 149.0, 151.0, 150.5];
+        let same = [100.2, 101.5, 99.5, 100.8, 101.0];
+        assert!(matches!(judge(&before, &faster), Verdict::Real(p) if p < 0.01));
+        assert!(matches!(judge(&before, &same), Verdict::WithinNoise(_)));
+        // Two or three repetitions a side can never reach p < 0.05.
+        assert_eq!(judge(&before[..2], &faster[..2]), Verdict::TooFew);
+        assert_eq!(judge(&before[..3], &faster[..3]), Verdict::TooFew);
+        assert!(matches!(
+            judge(&before[..4], &faster[..4]),
+            Verdict::Real(_)
+        ));
     }
 }

@@ -10,6 +10,7 @@ pub mod hlog;
 pub mod html;
 pub mod markdown;
 pub mod slowloris;
+pub mod stats;
 
 use std::path::PathBuf;
 

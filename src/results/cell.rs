@@ -171,6 +171,20 @@ pub struct CellRecord {
 }
 
 impl CellRecord {
+    /// A metric by its name in scenario `pairs` (None when this cell did not measure it).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "achieved_rps" => Some(self.achieved_rps),
+            "p95_ms" => self.p95_ms,
+            "p99_ms" => self.p99_ms,
+            "probe_p95_ms" => self.probe_p95_ms,
+            "lag_max_ms" => self.lag_max_ms,
+            "rss_peak_mib" => Some(self.rss_peak_mib),
+            "error_rate" => self.failure_share(),
+            _ => None,
+        }
+    }
+
     /// Whether the cell failed outright (a crash, or no measurement at all) rather
     /// than measuring something.
     pub fn failed(&self) -> bool {
