@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI's reproduction of the headline effects: the gated claims (scenarios/ci-claims.toml,
-# about a minute on 2 cores), then the claims check. Fails when a gated claim does not
+# about 1.5 minutes on 2 cores, 5 repetitions), then the claims check. Fails when a gated claim does not
 # hold, so a change that breaks a headline effect does not land.
 #   scripts/ci-reproduce.sh [OUT_DIR (default: a temporary folder)]
 set -euo pipefail
