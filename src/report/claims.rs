@@ -82,6 +82,7 @@ fn side(
     label: &str,
     metric: &str,
     level: &str,
+    overload: bool,
 ) -> Result<Side, String> {
     if workload == "pipeline" {
         let timing: &Timing = run
@@ -111,17 +112,16 @@ fn side(
         .find(|(l, _)| l == level)
         .and_then(|(_, groups)| groups.iter().find(|g| g.variant == label))
         .ok_or_else(|| format!("the run has no cell {label} on {workload} at {level}"))?;
+    let invalid = run
+        .cells
+        .iter()
+        .filter(|c| group.cells.contains(&c.cell) && !c.valid)
+        // In an overload experiment the target not keeping up is the effect.
+        .find(|c| !overload || c.generator_limited);
     let unusable = if group.failed > 0 {
         Some(format!("{} of its {} runs failed", group.failed, group.n))
-    } else if !group.valid {
-        let reason = run
-            .cells
-            .iter()
-            .find(|c| group.cells.contains(&c.cell) && !c.valid)
-            .map_or("", |c| c.invalid_reason.as_str());
-        Some(format!("its cell is invalid ({reason})"))
     } else {
-        None
+        invalid.map(|c| format!("its cell is invalid ({})", c.invalid_reason))
     };
     let values = run
         .cells
@@ -160,9 +160,24 @@ fn higher_better(metric: &str) -> bool {
 pub fn evaluate(run: &RunData, pair: &Pair) -> CheckResult {
     let level = level_of(run, pair);
     let right_workload = pair.right_workload.as_deref().unwrap_or(&pair.workload);
-    let right = side(run, right_workload, &pair.right, &pair.metric, &level);
-    let wrong = (!pair.wrong.is_empty())
-        .then(|| side(run, &pair.workload, &pair.wrong, &pair.metric, &level));
+    let right = side(
+        run,
+        right_workload,
+        &pair.right,
+        &pair.metric,
+        &level,
+        pair.overload,
+    );
+    let wrong = (!pair.wrong.is_empty()).then(|| {
+        side(
+            run,
+            &pair.workload,
+            &pair.wrong,
+            &pair.metric,
+            &level,
+            pair.overload,
+        )
+    });
     let judgement = judge(pair, wrong.as_ref(), &right);
     CheckResult {
         pair: pair.clone(),

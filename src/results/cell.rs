@@ -157,6 +157,10 @@ pub struct CellRecord {
     /// corrected) was over the objective, or in which no probe request ended.
     #[serde(default)]
     pub seconds_over_slo: Option<u64>,
+    /// Whether some reason the cell is not valid lies with the generator (it sent late,
+    /// or its busiest thread was saturated) rather than with the target.
+    #[serde(default)]
+    pub generator_limited: bool,
     /// Whether the server (or its upstream) died during the cell.
     #[serde(default)]
     pub crashed: bool,
@@ -266,7 +270,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 25] = [
+    const NEWER: [&str; 26] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -285,6 +289,7 @@ mod tests {
         "server_wait_p50_ms",
         "server_wait_p99_ms",
         "littles_law",
+        "generator_limited",
         "slow_clients",
         "slow_cut_off",
         "slo_ms",
@@ -355,6 +360,7 @@ mod tests {
             generator_busy: Some(0.2),
             valid: true,
             invalid_reason: String::new(),
+            generator_limited: false,
             slow_clients: None,
             slow_cut_off: None,
             slo_ms: None,

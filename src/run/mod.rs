@@ -844,6 +844,7 @@ fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> Cell
         generator_busy: report.generator_busy,
         valid: report.valid,
         invalid_reason: report.invalid_reasons.join("; "),
+        generator_limited: report.generator_limited,
         ..identity(scenario, cell)
     }
 }

@@ -452,6 +452,11 @@ pub struct Pair {
     /// the check to decide (default 1 %); ignored when the metric is `error_rate`.
     #[serde(default = "defaults::check_error_rate")]
     pub max_error_rate: f64,
+    /// An overload experiment: the load is meant to exceed the target's capacity, so a
+    /// cell that is invalid only because the target could not keep up (it stalled, or
+    /// held every connection) is still usable; one the generator limited is not.
+    #[serde(default)]
+    pub overload: bool,
 }
 
 /// A saturation search: doubling, then bisection, to the highest rate meeting the SLO.
