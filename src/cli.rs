@@ -707,6 +707,44 @@ mod tests {
     }
 
     #[test]
+    fn a_style_config_s_own_flags_parse_back_to_it() {
+        use crate::server::{Offload, Variant};
+        let mut configs = Vec::new();
+        for style in [Style::Blocking, Style::Async, Style::Hybrid] {
+            configs.push(StyleConfig::new(style));
+        }
+        configs.push(StyleConfig {
+            threads: 7,
+            variant: Variant::BoundedQueue,
+            ..StyleConfig::new(Style::Blocking)
+        });
+        configs.push(StyleConfig {
+            thread_per_connection: true,
+            ..StyleConfig::new(Style::Blocking)
+        });
+        configs.push(StyleConfig {
+            offload: Offload::Rayon,
+            rayon_threads: 3,
+            workers: 1,
+            ..StyleConfig::new(Style::Hybrid)
+        });
+        for config in configs {
+            let words = config.args();
+            let cli = Cli::try_parse_from(
+                ["sabench", "serve"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(words.clone()),
+            )
+            .unwrap_or_else(|e| panic!("{words:?}: {e}"));
+            let Command::Serve(args) = cli.command else {
+                unreachable!()
+            };
+            assert_eq!(style_config(&args).unwrap(), config, "{words:?}");
+        }
+    }
+
+    #[test]
     fn knobs_of_another_style_are_refused() {
         let parse = |args: &[&str]| {
             let cli = Cli::try_parse_from(["sabench", "serve"].iter().chain(args)).unwrap();

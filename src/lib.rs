@@ -12,6 +12,7 @@ pub mod affinity;
 pub mod alarm;
 pub mod cli;
 pub mod display;
+pub mod flags;
 pub mod fuzzing;
 pub mod load;
 pub mod net;

@@ -47,7 +47,7 @@ impl Default for Limits {
 impl Limits {
     /// The limits as `key=value` words for a cell's knobs, e.g. `header-read=10s ...`.
     pub fn knobs(&self) -> String {
-        let d = |d: Duration| humantime::format_duration(d).to_string().replace(' ', "");
+        let d = crate::flags::duration;
         format!(
             "header-read={} idle={} write={} max-header={} max-body={} max-conns={}",
             d(self.header_read_timeout),
@@ -61,7 +61,7 @@ impl Limits {
 
     /// The `sabench serve` / `sabench upstream` flags that set these limits.
     pub fn args(&self) -> Vec<String> {
-        let d = |d: Duration| humantime::format_duration(d).to_string().replace(' ', "");
+        let d = crate::flags::duration;
         vec![
             "--header-read-timeout".into(),
             d(self.header_read_timeout),

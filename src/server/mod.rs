@@ -165,6 +165,32 @@ impl StyleConfig {
         }
     }
 
+    /// The `sabench serve` flags that start this style with these knobs.
+    pub fn args(&self) -> Vec<String> {
+        use crate::flags::flag_value;
+        let mut args = vec![
+            "--style".to_string(),
+            flag_value(&self.style),
+            "--variant".into(),
+            flag_value(&self.variant),
+        ];
+        match self.style {
+            Style::Blocking if self.thread_per_connection => {
+                args.push("--thread-per-connection".into())
+            }
+            Style::Blocking => args.extend(["--threads".into(), self.threads.to_string()]),
+            Style::Async => args.extend(["--workers".into(), self.workers.to_string()]),
+            Style::Hybrid => {
+                args.extend(["--workers".into(), self.workers.to_string()]);
+                args.extend(["--offload".into(), flag_value(&self.offload)]);
+                if self.offload == Offload::Rayon {
+                    args.extend(["--rayon-threads".into(), self.rayon_threads.to_string()]);
+                }
+            }
+        }
+        args
+    }
+
     fn style_label(&self) -> String {
         match self.style {
             Style::Blocking if self.thread_per_connection => "blocking(thread-per-conn)".into(),

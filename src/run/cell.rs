@@ -1,0 +1,319 @@
+//! One cell: its own upstream if it needs one, a fresh server process, the verify
+//! step, the load (closed, open, saturation search or slowloris) with the probe beside
+//! it, the server's samples, and the row it comes to.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::children::{serve_args, start_upstream};
+use super::plan::{CellPlan, Level};
+use super::process::{self, Child};
+use super::progress::Progress;
+use super::record::{mark_crashed, record, Measured, SlowMeasure};
+use super::saturation::{saturate, SAMPLE_EVERY};
+use super::scenario::{self, Scenario};
+use super::{sampler, slowloris, RunOptions};
+use crate::load::{self, LoadConfig, LoadReport, Schedule};
+use crate::results::{CellRecord, RunDir};
+
+/// What every cell of a run shares.
+pub(super) struct CellContext<'a> {
+    pub(super) scenario: &'a Scenario,
+    pub(super) dir: &'a RunDir,
+    pub(super) options: &'a RunOptions,
+    /// The shared upstream's URL, if one runs.
+    pub(super) upstream: Option<String>,
+    pub(super) progress: Progress,
+    /// Per workload: the first style's label and the body it answered.
+    pub(super) bodies: RefCell<HashMap<String, (String, String)>>,
+}
+
+impl CellContext<'_> {
+    /// The verify step, per cell: a successful body must equal the first style's on the
+    /// same workload, so a style never wins by doing different work.
+    fn check_body(&self, cell: &CellPlan, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+        if cell.workload.fanout_policy == crate::workload::FanoutPolicy::CollectAll {
+            return Ok(()); // partial results differ by design
+        }
+        let path = cell.workload.route.route().path();
+        let Some((200, body)) = process::get(addr, path) else {
+            return Ok(()); // an error answer is measured, not compared
+        };
+        let mut bodies = self.bodies.borrow_mut();
+        match bodies.get(&cell.workload.name()) {
+            Some((first, expected)) if *expected != body => anyhow::bail!(
+                "verify: {} answered {:?} on {path} but {first} answered {:?}: every style must return the same bytes (see `sabench verify`)",
+                cell.style.label(),
+                body.trim(),
+                expected.trim()
+            ),
+            Some(_) => {}
+            None => {
+                bodies.insert(cell.workload.name(), (cell.style.label(), body));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn run_cell(
+    context: &CellContext<'_>,
+    cell: &CellPlan,
+    label: &str,
+) -> anyhow::Result<CellRecord> {
+    let CellContext {
+        scenario,
+        dir,
+        options,
+        progress,
+        ..
+    } = context;
+    let upstream = context.upstream.clone();
+    // A per-cell upstream starts first, so its fault phases are timed to this cell.
+    let own_spec = match &cell.workload.upstream {
+        Some(spec) => Some(spec),
+        None if scenario.upstream.per_cell => Some(&scenario.upstream),
+        None => None,
+    };
+    let mut own_upstream = match own_spec.filter(|_| cell.workload.needs_upstream()) {
+        Some(spec) => {
+            let name = format!("{}.upstream", cell.id);
+            Some(start_upstream(scenario, spec, dir, options, &name)?)
+        }
+        None => None,
+    };
+    let upstream = own_upstream
+        .as_ref()
+        .map(|u| format!("http://{}", u.addr()))
+        .or(upstream);
+    let log = dir.samples_dir().join(format!("{}.server.log", cell.id));
+    let args = serve_args(
+        cell,
+        &scenario.limits,
+        upstream.filter(|_| cell.workload.needs_upstream()),
+    );
+    let mut server = Child::spawn(
+        &options.sabench,
+        "server",
+        &args,
+        &scenario.pinning.server,
+        dir.root(),
+        log,
+    )?;
+    server.wait_healthy(Duration::from_secs(10))?;
+    context.check_body(cell, server.addr())?;
+    let url = format!(
+        "http://{}{}",
+        server.addr(),
+        cell.workload.route.route().path()
+    );
+    let base = LoadConfig {
+        url,
+        threads: scenario.load.threads as usize,
+        warmup: scenario.warmup,
+        timeout: scenario.load.timeout,
+        cpus: scenario.pinning.generator.clone(),
+        stop: Some(options.interrupted.clone()),
+        on_second: progress.live_hook(label),
+        ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
+    };
+    let origin = Instant::now() + scenario.warmup;
+    // The saturation search samples each probe on its own (see `saturate`).
+    let sampler = (!matches!(cell.level, Level::Saturate { .. }))
+        .then(|| sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY));
+    let probe = scenario.load.probe.as_ref().map(|probe| {
+        let config = LoadConfig {
+            url: format!("http://{}{}", server.addr(), probe.route),
+            schedule: Schedule::Constant { rate: probe.rate },
+            connections: probe.connections as usize,
+            on_second: None,
+            ..base.clone()
+        };
+        std::thread::spawn(move || load::run(&config))
+    });
+    let mut slow = None;
+    let mut searched = None;
+    let (report, target) = match &cell.level {
+        Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
+        Level::Open { rate, .. } => {
+            let config = LoadConfig {
+                schedule: Schedule::Constant { rate: *rate },
+                ..base
+            };
+            (run_load(&config, dir.hlog_path(&cell.id))?, Some(*rate))
+        }
+        Level::Saturate { search, .. } => {
+            let found = saturate(
+                &base,
+                search,
+                server.pid(),
+                dir,
+                &cell.id,
+                &options.interrupted,
+            )?;
+            let rate = found.rate;
+            searched = Some((found.samples, found.start_failed));
+            (found.report, rate)
+        }
+        Level::Slowloris { clients, spec } => {
+            let (report, tally) =
+                under_slow_clients(&base, server.addr(), *clients, spec, &cell.id, dir)?;
+            slow = Some(SlowMeasure {
+                clients: *clients,
+                tally,
+                slo: spec.slo,
+            });
+            (report, Some(spec.probe_rate))
+        }
+    };
+    let probe = match probe {
+        Some(handle) => Some(
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the probe load panicked"))?
+                .context("the probe load failed")?,
+        ),
+        None => None,
+    };
+    let lag = process::fetch_lag(server.addr());
+    let (samples, start_failed) = match (sampler, searched) {
+        (Some(sampler), _) => (sampler.finish(), None),
+        (None, Some((samples, start_failed))) => (samples, start_failed),
+        (None, None) => (Vec::new(), None),
+    };
+    let crashes: Vec<process::ChildExited> = std::iter::once(server.crash())
+        .chain(own_upstream.as_mut().map(Child::crash))
+        .flatten()
+        .collect();
+    server.stop();
+    if let Some(upstream) = own_upstream {
+        upstream.stop();
+    }
+    let measured = Measured {
+        report: &report,
+        target_rps: target,
+        probe: probe.as_ref(),
+        lag,
+        samples: &samples,
+        window: Duration::from_secs_f64(report.duration_s),
+        slow,
+    };
+    let mut record = record(scenario, cell, &measured);
+    if let Some(slow) = &measured.slow {
+        slow.fill(&mut record, &report);
+    }
+    if let Some(why) = start_failed {
+        // No capacity was found: the failing start rate is not one.
+        record.valid = false;
+        record.invalid_reason = why;
+    }
+    for crash in &crashes {
+        mark_crashed(&mut record, crash);
+    }
+    RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
+    RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
+    Ok(record)
+}
+
+/// A slowloris cell: `clients` slow clients connect first (the spec's head start),
+/// then the probe load runs on fresh connections while they trickle. What the slow
+/// clients saw is written next to the cell's histogram.
+fn under_slow_clients(
+    base: &LoadConfig,
+    addr: std::net::SocketAddr,
+    clients: u32,
+    spec: &scenario::SlowlorisSpec,
+    id: &str,
+    dir: &RunDir,
+) -> anyhow::Result<(LoadReport, slowloris::SlowTally)> {
+    let bound = spec.head_start
+        + base.warmup
+        + base.duration.unwrap_or_default() * 2
+        + Duration::from_secs(30);
+    let slow = slowloris::SlowClients::start(addr, clients, spec.trickle, Instant::now() + bound)
+        .context("cannot start the slow clients")?;
+    std::thread::sleep(spec.head_start);
+    let config = LoadConfig {
+        schedule: Schedule::Constant {
+            rate: spec.probe_rate,
+        },
+        connections: spec.probe_connections as usize,
+        ..base.clone()
+    };
+    let report = run_load(&config, dir.hlog_path(id))?;
+    let tally = slow.stop();
+    Ok((report, tally))
+}
+
+pub(super) fn run_load(config: &LoadConfig, hlog: PathBuf) -> anyhow::Result<LoadReport> {
+    let config = LoadConfig {
+        hlog: Some(hlog),
+        ..config.clone()
+    };
+    Ok(load::run(&config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::plan;
+    use std::io::{Read, Write};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    /// A one-shot server answering every connection with `body`.
+    fn answering(body: &'static str) -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(4) {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn the_per_cell_verify_step_refuses_a_style_with_other_bytes() {
+        let text = "name = \"v\"\n[[styles]]\nstyle = \"async\"\n[[styles]]\nstyle = \"blocking\"\n[[workloads]]\nroute = \"cpu\"\n[load]\nconnections = [1]\n";
+        let scenario = scenario::parse(text, "v.toml").unwrap();
+        let cells = plan::cells(&scenario);
+        let base = std::env::temp_dir().join(format!("sabench-verify-{}", std::process::id()));
+        let dir = RunDir::create_new(&base, "v").unwrap();
+        let options = RunOptions {
+            scenario: PathBuf::from("v.toml"),
+            out: base.clone(),
+            sabench: PathBuf::from("sabench"),
+            interrupted: Arc::new(AtomicBool::new(false)),
+        };
+        let context = CellContext {
+            scenario: &scenario,
+            dir: &dir,
+            options: &options,
+            upstream: None,
+            progress: Progress::new(0),
+            bodies: RefCell::new(HashMap::new()),
+        };
+        context.check_body(&cells[0], answering("same\n")).unwrap();
+        context.check_body(&cells[1], answering("same\n")).unwrap();
+        let error = context
+            .check_body(&cells[1], answering("other\n"))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("must return the same bytes"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(base);
+    }
+}
