@@ -14,6 +14,7 @@ pub mod cli;
 pub mod display;
 pub mod flags;
 pub mod fuzzing;
+pub mod histogram;
 pub mod load;
 pub mod net;
 pub mod pipeline;

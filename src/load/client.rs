@@ -240,10 +240,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, ResponseHead, Framing)>, E
             } else if contains_token(header.value, b"keep-alive") {
                 keep_alive = true;
             }
-        } else if header
-            .name
-            .eq_ignore_ascii_case(crate::server::reply::WAITED_HEADER)
-        {
+        } else if header.name.eq_ignore_ascii_case(crate::net::WAITED_HEADER) {
             server_wait_us = std::str::from_utf8(header.value)
                 .ok()
                 .and_then(|v| v.trim().parse().ok());

@@ -8,6 +8,10 @@ pub mod limits;
 
 pub use limits::Limits;
 
+/// The response header in which a server says how long its I/O actually waited, in
+/// µs (the load generator reads it; verify compares its presence, not its value).
+pub const WAITED_HEADER: &str = "x-sabench-waited-us";
+
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;

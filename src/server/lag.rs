@@ -36,7 +36,7 @@ impl LagProbe {
     /// Starts the probe task on the current tokio runtime.
     pub fn start() -> Arc<Self> {
         let probe = Arc::new(Self {
-            histogram: Mutex::new(crate::load::recorder::new_histogram()),
+            histogram: Mutex::new(crate::histogram::new_histogram()),
         });
         let recorder = probe.clone();
         tokio::spawn(async move {
@@ -45,7 +45,7 @@ impl LagProbe {
                 tokio::time::sleep(PERIOD).await;
                 let lag = Instant::now().saturating_duration_since(asked);
                 let mut histogram = recorder.histogram.lock().unwrap_or_else(|e| e.into_inner());
-                crate::load::recorder::record_duration(&mut histogram, lag);
+                crate::histogram::record_duration(&mut histogram, lag);
             }
         });
         probe

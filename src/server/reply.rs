@@ -6,8 +6,7 @@ use bytes::Bytes;
 
 use crate::workload::{Outcome, WorkloadError};
 
-/// Response header carrying the wait a request actually achieved, in microseconds.
-pub const WAITED_HEADER: &str = "x-sabench-waited-us";
+pub use crate::net::WAITED_HEADER;
 /// The content type of every body.
 pub const CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
