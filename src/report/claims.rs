@@ -76,7 +76,7 @@ pub struct CheckResult {
 }
 
 /// A side of `workload` at `level` (the pipeline's ways too); Err says why there is none.
-fn side(
+pub fn side(
     run: &RunData,
     workload: &str,
     label: &str,

@@ -166,6 +166,10 @@ fn failed_cells(run: &RunData) -> String {
     out
 }
 
+fn or_dash_text_owned(text: Option<String>) -> String {
+    text.unwrap_or_else(|| "—".into())
+}
+
 fn or_dash_text(text: &str) -> &str {
     if text.is_empty() {
         "—"
@@ -365,44 +369,49 @@ fn pairs_section(run: &RunData) -> String {
         return String::new();
     }
     let mut out = String::from(
-        "## Wrong versus right\n\nEach pattern measured both ways at the same load. `cost` is how many times worse the wrong side is on the pair's metric.\n\n\
+        "## Wrong versus right\n\nEach pattern measured both ways at the same load. `cost` is how many times worse the wrong side is on the pair's metric (the ratio of medians), or `—` with the reason when the claims check's rules allow no cost: a side failed, is invalid, mostly errors, or scored 0.\n\n\
          | claim | what | level | metric | wrong | right | cost |\n|---|---|---|---|---:|---:|---:|\n",
     );
-    for pair in &pairs {
+    for pair in pairs.iter().filter(|p| !p.wrong.is_empty()) {
         let mut found = false;
         let right_workload = pair.right_workload.as_deref().unwrap_or(&pair.workload);
-        let right_levels = levels_of(run, right_workload);
-        for (level, groups) in levels_of(run, &pair.workload) {
-            let pick = |groups: &[&Group], label: &str| {
-                groups
-                    .iter()
-                    .find(|g| g.variant == label)
-                    .and_then(|g| g.metric(&pair.metric))
+        for (level, _) in levels_of(run, &pair.workload) {
+            let side = |workload: &str, label: &str| {
+                super::claims::side(run, workload, label, &pair.metric, &level, pair.overload)
             };
-            let right_groups = right_levels
-                .iter()
-                .find(|(l, _)| *l == level)
-                .map(|(_, g)| g.as_slice());
-            let wrong = pick(&groups, &pair.wrong);
-            let right = right_groups.and_then(|g| pick(g, &pair.right));
-            let (Some(wrong), Some(right)) = (wrong, right) else {
+            let (wrong, right) = (
+                side(&pair.workload, &pair.wrong),
+                side(right_workload, &pair.right),
+            );
+            if wrong.is_err() && right.is_err() {
                 continue;
-            };
+            }
             found = true;
-            let ratio = if super::aggregate::higher_is_better(&pair.metric) {
-                right.median / wrong.median
-            } else {
-                wrong.median / right.median
+            // The claims check's rules: no cost from a side that failed, is invalid,
+            // mostly errors, or scored 0.
+            let judged = super::claims::judge(pair, Some(&wrong), &right);
+            let cost = match (judged.verdict, judged.ratio) {
+                (super::claims::ClaimVerdict::CannotDecide, _) | (_, None) => {
+                    format!("— ({})", judged.reason)
+                }
+                (_, Some(ratio)) => format!("{:.1}×", ratio.median),
             };
-            let cost = if ratio.is_finite() {
-                format!("{ratio:.1}×")
-            } else {
-                "∞".into()
+            let value = |side: &Result<super::claims::Side, String>| {
+                or_dash_text_owned(
+                    side.as_ref()
+                        .ok()
+                        .and_then(|s| s.value)
+                        .map(|v| format!("{:.3}", v.median)),
+                )
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {level} | {} | {:.3} | {:.3} | {cost} |",
-                pair.claim, pair.title, pair.metric, wrong.median, right.median
+                "| {} | {} | {level} | {} | {} | {} | {cost} |",
+                pair.claim,
+                pair.title,
+                pair.metric,
+                value(&wrong),
+                value(&right)
             );
         }
         if !found {
