@@ -147,6 +147,16 @@ impl Group {
 }
 
 impl Group {
+    /// Its repetitions' rows among `cells`.
+    pub fn rows<'a>(&'a self, cells: &'a [CellRecord]) -> impl Iterator<Item = &'a CellRecord> {
+        cells.iter().filter(|c| self.cells.contains(&c.cell))
+    }
+
+    /// `metric` in each of its repetitions among `cells` (those that measured it).
+    pub fn values(&self, cells: &[CellRecord], metric: &str) -> Vec<f64> {
+        self.rows(cells).filter_map(|c| c.metric(metric)).collect()
+    }
+
     /// Share of requests that failed or never finished, all repetitions (None: none).
     pub fn failure_share(&self) -> Option<f64> {
         (self.requests > 0).then(|| (self.errors + self.unfinished) as f64 / self.requests as f64)

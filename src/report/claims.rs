@@ -112,10 +112,9 @@ pub fn side(
         .find(|(l, _)| l == level)
         .and_then(|(_, groups)| groups.iter().find(|g| g.variant == label))
         .ok_or_else(|| format!("the run has no cell {label} on {workload} at {level}"))?;
-    let invalid = run
-        .cells
-        .iter()
-        .filter(|c| group.cells.contains(&c.cell) && !c.valid)
+    let invalid = group
+        .rows(&run.cells)
+        .filter(|c| !c.valid)
         // In an overload experiment the target not keeping up is the effect.
         .find(|c| !overload || c.generator_limited);
     let unusable = if group.failed > 0 {
@@ -123,12 +122,7 @@ pub fn side(
     } else {
         invalid.map(|c| format!("its cell is invalid ({})", c.invalid_reason))
     };
-    let values = run
-        .cells
-        .iter()
-        .filter(|c| group.cells.contains(&c.cell))
-        .filter_map(|c| c.metric(metric))
-        .collect();
+    let values = group.values(&run.cells, metric);
     Ok(Side {
         label: label.to_string(),
         value: group.metric(metric),

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::aggregate::Group;
 use super::{stats, RunData};
 use crate::display::or_dash;
-use crate::results::{CellRecord, RunDir};
+use crate::results::RunDir;
 
 /// The p-value under which a change is called real.
 pub const SIGNIFICANCE: f64 = 0.05;
@@ -38,15 +38,6 @@ pub fn judge(before: &[f64], after: &[f64]) -> Verdict {
         Some(test) => Verdict::WithinNoise(test.p),
         None => Verdict::TooFew,
     }
-}
-
-/// The metric in each repetition of `group`.
-fn values(cells: &[CellRecord], group: &Group, metric: &str) -> Vec<f64> {
-    cells
-        .iter()
-        .filter(|c| group.cells.contains(&c.cell))
-        .filter_map(|c| c.metric(metric))
-        .collect()
 }
 
 fn describe(name: &str, before: &[f64], after: &[f64]) -> String {
@@ -103,13 +94,13 @@ pub fn compare(before: &RunDir, after: &RunDir) -> anyhow::Result<String> {
             "{}; {}",
             describe(
                 "req/s",
-                &values(&before.cells, b, "achieved_rps"),
-                &values(&after.cells, a, "achieved_rps")
+                &b.values(&before.cells, "achieved_rps"),
+                &a.values(&after.cells, "achieved_rps")
             ),
             describe(
                 "p95",
-                &values(&before.cells, b, "p95_ms"),
-                &values(&after.cells, a, "p95_ms")
+                &b.values(&before.cells, "p95_ms"),
+                &a.values(&after.cells, "p95_ms")
             )
         );
         let (b95, a95) = (b.p95.map(|s| s.median), a.p95.map(|s| s.median));

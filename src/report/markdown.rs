@@ -113,10 +113,9 @@ fn render(run: &RunData) -> String {
         .iter()
         .filter(|g| !g.valid)
         .map(|g| {
-            let reasons = run
-                .cells
-                .iter()
-                .filter(|c| g.cells.contains(&c.cell) && !c.valid && !c.failed())
+            let reasons = g
+                .rows(&run.cells)
+                .filter(|c| !c.valid && !c.failed())
                 .map(|c| c.invalid_reason.as_str())
                 .collect::<Vec<_>>();
             (g, reasons)
