@@ -707,6 +707,19 @@ mod tests {
     }
 
     #[test]
+    fn the_limit_flags_default_to_the_limits_defaults() {
+        for kind in ["serve --style async", "upstream"] {
+            let words = std::iter::once("sabench").chain(kind.split(' '));
+            let limits = match Cli::try_parse_from(words).unwrap().command {
+                Command::Serve(args) => args.limits.limits(),
+                Command::Upstream(args) => args.limits.limits(),
+                _ => unreachable!(),
+            };
+            assert_eq!(limits.unwrap(), server::Limits::default(), "{kind}");
+        }
+    }
+
+    #[test]
     fn a_style_config_s_own_flags_parse_back_to_it() {
         use crate::server::{Offload, Variant};
         let mut configs = Vec::new();

@@ -90,14 +90,10 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::SeqCst)
 }
 
-/// Peak resident memory of a process, MiB (`VmHWM`).
+/// Peak resident memory of a process, MiB (`VmHWM`; 0 when /proc cannot say).
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    sync_async_bench::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
 }
 
 /// After a case: the target answers a normal request on a fresh connection within the

@@ -82,14 +82,23 @@ impl GuardedStream {
         }
     }
 
-    /// A response is going out: the next request's clock starts now.
-    fn responded(&mut self, written: usize) {
-        if written > 0 {
-            self.phase = Phase::Idle(Instant::now());
-            if let Some(reader) = self.parked_reader.take() {
-                reader.wake();
+    /// After a write: bytes going out are a response, so the next request's clock
+    /// starts now (and a reader parked through the handler waits again under it);
+    /// a write that cannot go on is bounded by the write timeout.
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = result {
+            if n > 0 {
+                self.phase = Phase::Idle(Instant::now());
+                if let Some(reader) = self.parked_reader.take() {
+                    reader.wake();
+                }
             }
         }
+        self.guard_write(cx, result)
     }
 
     /// Follows the bytes just read through the phases.
@@ -194,10 +203,7 @@ impl AsyncWrite for GuardedStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = result {
-            this.responded(n);
-        }
-        this.guard_write(cx, result)
+        this.wrote(cx, result)
     }
 
     fn poll_write_vectored(
@@ -207,10 +213,7 @@ impl AsyncWrite for GuardedStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = result {
-            this.responded(n);
-        }
-        this.guard_write(cx, result)
+        this.wrote(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -165,10 +165,6 @@ fn failed_cells(run: &RunData) -> String {
     out
 }
 
-fn or_dash_text_owned(text: Option<String>) -> String {
-    text.unwrap_or_else(|| "—".into())
-}
-
 fn or_dash_text(text: &str) -> &str {
     if text.is_empty() {
         "—"
@@ -396,11 +392,9 @@ fn pairs_section(run: &RunData) -> String {
                 (_, Some(ratio)) => format!("{:.1}×", ratio.median),
             };
             let value = |side: &Result<super::claims::Side, String>| {
-                or_dash_text_owned(
-                    side.as_ref()
-                        .ok()
-                        .and_then(|s| s.value)
-                        .map(|v| format!("{:.3}", v.median)),
+                crate::display::or_dash(
+                    side.as_ref().ok().and_then(|s| s.value).map(|v| v.median),
+                    3,
                 )
             };
             let _ = writeln!(

@@ -193,14 +193,11 @@ pub(super) fn mark_crashed(record: &mut CellRecord, crash: &process::ChildExited
             other => format!("{other}: {}", crash.status),
         };
     }
-    record.invalid_reason = if record.invalid_reason.is_empty() {
-        what.clone()
-    } else {
-        format!("{what}; {}", record.invalid_reason)
-    };
-    record.error = if record.error.is_empty() {
-        what
-    } else {
-        format!("{what}; {}", record.error)
-    };
+    for text in [&mut record.invalid_reason, &mut record.error] {
+        *text = if text.is_empty() {
+            what.clone()
+        } else {
+            format!("{what}; {text}")
+        };
+    }
 }
