@@ -37,8 +37,9 @@ struct State {
     /// Where `/fanout` runs its calls.
     fanout_pool: ThreadPool,
     shutdown: Shutdown,
-    /// Connections accepted and not yet closed (queued ones included).
-    open: AtomicUsize,
+    /// Connections accepted and not yet closed (queued ones included); each holds an
+    /// [`OpenSlot`] in it.
+    open: Arc<AtomicUsize>,
 }
 
 /// Serves the blocking style on `listener` until `shutdown` triggers, then lets open
@@ -62,7 +63,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
         workload: config.workload.clone(),
         limits: config.limits,
         shutdown: shutdown.clone(),
-        open: AtomicUsize::new(0),
+        open: Arc::new(AtomicUsize::new(0)),
     });
     let mut dispatch = if knobs.thread_per_connection {
         Dispatch::per_connection()
@@ -81,10 +82,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
                     &crate::net::busy_response(state.limits.max_connections),
                 );
             }
-            Ok(stream) => {
-                state.open.fetch_add(1, Ordering::SeqCst);
-                dispatch.hand_over(Accepted::now(stream), &state);
-            }
+            Ok(stream) => dispatch.hand_over(Accepted::now(stream, &state.open), &state),
             Err(error) => {
                 eprintln!(
                     "accept failed: {error} (if this is 'Too many open files', raise `ulimit -n`)"
@@ -186,12 +184,9 @@ impl Dispatch {
                 Some(Queue::Bounded(sender)) => {
                     if let Err(mpsc::TrySendError::Full(refused)) = sender.try_send(accepted) {
                         refuse(refused.stream, &queue_full());
-                        state.open.fetch_sub(1, Ordering::SeqCst);
                     }
                 }
-                None => {
-                    state.open.fetch_sub(1, Ordering::SeqCst);
-                }
+                None => {}
             },
             Dispatch::PerConnection { live } => {
                 live.fetch_add(1, Ordering::SeqCst);
@@ -207,7 +202,6 @@ impl Dispatch {
                 if let Err(error) = spawned {
                     eprintln!("cannot start a connection thread: {error} (raise `ulimit -u` or use a fixed pool with --threads)");
                     live.fetch_sub(1, Ordering::SeqCst);
-                    state.open.fetch_sub(1, Ordering::SeqCst);
                 }
             }
         }
@@ -238,17 +232,36 @@ impl Dispatch {
     }
 }
 
-/// A connection and when it was accepted.
+/// One place in the count of open connections, given back when dropped: however a
+/// connection ends (served, refused, never handed to a thread), the count follows.
+struct OpenSlot(Arc<AtomicUsize>);
+
+impl OpenSlot {
+    fn take(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::SeqCst);
+        Self(open.clone())
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A connection, when it was accepted, and its place in the count of open ones.
 struct Accepted {
     stream: TcpStream,
     at: Instant,
+    _slot: OpenSlot,
 }
 
 impl Accepted {
-    fn now(stream: TcpStream) -> Self {
+    fn now(stream: TcpStream, open: &Arc<AtomicUsize>) -> Self {
         Self {
             stream,
             at: Instant::now(),
+            _slot: OpenSlot::take(open),
         }
     }
 
@@ -276,7 +289,6 @@ fn serve_connection_safely(accepted: Accepted, state: &State) {
             }
         }
     }));
-    state.open.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// Reads requests from one keep-alive connection and answers each in turn until the
