@@ -73,7 +73,7 @@ impl AlarmClock {
     /// A handle tasks use to wait.
     pub fn handle(&self) -> AlarmHandle {
         AlarmHandle {
-            shared: self.shared.clone(),
+            shared: Some(self.shared.clone()),
         }
     }
 }
@@ -132,48 +132,30 @@ pub fn shared() -> AlarmHandle {
     static CLOCK: std::sync::OnceLock<Option<AlarmClock>> = std::sync::OnceLock::new();
     match CLOCK.get_or_init(|| AlarmClock::start(&[]).ok()) {
         Some(clock) => clock.handle(),
-        // No thread could be started: a handle nobody rings would hang, so fall back
-        // to a clock of its own per call (which starts its thread or spins).
-        None => AlarmHandle::spinning(),
+        // No thread could be started: a handle nobody rings would hang, so its waits
+        // yield until their time instead.
+        None => AlarmHandle { shared: None },
     }
 }
 
 /// Lets a task wait on the clock.
 #[derive(Clone)]
 pub struct AlarmHandle {
-    shared: Arc<Shared>,
+    /// The clock; None when there is no clock thread (every wait yields until its time).
+    shared: Option<Arc<Shared>>,
 }
 
 impl AlarmHandle {
-    /// A handle with no clock behind it: every wait yields until its time.
-    fn spinning() -> Self {
-        let shared = Shared::default();
-        shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stopped = true;
-        Self {
-            shared: Arc::new(shared),
-        }
-    }
-
     /// Completes at `at`, to within tens of microseconds.
     pub async fn sleep_until(&self, at: Instant) {
         let now = Instant::now();
         if at <= now {
             return;
         }
-        let ringing = !self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stopped;
-        if ringing && at - now > SPIN_BELOW {
+        if let Some(shared) = self.shared.as_ref().filter(|_| at - now > SPIN_BELOW) {
             WaitFor {
                 at,
-                handle: self,
+                shared,
                 registered: false,
             }
             .await;
@@ -182,21 +164,23 @@ impl AlarmHandle {
             tokio::task::yield_now().await;
         }
     }
+}
 
+impl Shared {
     fn register(&self, at: Instant, waker: Waker) {
-        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let earliest = state.alarms.peek().is_none_or(|Reverse(next)| at < next.at);
         state.alarms.push(Reverse(Alarm { at, waker }));
         drop(state);
         if earliest {
-            self.shared.changed.notify_one();
+            self.changed.notify_one();
         }
     }
 }
 
 struct WaitFor<'a> {
     at: Instant,
-    handle: &'a AlarmHandle,
+    shared: &'a Shared,
     registered: bool,
 }
 
@@ -209,7 +193,7 @@ impl Future for WaitFor<'_> {
         }
         if !self.registered {
             self.registered = true;
-            self.handle.register(self.at, cx.waker().clone());
+            self.shared.register(self.at, cx.waker().clone());
         }
         Poll::Pending
     }
