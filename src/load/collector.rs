@@ -300,8 +300,7 @@ impl Collected {
             generator_lag_p99_ms: generator_lag.map(|p| p.p99),
             busy: self.busy,
         };
-        let invalid_reasons = reasons.list();
-        let generator_limited = !reasons.of_the_generator().is_empty();
+        let (invalid_reasons, generator_limited) = reasons.list();
         LoadReport {
             url: target.url.clone(),
             mode: if target_rps.is_some() {
@@ -358,11 +357,14 @@ struct Reasons<'a> {
 
 impl Reasons<'_> {
     /// Why the run does not describe the target at the load asked for, each reason
-    /// naming the cause it can see and what to do.
-    fn list(&self) -> Vec<String> {
+    /// naming the cause it can see and what to do; and whether some of them lie with
+    /// the generator.
+    fn list(&self) -> (Vec<String>, bool) {
         let mut reasons = self.of_the_target();
-        reasons.extend(self.of_the_generator());
-        reasons
+        let generator = self.of_the_generator();
+        let generator_limited = !generator.is_empty();
+        reasons.extend(generator);
+        (reasons, generator_limited)
     }
 
     /// The reasons that lie with the target: it stopped answering, or it held every
@@ -470,6 +472,7 @@ mod tests {
             busy,
         }
         .list()
+        .0
     }
 
     #[test]
