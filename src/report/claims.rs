@@ -52,6 +52,9 @@ pub struct Side {
     pub error_share: Option<f64>,
     /// The metric in each repetition (empty when only the summary is known).
     pub values: Vec<f64>,
+    /// The lowest cap the bench put on its rate over its repetitions, req/s, and what
+    /// set it (Little's law, the offered rate, where a search stopped).
+    pub rate_cap: Option<(f64, String)>,
 }
 
 /// One evaluated check.
@@ -104,6 +107,7 @@ pub fn side(
             unusable: None,
             error_share: None,
             values: vec![v],
+            rate_cap: None,
         });
     }
     let levels = levels_of(run, workload);
@@ -123,12 +127,17 @@ pub fn side(
         invalid.map(|c| format!("its cell is invalid ({})", c.invalid_reason))
     };
     let values = group.values(&run.cells, metric);
+    let rate_cap = group
+        .rows(&run.cells)
+        .filter_map(|c| c.rate_cap_rps.map(|rps| (rps, c.rate_cap.clone())))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
     Ok(Side {
         label: label.to_string(),
         value: group.metric(metric),
         unusable,
         error_share: group.failure_share(),
         values,
+        rate_cap,
     })
 }
 
@@ -227,6 +236,7 @@ pub fn judge(
     let sides: Vec<&Result<Side, String>> = wrong.into_iter().chain([right]).collect();
     let mut values = Vec::new();
     let mut repetitions = Vec::new();
+    let mut caps = Vec::new();
     for side in sides {
         let side = match side {
             Ok(side) => side,
@@ -253,6 +263,7 @@ pub fn judge(
             ));
         }
         repetitions.push(side.values.as_slice());
+        caps.push((side.label.as_str(), side.rate_cap.as_ref()));
         match side.value {
             Some(value) if value.min.is_finite() && value.max.is_finite() => values.push(value),
             _ => {
@@ -307,6 +318,9 @@ pub fn judge(
         }
         _ => return Judgement::cannot("no side to judge".into()),
     };
+    if let Some(why) = capped_by_the_bench(pair, &values, &caps) {
+        return Judgement::cannot(why);
+    }
     let verdict = match pair.within {
         Some(band) => within(&ratio, band),
         None => verdict(
@@ -321,6 +335,45 @@ pub fn judge(
         reason: String::new(),
         p,
     }
+}
+
+/// Share of its cap at which a side counts as running at the bench's limit.
+const AT_CAP: f64 = 0.95;
+
+/// Whether the bench, not the styles, decides a throughput check (Little's law): the
+/// right side's cap lies below the rate the check needs (the threshold times the wrong
+/// side's median, or the threshold itself), so the effect could not show; or, for a
+/// two-sided check, both sides ran at their caps, so their ratio is the bench's.
+/// `values` and `caps` are in side order (wrong first, when there is one).
+fn capped_by_the_bench(
+    pair: &Pair,
+    values: &[Stat],
+    caps: &[(&str, Option<&(f64, String)>)],
+) -> Option<String> {
+    if pair.metric != "achieved_rps" {
+        return None;
+    }
+    if pair.within.is_some() {
+        let at_cap = values
+            .iter()
+            .zip(caps)
+            .all(|(v, (_, cap))| cap.is_some_and(|(rps, _)| v.median >= AT_CAP * rps));
+        return at_cap.then(|| {
+            "both sides ran at the bench's cap on their rate, so their ratio is the bench's, not the styles'".into()
+        });
+    }
+    let (right_label, right_cap) = caps.last()?;
+    let (cap, by) = (*right_cap)?;
+    let needed = match values {
+        [wrong, _] => pair.threshold.unwrap_or(1.0) * wrong.median,
+        _ if pair.at_most => return None,
+        _ => pair.threshold.unwrap_or(1.0),
+    };
+    (*cap < needed).then(|| {
+        format!(
+            "the bench caps {right_label} at {cap:.0} req/s ({by}), below the {needed:.0} req/s the check needs: the effect could not show"
+        )
+    })
 }
 
 /// Judges a ratio range against a threshold: it must be at least the threshold, or at
@@ -482,6 +535,7 @@ mod tests {
             unusable: None,
             error_share: Some(0.0),
             values: value.into_iter().collect(),
+            rate_cap: None,
         })
     }
 
@@ -594,6 +648,7 @@ mod tests {
             unusable: None,
             error_share: Some(0.0),
             values: values.to_vec(),
+            rate_cap: None,
         })
     }
 
@@ -623,6 +678,62 @@ mod tests {
             &pair(|_| {}),
             repeated("bad", &bad[..2]),
             repeated("good", &good[..2]),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::Holds);
+    }
+
+    fn capped(side: Result<Side, String>, cap: f64) -> Result<Side, String> {
+        side.map(|s| Side {
+            rate_cap: Some((cap, "256 connections ÷ 20ms (Little's law)".into())),
+            ..s
+        })
+    }
+
+    #[test]
+    fn a_side_the_bench_caps_below_what_the_check_needs_cannot_decide() {
+        // C11's old shape: 256 connections × 20 ms cap async at 12,800 req/s, under 15k.
+        let absolute = pair(|p| {
+            p.wrong = String::new();
+            p.threshold = Some(15_000.0);
+        });
+        let j = judge(
+            &absolute,
+            None,
+            &capped(side("good", Some(12_000.0)), 12_800.0),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(
+            j.reason.contains("caps good at 12800 req/s"),
+            "{}",
+            j.reason
+        );
+        // With room for the effect, the same value is a plain "does not hold".
+        let j = judge(
+            &absolute,
+            None,
+            &capped(side("good", Some(12_000.0)), 51_200.0),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::DoesNotHold);
+        // A ratio needs threshold × the wrong side: 2 × 7,000 > the right side's cap.
+        let j = judged(
+            &pair(|_| {}),
+            side("bad", Some(7_000.0)),
+            capped(side("good", Some(12_700.0)), 12_800.0),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        // Two-sided: both at their caps measure the bench.
+        let band = pair(|p| p.within = Some(0.1));
+        let j = judged(
+            &band,
+            capped(side("bad", Some(12_700.0)), 12_800.0),
+            capped(side("good", Some(12_750.0)), 12_800.0),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(j.reason.contains("both sides ran at the bench's cap"));
+        let j = judged(
+            &band,
+            capped(side("bad", Some(5_000.0)), 12_800.0),
+            capped(side("good", Some(5_100.0)), 12_800.0),
         );
         assert_eq!(j.verdict, ClaimVerdict::Holds);
     }

@@ -172,6 +172,14 @@ pub struct CellRecord {
     /// measure); empty for a cell that ran.
     #[serde(default)]
     pub error: String,
+    /// The bench's own cap on this cell's rate, req/s: its connections ÷ the shortest
+    /// latency the workload can have (Little's law), the rate an open-loop cell offers,
+    /// or where a saturation search stopped; empty when nothing in the bench caps it.
+    #[serde(default)]
+    pub rate_cap_rps: Option<f64>,
+    /// What sets `rate_cap_rps`, e.g. `256 connections ÷ 20ms (Little's law)`.
+    #[serde(default)]
+    pub rate_cap: String,
 }
 
 impl CellRecord {
@@ -270,7 +278,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 26] = [
+    const NEWER: [&str; 28] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -297,6 +305,8 @@ mod tests {
         "crashed",
         "server_exit",
         "error",
+        "rate_cap_rps",
+        "rate_cap",
     ];
 
     #[test]
@@ -368,6 +378,8 @@ mod tests {
             crashed: false,
             server_exit: String::new(),
             error: String::new(),
+            rate_cap_rps: None,
+            rate_cap: String::new(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

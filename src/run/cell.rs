@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::bench_cap::{planned_cap, RateCap};
 use super::children::{serve_args, start_upstream};
 use super::plan::{CellPlan, Level};
 use super::process::{self, Child};
 use super::progress::Progress;
 use super::record::{mark_crashed, record, Measured, SlowMeasure};
-use super::saturation::{saturate, SAMPLE_EVERY};
+use super::saturation::{saturate, ProbeTarget, SAMPLE_EVERY};
 use super::scenario::{self, Scenario};
 use super::{sampler, slowloris, RunOptions};
 use crate::load::{self, LoadConfig, LoadReport, Schedule};
@@ -90,21 +91,25 @@ pub(super) fn run_cell(
         .as_ref()
         .map(|u| format!("http://{}", u.addr()))
         .or(upstream);
-    let log = dir.samples_dir().join(format!("{}.server.log", cell.id));
     let args = serve_args(
         cell,
         &scenario.limits,
         upstream.filter(|_| cell.workload.needs_upstream()),
     );
-    let mut server = Child::spawn(
-        &options.sabench,
-        "server",
-        &args,
-        &scenario.pinning.server,
-        dir.root(),
-        log,
-    )?;
-    server.wait_healthy(Duration::from_secs(10))?;
+    let start_server = |name: &str| -> anyhow::Result<Child> {
+        let log = dir.samples_dir().join(format!("{}.{name}.log", cell.id));
+        let mut server = Child::spawn(
+            &options.sabench,
+            "server",
+            &args,
+            &scenario.pinning.server,
+            dir.root(),
+            log,
+        )?;
+        server.wait_healthy(Duration::from_secs(10))?;
+        Ok(server)
+    };
+    let mut server = start_server("server")?;
     context.check_body(cell, server.addr())?;
     let url = format!(
         "http://{}{}",
@@ -122,21 +127,28 @@ pub(super) fn run_cell(
         ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
     };
     let origin = Instant::now() + scenario.warmup;
-    // The saturation search samples each probe on its own (see `saturate`).
-    let sampler = (!matches!(cell.level, Level::Saturate { .. }))
-        .then(|| sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY));
-    let probe = scenario.load.probe.as_ref().map(|probe| {
-        let config = LoadConfig {
-            url: format!("http://{}{}", server.addr(), probe.route),
-            schedule: Schedule::Constant { rate: probe.rate },
-            connections: probe.connections as usize,
-            on_second: None,
-            ..base.clone()
-        };
-        std::thread::spawn(move || load::run(&config))
-    });
+    // The saturation search samples each probe on its own, each on a fresh server (see
+    // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
+    let searching = matches!(cell.level, Level::Saturate { .. });
+    let sampler = (!searching).then(|| sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY));
+    let probe = scenario
+        .load
+        .probe
+        .as_ref()
+        .filter(|_| !searching)
+        .map(|probe| {
+            let config = LoadConfig {
+                url: format!("http://{}{}", server.addr(), probe.route),
+                schedule: Schedule::Constant { rate: probe.rate },
+                connections: probe.connections as usize,
+                on_second: None,
+                ..base.clone()
+            };
+            std::thread::spawn(move || load::run(&config))
+        });
     let mut slow = None;
     let mut searched = None;
+    let mut ceiling = None;
     let (report, target) = match &cell.level {
         Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
         Level::Open { rate, .. } => {
@@ -147,15 +159,22 @@ pub(super) fn run_cell(
             (run_load(&config, dir.hlog_path(&cell.id))?, Some(*rate))
         }
         Level::Saturate { search, .. } => {
+            let mut restart = |name: &str| start_server(name);
+            let mut target = ProbeTarget {
+                server: &mut server,
+                path: cell.workload.route.route().path(),
+                restart: &mut restart,
+            };
             let found = saturate(
                 &base,
                 search,
-                server.pid(),
+                &mut target,
                 dir,
                 &cell.id,
                 &options.interrupted,
             )?;
             let rate = found.rate;
+            ceiling = found.ceiling;
             searched = Some((found.samples, found.start_failed));
             (found.report, rate)
         }
@@ -203,6 +222,10 @@ pub(super) fn run_cell(
         slow,
     };
     let mut record = record(scenario, cell, &measured);
+    if let Some(cap) = RateCap::min(planned_cap(scenario, cell), ceiling) {
+        record.rate_cap_rps = Some(cap.rps);
+        record.rate_cap = cap.by;
+    }
     if let Some(slow) = &measured.slow {
         slow.fill(&mut record, &report);
     }

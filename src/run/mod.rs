@@ -4,6 +4,7 @@
 //! stops the current cell, keeps the finished ones, stops every child and writes the
 //! report of what is done.
 
+pub mod bench_cap;
 mod cell;
 mod children;
 pub mod plan;

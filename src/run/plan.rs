@@ -101,19 +101,22 @@ pub fn slug(text: &str) -> String {
 }
 
 /// The load levels of one workload: its own lists, or the scenario's.
-fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level> {
+pub(super) fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level> {
     let load = &scenario.load;
     let connections = workload.connections.as_ref().unwrap_or(&load.connections);
     let rates = workload.rates.as_ref().unwrap_or(&load.rates);
+    let open_loop = workload
+        .open_loop_connections
+        .unwrap_or(load.open_loop_connections);
     let mut levels: Vec<Level> = connections.iter().map(|&c| Level::Closed(c)).collect();
     levels.extend(rates.iter().map(|&rate| Level::Open {
         rate,
-        connections: load.open_loop_connections,
+        connections: open_loop,
     }));
-    if let Some(search) = &load.saturate {
+    if let Some(search) = workload.saturate.as_ref().or(load.saturate.as_ref()) {
         levels.push(Level::Saturate {
             search: search.clone(),
-            connections: load.open_loop_connections,
+            connections: open_loop,
         });
     }
     levels
@@ -169,15 +172,8 @@ pub fn count(scenario: &Scenario) -> u128 {
         .iter()
         .map(|workload| {
             let name = workload.name();
-            let load = &scenario.load;
-            let levels = workload
-                .connections
-                .as_ref()
-                .unwrap_or(&load.connections)
-                .len()
-                + workload.rates.as_ref().unwrap_or(&load.rates).len()
-                + usize::from(load.saturate.is_some());
-            levels as u128 * variants(&|s| s.only.is_empty() || s.only.contains(&name))
+            levels(scenario, workload).len() as u128
+                * variants(&|s| s.only.is_empty() || s.only.contains(&name))
         })
         .sum::<u128>()
         + scenario

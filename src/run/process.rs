@@ -215,6 +215,12 @@ impl Child {
         self.terminate();
     }
 
+    /// Stops it now, in place (SIGTERM, then SIGKILL after 5 s), e.g. before a fresh
+    /// one takes its place.
+    pub fn stop_now(&mut self) {
+        self.terminate();
+    }
+
     fn terminate(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;

@@ -1,12 +1,16 @@
 //! The saturation search: the highest open-loop rate at which a style still meets
-//! its objective (p95 and error share), by doubling then bisection.
+//! its objective (p95 and error share), by doubling then bisection. Every probe after
+//! the first runs on a fresh server, so no probe inherits an earlier one's queue, heap
+//! or peak RSS (VmHWM only grows), and each is sampled on its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::bench_cap::RateCap;
 use super::cell::run_load;
+use super::process::Child;
 use super::sampler;
 use super::scenario::Saturate;
 use crate::load::{LoadConfig, LoadReport, Schedule};
@@ -27,6 +31,37 @@ pub(super) fn meets(report: &LoadReport, search: &Saturate) -> bool {
             .is_some_and(|share| share <= search.max_error_rate)
 }
 
+/// One probe of the search, as written to `samples/<cell>.probes.csv`: the trail that
+/// shows why the search stopped where it did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct ProbeRow {
+    /// The offered rate, req/s.
+    pub(super) rate: f64,
+    /// Successful replies per second.
+    pub(super) achieved_rps: f64,
+    /// Successes' corrected p95, ms (empty: no success).
+    pub(super) ok_p95_ms: Option<f64>,
+    /// Failed or unfinished share.
+    pub(super) error_share: Option<f64>,
+    /// Whether it met the objective.
+    pub(super) met: bool,
+    /// Why the load report is not valid, if it is not.
+    pub(super) invalid_reason: String,
+}
+
+impl ProbeRow {
+    fn of(rate: f64, report: &LoadReport, met: bool) -> Self {
+        Self {
+            rate,
+            achieved_rps: report.achieved_rps,
+            ok_p95_ms: report.latency_ms.ok.corrected.map(|p| p.p95),
+            error_share: report.error_share,
+            met,
+            invalid_reason: report.invalid_reasons.join("; "),
+        }
+    }
+}
+
 /// How often the server is sampled.
 pub(super) const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
@@ -40,6 +75,32 @@ pub(super) struct Capacity {
     pub(super) samples: Vec<ServerSample>,
     /// Why no capacity was found, when the start rate already missed the SLO.
     pub(super) start_failed: Option<String>,
+    /// Where the search itself stopped the rate: its highest probe when none failed
+    /// (the capacity is then only "at least"), or a rate the generator could not offer.
+    pub(super) ceiling: Option<RateCap>,
+}
+
+/// Where the probes are sent, and how a fresh server for the next one is started.
+pub(super) struct ProbeTarget<'a> {
+    /// The server of the current probe (the cell's own for the first).
+    pub(super) server: &'a mut Child,
+    /// The route loaded, e.g. `/io`.
+    pub(super) path: &'a str,
+    /// Starts a fresh server, its log named after the probe.
+    pub(super) restart: &'a mut dyn FnMut(&str) -> anyhow::Result<Child>,
+}
+
+impl ProbeTarget<'_> {
+    /// Stops the current server (a crash during the last probe is an error: the cell
+    /// fails with how it ended) and starts a fresh one.
+    fn fresh(&mut self, probe: &str) -> anyhow::Result<()> {
+        if let Some(crash) = self.server.crash() {
+            return Err(crash.into());
+        }
+        self.server.stop_now();
+        *self.server = (self.restart)(probe)?;
+        Ok(())
+    }
 }
 
 /// Doubling, then bisection, to the highest rate that meets the SLO. Each probe is
@@ -49,76 +110,126 @@ pub(super) struct Capacity {
 pub(super) fn saturate(
     base: &LoadConfig,
     search: &Saturate,
-    pid: u32,
+    target: &mut ProbeTarget<'_>,
     dir: &RunDir,
     id: &str,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Capacity> {
-    let probe = |rate: f64, first: bool| -> anyhow::Result<(LoadReport, Vec<ServerSample>)> {
-        let warmup = if first {
-            base.warmup
-        } else {
-            Duration::from_millis(200)
-        };
+    let mut probes = Vec::new();
+    let mut probe_once = |rate: f64, first: bool| -> anyhow::Result<Probed> {
+        if !first {
+            target.fresh(&format!("probe-{rate:.0}"))?;
+        }
         let config = LoadConfig {
+            url: format!("http://{}{}", target.server.addr(), target.path),
             schedule: Schedule::Constant { rate },
             duration: Some(search.probe_duration),
-            warmup,
             ..base.clone()
         };
-        let sampler = sampler::Sampler::start(pid, Instant::now() + warmup, SAMPLE_EVERY);
+        let pid = target.server.pid();
+        let sampler = sampler::Sampler::start(pid, Instant::now() + base.warmup, SAMPLE_EVERY);
         let report = run_load(
             &config,
             dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),
         )?;
-        Ok((report, sampler.finish()))
+        let met = meets(&report, search);
+        probes.push(ProbeRow::of(rate, &report, met));
+        RunDir::write_csv(&dir.samples_dir().join(format!("{id}.probes.csv")), &probes)?;
+        Ok(Probed {
+            rate,
+            met,
+            samples: sampler.finish(),
+            report,
+        })
     };
-    let mut rate = search.start_rps;
-    let (first, first_samples) = probe(rate, true)?;
-    if !meets(&first, search) {
+    // A probe the generator failed (it could not send on time) says nothing about the
+    // server: it is run once more, on a fresh server, before it counts.
+    let mut probe = |rate: f64, first: bool| -> anyhow::Result<Probed> {
+        let probed = probe_once(rate, first)?;
+        if probed.met || !probed.report.generator_limited {
+            return Ok(probed);
+        }
+        probe_once(rate, false)
+    };
+    let first = probe(search.start_rps, true)?;
+    if !first.met {
         let why = format!(
-            "no capacity found: the search's start rate {rate:.0} req/s already missed the objective (ok p95 {} ms, failed or unfinished {}): lower start_rps",
-            crate::display::or_dash(first.latency_ms.ok.corrected.map(|p| p.p95), 1),
-            crate::display::percent(first.error_share)
+            "no capacity found: the search's start rate {:.0} req/s already missed the objective (ok p95 {} ms, failed or unfinished {}): lower start_rps",
+            first.rate,
+            crate::display::or_dash(first.report.latency_ms.ok.corrected.map(|p| p.p95), 1),
+            crate::display::percent(first.report.error_share)
         );
         return Ok(Capacity {
-            report: finish_probe(dir, id, first, rate)?,
+            report: finish_probe(dir, id, first.report, first.rate)?,
             rate: None,
-            samples: first_samples,
+            samples: first.samples,
             start_failed: Some(why),
+            ceiling: None,
         });
     }
-    let (mut good, mut good_rate, mut good_samples) = (first, rate, first_samples);
+    let mut good = first;
     let mut bad_rate = None;
+    let mut ceiling = None;
+    let mut rate = good.rate;
     while bad_rate.is_none() && rate * 2.0 <= search.max_rps && !interrupted.load(Ordering::SeqCst)
     {
         rate *= 2.0;
-        let (report, samples) = probe(rate, false)?;
-        if meets(&report, search) {
-            (good, good_rate, good_samples) = (report, rate, samples);
+        let probed = probe(rate, false)?;
+        if probed.met {
+            good = probed;
         } else {
+            ceiling = RateCap::min(ceiling, generator_ceiling(&probed));
             bad_rate = Some(rate);
         }
     }
-    if let Some(mut bad) = bad_rate {
-        for _ in 0..search.bisections {
-            if interrupted.load(Ordering::SeqCst) {
-                break;
-            }
-            let mid = (good_rate + bad) / 2.0;
-            let (report, samples) = probe(mid, false)?;
-            if meets(&report, search) {
-                (good, good_rate, good_samples) = (report, mid, samples);
-            } else {
-                bad = mid;
+    match bad_rate {
+        None => {
+            ceiling = Some(RateCap {
+                rps: good.rate,
+                by: format!(
+                    "the search's highest probe ({:.0} req/s) never failed",
+                    good.rate
+                ),
+            })
+        }
+        Some(mut bad) => {
+            for _ in 0..search.bisections {
+                if interrupted.load(Ordering::SeqCst) {
+                    break;
+                }
+                let probed = probe((good.rate + bad) / 2.0, false)?;
+                if probed.met {
+                    good = probed;
+                } else {
+                    ceiling = RateCap::min(ceiling, generator_ceiling(&probed));
+                    bad = probed.rate;
+                }
             }
         }
     }
     Ok(Capacity {
-        report: finish_probe(dir, id, good, good_rate)?,
-        rate: Some(good_rate),
-        samples: good_samples,
+        rate: Some(good.rate),
+        report: finish_probe(dir, id, good.report, good.rate)?,
+        samples: good.samples,
         start_failed: None,
+        ceiling,
+    })
+}
+
+/// One probe's outcome.
+struct Probed {
+    rate: f64,
+    met: bool,
+    report: LoadReport,
+    samples: Vec<ServerSample>,
+}
+
+/// A failing probe the generator limited ends the search at the generator's edge, not
+/// the style's: that rate is a ceiling of the bench.
+fn generator_ceiling(probed: &Probed) -> Option<RateCap> {
+    probed.report.generator_limited.then(|| RateCap {
+        rps: probed.rate,
+        by: format!("the generator could not offer {:.0} req/s", probed.rate),
     })
 }
 

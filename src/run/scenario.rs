@@ -259,6 +259,16 @@ pub struct WorkloadSpec {
     /// Open-loop rates for this workload (instead of `[load] rates`).
     #[serde(default)]
     pub rates: Option<Vec<f64>>,
+    /// A saturation search of this workload's own (instead of `[load] saturate`), e.g.
+    /// for a throughput claim while the other workloads keep fixed levels.
+    #[serde(default)]
+    pub saturate: Option<Saturate>,
+    /// Connections of this workload's open-loop and saturation cells (instead of
+    /// `[load] open_loop_connections`): by Little's law they cap the rate at
+    /// connections ÷ the shortest latency, so a search for 15k req/s at 20 ms needs
+    /// more than 300.
+    #[serde(default)]
+    pub open_loop_connections: Option<u32>,
 }
 
 impl WorkloadSpec {
@@ -278,6 +288,8 @@ impl WorkloadSpec {
             upstream: None,
             connections: None,
             rates: None,
+            saturate: None,
+            open_loop_connections: None,
         }
     }
 
@@ -701,19 +713,23 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
             ));
         }
     }
-    let workload_levels = scenario.workloads.iter().all(|w| {
-        w.connections.as_ref().is_some_and(|c| !c.is_empty())
-            || w.rates.as_ref().is_some_and(|r| !r.is_empty())
-    });
-    if load.connections.is_empty()
-        && load.rates.is_empty()
-        && load.saturate.is_none()
-        && !workload_levels
-        && !scenario.workloads.is_empty()
+    if let Some(workload) = scenario
+        .workloads
+        .iter()
+        .find(|w| super::plan::levels(scenario, w).is_empty())
     {
-        return unusable("[load] has no levels: give `connections`, `rates` or `saturate`".into());
+        return unusable(format!(
+            "workload {} has no load levels: give `connections`, `rates` or `saturate` in [load] or in the workload",
+            workload.name()
+        ));
     }
-    if load.connections.contains(&0) || load.open_loop_connections == 0 {
+    if load.connections.contains(&0)
+        || load.open_loop_connections == 0
+        || scenario
+            .workloads
+            .iter()
+            .any(|w| w.open_loop_connections == Some(0))
+    {
         return unusable("[load] connection counts must be at least 1".into());
     }
     if load.rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
@@ -925,7 +941,7 @@ connections = [4]
     #[test]
     fn unusable_scenarios_say_what_to_fix() {
         let no_levels = MINIMAL.replace("connections = [4]", "");
-        assert!(error(&no_levels).to_string().contains("no levels"));
+        assert!(error(&no_levels).to_string().contains("has no load levels"));
         let misplaced = MINIMAL.replace("style = \"async\"", "style = \"async\"\nthreads = [8]");
         assert!(error(&misplaced)
             .to_string()
