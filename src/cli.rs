@@ -203,6 +203,10 @@ pub struct ServeArgs {
     /// A pattern or anti-pattern from the claims (C4, C6, C8, C10) to serve instead of the standard handler.
     #[arg(long, value_enum, default_value_t = Variant::Standard)]
     pub variant: Variant,
+    /// async, hybrid with --variant limited or bounded-queue: requests served at once
+    /// (bounded-queue: and the most that may wait) [default: 16].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub in_service: Option<u32>,
     /// The work behind each route.
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -436,6 +440,15 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
         );
     }
     config.variant = args.variant;
+    if let Some(in_service) = args.in_service {
+        if !config.admits() {
+            return Err(misplaced(
+                "--in-service",
+                "async or hybrid with --variant limited or bounded-queue",
+            ));
+        }
+        config.in_service = in_service as usize;
+    }
     if let Some(threads) = args.rayon_threads {
         if config.offload != Offload::Rayon {
             return Err(misplaced("--rayon-threads", "hybrid --offload rayon"));

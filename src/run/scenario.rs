@@ -178,6 +178,10 @@ pub struct StyleSpec {
     /// A pattern or anti-pattern (blocking-in-async, no-pool, no-timeout, circuit-breaker, …).
     #[serde(default)]
     pub variant: crate::server::Variant,
+    /// async, hybrid with variant `limited` or `bounded-queue`: requests served at once
+    /// (and, for `bounded-queue`, the most that may wait) [default: 16].
+    #[serde(default)]
+    pub in_service: Option<u32>,
     /// Run only on these workloads (by name); empty: on every workload.
     #[serde(default)]
     pub only: Vec<String>,
@@ -825,6 +829,21 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
                 style.style
             ));
         }
+        let admits = StyleConfig {
+            variant: style.variant,
+            ..StyleConfig::new(style.style)
+        }
+        .admits();
+        if style.in_service.is_some() && !admits {
+            return unusable(format!(
+                "styles: `in_service` applies to async or hybrid with variant limited or bounded-queue, not {} {}",
+                crate::flags::flag_value(&style.style),
+                style.variant.name()
+            ));
+        }
+        if style.in_service == Some(0) {
+            return unusable("styles: `in_service` must be at least 1".into());
+        }
         if style.style != Style::Hybrid
             && (style.offload.is_some() || style.rayon_threads.is_some())
         {
@@ -839,9 +858,11 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
 impl StyleSpec {
     /// Every knob combination this entry sweeps.
     pub fn variants(&self) -> Vec<StyleConfig> {
+        let defaults = StyleConfig::new(self.style);
         let base = StyleConfig {
             variant: self.variant,
-            ..StyleConfig::new(self.style)
+            in_service: self.in_service.map_or(defaults.in_service, |n| n as usize),
+            ..defaults
         };
         match self.style {
             Style::Blocking if self.thread_per_connection => vec![StyleConfig {

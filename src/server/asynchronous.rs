@@ -10,6 +10,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
+use super::admission::{Admission, RoomFull};
 use super::lag::LagProbe;
 use super::offload::CpuOffload;
 use super::reply::{Reply, CONTENT_TYPE, WAITED_HEADER};
@@ -31,6 +32,8 @@ struct State {
     /// For the C4 variants, which call the blocking I/O face from async code.
     blocking_upstream: BlockingUpstream,
     lag: Arc<LagProbe>,
+    /// The C10 variants' gate on requests in service (None: every request is served).
+    admission: Option<Admission>,
 }
 
 /// Serves the async style on `listener` until `shutdown` completes.
@@ -50,7 +53,15 @@ pub(crate) async fn serve_with_offload(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let options = ClientOptions::from_workload(&config.workload);
+    let admission = config.style.admits().then(|| {
+        let bounded = config.style.variant == Variant::BoundedQueue;
+        Admission::new(
+            config.style.in_service,
+            bounded.then_some(config.style.in_service),
+        )
+    });
     let state = Arc::new(State {
+        admission,
         upstream: AsyncUpstream::new(&options),
         blocking_upstream: BlockingUpstream::new(&options, PER_SERVER_BLOCKING_POOL),
         workload: config.workload,
@@ -74,6 +85,23 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
     }
     let Some(route) = Route::from_target(request.uri().path()) else {
         return Reply::not_found();
+    };
+    if route == Route::Health {
+        return Reply::ok(HEALTH_BODY);
+    }
+    // The C10 variants: wait for a place in service, or be refused when the waiting
+    // room is full. The place is held until the reply is built.
+    let _place = match &state.admission {
+        Some(admission) => match admission.enter().await {
+            Ok(place) => Some(place),
+            Err(RoomFull) => {
+                return Reply::error(
+                    503,
+                    "error: server busy: the request queue is full (bounded-queue)\n".into(),
+                )
+            }
+        },
+        None => None,
     };
     let workload = &state.workload;
     match route {

@@ -7,6 +7,7 @@
 //!
 //! Each exposes `run(listener, config, shutdown)`; [`serve`] picks one by [`Style`].
 
+pub mod admission;
 pub mod asynchronous;
 pub mod blocking;
 pub mod hybrid;
@@ -81,9 +82,15 @@ pub enum Variant {
     NoTimeout,
     /// C8 right+: a per-call timeout and a circuit breaker that fails fast.
     CircuitBreaker,
-    /// C10 right: the blocking pool's accept queue is bounded (N = threads); beyond it
-    /// a connection is answered 503 at once instead of waiting.
+    /// C10 right: work is bounded and so is the queue in front of it, beyond which the
+    /// server answers 503 at once instead of letting the wait grow. Blocking: the pool's
+    /// accept queue holds N = threads connections. Async and hybrid: at most
+    /// `in_service` requests are served at once and as many may wait (a bound on
+    /// requests, not connections).
     BoundedQueue,
+    /// C10 wrong (async, hybrid): at most `in_service` requests are served at once, as
+    /// a pool of that many would; the rest wait without bound.
+    Limited,
 }
 
 impl Variant {
@@ -103,7 +110,8 @@ impl Variant {
     pub fn fits(self, style: Style, thread_per_connection: bool) -> bool {
         match self {
             Variant::BlockingInAsync | Variant::BlockingInSpawnBlocking => style != Style::Blocking,
-            Variant::BoundedQueue => style == Style::Blocking && !thread_per_connection,
+            Variant::BoundedQueue => style != Style::Blocking || !thread_per_connection,
+            Variant::Limited => style != Style::Blocking,
             _ => true,
         }
     }
@@ -139,6 +147,9 @@ pub struct StyleConfig {
     pub rayon_threads: usize,
     /// A pattern or anti-pattern instead of the standard handler.
     pub variant: Variant,
+    /// Async and hybrid `limited` and `bounded-queue`: requests served at once (and,
+    /// for `bounded-queue`, the most that may wait).
+    pub in_service: usize,
 }
 
 impl StyleConfig {
@@ -153,7 +164,14 @@ impl StyleConfig {
             offload: Offload::SpawnBlocking,
             rayon_threads: cores,
             variant: Variant::Standard,
+            in_service: 16,
         }
+    }
+
+    /// Whether its variant bounds the requests in service (async, hybrid).
+    pub fn admits(&self) -> bool {
+        self.style != Style::Blocking
+            && matches!(self.variant, Variant::Limited | Variant::BoundedQueue)
     }
 
     /// A short name with the knobs that matter for this style, e.g. `blocking(pool=64)`,
@@ -161,6 +179,12 @@ impl StyleConfig {
     pub fn label(&self) -> String {
         match self.variant {
             Variant::Standard => self.style_label(),
+            variant if self.admits() => format!(
+                "{}+{}({})",
+                self.style_label(),
+                variant.name(),
+                self.in_service
+            ),
             variant => format!("{}+{}", self.style_label(), variant.name()),
         }
     }
@@ -187,6 +211,9 @@ impl StyleConfig {
                     args.extend(["--rayon-threads".into(), self.rayon_threads.to_string()]);
                 }
             }
+        }
+        if self.admits() {
+            args.extend(["--in-service".into(), self.in_service.to_string()]);
         }
         args
     }
