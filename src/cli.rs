@@ -660,7 +660,7 @@ fn pipeline(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, serde_json::to_vec_pretty(&timings)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print!("{}", crate::pipeline::render(&options, &timings));
+    print!("{}", crate::report::pipeline::render(&options, &timings));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use super::aggregate::{higher_is_better, Stat};
 use super::markdown::levels_of;
 use super::{stats, RunData};
-use crate::pipeline::Timing;
 use crate::run::scenario::Pair;
 
 /// A check's outcome.
@@ -88,25 +87,21 @@ pub fn side(
     overload: bool,
 ) -> Result<Side, String> {
     if workload == "pipeline" {
-        let timing: &Timing = run
+        let values: Vec<f64> = run
             .pipeline
             .iter()
-            .find(|t| t.way.starts_with(label))
-            .ok_or_else(|| format!("the run has no pipeline way {label:?}"))?;
-        let v = match metric {
-            "results" => f64::from(timing.results),
-            _ => timing.wall_ms,
-        };
+            .filter(|t| t.way.starts_with(label))
+            .filter_map(|t| t.metric(metric))
+            .collect();
+        if values.is_empty() {
+            return Err(format!("the run has no pipeline way {label:?}"));
+        }
         return Ok(Side {
             label: label.to_string(),
-            value: Some(Stat {
-                median: v,
-                min: v,
-                max: v,
-            }),
+            value: Stat::of(values.iter().copied()),
             unusable: None,
             error_share: None,
-            values: vec![v],
+            values,
             rate_cap: None,
         });
     }
@@ -220,8 +215,8 @@ impl Judgement {
     }
 }
 
-/// Repetitions a gated check needs on each side (the pipeline, timed once, excepted):
-/// with fewer, no test can tell an effect from noise at the 5 % level.
+/// Repetitions a gated check needs on each side: with fewer, no test can tell an
+/// effect from noise at the 5 % level.
 pub const GATE_REPETITIONS: usize = 5;
 
 /// The verdict rules: a side that is missing, failed, invalid, mostly errors (over the
@@ -255,7 +250,7 @@ pub fn judge(
                 ));
             }
         }
-        if pair.gate && pair.workload != "pipeline" && side.values.len() < GATE_REPETITIONS {
+        if pair.gate && side.values.len() < GATE_REPETITIONS {
             return Judgement::cannot(format!(
                 "{}: {} repetitions; a gated check needs at least {GATE_REPETITIONS}",
                 side.label,
@@ -431,7 +426,7 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
          Each check compares the wrong side with the right side of the same load (or reads one value). \
          `ratio` is how many times worse the wrong side is (for an absolute check, the value itself): with repetitions on both sides, \
          the ratio of their medians and its 95 % bootstrap interval, and `p` the Mann–Whitney test of the two sides' repetitions; \
-         an interval across the threshold is inconclusive. A gated check needs at least 5 repetitions a side (the pipeline, timed once, excepted). \
+         an interval across the threshold is inconclusive. A gated check needs at least 5 repetitions a side. \
          A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
          A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
          has no value, or would divide by 0; `why` says which. A gate that cannot decide fails.\n\n\

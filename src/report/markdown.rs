@@ -99,7 +99,7 @@ fn render(run: &RunData) -> String {
             })
             .map(|spec| spec.options())
             .unwrap_or_default();
-        out.push_str(&crate::pipeline::render(&options, &run.pipeline));
+        out.push_str(&super::pipeline::render(&options, &run.pipeline));
         out.push('\n');
     }
     let capacity = capacity_table(run);

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod hlog;
 pub mod html;
 pub mod markdown;
+pub mod pipeline;
 pub mod slowloris;
 pub mod stats;
 

@@ -100,13 +100,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
                 "pipeline: {} sources of {:?} each, every way ...",
                 spec.sources, spec.latency
             );
-            result = crate::pipeline::run(&spec.options()).and_then(|timings| {
-                std::fs::write(
-                    dir.root().join("pipeline.json"),
-                    serde_json::to_vec_pretty(&timings)?,
-                )?;
-                Ok(())
-            });
+            result = run_pipeline(spec, scenario.repetitions, &dir, &options.interrupted);
         }
     }
     manifest.finished = Some(now_rfc3339());
@@ -203,4 +197,32 @@ fn run_cells(
 /// The default scenario.
 pub fn default_scenario() -> &'static Path {
     Path::new("scenarios/quick.toml")
+}
+
+/// Runs the batch pipeline once per repetition, rewriting `pipeline.json` after each,
+/// so its checks (C3, C9, C12) get repetitions like the cells' and an interrupted run
+/// keeps the runs done.
+fn run_pipeline(
+    spec: &scenario::PipelineSpec,
+    repetitions: u32,
+    dir: &RunDir,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    for repetition in 1..=repetitions {
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let timings = crate::pipeline::run(&spec.options())?;
+        all.extend(
+            timings
+                .into_iter()
+                .map(|t| crate::pipeline::Timing { repetition, ..t }),
+        );
+        std::fs::write(
+            dir.root().join("pipeline.json"),
+            serde_json::to_vec_pretty(&all)?,
+        )?;
+    }
+    Ok(())
 }

@@ -441,7 +441,7 @@ pub struct Pair {
     #[serde(default)]
     pub right_workload: Option<String>,
     /// The metric compared: achieved_rps, p95_ms, p99_ms, probe_p95_ms, lag_max_ms,
-    /// rss_peak_mib, error_rate (and for `workload = "pipeline"`: wall_ms, results).
+    /// rss_peak_mib, error_rate (and for `workload = "pipeline"`: wall_ms, results, results_lost).
     pub metric: String,
     /// The load level to read, e.g. `c=256` [default: the workload's last level].
     #[serde(default)]
@@ -589,9 +589,10 @@ mod defaults {
 }
 
 /// The metrics a pair can compare.
-pub const PAIR_METRICS: [&str; 9] = [
+pub const PAIR_METRICS: [&str; 10] = [
     "wall_ms",
     "results",
+    "results_lost",
     "achieved_rps",
     "p95_ms",
     "p99_ms",
