@@ -127,26 +127,6 @@ pub struct Group {
 }
 
 impl Group {
-    /// A metric by its name in scenario `pairs` (None when this cell did not measure it).
-    pub fn metric(&self, name: &str) -> Option<Stat> {
-        match name {
-            "achieved_rps" => Some(self.achieved),
-            "p95_ms" => self.p95,
-            "p99_ms" => self.p99,
-            "probe_p95_ms" => self.probe_p95,
-            "lag_max_ms" => self.lag_max,
-            "rss_peak_mib" => Some(self.rss_peak),
-            "error_rate" => self.failure_share().map(|rate| Stat {
-                median: rate,
-                min: rate,
-                max: rate,
-            }),
-            _ => None,
-        }
-    }
-}
-
-impl Group {
     /// Its repetitions' rows among `cells`.
     pub fn rows<'a>(&'a self, cells: &'a [CellRecord]) -> impl Iterator<Item = &'a CellRecord> {
         cells.iter().filter(|c| self.cells.contains(&c.cell))

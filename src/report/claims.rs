@@ -128,7 +128,7 @@ pub fn side(
         .min_by(|a, b| a.0.total_cmp(&b.0));
     Ok(Side {
         label: label.to_string(),
-        value: group.metric(metric),
+        value: Stat::of(values.iter().copied()),
         unusable,
         error_share: group.failure_share(),
         values,

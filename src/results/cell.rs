@@ -180,6 +180,11 @@ pub struct CellRecord {
     /// What sets `rate_cap_rps`, e.g. `256 connections ÷ 20ms (Little's law)`.
     #[serde(default)]
     pub rate_cap: String,
+    /// Open-loop cells: the requests of the window that did not succeed (failed or
+    /// never finished) over the offered rate: seconds of service lost. Through a
+    /// dependency's outage it is the outage plus the time to recover from it.
+    #[serde(default)]
+    pub service_lost_s: Option<f64>,
 }
 
 impl CellRecord {
@@ -189,7 +194,10 @@ impl CellRecord {
             "achieved_rps" => Some(self.achieved_rps),
             "p95_ms" => self.p95_ms,
             "p99_ms" => self.p99_ms,
+            "all_p50_ms" => self.all_p50_ms,
+            "all_p99_ms" => self.all_p99_ms,
             "probe_p95_ms" => self.probe_p95_ms,
+            "service_lost_s" => self.service_lost_s,
             "lag_max_ms" => self.lag_max_ms,
             "rss_peak_mib" => Some(self.rss_peak_mib),
             "error_rate" => self.failure_share(),
@@ -278,7 +286,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 28] = [
+    const NEWER: [&str; 29] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -307,6 +315,7 @@ mod tests {
         "error",
         "rate_cap_rps",
         "rate_cap",
+        "service_lost_s",
     ];
 
     #[test]
@@ -380,6 +389,7 @@ mod tests {
             error: String::new(),
             rate_cap_rps: None,
             rate_cap: String::new(),
+            service_lost_s: None,
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

@@ -112,6 +112,9 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
     let error = |key: &str| report.errors.get(key).copied().unwrap_or(0);
     CellRecord {
         target_rps,
+        service_lost_s: target_rps
+            .filter(|r| *r > 0.0)
+            .map(|offered| service_lost_s(report, offered)),
         achieved_rps: report.achieved_rps,
         requests_scheduled: requests.scheduled,
         requests_sent: requests.sent,
@@ -200,4 +203,11 @@ pub(super) fn mark_crashed(record: &mut CellRecord, crash: &process::ChildExited
             format!("{what}; {text}")
         };
     }
+}
+
+/// Requests of the window that did not succeed, over the `offered` rate: seconds of
+/// service lost (continuous, unlike counting whole seconds of the timeline).
+fn service_lost_s(report: &LoadReport, offered: f64) -> f64 {
+    let lost = report.requests.scheduled.saturating_sub(report.requests_ok);
+    lost as f64 / offered
 }

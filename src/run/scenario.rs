@@ -441,7 +441,8 @@ pub struct Pair {
     #[serde(default)]
     pub right_workload: Option<String>,
     /// The metric compared: achieved_rps, p95_ms, p99_ms, probe_p95_ms, lag_max_ms,
-    /// rss_peak_mib, error_rate (and for `workload = "pipeline"`: wall_ms, results, results_lost).
+    /// rss_peak_mib, error_rate, all_p50_ms and all_p99_ms (every request, errors and
+    /// unfinished included), service_lost_s (and for `workload = "pipeline"`: wall_ms, results, results_lost).
     pub metric: String,
     /// The load level to read, e.g. `c=256` [default: the workload's last level].
     #[serde(default)]
@@ -589,14 +590,17 @@ mod defaults {
 }
 
 /// The metrics a pair can compare.
-pub const PAIR_METRICS: [&str; 10] = [
+pub const PAIR_METRICS: [&str; 13] = [
     "wall_ms",
     "results",
     "results_lost",
     "achieved_rps",
     "p95_ms",
     "p99_ms",
+    "all_p50_ms",
+    "all_p99_ms",
     "probe_p95_ms",
+    "service_lost_s",
     "lag_max_ms",
     "rss_peak_mib",
     "error_rate",
