@@ -207,6 +207,10 @@ pub struct ServeArgs {
     /// (bounded-queue: and the most that may wait) [default: 16].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub in_service: Option<u32>,
+    /// Testing only: spin a thread beside the server, so a one-core server runs about
+    /// 2× slower (the broken twin that shows a gated claim can fail).
+    #[arg(long)]
+    pub cpu_hog: bool,
     /// The work behind each route.
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -449,6 +453,7 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
         }
         config.in_service = in_service as usize;
     }
+    config.cpu_hog = args.cpu_hog;
     if let Some(threads) = args.rayon_threads {
         if config.offload != Offload::Rayon {
             return Err(misplaced("--rayon-threads", "hybrid --offload rayon"));

@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod histogram;
 pub mod load;
 pub mod net;
+pub mod pair;
 pub mod pipeline;
 pub mod procfs;
 pub mod report;

@@ -42,6 +42,63 @@ impl Default for PipelineOptions {
     }
 }
 
+/// The batch pipeline's settings in a scenario.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Sources fetched.
+    #[serde(default = "defaults::sources")]
+    pub sources: u32,
+    /// Each source's latency.
+    #[serde(default = "defaults::latency", with = "humantime_serde")]
+    pub latency: Duration,
+    /// Threads of the thread-pool way.
+    #[serde(default = "defaults::threads")]
+    pub threads: u32,
+    /// Fetches at once in the semaphore way.
+    #[serde(default = "defaults::limit")]
+    pub limit: u32,
+    /// Fraction of failing sources in the C9 ways.
+    #[serde(default = "defaults::error_rate")]
+    pub error_rate: f64,
+}
+
+impl PipelineSpec {
+    /// The options `sabench pipeline` takes.
+    pub fn options(&self) -> PipelineOptions {
+        PipelineOptions {
+            sources: self.sources,
+            latency: self.latency,
+            threads: self.threads,
+            limit: self.limit,
+            error_rate: self.error_rate,
+            ..Default::default()
+        }
+    }
+}
+
+/// The scenario defaults of [`PipelineSpec`]: those of [`PipelineOptions`].
+mod defaults {
+    use super::PipelineOptions;
+    use std::time::Duration;
+
+    pub fn sources() -> u32 {
+        PipelineOptions::default().sources
+    }
+    pub fn latency() -> Duration {
+        PipelineOptions::default().latency
+    }
+    pub fn threads() -> u32 {
+        PipelineOptions::default().threads
+    }
+    pub fn limit() -> u32 {
+        PipelineOptions::default().limit
+    }
+    pub fn error_rate() -> f64 {
+        PipelineOptions::default().error_rate
+    }
+}
+
 /// How one way did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timing {

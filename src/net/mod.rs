@@ -47,10 +47,25 @@ pub fn bind_loopback(addr: SocketAddr) -> Result<TcpListener, BindError> {
     if !addr.ip().is_loopback() {
         return Err(BindError::NotLoopback(addr.ip()));
     }
-    TcpListener::bind(addr).map_err(|source| match source.kind() {
+    let listener = TcpListener::bind(addr).map_err(|source| match source.kind() {
         std::io::ErrorKind::AddrInUse => BindError::InUse(addr),
         _ => BindError::Other { addr, source },
-    })
+    })?;
+    widen_backlog(&listener);
+    Ok(listener)
+}
+
+/// The accept backlog asked for: the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: libc::c_int = 65_535;
+
+/// Raises the listener's accept backlog from std's 128 to what the kernel allows, so a
+/// generator that opens thousands of connections at once is not answered with SYN
+/// retries (1 s each) that would show up as its latency. Linux takes a second
+/// `listen` on a listening socket as a new backlog; if it fails, the old one stays.
+fn widen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `listen` on a socket this listener owns; it only changes the backlog.
+    unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
 }
 
 /// A listener on 127.0.0.1 with an OS-chosen port, for tests and in-process runs.

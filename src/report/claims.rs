@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use super::aggregate::{higher_is_better, Stat};
 use super::markdown::levels_of;
 use super::{stats, RunData};
-use crate::run::scenario::Pair;
+use crate::pair::Pair;
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

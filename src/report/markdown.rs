@@ -94,9 +94,7 @@ fn render(run: &RunData) -> String {
             .manifest
             .scenario
             .get("pipeline")
-            .and_then(|p| {
-                serde_json::from_value::<crate::run::scenario::PipelineSpec>(p.clone()).ok()
-            })
+            .and_then(|p| serde_json::from_value::<crate::pipeline::PipelineSpec>(p.clone()).ok())
             .map(|spec| spec.options())
             .unwrap_or_default();
         out.push_str(&super::pipeline::render(&options, &run.pipeline));
@@ -355,7 +353,7 @@ fn littles_law_section(run: &RunData) -> String {
 
 /// The scenario's wrong-versus-right pairs, side by side with the cost of the mistake.
 fn pairs_section(run: &RunData) -> String {
-    let pairs: Vec<crate::run::scenario::Pair> = run
+    let pairs: Vec<crate::pair::Pair> = run
         .pairs()
         .into_iter()
         .filter(|p| p.workload != "pipeline")

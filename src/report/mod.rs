@@ -56,7 +56,7 @@ impl RunData {
     }
 
     /// The scenario's wrong-versus-right pairs.
-    pub fn pairs(&self) -> Vec<crate::run::scenario::Pair> {
+    pub fn pairs(&self) -> Vec<crate::pair::Pair> {
         self.manifest
             .scenario
             .get("pairs")

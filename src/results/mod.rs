@@ -16,5 +16,5 @@ pub mod layout;
 pub mod manifest;
 
 pub use cell::{CellRecord, ServerSample};
-pub use layout::RunDir;
+pub use layout::{slug, RunDir};
 pub use manifest::Manifest;

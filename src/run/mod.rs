@@ -65,7 +65,7 @@ pub struct RunOutcome {
 pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
     let scenario = scenario::load(&options.scenario)?;
     let cells = plan::cells(&scenario);
-    let dir = RunDir::create_new(&options.out, &plan::slug(&scenario.name))?;
+    let dir = RunDir::create_new(&options.out, &crate::results::slug(&scenario.name))?;
     let facts = MachineFacts::read();
     let mut manifest = Manifest {
         run_id: dir.id(),
@@ -203,7 +203,7 @@ pub fn default_scenario() -> &'static Path {
 /// so its checks (C3, C9, C12) get repetitions like the cells' and an interrupted run
 /// keeps the runs done.
 fn run_pipeline(
-    spec: &scenario::PipelineSpec,
+    spec: &crate::pipeline::PipelineSpec,
     repetitions: u32,
     dir: &RunDir,
     interrupted: &AtomicBool,

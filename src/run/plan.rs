@@ -2,6 +2,7 @@
 //! repetition, ordered so the styles of one level run back to back (their ratios are
 //! then measured close together in time).
 
+use crate::results::slug;
 use crate::server::StyleConfig;
 
 use super::scenario::{Saturate, Scenario, SlowlorisSpec, StyleSpec, WorkloadSpec};
@@ -54,6 +55,34 @@ impl Level {
         }
     }
 
+    /// This level as `style` gets it: an open-loop or saturation level gives a blocking
+    /// pool at most one connection per thread. A keep-alive connection holds its thread
+    /// until it closes, and the generator spreads requests over every connection, so a
+    /// connection beyond the pool would wait unserved for the whole cell (no real
+    /// client keeps more connections to such a server than it has threads). The
+    /// generator still queues what it cannot send, and that wait counts (open loop).
+    pub fn for_style(&self, style: &StyleConfig) -> Level {
+        let pool = (style.style == crate::server::Style::Blocking && !style.thread_per_connection)
+            .then(|| u32::try_from(style.threads).unwrap_or(u32::MAX));
+        match (self, pool) {
+            (Level::Open { rate, connections }, Some(pool)) => Level::Open {
+                rate: *rate,
+                connections: (*connections).min(pool),
+            },
+            (
+                Level::Saturate {
+                    search,
+                    connections,
+                },
+                Some(pool),
+            ) => Level::Saturate {
+                search: search.clone(),
+                connections: (*connections).min(pool),
+            },
+            _ => self.clone(),
+        }
+    }
+
     /// Short, file-name-safe description: `c64`, `r500`, `sat`.
     pub fn slug(&self) -> String {
         match self {
@@ -80,24 +109,6 @@ pub struct CellPlan {
     pub repetition: u32,
     /// The server's port (0: any free one).
     pub port: u16,
-}
-
-/// Keeps letters, digits, `-` and `_`; anything else becomes `-`.
-pub fn slug(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while out.contains("--") {
-        out = out.replace("--", "-");
-    }
-    out.trim_matches('-').to_string()
 }
 
 /// The load levels of one workload: its own lists, or the scenario's.
@@ -212,7 +223,7 @@ fn cell(
         ),
         workload: workload.clone(),
         style: style.clone(),
-        level: level.clone(),
+        level: level.for_style(style),
         repetition,
         port,
     }
@@ -266,5 +277,34 @@ rates = [100.0]
             error.to_string().contains("[slowloris] clients is empty"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_blocking_pool_gets_at_most_a_connection_per_thread_in_open_loop() {
+        let text = r#"
+name = "t"
+[[styles]]
+style = "blocking"
+threads = [8]
+[[styles]]
+style = "async"
+[[workloads]]
+route = "io"
+rates = [500.0]
+open_loop_connections = 256
+connections = [64]
+"#;
+        let scenario = crate::run::scenario::parse(text, "t.toml").unwrap();
+        let cells = cells(&scenario);
+        let connections = |style: &str, mode: &str| {
+            cells
+                .iter()
+                .find(|c| c.style.label().starts_with(style) && c.level.mode() == mode)
+                .map(|c| c.level.connections())
+        };
+        assert_eq!(connections("blocking", "open"), Some(8));
+        assert_eq!(connections("async", "open"), Some(256));
+        // Closed loop is the scenario's to choose: it is left alone.
+        assert_eq!(connections("blocking", "closed"), Some(64));
     }
 }

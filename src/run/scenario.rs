@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::pair::{Pair, PAIR_METRICS};
+pub use crate::pipeline::PipelineSpec;
+
 use crate::server::{Offload, Style, StyleConfig};
 use crate::workload::{CpuSpec, FanoutSpec, IoMode, IoSpec, Route, WorkloadConfig};
 
@@ -57,41 +60,6 @@ pub struct Scenario {
     /// Also time the batch pipeline (`sabench pipeline`) after the cells.
     #[serde(default)]
     pub pipeline: Option<PipelineSpec>,
-}
-
-/// The batch pipeline's settings in a scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineSpec {
-    /// Sources fetched.
-    #[serde(default = "defaults::sources")]
-    pub sources: u32,
-    /// Each source's latency.
-    #[serde(default = "defaults::source_latency", with = "humantime_serde")]
-    pub latency: Duration,
-    /// Threads of the thread-pool way.
-    #[serde(default = "defaults::pipeline_threads")]
-    pub threads: u32,
-    /// Fetches at once in the semaphore way.
-    #[serde(default = "defaults::pipeline_limit")]
-    pub limit: u32,
-    /// Fraction of failing sources in the C9 ways.
-    #[serde(default = "defaults::pipeline_error_rate")]
-    pub error_rate: f64,
-}
-
-impl PipelineSpec {
-    /// The options `sabench pipeline` takes.
-    pub fn options(&self) -> crate::pipeline::PipelineOptions {
-        crate::pipeline::PipelineOptions {
-            sources: self.sources,
-            latency: self.latency,
-            threads: self.threads,
-            limit: self.limit,
-            error_rate: self.error_rate,
-            ..Default::default()
-        }
-    }
 }
 
 /// CPUs for each process.
@@ -182,6 +150,10 @@ pub struct StyleSpec {
     /// (and, for `bounded-queue`, the most that may wait) [default: 16].
     #[serde(default)]
     pub in_service: Option<u32>,
+    /// Testing only: a thread spins beside the server (the broken twin CI uses to show
+    /// that a gated claim fails when a style gets about 2× slower).
+    #[serde(default)]
+    pub cpu_hog: bool,
     /// Run only on these workloads (by name); empty: on every workload.
     #[serde(default)]
     pub only: Vec<String>,
@@ -350,7 +322,8 @@ pub struct LoadSpec {
     /// Open-loop rates (req/s).
     #[serde(default)]
     pub rates: Vec<f64>,
-    /// Connections for open-loop cells (the in-flight bound).
+    /// Connections for open-loop cells (the in-flight bound); a blocking pool gets at
+    /// most one per thread (see `Level::for_style`).
     #[serde(default = "defaults::open_loop_connections")]
     pub open_loop_connections: u32,
     /// Search for the highest rate that meets an SLO.
@@ -422,60 +395,6 @@ pub struct Probe {
     pub connections: u32,
 }
 
-/// A wrong-versus-right pair the summary shows side by side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pair {
-    /// The claim, e.g. `C4`.
-    pub claim: String,
-    /// What it shows.
-    pub title: String,
-    /// The workload name.
-    pub workload: String,
-    /// The wrong side's style label, e.g. `async(workers=1)+blocking-in-async`.
-    pub wrong: String,
-    /// The right side's style label.
-    pub right: String,
-    /// The right side's workload, when the fix is in the workload (e.g. a fan-out limit);
-    /// default: the same workload.
-    #[serde(default)]
-    pub right_workload: Option<String>,
-    /// The metric compared: achieved_rps, p95_ms, p99_ms, probe_p95_ms, lag_max_ms,
-    /// rss_peak_mib, error_rate, all_p50_ms and all_p99_ms (every request, errors and
-    /// unfinished included), service_lost_s (and for `workload = "pipeline"`: wall_ms, results, results_lost).
-    pub metric: String,
-    /// The load level to read, e.g. `c=256` [default: the workload's last level].
-    #[serde(default)]
-    pub level: Option<String>,
-    /// Makes the pair a claims check: the cost (wrong over right) at which it holds; with
-    /// an empty `wrong`, the bound the right side's value must meet.
-    #[serde(default)]
-    pub threshold: Option<f64>,
-    /// A check that fails `sabench check` (exit 1) when it does not hold.
-    #[serde(default)]
-    pub gate: bool,
-    /// For an absolute check (empty `wrong`): the value must be at most the threshold
-    /// (default: at least).
-    #[serde(default)]
-    pub at_most: bool,
-    /// The article's numbers, shown beside ours.
-    #[serde(default)]
-    pub article: String,
-    /// A two-sided check ("gains nothing"): it holds when the ratio lies within
-    /// 1 ± this (e.g. 0.1 for ±10 %); `threshold` is then ignored.
-    #[serde(default)]
-    pub within: Option<f64>,
-    /// The largest share of failed or unfinished requests either side may have for
-    /// the check to decide (default 1 %); ignored when the metric is `error_rate`.
-    #[serde(default = "defaults::check_error_rate")]
-    pub max_error_rate: f64,
-    /// An overload experiment: the load is meant to exceed the target's capacity, so a
-    /// cell that is invalid only because the target could not keep up (it stalled, or
-    /// held every connection) is still usable; one the generator limited is not.
-    #[serde(default)]
-    pub overload: bool,
-}
-
 /// A saturation search: doubling, then bisection, to the highest rate meeting the SLO.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -521,9 +440,6 @@ mod defaults {
     pub fn probe() -> Duration {
         Duration::from_secs(2)
     }
-    pub fn check_error_rate() -> f64 {
-        0.01
-    }
     pub fn slow_probe_rate() -> f64 {
         50.0
     }
@@ -538,21 +454,6 @@ mod defaults {
     }
     pub fn probe_connections() -> u32 {
         4
-    }
-    pub fn sources() -> u32 {
-        40
-    }
-    pub fn source_latency() -> Duration {
-        Duration::from_millis(50)
-    }
-    pub fn pipeline_threads() -> u32 {
-        8
-    }
-    pub fn pipeline_limit() -> u32 {
-        10
-    }
-    pub fn pipeline_error_rate() -> f64 {
-        0.1
     }
     pub fn one() -> u32 {
         1
@@ -588,23 +489,6 @@ mod defaults {
         crate::workload::IoMode::Sleep
     }
 }
-
-/// The metrics a pair can compare.
-pub const PAIR_METRICS: [&str; 13] = [
-    "wall_ms",
-    "results",
-    "results_lost",
-    "achieved_rps",
-    "p95_ms",
-    "p99_ms",
-    "all_p50_ms",
-    "all_p99_ms",
-    "probe_p95_ms",
-    "service_lost_s",
-    "lag_max_ms",
-    "rss_peak_mib",
-    "error_rate",
-];
 
 /// A scenario file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -867,6 +751,7 @@ impl StyleSpec {
         let base = StyleConfig {
             variant: self.variant,
             in_service: self.in_service.map_or(defaults.in_service, |n| n as usize),
+            cpu_hog: self.cpu_hog,
             ..defaults
         };
         match self.style {

@@ -89,6 +89,7 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
     if route == Route::Health {
         return Reply::ok(HEALTH_BODY);
     }
+    super::hog::tax();
     // The C10 variants: wait for a place in service, or be refused when the waiting
     // room is full. The place is held until the reply is built.
     let _place = match &state.admission {

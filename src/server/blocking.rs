@@ -466,6 +466,9 @@ fn skip_body(
 
 /// Does the route's work on this thread, waiting by blocking.
 fn respond(route: Route, state: &State) -> Reply {
+    if route != Route::Health {
+        super::hog::tax();
+    }
     let workload = &state.workload;
     match route {
         Route::Null => Reply::ok(NULL_BODY),

@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod asynchronous;
 pub mod blocking;
+pub mod hog;
 pub mod hybrid;
 pub mod lag;
 pub mod offload;
@@ -150,6 +151,8 @@ pub struct StyleConfig {
     /// Async and hybrid `limited` and `bounded-queue`: requests served at once (and,
     /// for `bounded-queue`, the most that may wait).
     pub in_service: usize,
+    /// The deliberately broken twin: a thread spins beside the server (see [`hog`]).
+    pub cpu_hog: bool,
 }
 
 impl StyleConfig {
@@ -165,6 +168,7 @@ impl StyleConfig {
             rayon_threads: cores,
             variant: Variant::Standard,
             in_service: 16,
+            cpu_hog: false,
         }
     }
 
@@ -177,7 +181,8 @@ impl StyleConfig {
     /// A short name with the knobs that matter for this style, e.g. `blocking(pool=64)`,
     /// and the variant if not standard: `async(workers=2)+blocking-in-async`.
     pub fn label(&self) -> String {
-        match self.variant {
+        let hog = if self.cpu_hog { "+cpu-hog" } else { "" };
+        let label = match self.variant {
             Variant::Standard => self.style_label(),
             variant if self.admits() => format!(
                 "{}+{}({})",
@@ -186,7 +191,8 @@ impl StyleConfig {
                 self.in_service
             ),
             variant => format!("{}+{}", self.style_label(), variant.name()),
-        }
+        };
+        label + hog
     }
 
     /// The `sabench serve` flags that start this style with these knobs.
@@ -214,6 +220,9 @@ impl StyleConfig {
         }
         if self.admits() {
             args.extend(["--in-service".into(), self.in_service.to_string()]);
+        }
+        if self.cpu_hog {
+            args.push("--cpu-hog".into());
         }
         args
     }
@@ -273,6 +282,10 @@ pub fn serve(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     config.style.variant.adjust(&mut config.workload);
+    let _hog = match config.style.cpu_hog {
+        true => Some(hog::CpuHog::start()?),
+        false => None,
+    };
     match config.style.style {
         Style::Blocking => blocking::run(listener, config, shutdown),
         Style::Async | Style::Hybrid => {
