@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
 # CI's reproduction of the headline effects: the gated claims (scenarios/ci-claims.toml,
-# about 1.5 minutes on 2 cores, 5 repetitions), then the claims check. Fails when a gated claim does not
-# hold, so a change that breaks a headline effect does not land.
+# about 4 minutes on 2 cores, 5 repetitions), then the claims check; then the broken
+# twin (scenarios/ci-broken-twin.toml, about 2.5 minutes), whose gate must fail. Fails
+# when a gated claim does not hold, or when the gate cannot tell a deliberately slower
+# async from the real one (a check that cannot fail is a defect).
 #   scripts/ci-reproduce.sh [OUT_DIR (default: a temporary folder)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
 cargo build --release --quiet
-target/release/sabench run scenarios/ci-claims.toml --out "$out" >/dev/null
-run=$(ls -d "$out"/*/ | sort | tail -n 1)
+
+# Runs scenario $1 into $out and prints the run folder.
+run_scenario() {
+  target/release/sabench run "$1" --out "$out" >/dev/null
+  ls -d "$out"/*-"$(basename "$1" .toml)"/ | sort | tail -n 1
+}
+
+run=$(run_scenario scenarios/ci-claims.toml)
 status=0
 target/release/sabench check "${run%/}" || status=$?
 # A row ends "| **verdict** | why | gate |".
 held=$(grep -cE '\*\*holds\*\* \| [^|]* \| yes \|$' "${run%/}/claims.md" || true)
 gates=$(grep -c '| yes |$' "${run%/}/claims.md" || true)
 echo "gated claims: $held passed, $((gates - held)) failed"
+
+twin=$(run_scenario scenarios/ci-broken-twin.toml)
+if target/release/sabench check "${twin%/}" >/dev/null; then
+  echo "broken twin: the C1 gate HELD for an async server taxed on purpose: the gate cannot fail (${twin%/}/claims.md)"
+  status=1
+elif grep -qE '^\| C1 .*\*\*does not hold\*\*' "${twin%/}/claims.md"; then
+  echo "broken twin: the C1 gate failed, as it must (does not hold)"
+else
+  echo "broken twin: the C1 gate failed, but not on the effect (see ${twin%/}/claims.md)"
+  status=1
+fi
 exit "$status"

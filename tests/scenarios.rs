@@ -1,0 +1,91 @@
+//! The scenarios the project ships: each one loads, and each of its pairs names
+//! workloads and style labels its plan really has (a typo would make a claim "cannot
+//! decide" only after a 20-minute run). The broken twin shares ci-claims.toml's gate.
+
+use std::path::{Path, PathBuf};
+
+use sync_async_bench::run::{plan, scenario};
+
+fn shipped() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shipped_scenario_loads_and_its_pairs_name_real_cells() {
+    let files = shipped();
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        let scenario = scenario::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let cells = plan::cells(&scenario);
+        let has = |workload: &str, label: &str| {
+            cells
+                .iter()
+                .any(|c| c.workload.name() == workload && c.style.label() == label)
+        };
+        for pair in &scenario.pairs {
+            if pair.workload == "pipeline" {
+                assert!(
+                    scenario.pipeline.is_some(),
+                    "{}: {}",
+                    file.display(),
+                    pair.title
+                );
+                continue;
+            }
+            let right_workload = pair.right_workload.as_deref().unwrap_or(&pair.workload);
+            assert!(
+                has(right_workload, &pair.right),
+                "{}: pair {:?} names {} on {right_workload}, which the plan does not have",
+                file.display(),
+                pair.title,
+                pair.right
+            );
+            assert!(
+                pair.wrong.is_empty() || has(&pair.workload, &pair.wrong),
+                "{}: pair {:?} names {} on {}, which the plan does not have",
+                file.display(),
+                pair.title,
+                pair.wrong,
+                pair.workload
+            );
+        }
+    }
+}
+
+#[test]
+fn the_broken_twin_is_held_to_the_same_gate_as_ci() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let gate = |file: &str| {
+        let scenario = scenario::load(&dir.join(file)).unwrap();
+        let pair = scenario
+            .pairs
+            .iter()
+            .find(|p| p.claim == "C1" && p.gate)
+            .cloned()
+            .unwrap();
+        (
+            pair.threshold,
+            pair.metric,
+            pair.wrong,
+            scenario.workloads,
+            scenario.repetitions,
+        )
+    };
+    let (ci, twin) = (gate("ci-claims.toml"), gate("ci-broken-twin.toml"));
+    assert_eq!(ci.0, twin.0, "the same threshold");
+    assert_eq!(
+        (ci.1, ci.2),
+        (twin.1, twin.2),
+        "the same metric and wrong side"
+    );
+    let io = |w: &Vec<scenario::WorkloadSpec>| w.iter().find(|w| w.name() == "io-heavy").cloned();
+    assert_eq!(io(&ci.3), io(&twin.3), "the same workload and search");
+    assert_eq!(ci.4, twin.4, "the same repetitions");
+}
