@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full reproduction: every claim (scenarios/claims.toml, about 15 minutes on 2 cores)
+# The full reproduction: every claim (scenarios/claims.toml, about 20 minutes on 2 cores)
 # into results/<run-id>/, then the claims check, which writes claims.md beside it.
 #   scripts/reproduce.sh [OUT_DIR (default results)]
 # Exit status: the claims check's (non-zero when a gated claim does not hold).
