@@ -314,7 +314,12 @@ pub fn judge(
         _ => return Judgement::cannot("no side to judge".into()),
     };
     if let Some(why) = capped_by_the_bench(pair, &values, &caps) {
-        return Judgement::cannot(why);
+        // The ratio is still shown: it is what the bench let the sides reach.
+        return Judgement {
+            ratio: Some(ratio),
+            p,
+            ..Judgement::cannot(why)
+        };
     }
     let verdict = match pair.within {
         Some(band) => within(&ratio, band),
