@@ -89,9 +89,9 @@ impl CpuHog {
                         meter.requests.load(Ordering::Relaxed),
                     );
                     let requests = now.2.saturating_sub(last.2);
-                    if requests > 0 {
-                        let own = now.0.saturating_sub(last.0).saturating_sub(now.1 - last.1);
-                        meter.cost_ns.store(own / requests, Ordering::Relaxed);
+                    let own = now.0.saturating_sub(last.0).saturating_sub(now.1 - last.1);
+                    if let Some(cost) = own.checked_div(requests) {
+                        meter.cost_ns.store(cost, Ordering::Relaxed);
                     }
                     last = now;
                 }
