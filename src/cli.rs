@@ -36,6 +36,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Load an HTTP/1.1 server on loopback (open loop with --rate, closed loop with --connections).
     Load(LoadArgs),
+    /// Run a throwaway PostgreSQL (initdb in a temporary folder, fsync=off, a seeded
+    /// `users` table) on a free loopback port until Ctrl-C; the folder is removed after.
+    Postgres(PostgresArgs),
     /// Run a scenario: every style × workload × load level, into results/<run-id>/.
     ///
     /// A cell whose server crashes or cannot start is recorded as failed and the run
@@ -356,6 +359,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upstream(args) => upstream(args),
         Command::Verify(args) => verify(args),
         Command::Load(args) => load(args),
+        Command::Postgres(args) => postgres(args),
         Command::Run(args) => run_scenario(args),
         Command::Report(args) => report(args),
         Command::Compare(args) => compare(args),
@@ -489,6 +493,43 @@ fn workload_config(args: &WorkloadArgs) -> anyhow::Result<WorkloadConfig> {
 
 /// Binds `addr`, prints the line orchestrators wait for (`WHAT listening on URL`),
 /// and runs `serve` until SIGINT/SIGTERM has drained it.
+/// `sabench postgres`.
+#[derive(Debug, Args)]
+pub struct PostgresArgs {
+    /// PostgreSQL's `max_connections`.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_connections: u32,
+    /// PostgreSQL's `shared_buffers` (e.g. 128MB).
+    #[arg(long, default_value = "128MB")]
+    pub shared_buffers: String,
+    /// Rows seeded into `users` (ids 1..=N).
+    #[arg(long, default_value_t = 100_000)]
+    pub seed_rows: u32,
+    /// Where the cluster's temporary folder goes [default: the system temporary folder].
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Also stop when stdin closes (how a runner that dies, even by SIGKILL, still gets
+    /// its cluster stopped and removed).
+    #[arg(long)]
+    pub stop_on_stdin_eof: bool,
+}
+
+fn postgres(args: PostgresArgs) -> anyhow::Result<ExitCode> {
+    let settings = crate::db::ClusterSettings {
+        max_connections: args.max_connections,
+        shared_buffers: args.shared_buffers,
+        seed_rows: args.seed_rows,
+    };
+    let shutdown = Shutdown::new();
+    shutdown
+        .trigger_on_signals()
+        .context("cannot install the SIGINT/SIGTERM handler")?;
+    let parent = args.dir.unwrap_or_else(std::env::temp_dir);
+    crate::db::run_until_stopped(&settings, &parent, &shutdown, args.stop_on_stdin_eof)?;
+    eprintln!("postgres stopped, its folder removed");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn serve_until_signal(
     what: &str,
     addr: SocketAddr,

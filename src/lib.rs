@@ -11,6 +11,7 @@
 pub mod affinity;
 pub mod alarm;
 pub mod cli;
+pub mod db;
 pub mod display;
 pub mod flags;
 pub mod fuzzing;
