@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -94,10 +93,7 @@ fn sabench_postgres_cleans_up_when_its_starter_goes_away() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::runs::first_line(&mut child);
     assert!(
         line.starts_with("postgres listening on postgres://"),
         "{line:?}"

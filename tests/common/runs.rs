@@ -108,3 +108,13 @@ pub fn wait_for_run(out: &Path, what: &str, ready: impl Fn(&Path) -> bool) -> Pa
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The first line a spawned child prints on its (piped) stdout, e.g. where it listens.
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("a line on stdout");
+    line
+}
