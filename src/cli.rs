@@ -214,6 +214,9 @@ pub struct ServeArgs {
     /// 2× slower (the broken twin that shows a gated claim can fail).
     #[arg(long)]
     pub cpu_hog: bool,
+    /// async, hybrid: do not run the runtime-lag probe (only to measure what it costs).
+    #[arg(long)]
+    pub no_lag_probe: bool,
     /// The work behind each route.
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -458,6 +461,10 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
         config.in_service = in_service as usize;
     }
     config.cpu_hog = args.cpu_hog;
+    if args.no_lag_probe && is_blocking {
+        return Err(misplaced("--no-lag-probe", "async or hybrid"));
+    }
+    config.lag_probe = !args.no_lag_probe;
     if let Some(threads) = args.rayon_threads {
         if config.offload != Offload::Rayon {
             return Err(misplaced("--rayon-threads", "hybrid --offload rayon"));
@@ -827,6 +834,12 @@ mod tests {
         };
         assert!(parse(&["--style", "async", "--threads", "4"]).is_err());
         assert!(parse(&["--style", "blocking", "--workers", "4"]).is_err());
+        assert!(parse(&["--style", "blocking", "--no-lag-probe"]).is_err());
+        assert!(
+            !parse(&["--style", "async", "--no-lag-probe"])
+                .unwrap()
+                .lag_probe
+        );
         assert!(parse(&["--style", "hybrid", "--rayon-threads", "4"]).is_err());
         let rayon = parse(&[
             "--style",

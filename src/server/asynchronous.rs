@@ -67,7 +67,11 @@ pub(crate) async fn serve_with_offload(
         workload: config.workload,
         offload,
         variant: config.style.variant,
-        lag: LagProbe::start(),
+        lag: if config.style.lag_probe {
+            LagProbe::start()
+        } else {
+            LagProbe::off()
+        },
     });
     let handler = move |request: Request<Incoming>| {
         let state = state.clone();

@@ -33,6 +33,14 @@ pub struct LagProbe {
 }
 
 impl LagProbe {
+    /// A probe that never runs (`--no-lag-probe`, to measure what the probe costs):
+    /// its snapshot has no samples.
+    pub fn off() -> Arc<Self> {
+        Arc::new(Self {
+            histogram: Mutex::new(crate::histogram::new_histogram()),
+        })
+    }
+
     /// Starts the probe task on the current tokio runtime.
     pub fn start() -> Arc<Self> {
         let probe = Arc::new(Self {

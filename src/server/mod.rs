@@ -151,8 +151,10 @@ pub struct StyleConfig {
     /// Async and hybrid `limited` and `bounded-queue`: requests served at once (and,
     /// for `bounded-queue`, the most that may wait).
     pub in_service: usize,
-    /// The deliberately broken twin: a thread spins beside the server (see [`hog`]).
+    /// The deliberately broken twin: each request is taxed its CPU cost (see [`hog`]).
     pub cpu_hog: bool,
+    /// Async and hybrid: run the runtime-lag probe (default); off only to measure its cost.
+    pub lag_probe: bool,
 }
 
 impl StyleConfig {
@@ -169,6 +171,7 @@ impl StyleConfig {
             variant: Variant::Standard,
             in_service: 16,
             cpu_hog: false,
+            lag_probe: true,
         }
     }
 
@@ -181,7 +184,12 @@ impl StyleConfig {
     /// A short name with the knobs that matter for this style, e.g. `blocking(pool=64)`,
     /// and the variant if not standard: `async(workers=2)+blocking-in-async`.
     pub fn label(&self) -> String {
-        let hog = if self.cpu_hog { "+cpu-hog" } else { "" };
+        let hog = match (self.cpu_hog, self.lag_probe) {
+            (true, true) => "+cpu-hog",
+            (true, false) => "+cpu-hog+no-lag-probe",
+            (false, true) => "",
+            (false, false) => "+no-lag-probe",
+        };
         let label = match self.variant {
             Variant::Standard => self.style_label(),
             variant if self.admits() => format!(
@@ -223,6 +231,9 @@ impl StyleConfig {
         }
         if self.cpu_hog {
             args.push("--cpu-hog".into());
+        }
+        if !self.lag_probe {
+            args.push("--no-lag-probe".into());
         }
         args
     }
