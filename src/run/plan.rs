@@ -62,25 +62,15 @@ impl Level {
     /// client keeps more connections to such a server than it has threads). The
     /// generator still queues what it cannot send, and that wait counts (open loop).
     pub fn for_style(&self, style: &StyleConfig) -> Level {
-        let pool = (style.style == crate::server::Style::Blocking && !style.thread_per_connection)
-            .then(|| u32::try_from(style.threads).unwrap_or(u32::MAX));
-        match (self, pool) {
-            (Level::Open { rate, connections }, Some(pool)) => Level::Open {
-                rate: *rate,
-                connections: (*connections).min(pool),
-            },
-            (
-                Level::Saturate {
-                    search,
-                    connections,
-                },
-                Some(pool),
-            ) => Level::Saturate {
-                search: search.clone(),
-                connections: (*connections).min(pool),
-            },
-            _ => self.clone(),
+        let mut level = self.clone();
+        let pool = style.style == crate::server::Style::Blocking && !style.thread_per_connection;
+        if let (true, Level::Open { connections, .. } | Level::Saturate { connections, .. }) =
+            (pool, &mut level)
+        {
+            let threads = u32::try_from(style.threads).unwrap_or(u32::MAX);
+            *connections = (*connections).min(threads);
         }
+        level
     }
 
     /// Short, file-name-safe description: `c64`, `r500`, `sat`.

@@ -167,28 +167,26 @@ pub(super) fn saturate(
             ceiling: None,
         });
     }
-    let mut good = first;
+    let mut edge = Edge {
+        good: first,
+        ceiling: None,
+    };
     let mut bad_rate = None;
-    let mut ceiling = None;
-    let mut rate = good.rate;
+    let mut rate = edge.good.rate;
     while bad_rate.is_none() && rate * 2.0 <= search.max_rps && !interrupted.load(Ordering::SeqCst)
     {
         rate *= 2.0;
-        let probed = probe(rate, false)?;
-        if probed.met {
-            good = probed;
-        } else {
-            ceiling = RateCap::min(ceiling, generator_ceiling(&probed));
+        if !edge.take(probe(rate, false)?) {
             bad_rate = Some(rate);
         }
     }
     match bad_rate {
         None => {
-            ceiling = Some(RateCap {
-                rps: good.rate,
+            edge.ceiling = Some(RateCap {
+                rps: edge.good.rate,
                 by: format!(
                     "the search's highest probe ({:.0} req/s) never failed",
-                    good.rate
+                    edge.good.rate
                 ),
             })
         }
@@ -197,16 +195,14 @@ pub(super) fn saturate(
                 if interrupted.load(Ordering::SeqCst) {
                     break;
                 }
-                let probed = probe((good.rate + bad) / 2.0, false)?;
-                if probed.met {
-                    good = probed;
-                } else {
-                    ceiling = RateCap::min(ceiling, generator_ceiling(&probed));
-                    bad = probed.rate;
+                let mid = (edge.good.rate + bad) / 2.0;
+                if !edge.take(probe(mid, false)?) {
+                    bad = mid;
                 }
             }
         }
     }
+    let Edge { good, ceiling } = edge;
     Ok(Capacity {
         rate: Some(good.rate),
         report: finish_probe(dir, id, good.report, good.rate)?,
@@ -216,21 +212,39 @@ pub(super) fn saturate(
     })
 }
 
+/// What the search knows so far: its best passing probe, and any ceiling the bench set.
+struct Edge {
+    good: Probed,
+    ceiling: Option<RateCap>,
+}
+
+impl Edge {
+    /// Takes a probe's outcome; returns whether it met the objective. A failing probe
+    /// the generator limited ends the search at the generator's edge, not the style's:
+    /// that rate is a ceiling of the bench.
+    fn take(&mut self, probed: Probed) -> bool {
+        if probed.met {
+            self.good = probed;
+            return true;
+        }
+        if probed.report.generator_limited {
+            let by = format!("the generator could not offer {:.0} req/s", probed.rate);
+            let cap = RateCap {
+                rps: probed.rate,
+                by,
+            };
+            self.ceiling = RateCap::min(self.ceiling.take(), Some(cap));
+        }
+        false
+    }
+}
+
 /// One probe's outcome.
 struct Probed {
     rate: f64,
     met: bool,
     report: LoadReport,
     samples: Vec<ServerSample>,
-}
-
-/// A failing probe the generator limited ends the search at the generator's edge, not
-/// the style's: that rate is a ceiling of the bench.
-fn generator_ceiling(probed: &Probed) -> Option<RateCap> {
-    probed.report.generator_limited.then(|| RateCap {
-        rps: probed.rate,
-        by: format!("the generator could not offer {:.0} req/s", probed.rate),
-    })
 }
 
 /// Keeps the chosen probe's histogram log as the cell's.
