@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
+use tokio::sync::SemaphorePermit;
 
 use super::admission::{Admission, RoomFull};
 use super::lag::LagProbe;
@@ -90,23 +91,15 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
     let Some(route) = Route::from_target(request.uri().path()) else {
         return Reply::not_found();
     };
-    if route == Route::Health {
-        return Reply::ok(HEALTH_BODY);
-    }
-    super::hog::tax();
-    // The C10 variants: wait for a place in service, or be refused when the waiting
-    // room is full. The place is held until the reply is built.
-    let _place = match &state.admission {
-        Some(admission) => match admission.enter().await {
-            Ok(place) => Some(place),
-            Err(RoomFull) => {
-                return Reply::error(
-                    503,
-                    "error: server busy: the request queue is full (bounded-queue)\n".into(),
-                )
-            }
-        },
-        None => None,
+    // Health checks bypass the broken twin's tax and the C10 gate.
+    let _place = if route == Route::Health {
+        None
+    } else {
+        super::hog::tax();
+        match admit(state).await {
+            Ok(place) => place,
+            Err(busy) => return busy,
+        }
     };
     let workload = &state.workload;
     match route {
@@ -131,6 +124,21 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
         Route::Fanout => {
             Reply::from_result(fanout::asynchronous(&workload.fanout, &state.upstream).await)
         }
+    }
+}
+
+/// The C10 variants' gate: a place in service, held until the reply is built (None
+/// without a gate), or a 503 when the waiting room is full.
+async fn admit(state: &State) -> Result<Option<SemaphorePermit<'_>>, Reply> {
+    let Some(admission) = &state.admission else {
+        return Ok(None);
+    };
+    match admission.enter().await {
+        Ok(place) => Ok(Some(place)),
+        Err(RoomFull) => Err(Reply::error(
+            503,
+            "error: server busy: the request queue is full (bounded-queue)\n".into(),
+        )),
     }
 }
 
