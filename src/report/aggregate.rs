@@ -132,6 +132,14 @@ impl Group {
         cells.iter().filter(|c| self.cells.contains(&c.cell))
     }
 
+    /// The lowest cap the bench put on its rate over its repetitions among `cells`,
+    /// req/s, and what set it (None: nothing in the bench capped it).
+    pub fn rate_cap(&self, cells: &[CellRecord]) -> Option<(f64, String)> {
+        self.rows(cells)
+            .filter_map(|c| c.rate_cap_rps.map(|rps| (rps, c.rate_cap.clone())))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
     /// `metric` in each of its repetitions among `cells` (those that measured it).
     pub fn values(&self, cells: &[CellRecord], metric: &str) -> Vec<f64> {
         self.rows(cells).filter_map(|c| c.metric(metric)).collect()

@@ -122,17 +122,13 @@ pub fn side(
         invalid.map(|c| format!("its cell is invalid ({})", c.invalid_reason))
     };
     let values = group.values(&run.cells, metric);
-    let rate_cap = group
-        .rows(&run.cells)
-        .filter_map(|c| c.rate_cap_rps.map(|rps| (rps, c.rate_cap.clone())))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
     Ok(Side {
         label: label.to_string(),
         value: Stat::of(values.iter().copied()),
         unusable,
         error_share: group.failure_share(),
         values,
-        rate_cap,
+        rate_cap: group.rate_cap(&run.cells),
     })
 }
 
@@ -434,7 +430,7 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
          an interval across the threshold is inconclusive. A gated check needs at least 5 repetitions a side. \
          A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
          A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
-         has no value, or would divide by 0; `why` says which. A gate that cannot decide fails.\n\n\
+         has no value, would divide by 0, or is capped by the bench below what the check needs (Little's law: `rate_cap_rps` in cells.csv); `why` says which. A gate that cannot decide fails.\n\n\
          | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | why | gate |\n\
          |---|---|---|---|---|---|---|---:|---:|---|---|---|\n",
         m.run_id, m.cores, m.cpu_model, m.kernel, m.git_revision, m.started
@@ -525,18 +521,7 @@ mod tests {
     }
 
     fn side(label: &str, value: Option<f64>) -> Result<Side, String> {
-        Ok(Side {
-            label: label.into(),
-            value: value.map(|v| Stat {
-                median: v,
-                min: v,
-                max: v,
-            }),
-            unusable: None,
-            error_share: Some(0.0),
-            values: value.into_iter().collect(),
-            rate_cap: None,
-        })
+        repeated(label, &value.into_iter().collect::<Vec<_>>())
     }
 
     fn judged(pair: &Pair, wrong: Result<Side, String>, right: Result<Side, String>) -> Judgement {

@@ -460,10 +460,7 @@ fn capacity_table(run: &RunData) -> String {
         let errors = field("max_error_rate").and_then(|v| v.as_f64());
         let rate = g.target_rps.filter(|r| *r > 0.0);
         let instances = rate.map_or("—".into(), |r| format!("{:.0}", (target / r).ceil()));
-        let cap = g
-            .rows(&run.cells)
-            .filter_map(|c| c.rate_cap_rps)
-            .min_by(f64::total_cmp);
+        let cap = g.rate_cap(&run.cells).map(|(rps, _)| rps);
         let _ = writeln!(
             out,
             "| {} | {} | p95 ≤ {slo}, failed ≤ {} | {} | {} | {} | {instances} for {target:.0} req/s |",
