@@ -251,11 +251,6 @@ impl Cluster {
         format!("postgres://{USER}@127.0.0.1:{}/{USER}", self.port)
     }
 
-    /// The TCP port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The cluster's folder (data, unix socket, log).
     pub fn folder(&self) -> &Path {
         &self.folder
@@ -270,11 +265,6 @@ impl Cluster {
     pub fn exited(&mut self) -> Option<String> {
         let status = self.server.as_mut()?.try_wait().ok()??;
         Some(format!("{status}: {}", self.log_tail()))
-    }
-
-    /// Its settings.
-    pub fn settings(&self) -> &ClusterSettings {
-        &self.settings
     }
 
     /// Runs one SQL text through `psql` and returns what it printed (unaligned, tuples
@@ -478,8 +468,10 @@ fn fresh_folder(parent: &Path) -> Result<PathBuf, ClusterError> {
 
 /// A port on 127.0.0.1 that was free a moment ago.
 fn free_port() -> Result<u16, ClusterError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(io("cannot find a free port"))?;
+    let listener = crate::net::bind_ephemeral().map_err(|e| ClusterError::Step {
+        step: "finding a free port".into(),
+        detail: e.to_string(),
+    })?;
     let port = listener
         .local_addr()
         .map_err(io("cannot find a free port"))?

@@ -451,12 +451,5 @@ fn classify_exchange(error: &ExchangeError) -> ErrorClass {
 
 /// CPU seconds (user + system) used by the calling thread so far.
 pub(crate) fn thread_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_THREAD with a valid pointer is always a valid call on Linux.
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
-        return 0.0;
-    }
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    crate::procfs::cpu_time(crate::procfs::CpuOf::Thread).as_secs_f64()
 }

@@ -33,13 +33,7 @@ static METER: OnceLock<Arc<Meter>> = OnceLock::new();
 
 /// The process's CPU time, ns.
 fn process_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes only into `ts`.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    crate::procfs::cpu_time(crate::procfs::CpuOf::Process).as_nanos() as u64
 }
 
 /// Spins for the measured cost of one request (nothing when no hog was started).
