@@ -12,12 +12,15 @@ use crate::workload::{
     Outcome, WorkloadError,
 };
 
-/// What the pipeline does.
-#[derive(Debug, Clone)]
+/// What the pipeline does; also a scenario's `[pipeline]` table, where every key is
+/// optional (these defaults) and the transform is not a key (always the default).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PipelineOptions {
     /// Sources fetched (F).
     pub sources: u32,
     /// Each source's latency.
+    #[serde(with = "humantime_serde")]
     pub latency: Duration,
     /// Threads of the thread-pool way.
     pub threads: u32,
@@ -26,6 +29,7 @@ pub struct PipelineOptions {
     /// Fraction of failing sources in the C9 ways.
     pub error_rate: f64,
     /// SHA-256 rounds of the transform step.
+    #[serde(skip)]
     pub transform_rounds: u32,
 }
 
@@ -39,63 +43,6 @@ impl Default for PipelineOptions {
             error_rate: 0.1,
             transform_rounds: 10_000,
         }
-    }
-}
-
-/// The batch pipeline's settings in a scenario.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineSpec {
-    /// Sources fetched.
-    #[serde(default = "defaults::sources")]
-    pub sources: u32,
-    /// Each source's latency.
-    #[serde(default = "defaults::latency", with = "humantime_serde")]
-    pub latency: Duration,
-    /// Threads of the thread-pool way.
-    #[serde(default = "defaults::threads")]
-    pub threads: u32,
-    /// Fetches at once in the semaphore way.
-    #[serde(default = "defaults::limit")]
-    pub limit: u32,
-    /// Fraction of failing sources in the C9 ways.
-    #[serde(default = "defaults::error_rate")]
-    pub error_rate: f64,
-}
-
-impl PipelineSpec {
-    /// The options `sabench pipeline` takes.
-    pub fn options(&self) -> PipelineOptions {
-        PipelineOptions {
-            sources: self.sources,
-            latency: self.latency,
-            threads: self.threads,
-            limit: self.limit,
-            error_rate: self.error_rate,
-            ..Default::default()
-        }
-    }
-}
-
-/// The scenario defaults of [`PipelineSpec`]: those of [`PipelineOptions`].
-mod defaults {
-    use super::PipelineOptions;
-    use std::time::Duration;
-
-    pub fn sources() -> u32 {
-        PipelineOptions::default().sources
-    }
-    pub fn latency() -> Duration {
-        PipelineOptions::default().latency
-    }
-    pub fn threads() -> u32 {
-        PipelineOptions::default().threads
-    }
-    pub fn limit() -> u32 {
-        PipelineOptions::default().limit
-    }
-    pub fn error_rate() -> f64 {
-        PipelineOptions::default().error_rate
     }
 }
 
@@ -336,5 +283,16 @@ mod tests {
             6,
             "two of eight sources fail at 25 %"
         );
+    }
+
+    #[test]
+    fn a_scenario_table_takes_what_it_gives_and_the_defaults_for_the_rest() {
+        let options: PipelineOptions = toml::from_str("sources = 8\nlatency = \"20ms\"\n").unwrap();
+        assert_eq!(options.sources, 8);
+        assert_eq!(options.latency, Duration::from_millis(20));
+        let defaults = PipelineOptions::default();
+        assert_eq!(options.transform_rounds, defaults.transform_rounds);
+        assert_eq!(options.limit, defaults.limit);
+        assert!(toml::from_str::<PipelineOptions>("transform_rounds = 5\n").is_err());
     }
 }

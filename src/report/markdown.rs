@@ -94,8 +94,9 @@ fn render(run: &RunData) -> String {
             .manifest
             .scenario
             .get("pipeline")
-            .and_then(|p| serde_json::from_value::<crate::pipeline::PipelineSpec>(p.clone()).ok())
-            .map(|spec| spec.options())
+            .and_then(|p| {
+                serde_json::from_value::<crate::pipeline::PipelineOptions>(p.clone()).ok()
+            })
             .unwrap_or_default();
         out.push_str(&super::pipeline::render(&options, &run.pipeline));
         out.push('\n');

@@ -203,7 +203,7 @@ pub fn default_scenario() -> &'static Path {
 /// so its checks (C3, C9, C12) get repetitions like the cells' and an interrupted run
 /// keeps the runs done.
 fn run_pipeline(
-    spec: &crate::pipeline::PipelineSpec,
+    spec: &crate::pipeline::PipelineOptions,
     repetitions: u32,
     dir: &RunDir,
     interrupted: &AtomicBool,
@@ -213,7 +213,7 @@ fn run_pipeline(
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let timings = crate::pipeline::run(&spec.options())?;
+        let timings = crate::pipeline::run(spec)?;
         all.extend(
             timings
                 .into_iter()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::pair::{Pair, PAIR_METRICS};
-pub use crate::pipeline::PipelineSpec;
+pub use crate::pipeline::PipelineOptions;
 
 use crate::server::{Offload, Style, StyleConfig};
 use crate::workload::{CpuSpec, FanoutSpec, IoMode, IoSpec, Route, WorkloadConfig};
@@ -59,7 +59,7 @@ pub struct Scenario {
     pub pairs: Vec<Pair>,
     /// Also time the batch pipeline (`sabench pipeline`) after the cells.
     #[serde(default)]
-    pub pipeline: Option<PipelineSpec>,
+    pub pipeline: Option<PipelineOptions>,
 }
 
 /// CPUs for each process.
