@@ -275,7 +275,8 @@ impl Cluster {
 
     /// [`Cluster::psql`] in database `database`.
     fn psql_in(&self, database: &str, sql: &str) -> Result<String, ClusterError> {
-        let out = Account::command(self.account, &self.binaries.bin("psql"))
+        let mut command = Account::command(self.account, &self.binaries.bin("psql"));
+        command
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.folder)
             .args([
@@ -288,16 +289,8 @@ impl Cluster {
                 "-c",
                 sql,
             ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(io("cannot run psql"))?;
-        if !out.status.success() {
-            return Err(ClusterError::Step {
-                step: "psql".into(),
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .stdin(Stdio::null());
+        finish("psql", command)
     }
 
     /// Stops the server (fast shutdown, then SIGKILL after 10 s) and removes the folder.
@@ -320,7 +313,8 @@ impl Cluster {
     }
 
     fn initdb(&self) -> Result<(), ClusterError> {
-        let out = Account::command(self.account, &self.binaries.bin("initdb"))
+        let mut command = Account::command(self.account, &self.binaries.bin("initdb"));
+        command
             .arg("-D")
             .arg(self.data())
             .args([
@@ -332,16 +326,8 @@ impl Cluster {
                 "UTF8",
                 "--locale=C",
             ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(io("cannot run initdb"))?;
-        if !out.status.success() {
-            return Err(ClusterError::Step {
-                step: "initdb".into(),
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(())
+            .stdin(Stdio::null());
+        finish("initdb", command).map(drop)
     }
 
     fn launch(&mut self) -> Result<(), ClusterError> {
@@ -439,6 +425,19 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.shut_down();
     }
+}
+
+/// Runs one of PostgreSQL's tools to its end: what it printed, or the step's error with
+/// what it said on stderr.
+fn finish(step: &str, mut command: Command) -> Result<String, ClusterError> {
+    let out = command.output().map_err(io(format!("cannot run {step}")))?;
+    if !out.status.success() {
+        return Err(ClusterError::Step {
+            step: step.into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// A new, empty folder `sabench-pg-<pid>-<n>` under `parent`.
