@@ -14,7 +14,7 @@ use crate::server::{self, Offload, ServerConfig, Style, StyleConfig, Variant};
 use crate::shutdown::Shutdown;
 use crate::upstream::{self, Distribution, UpstreamConfig};
 use crate::verify::{self, VerifyOptions};
-use crate::workload::{CpuSpec, FanoutPolicy, FanoutSpec, IoMode, IoSpec, WorkloadConfig};
+use crate::workload::{CpuSpec, DbSpec, FanoutPolicy, FanoutSpec, IoMode, IoSpec, WorkloadConfig};
 
 /// Blocking threads vs async vs hybrid: identical HTTP workloads, measured fairly.
 #[derive(Debug, Parser)]
@@ -217,6 +217,10 @@ pub struct ServeArgs {
     /// async, hybrid: do not run the runtime-lag probe (only to measure what it costs).
     #[arg(long)]
     pub no_lag_probe: bool,
+    /// /db*: connections the database pool may hold, a number or `unbounded`
+    /// [default: 16, every style].
+    #[arg(long, value_parser = parse_pool_size)]
+    pub db_pool: Option<usize>,
     /// The work behind each route.
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -301,6 +305,23 @@ pub struct WorkloadArgs {
     /// Bound on each upstream call; a slower one is answered with 502.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
+    /// /db, /db-slow, /db-fanout: the PostgreSQL to query, e.g.
+    /// postgres://sabench@127.0.0.1:5432/sabench (start one with `sabench postgres`).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// /db: point lookups per request, one after another (K).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub db_lookups: u32,
+    /// /db-slow: how long each query holds its connection (L, pg_sleep).
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub db_hold: Duration,
+    /// /db-fanout: lookups per request, all at once, each on its own connection (N).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub db_fanout: u32,
+    /// Bound on connecting to the database, on waiting for a pooled connection, and on
+    /// each query; past it the request is answered 503 or 502.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_timeout: Duration,
 }
 
 /// `sabench upstream`.
@@ -353,6 +374,14 @@ pub struct VerifyArgs {
     /// Upstream calls per /fanout request.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub fanout_calls: u32,
+    /// Also check /db, /db-slow and /db-fanout against this PostgreSQL (it needs the
+    /// seeded `users` table that `sabench postgres` creates).
+    #[arg(long, env = "DATABASE_URL", conflicts_with = "postgres")]
+    pub database_url: Option<String>,
+    /// Also check the database routes, against a throwaway PostgreSQL started (and
+    /// removed) for the purpose.
+    #[arg(long)]
+    pub postgres: bool,
 }
 
 /// Runs the parsed command; the exit code says whether it succeeded.
@@ -394,6 +423,20 @@ fn parse_positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
         _ => Err(format!("{text:?} is not a number above 0")),
+    }
+}
+
+/// A database pool size: a number of connections, or `unbounded`.
+fn parse_pool_size(text: &str) -> Result<usize, String> {
+    use crate::workload::db::UNBOUNDED_POOL;
+    match text {
+        "unbounded" => Ok(UNBOUNDED_POOL),
+        _ => match text.parse::<usize>() {
+            Ok(n) if (1..=UNBOUNDED_POOL).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{text:?} is not a pool size: give a number of connections (1 to {UNBOUNDED_POOL}) or `unbounded`"
+            )),
+        },
     }
 }
 
@@ -461,6 +504,7 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
         config.in_service = in_service as usize;
     }
     config.cpu_hog = args.cpu_hog;
+    config.db_pool = args.db_pool;
     if args.no_lag_probe && is_blocking {
         return Err(misplaced("--no-lag-probe", "async or hybrid"));
     }
@@ -494,12 +538,18 @@ fn workload_config(args: &WorkloadArgs) -> anyhow::Result<WorkloadConfig> {
         },
         upstream: args.upstream.clone(),
         upstream_timeout: args.upstream_timeout,
+        db: DbSpec {
+            url: args.database_url.clone(),
+            lookups: args.db_lookups,
+            hold: args.db_hold,
+            fanout: args.db_fanout,
+            timeout: args.db_timeout,
+            ..DbSpec::default()
+        },
         ..WorkloadConfig::default()
     })
 }
 
-/// Binds `addr`, prints the line orchestrators wait for (`WHAT listening on URL`),
-/// and runs `serve` until SIGINT/SIGTERM has drained it.
 /// `sabench postgres`.
 #[derive(Debug, Args)]
 pub struct PostgresArgs {
@@ -537,6 +587,8 @@ fn postgres(args: PostgresArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Binds `addr`, prints the line orchestrators wait for (`WHAT listening on URL`),
+/// and runs `serve` until SIGINT/SIGTERM has drained it.
 fn serve_until_signal(
     what: &str,
     addr: SocketAddr,
@@ -589,13 +641,25 @@ fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let cluster = match args.postgres {
+        true => Some(crate::db::Cluster::start(
+            &std::env::temp_dir(),
+            &crate::db::ClusterSettings::default(),
+        )?),
+        false => None,
+    };
     let options = VerifyOptions {
         cpu_rounds: args.cpu_rounds,
         io_calls: args.io_calls,
         fanout_calls: args.fanout_calls,
+        database_url: cluster.as_ref().map(|c| c.url()).or(args.database_url),
         ..VerifyOptions::default()
     };
-    let report = verify::verify(&options)?;
+    let report = verify::verify(&options);
+    if let Some(cluster) = cluster {
+        cluster.stop();
+    }
+    let report = report?;
     print!("{}", report.render());
     Ok(if report.passed() {
         ExitCode::SUCCESS

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::server::{self, Offload, ServerConfig, Style, StyleConfig};
 use crate::upstream::{self, UpstreamConfig};
-use crate::workload::{cpu, CpuSpec, FanoutSpec, IoMode, IoSpec, Route, WorkloadConfig};
+use crate::workload::db::DbRoute;
+use crate::workload::{cpu, CpuSpec, DbSpec, FanoutSpec, IoMode, IoSpec, Route, WorkloadConfig};
 
 /// What `verify` asks of every style.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct VerifyOptions {
     pub fanout_limit: Option<u32>,
     /// The mock upstream's latency.
     pub upstream_latency: Duration,
+    /// The database the `/db*` routes query; none: those routes are not checked.
+    pub database_url: Option<String>,
 }
 
 impl Default for VerifyOptions {
@@ -35,6 +38,7 @@ impl Default for VerifyOptions {
             fanout_calls: 8,
             fanout_limit: Some(4),
             upstream_latency: Duration::from_millis(2),
+            database_url: None,
         }
     }
 }
@@ -59,7 +63,9 @@ pub struct Observation {
 pub struct VerifyReport {
     /// Column labels (style and knobs).
     pub styles: Vec<String>,
-    /// `cells[route][style]`, routes in [`Route::ALL`] order.
+    /// The routes checked (every route; the database ones only with a database).
+    pub routes: Vec<Route>,
+    /// `cells[route][style]`, routes in `routes` order.
     pub cells: Vec<Vec<Observation>>,
 }
 
@@ -79,7 +85,7 @@ impl VerifyReport {
         out.push_str("\n|---|");
         out.push_str(&"---|".repeat(self.styles.len()));
         out.push('\n');
-        for (route, row) in Route::ALL.iter().zip(&self.cells) {
+        for (route, row) in self.routes.iter().zip(&self.cells) {
             let _ = write!(out, "| {} |", route.path());
             for cell in row {
                 let verdict = if cell.problems.is_empty() {
@@ -97,12 +103,15 @@ impl VerifyReport {
             }
             out.push('\n');
         }
-        for (route, row) in Route::ALL.iter().zip(&self.cells) {
+        for (route, row) in self.routes.iter().zip(&self.cells) {
             for (style, cell) in self.styles.iter().zip(row) {
                 for problem in &cell.problems {
                     let _ = writeln!(out, "FAIL {} on {style}: {problem}", route.path());
                 }
             }
+        }
+        if !self.routes.iter().any(|r| matches!(r, Route::Db(_))) {
+            out.push_str("\n(the database routes were not checked: give --database-url or --postgres)\n");
         }
         let verdict = if self.passed() {
             "verify: every style returned identical, correct responses (status line, headers and body) on every route"
@@ -161,30 +170,42 @@ pub fn verify(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
         },
         upstream: Some(upstream.base_url()),
         upstream_timeout: Duration::from_secs(5),
+        db: DbSpec {
+            url: options.database_url.clone(),
+            lookups: 3,
+            hold: Duration::from_millis(5),
+            fanout: 4,
+            ..DbSpec::default()
+        },
         ..WorkloadConfig::default()
     };
+    let routes: Vec<Route> = Route::ALL
+        .into_iter()
+        .filter(|route| !matches!(route, Route::Db(_)) || options.database_url.is_some())
+        .collect();
     let styles = styles_to_verify();
     let mut by_style = Vec::new();
     for style in &styles {
         let server = server::spawn(ServerConfig::new(style.clone(), workload.clone()))?;
         let mut column = Vec::new();
-        for route in Route::ALL {
+        for &route in &routes {
             column.push(observe(server.addr(), &upstream.base_url(), route)?);
         }
         server.stop()?;
         by_style.push(column);
     }
     upstream.stop()?;
-    let mut cells: Vec<Vec<Observation>> = Route::ALL
+    let mut cells: Vec<Vec<Observation>> = routes
         .iter()
         .enumerate()
         .map(|(r, _)| by_style.iter().map(|column| column[r].clone()).collect())
         .collect();
-    for (route, row) in Route::ALL.iter().zip(cells.iter_mut()) {
+    for (route, row) in routes.iter().zip(cells.iter_mut()) {
         check_row(*route, row, &workload);
     }
     Ok(VerifyReport {
         styles: styles.iter().map(StyleConfig::label).collect(),
+        routes,
         cells,
     })
 }
@@ -260,7 +281,7 @@ fn expected_hits(route: Route, workload: &WorkloadConfig) -> u64 {
     match route {
         Route::Io | Route::Mixed => u64::from(workload.io.calls),
         Route::Fanout => u64::from(workload.fanout.calls),
-        Route::Null | Route::Cpu | Route::Health => 0,
+        Route::Null | Route::Cpu | Route::Health | Route::Db(_) => 0,
     }
 }
 
@@ -314,6 +335,16 @@ fn check_row(route: Route, row: &mut [Observation], workload: &WorkloadConfig) {
         if !digest_ok {
             cell.problems
                 .push(format!("cpu digest wrong: expected {:?}", cpu_body.trim()));
+        }
+        let rows = match route {
+            Route::Db(DbRoute::Lookups) => Some(workload.db.lookups),
+            Route::Db(DbRoute::Fanout) => Some(workload.db.fanout),
+            _ => None,
+        };
+        if let Some(rows) = rows.filter(|rows| !body.contains(&format!(" found={rows} "))) {
+            cell.problems.push(format!(
+                "expected all {rows} looked-up rows to be found (is the users table seeded? `sabench postgres` seeds it)"
+            ));
         }
     }
 }

@@ -14,11 +14,12 @@ use tokio::sync::SemaphorePermit;
 use super::admission::{Admission, RoomFull};
 use super::lag::LagProbe;
 use super::offload::CpuOffload;
-use super::reply::{Reply, CONTENT_TYPE, WAITED_HEADER};
+use super::reply::{db_stats, Reply, CONTENT_TYPE, DB_STATS_PATH, WAITED_HEADER};
 use super::{ServerConfig, Variant};
 
 /// Idle upstream connections the C4 variants' blocking client keeps.
 const PER_SERVER_BLOCKING_POOL: usize = 512;
+use crate::workload::db::{self, AsyncDb};
 use crate::workload::{
     fanout, io, mixed, AsyncUpstream, BlockingUpstream, ClientOptions, Route, WorkloadConfig,
     HEALTH_BODY, NULL_BODY,
@@ -35,6 +36,8 @@ struct State {
     lag: Arc<LagProbe>,
     /// The C10 variants' gate on requests in service (None: every request is served).
     admission: Option<Admission>,
+    /// `/db`, `/db-slow`, `/db-fanout`: tokio-postgres behind a deadpool pool.
+    db: AsyncDb,
 }
 
 /// Serves the async style on `listener` until `shutdown` completes.
@@ -63,6 +66,7 @@ pub(crate) async fn serve_with_offload(
     });
     let state = Arc::new(State {
         admission,
+        db: AsyncDb::new(&config.workload.db, Arc::default()),
         upstream: AsyncUpstream::new(&options),
         blocking_upstream: BlockingUpstream::new(&options, PER_SERVER_BLOCKING_POOL),
         workload: config.workload,
@@ -87,6 +91,9 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
     }
     if request.uri().path() == "/lag" {
         return Reply::text(serde_json::to_string(&state.lag.snapshot()).unwrap_or_default());
+    }
+    if request.uri().path() == DB_STATS_PATH {
+        return db_stats(state.db.stats());
     }
     let Some(route) = Route::from_target(request.uri().path()) else {
         return Reply::not_found();
@@ -124,6 +131,7 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
         Route::Fanout => {
             Reply::from_result(fanout::asynchronous(&workload.fanout, &state.upstream).await)
         }
+        Route::Db(route) => Reply::from_result(db::serve_async(route, &state.db).await),
     }
 }
 

@@ -12,13 +12,14 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::reply::{db_stats, DB_STATS_PATH};
 use super::reply::Reply;
 use super::wire::{self, Parsed};
 use super::{Limits, ServerConfig, Variant};
 use crate::shutdown::Shutdown;
 use crate::workload::thread_pool::ThreadPool;
 use crate::workload::{
-    cpu, fanout, io, mixed, BlockingUpstream, ClientOptions, Route, WorkloadConfig, HEALTH_BODY,
+    cpu, db, db::BlockingDb, fanout, io, mixed, BlockingUpstream, ClientOptions, Route, WorkloadConfig, HEALTH_BODY,
     NULL_BODY,
 };
 
@@ -34,8 +35,10 @@ struct State {
     workload: WorkloadConfig,
     limits: Limits,
     upstream: BlockingUpstream,
-    /// Where `/fanout` runs its calls.
+    /// Where `/fanout` and `/db-fanout` run their calls.
     fanout_pool: ThreadPool,
+    /// `/db`, `/db-slow`, `/db-fanout`: a pooled client with no async runtime.
+    db: BlockingDb,
     shutdown: Shutdown,
     /// Connections accepted and not yet closed (queued ones included); each holds an
     /// [`OpenSlot`] in it.
@@ -55,11 +58,13 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
     let pool_size = if knobs.thread_per_connection {
         PER_CONNECTION_POOL
     } else {
-        knobs.threads * config.workload.fanout.concurrency() as usize
+        let fan = config.workload.fanout.concurrency().max(config.workload.db.fanout);
+        knobs.threads * fan as usize
     };
     let state = Arc::new(State {
         upstream: BlockingUpstream::new(&ClientOptions::from_workload(&config.workload), pool_size),
         fanout_pool: ThreadPool::new(pool_size.min(FANOUT_THREADS_MAX), "fanout"),
+        db: BlockingDb::new(&config.workload.db, Arc::default()),
         workload: config.workload.clone(),
         limits: config.limits,
         shutdown: shutdown.clone(),
@@ -382,6 +387,7 @@ fn answer(head: &wire::RequestHead, state: &State) -> Reply {
     }
     match Route::from_target(&head.target) {
         Some(route) => respond(route, state),
+        None if head.target == DB_STATS_PATH => db_stats(state.db.stats()),
         None if head.target == "/lag" => Reply::error(
             404,
             "error: /lag measures an async runtime's lag; the blocking style has none\n".into(),
@@ -482,6 +488,11 @@ fn respond(route: Route, state: &State) -> Reply {
         Route::Fanout => Reply::from_result(fanout::blocking(
             &workload.fanout,
             &state.upstream,
+            &state.fanout_pool,
+        )),
+        Route::Db(route) => Reply::from_result(db::serve_blocking(
+            route,
+            &state.db,
             &state.fanout_pool,
         )),
     }

@@ -120,7 +120,10 @@ impl Variant {
     /// The workload settings this variant changes.
     pub fn adjust(self, workload: &mut WorkloadConfig) {
         match self {
-            Variant::NoPool => workload.pooled = false,
+            Variant::NoPool => {
+                workload.pooled = false;
+                workload.db.pooled = false;
+            }
             Variant::NoTimeout => workload.upstream_timeout = Duration::from_secs(24 * 3600),
             Variant::CircuitBreaker => {
                 workload.breaker = Some(crate::workload::BreakerSpec::default())
@@ -155,6 +158,8 @@ pub struct StyleConfig {
     pub cpu_hog: bool,
     /// Async and hybrid: run the runtime-lag probe (default); off only to measure its cost.
     pub lag_probe: bool,
+    /// Connections the database pool may hold (none: the workload's default, 16).
+    pub db_pool: Option<usize>,
 }
 
 impl StyleConfig {
@@ -172,6 +177,7 @@ impl StyleConfig {
             in_service: 16,
             cpu_hog: false,
             lag_probe: true,
+            db_pool: None,
         }
     }
 
@@ -200,7 +206,12 @@ impl StyleConfig {
             ),
             variant => format!("{}+{}", self.style_label(), variant.name()),
         };
-        label + hog
+        let db_pool = match self.db_pool {
+            Some(crate::workload::db::UNBOUNDED_POOL) => "+db-pool=unbounded".to_string(),
+            Some(n) => format!("+db-pool={n}"),
+            None => String::new(),
+        };
+        label + &db_pool + hog
     }
 
     /// The `sabench serve` flags that start this style with these knobs.
@@ -234,6 +245,9 @@ impl StyleConfig {
         }
         if !self.lag_probe {
             args.push("--no-lag-probe".into());
+        }
+        if let Some(pool) = self.db_pool {
+            args.extend(["--db-pool".into(), pool.to_string()]);
         }
         args
     }
@@ -293,6 +307,9 @@ pub fn serve(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     config.style.variant.adjust(&mut config.workload);
+    if let Some(pool) = config.style.db_pool {
+        config.workload.db.pool = pool;
+    }
     let _hog = match config.style.cpu_hog {
         true => Some(hog::CpuHog::start()?),
         false => None,

@@ -65,7 +65,7 @@ impl Reply {
     pub fn not_found() -> Self {
         Self::error(
             404,
-            "error: no such route; try /null /io /cpu /mixed /fanout /health\n".into(),
+            "error: no such route; try /null /io /cpu /mixed /fanout /db /db-slow /db-fanout /health\n".into(),
         )
     }
 
@@ -73,6 +73,14 @@ impl Reply {
     pub fn method_not_allowed() -> Self {
         Self::error(405, "error: only GET is served\n".into())
     }
+}
+
+/// Where every style serves its database counters as JSON.
+pub const DB_STATS_PATH: &str = "/db-stats";
+
+/// The answer to `GET /db-stats`: the server's database counters as JSON.
+pub fn db_stats(stats: &crate::workload::db::DbStats) -> Reply {
+    Reply::text(serde_json::to_string(&stats.snapshot()).unwrap_or_default())
 }
 
 /// The reason phrase for the statuses the servers send.

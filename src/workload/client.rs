@@ -205,7 +205,7 @@ impl AsyncUpstream {
 }
 
 /// An error and its causes on one line (reqwest hides the useful part in `source`).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -7,6 +7,7 @@
 pub mod breaker;
 pub mod client;
 pub mod cpu;
+pub mod db;
 pub mod fanout;
 pub mod io;
 pub mod mixed;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use breaker::{BreakerSpec, CircuitBreaker};
 pub use client::{AsyncUpstream, BlockingUpstream, ClientOptions};
 pub use cpu::CpuSpec;
+pub use db::{DbError, DbSpec};
 pub use fanout::{FanoutPolicy, FanoutSpec};
 pub use io::{IoMode, IoSpec};
 
@@ -35,17 +37,22 @@ pub enum Route {
     Fanout,
     /// Liveness probe.
     Health,
+    /// A PostgreSQL route (`/db`, `/db-slow`, `/db-fanout`).
+    Db(db::DbRoute),
 }
 
 impl Route {
     /// Every route, in a stable order.
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 9] = [
         Route::Null,
         Route::Io,
         Route::Cpu,
         Route::Mixed,
         Route::Fanout,
         Route::Health,
+        Route::Db(db::DbRoute::Lookups),
+        Route::Db(db::DbRoute::Slow),
+        Route::Db(db::DbRoute::Fanout),
     ];
 
     /// The request path of this route.
@@ -57,6 +64,7 @@ impl Route {
             Route::Mixed => "/mixed",
             Route::Fanout => "/fanout",
             Route::Health => "/health",
+            Route::Db(route) => route.path(),
         }
     }
 
@@ -84,6 +92,8 @@ pub struct WorkloadConfig {
     pub pooled: bool,
     /// Guard upstream calls with a circuit breaker (claim C8).
     pub breaker: Option<BreakerSpec>,
+    /// `/db`, `/db-slow`, `/db-fanout` and the database they query.
+    pub db: DbSpec,
 }
 
 impl Default for WorkloadConfig {
@@ -104,6 +114,7 @@ impl Default for WorkloadConfig {
             upstream_timeout: Duration::from_secs(5),
             pooled: true,
             breaker: None,
+            db: DbSpec::default(),
         }
     }
 }
@@ -161,6 +172,9 @@ pub enum WorkloadError {
     /// CPU work handed to another thread never came back.
     #[error("offloaded cpu task failed: {0}")]
     Offload(String),
+    /// A database route failed.
+    #[error(transparent)]
+    Database(#[from] DbError),
 }
 
 impl WorkloadError {
@@ -169,6 +183,7 @@ impl WorkloadError {
         match self {
             WorkloadError::Offload(_) => 500,
             WorkloadError::CircuitOpen { .. } => 503,
+            WorkloadError::Database(error) => error.status(),
             _ => 502,
         }
     }
