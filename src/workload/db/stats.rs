@@ -82,7 +82,7 @@ impl DbStatsSnapshot {
         self.errors.values().sum()
     }
 
-    /// `too_many_connections=12 pool_timeout=3`, or `none`.
+    /// `pool_timeout=3 too_many_connections=12` (keys in alphabetical order), or `none`.
     pub fn errors_text(&self) -> String {
         if self.errors.is_empty() {
             return "none".into();
@@ -144,7 +144,7 @@ mod tests {
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.connections_opened, 1);
         assert_eq!(snapshot.total_errors(), 3);
-        assert_eq!(snapshot.errors_text(), "too_many_connections=2 query=1");
+        assert_eq!(snapshot.errors_text(), "query=1 too_many_connections=2");
         let json = serde_json::to_string(&snapshot).unwrap();
         let back: DbStatsSnapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snapshot);
