@@ -94,6 +94,10 @@ pub struct RunArgs {
     /// Folder under which the run's own folder is created (never overwriting a run).
     #[arg(long, default_value = "results")]
     pub out: std::path::PathBuf,
+    /// The database workloads query this PostgreSQL (it needs the seeded `users`
+    /// table) instead of a throwaway one `sabench` starts and removes.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// `sabench report`.
@@ -738,6 +742,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         out: args.out,
         sabench: std::env::current_exe().context("cannot find the sabench executable")?,
         interrupted,
+        database_url: args.database_url,
     };
     crate::load::raise_open_file_limit();
     let outcome = crate::run::run(&options)?;

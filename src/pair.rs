@@ -63,7 +63,7 @@ fn default_max_error_rate() -> f64 {
 }
 
 /// The metrics a pair can compare.
-pub const PAIR_METRICS: [&str; 13] = [
+pub const PAIR_METRICS: [&str; 16] = [
     "wall_ms",
     "results",
     "results_lost",
@@ -76,5 +76,8 @@ pub const PAIR_METRICS: [&str; 13] = [
     "service_lost_s",
     "lag_max_ms",
     "rss_peak_mib",
+    "db_pss_peak_mib",
+    "db_cpu_s",
+    "stack_rss_peak_mib",
     "error_rate",
 ];

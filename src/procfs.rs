@@ -1,6 +1,7 @@
 //! What the kernel says about a process: `/proc/<pid>/status` (the load generator reads
-//! its own peak memory there, the runner samples the server's) and the CPU time this
-//! thread or process has used.
+//! its own peak memory there, the runner samples the server's), the CPU time this
+//! thread or process has used, and the summed memory and CPU of a process tree (the
+//! runner samples PostgreSQL's postmaster and backends that way).
 
 /// The number after `key` (e.g. `VmHWM:`) in a status file's text: kB for memory
 /// lines, a count for `Threads:`.
@@ -43,10 +44,105 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tree_counts_its_descendants_and_not_its_root() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let usage = tree_usage(std::process::id()).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(usage.processes >= 1, "{usage:?}");
+        assert!(usage.pss_kib > 0.0, "{usage:?}");
+        assert_eq!(tree_usage(u32::MAX), None);
+    }
+
+    #[test]
     fn reads_memory_and_counts() {
         let status = "Name:\tsabench\nVmHWM:\t  10240 kB\nVmRSS:\t 2048 kB\nThreads:\t7\n";
         assert_eq!(status_value(status, "VmHWM:"), Some(10240.0));
         assert_eq!(status_value(status, "Threads:"), Some(7.0));
         assert_eq!(status_value(status, "VmSwap:"), None);
     }
+}
+
+/// What a process tree uses at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TreeUsage {
+    /// Processes in it.
+    pub processes: u64,
+    /// Summed proportional set size (shared pages divided among their users), KiB.
+    pub pss_kib: f64,
+    /// CPU used so far (user + system), including by children that have exited and
+    /// been reaped by a process of the tree, s.
+    pub cpu_s: f64,
+}
+
+/// The usage of every descendant of `root` (not `root` itself); None when `root` is gone.
+pub fn tree_usage(root: u32) -> Option<TreeUsage> {
+    std::fs::metadata(format!("/proc/{root}")).ok()?;
+    let mut usage = TreeUsage::default();
+    for pid in descendants(root) {
+        let Some(cpu_s) = cpu_with_reaped_children(pid) else {
+            continue; // it exited meanwhile
+        };
+        usage.processes += 1;
+        usage.cpu_s += cpu_s;
+        let rollup =
+            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        usage.pss_kib += status_value(&rollup, "Pss:").unwrap_or(0.0);
+    }
+    Some(usage)
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces):
+/// index 0 is the state, 1 the parent's pid, 11–14 utime, stime, cutime, cstime.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    Some(after_name.split_whitespace().map(str::to_string).collect())
+}
+
+/// Every process whose chain of parents reaches `root`.
+fn descendants(root: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let parent = stat_fields(pid)?.get(1)?.parse().ok()?;
+            Some((pid, parent))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(pid, _)| *pid),
+        );
+        next += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// utime + stime + cutime + cstime of `pid`, in seconds.
+fn cpu_with_reaped_children(pid: u32) -> Option<f64> {
+    let fields = stat_fields(pid)?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as f64,
+        _ => 100.0,
+    };
+    let mut total = 0.0;
+    for index in 11..=14 {
+        total += fields.get(index)?.parse::<f64>().ok()?;
+    }
+    Some(total / ticks)
 }

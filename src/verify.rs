@@ -111,7 +111,9 @@ impl VerifyReport {
             }
         }
         if !self.routes.iter().any(|r| matches!(r, Route::Db(_))) {
-            out.push_str("\n(the database routes were not checked: give --database-url or --postgres)\n");
+            out.push_str(
+                "\n(the database routes were not checked: give --database-url or --postgres)\n",
+            );
         }
         let verdict = if self.passed() {
             "verify: every style returned identical, correct responses (status line, headers and body) on every route"

@@ -142,3 +142,189 @@ fn without_postgresql_the_error_names_the_package_and_the_flag() {
     );
     assert!(stderr.contains("--database-url"), "{stderr}");
 }
+
+/// A scenario of `db` cells long enough to be interrupted in the middle.
+const DB_SCENARIO: &str = r#"
+name = "db-life"
+duration = "2s"
+warmup = "200ms"
+repetitions = 8
+[database]
+max_connections = 20
+shared_buffers = "16MB"
+seed_rows = 10000
+[load]
+connections = [2]
+[[workloads]]
+name = "db"
+route = "db"
+[[styles]]
+style = "async"
+workers = [1]
+db_pool = [2]
+"#;
+
+/// The postmaster's pid and the cluster folder of a run's throwaway PostgreSQL, once
+/// its first cell is written (`TMPDIR` of the run is `parent`).
+fn running_cluster(parent: &Path, out: &Path) -> (u32, std::path::PathBuf, std::path::PathBuf) {
+    let run = common::runs::wait_for_run(out, "the run wrote no cell", |run| {
+        run.join("cells.csv").exists() && common::runs::data_rows(run) >= 1
+    });
+    let folder = std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("sabench-pg-")
+        })
+        .expect("the cluster folder is under the run's TMPDIR");
+    let postmaster = std::fs::read_to_string(folder.join("data/postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(alive(postmaster));
+    (postmaster, folder, run)
+}
+
+/// Runs the scenario, interrupts the runner with `signal` after its first cell, and
+/// checks that PostgreSQL, its folder and every child are gone.
+fn interrupt_a_database_run(signal: libc::c_int, name: &str) -> std::process::ExitStatus {
+    let base = common::runs::temp_dir(name);
+    let (parent, out) = (base.join("tmp"), base.join("out"));
+    std::fs::create_dir_all(&parent).unwrap();
+    let scenario = common::runs::write_scenario(&base, DB_SCENARIO);
+    let mut runner = common::runs::sabench()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .env("TMPDIR", &parent)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (postmaster, folder, run) = running_cluster(&parent, &out);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(runner.id() as libc::pid_t, signal) };
+    let status = runner.wait().unwrap();
+    assert!(eventually(|| !alive(postmaster)), "the postmaster is gone");
+    assert!(eventually(|| !folder.exists()), "no cluster folder is left");
+    assert!(
+        eventually(|| common::runs::children_of(&run).is_empty()),
+        "no child of the run is left: {:?}",
+        common::runs::children_of(&run)
+    );
+    assert!(
+        common::runs::data_rows(&run) >= 1,
+        "finished cells are kept"
+    );
+    let _ = std::fs::remove_dir_all(base);
+    status
+}
+
+#[test]
+fn ctrl_c_on_a_database_run_keeps_its_cells_and_leaves_no_postgres() {
+    if skip() {
+        return;
+    }
+    let status = interrupt_a_database_run(libc::SIGINT, "pg-sigint");
+    assert_eq!(status.code(), Some(130), "{status}");
+}
+
+#[test]
+fn a_killed_runner_leaves_no_postgres_and_no_cluster_folder() {
+    if skip() {
+        return;
+    }
+    let status = interrupt_a_database_run(libc::SIGKILL, "pg-sigkill");
+    assert_eq!(status.code(), None, "killed: {status}");
+}
+
+#[test]
+fn verify_checks_the_database_routes_across_every_style() {
+    if skip() {
+        return;
+    }
+    let out = common::runs::sabench()
+        .args(["verify", "--postgres"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for route in ["/db ", "/db-slow ", "/db-fanout "] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {route}")))
+            .unwrap_or_else(|| panic!("no row for {route} in {stdout}"));
+        assert_eq!(row.matches("ok 200").count(), 5, "{row}");
+    }
+}
+
+/// One `/db-fanout` of 20 queries at once with an unbounded pool against a server
+/// allowing 8 connections: PostgreSQL refuses some, and the server says which class.
+fn fan_out_past_max_connections(style: sync_async_bench::server::Style) {
+    use sync_async_bench::server::{self, ServerConfig, StyleConfig};
+    use sync_async_bench::workload::{db::UNBOUNDED_POOL, DbSpec, WorkloadConfig};
+    let parent = common::runs::temp_dir("pg-limit");
+    let settings = ClusterSettings {
+        max_connections: 8,
+        ..small()
+    };
+    let cluster = Cluster::start(&parent, &settings).unwrap();
+    let workload = WorkloadConfig {
+        db: DbSpec {
+            url: Some(cluster.url()),
+            fanout: 20,
+            pool: UNBOUNDED_POOL,
+            timeout: Duration::from_secs(10),
+            ..DbSpec::default()
+        },
+        ..WorkloadConfig::default()
+    };
+    let running = server::spawn(ServerConfig::new(StyleConfig::new(style), workload)).unwrap();
+    let mut client = common::RawConnection::connect(running.addr());
+    let answer = client.get("/db-fanout");
+    let stats = client.get("/db-stats").text();
+    running.stop().unwrap();
+    cluster.stop();
+    let _ = std::fs::remove_dir_all(parent);
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert!(
+        answer.text().contains("too_many_connections"),
+        "{}",
+        answer.text()
+    );
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let refused = stats["errors"]["too_many_connections"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(refused >= 1, "{stats}");
+    assert!(
+        stats["connections_opened"].as_u64().unwrap() <= 8,
+        "never more than PostgreSQL allows: {stats}"
+    );
+}
+
+#[test]
+fn an_unbounded_async_fan_out_is_refused_as_too_many_connections() {
+    if skip() {
+        return;
+    }
+    fan_out_past_max_connections(sync_async_bench::server::Style::Async);
+}
+
+#[test]
+fn an_unbounded_blocking_fan_out_is_refused_as_too_many_connections() {
+    if skip() {
+        return;
+    }
+    fan_out_past_max_connections(sync_async_bench::server::Style::Blocking);
+}

@@ -185,6 +185,28 @@ pub struct CellRecord {
     /// dependency's outage it is the outage plus the time to recover from it.
     #[serde(default)]
     pub service_lost_s: Option<f64>,
+    /// Database workloads: connections the server opened to PostgreSQL (a saturation
+    /// search: on its last probe's server).
+    #[serde(default)]
+    pub db_connections_opened: Option<u64>,
+    /// Database workloads: the server's database failures by class, e.g.
+    /// `too_many_connections=12`, or `none`.
+    #[serde(default)]
+    pub db_errors: String,
+    /// Throwaway database: PostgreSQL's processes' summed proportional memory (PSS,
+    /// shared buffers counted once), mean over the window, MiB.
+    #[serde(default)]
+    pub db_pss_mean_mib: Option<f64>,
+    /// Throwaway database: the same, its peak.
+    #[serde(default)]
+    pub db_pss_peak_mib: Option<f64>,
+    /// Throwaway database: CPU its processes spent in the window (exited backends
+    /// included), s.
+    #[serde(default)]
+    pub db_cpu_s: Option<f64>,
+    /// Throwaway database: most PostgreSQL processes seen at once.
+    #[serde(default)]
+    pub db_processes_max: Option<u64>,
 }
 
 impl CellRecord {
@@ -200,6 +222,9 @@ impl CellRecord {
             "service_lost_s" => self.service_lost_s,
             "lag_max_ms" => self.lag_max_ms,
             "rss_peak_mib" => Some(self.rss_peak_mib),
+            "db_pss_peak_mib" => self.db_pss_peak_mib,
+            "db_cpu_s" => self.db_cpu_s,
+            "stack_rss_peak_mib" => self.db_pss_peak_mib.map(|db| db + self.rss_peak_mib),
             "error_rate" => self.failure_share(),
             _ => None,
         }
@@ -286,7 +311,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 29] = [
+    const NEWER: [&str; 35] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -316,6 +341,12 @@ mod tests {
         "rate_cap_rps",
         "rate_cap",
         "service_lost_s",
+        "db_connections_opened",
+        "db_errors",
+        "db_pss_mean_mib",
+        "db_pss_peak_mib",
+        "db_cpu_s",
+        "db_processes_max",
     ];
 
     #[test]
@@ -390,6 +421,12 @@ mod tests {
             rate_cap_rps: None,
             rate_cap: String::new(),
             service_lost_s: None,
+            db_connections_opened: None,
+            db_errors: String::new(),
+            db_pss_mean_mib: None,
+            db_pss_peak_mib: None,
+            db_cpu_s: None,
+            db_processes_max: None,
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

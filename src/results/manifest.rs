@@ -36,6 +36,38 @@ pub struct Manifest {
     /// Of those, cells that failed (a crash, or nothing measured).
     #[serde(default)]
     pub cells_failed: usize,
+    /// The PostgreSQL the database workloads queried, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseInfo>,
+}
+
+/// The database of a run, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseInfo {
+    /// A throwaway cluster, or an existing server.
+    pub source: String,
+    /// Its URL, any password masked.
+    pub url: String,
+    /// `SHOW server_version`.
+    pub server_version: String,
+    /// The settings the throwaway cluster ran with.
+    pub settings: String,
+    /// pgbench's reference runs on it (the same query), if the scenario asked.
+    #[serde(default)]
+    pub pgbench: Vec<PgbenchRun>,
+}
+
+/// One pgbench run: the ceiling the database itself serves on the `/db` query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PgbenchRun {
+    /// Pooled (one connection per client) or connecting per transaction (`-C`).
+    pub mode: String,
+    /// Client connections (`-c`).
+    pub clients: u32,
+    /// Seconds it ran.
+    pub duration_s: f64,
+    /// Transactions (queries) per second.
+    pub tps: f64,
 }
 
 /// Facts about this machine and build, for the manifest.

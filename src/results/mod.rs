@@ -17,4 +17,4 @@ pub mod manifest;
 
 pub use cell::{CellRecord, ServerSample};
 pub use layout::{slug, RunDir};
-pub use manifest::Manifest;
+pub use manifest::{DatabaseInfo, Manifest, PgbenchRun};

@@ -59,7 +59,11 @@ pub fn floor_latency(
             let rounds = calls.div_ceil(workload.fanout_limit.unwrap_or(calls).max(1));
             upstream_floor(upstream).map(|w| w * rounds)
         }
-        WorkloadRoute::Null | WorkloadRoute::Cpu => None,
+        // pg_sleep holds each query at least this long.
+        WorkloadRoute::DbSlow => Some(workload.db_hold).filter(|l| !l.is_zero()),
+        WorkloadRoute::Null | WorkloadRoute::Cpu | WorkloadRoute::Db | WorkloadRoute::DbFanout => {
+            None
+        }
     }
 }
 

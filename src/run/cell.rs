@@ -28,6 +28,9 @@ pub(super) struct CellContext<'a> {
     pub(super) options: &'a RunOptions,
     /// The shared upstream's URL, if one runs.
     pub(super) upstream: Option<String>,
+    /// The database's URL, and the process whose descendants are PostgreSQL's
+    /// (a throwaway cluster), if a workload queries one.
+    pub(super) database: Option<(String, Option<u32>)>,
     pub(super) progress: Progress,
     /// Per workload: the first style's label and the body it answered.
     pub(super) bodies: RefCell<HashMap<String, (String, String)>>,
@@ -91,10 +94,15 @@ pub(super) fn run_cell(
         .as_ref()
         .map(|u| format!("http://{}", u.addr()))
         .or(upstream);
+    let database = context
+        .database
+        .as_ref()
+        .filter(|_| cell.workload.needs_database());
     let args = serve_args(
         cell,
         &scenario.limits,
         upstream.filter(|_| cell.workload.needs_upstream()),
+        database.map(|(url, _)| url.as_str()),
     );
     let start_server = |name: &str| -> anyhow::Result<Child> {
         let log = dir.samples_dir().join(format!("{}.{name}.log", cell.id));
@@ -131,6 +139,10 @@ pub(super) fn run_cell(
     // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
     let searching = matches!(cell.level, Level::Saturate { .. });
     let sampler = (!searching).then(|| sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY));
+    let database_sampler = database
+        .and_then(|(_, root)| *root)
+        .filter(|_| !searching)
+        .map(|root| sampler::Sampler::tree(root, origin, SAMPLE_EVERY));
     let probe = scenario
         .load
         .probe
@@ -199,6 +211,8 @@ pub(super) fn run_cell(
         None => None,
     };
     let lag = process::fetch_lag(server.addr());
+    let db_stats = database.and_then(|_| process::fetch_db_stats(server.addr()));
+    let database_samples = database_sampler.map(sampler::Sampler::finish);
     let (samples, start_failed) = match (sampler, searched) {
         (Some(sampler), _) => (sampler.finish(), None),
         (None, Some((samples, start_failed))) => (samples, start_failed),
@@ -236,6 +250,17 @@ pub(super) fn run_cell(
     }
     for crash in &crashes {
         mark_crashed(&mut record, crash);
+    }
+    if let Some(stats) = db_stats {
+        record.db_connections_opened = Some(stats.connections_opened);
+        record.db_errors = stats.errors_text();
+    }
+    let window = Duration::from_secs_f64(report.duration_s);
+    if let Some(db) = database_samples.and_then(|s| sampler::summarize_tree(&s, window)) {
+        record.db_pss_mean_mib = Some(db.pss_mean_mib);
+        record.db_pss_peak_mib = Some(db.pss_peak_mib);
+        record.db_cpu_s = Some(db.cpu_s);
+        record.db_processes_max = Some(db.processes_max);
     }
     RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
     RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
@@ -319,12 +344,14 @@ mod tests {
             out: base.clone(),
             sabench: PathBuf::from("sabench"),
             interrupted: Arc::new(AtomicBool::new(false)),
+            database_url: None,
         };
         let context = CellContext {
             scenario: &scenario,
             dir: &dir,
             options: &options,
             upstream: None,
+            database: None,
             progress: Progress::new(0),
             bodies: RefCell::new(HashMap::new()),
         };

@@ -57,6 +57,7 @@ pub fn serve_args(
     cell: &CellPlan,
     limits: &crate::net::Limits,
     upstream: Option<String>,
+    database: Option<&str>,
 ) -> Vec<String> {
     let workload = &cell.workload;
     let mut args: Vec<String> = vec!["serve".into(), "--port".into(), cell.port.to_string()];
@@ -82,6 +83,20 @@ pub fn serve_args(
     }
     if let Some(url) = upstream {
         args.extend(["--upstream".into(), url]);
+    }
+    if let Some(url) = database {
+        args.extend([
+            "--database-url".into(),
+            url.to_string(),
+            "--db-lookups".into(),
+            workload.db_lookups.to_string(),
+            "--db-hold".into(),
+            crate::flags::duration(workload.db_hold),
+            "--db-fanout".into(),
+            workload.db_fanout.to_string(),
+            "--db-timeout".into(),
+            crate::flags::duration(workload.db_timeout),
+        ]);
     }
     args.extend(limits.args());
     args

@@ -7,6 +7,7 @@
 pub mod bench_cap;
 mod cell;
 mod children;
+mod database;
 pub mod plan;
 pub mod process;
 pub mod progress;
@@ -29,6 +30,7 @@ use crate::results::manifest::{now_rfc3339, MachineFacts};
 use crate::results::{Manifest, RunDir};
 use cell::{run_cell, CellContext};
 use children::start_upstream;
+use database::Database;
 use plan::CellPlan;
 use process::Child;
 use progress::Progress;
@@ -45,6 +47,9 @@ pub struct RunOptions {
     pub sabench: PathBuf,
     /// Set by SIGINT/SIGTERM: stop after the current cell, discarding it.
     pub interrupted: Arc<AtomicBool>,
+    /// An existing PostgreSQL for the database workloads (instead of the scenario's
+    /// `[database] url` or a throwaway cluster).
+    pub database_url: Option<String>,
 }
 
 /// How a run ended.
@@ -83,6 +88,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         cells_planned: cells.len(),
         cells_done: 0,
         cells_failed: 0,
+        database: None,
     };
     dir.write_manifest(&manifest)?;
     eprintln!(
@@ -145,10 +151,21 @@ fn run_cells(
     } else {
         None
     };
+    let mut database = match scenario.workloads.iter().any(|w| w.needs_database()) {
+        true => Some(Database::start(scenario, dir, options)?),
+        false => None,
+    };
+    if let Some(database) = &database {
+        manifest.database = Some(database.info.clone());
+        dir.write_manifest(manifest)?;
+    }
     let mut context = CellContext {
         scenario,
         dir,
         options,
+        database: database
+            .as_ref()
+            .map(|d| (d.url().to_string(), d.root_pid())),
         upstream: upstream.as_ref().map(|u| format!("http://{}", u.addr())),
         progress: Progress::new(cells.len()),
         bodies: RefCell::new(HashMap::new()),
@@ -181,15 +198,36 @@ fn run_cells(
             context.upstream = Some(format!("http://{}", fresh.addr()));
             upstream = Some(fresh);
         }
+        let database_died = database.as_mut().and_then(Database::crash);
+        if let Some(crash) = &database_died {
+            mark_crashed(&mut record, crash);
+        }
         dir.append_cell(&record)?;
         manifest.cells_done += 1;
         manifest.cells_failed += usize::from(record.failed());
         dir.write_manifest(manifest)?;
         context.progress.finish_cell(index, &record);
+        if let Some(crash) = database_died {
+            anyhow::bail!(
+                "the throwaway PostgreSQL died ({}): {} (its log: {})",
+                crash.status,
+                crash.log_tail,
+                dir.samples_dir().join("postgres.log").display()
+            );
+        }
     }
     context.progress.finish();
     if let Some(upstream) = upstream {
         upstream.stop();
+    }
+    if let Some(mut database) = database {
+        let pgbench = scenario.database.pgbench.as_ref();
+        if let Some(spec) = pgbench.filter(|_| !options.interrupted.load(Ordering::SeqCst)) {
+            database.run_pgbench(spec, &scenario.pinning.database, dir);
+            manifest.database = Some(database.info.clone());
+            dir.write_manifest(manifest)?;
+        }
+        database.stop();
     }
     Ok(())
 }

@@ -51,12 +51,27 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
+/// How a child is made to stop when the runner dies without stopping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tether {
+    /// The kernel kills it (SIGKILL) the moment the runner dies: servers and
+    /// upstreams, which leave nothing behind.
+    DeathSignal,
+    /// Its stdin is a pipe from the runner, which closes when the runner dies, however
+    /// it dies; the child then stops itself cleanly. For the database child, which
+    /// must stop PostgreSQL and remove its folder (a SIGKILL would leave both).
+    StdinPipe,
+}
+
 /// A child process that is stopped and reaped when dropped.
 pub struct Child {
     child: std::process::Child,
     label: String,
     addr: SocketAddr,
+    url: String,
     log: PathBuf,
+    /// The write end of a [`Tether::StdinPipe`], held until the child is stopped.
+    _tether: Option<std::process::ChildStdin>,
 }
 
 impl Child {
@@ -69,13 +84,37 @@ impl Child {
         run_dir: &Path,
         log: PathBuf,
     ) -> anyhow::Result<Self> {
+        Self::spawn_tethered(
+            sabench,
+            label,
+            args,
+            cpus,
+            run_dir,
+            log,
+            Tether::DeathSignal,
+        )
+    }
+
+    /// [`Child::spawn`], tied to the runner's life by `tether`.
+    pub fn spawn_tethered(
+        sabench: &Path,
+        label: &str,
+        args: &[String],
+        cpus: &[usize],
+        run_dir: &Path,
+        log: PathBuf,
+        tether: Tether,
+    ) -> anyhow::Result<Self> {
         let log_file = std::fs::File::create(&log)
             .with_context(|| format!("cannot write {}", log.display()))?;
         let mut command = Command::new(sabench);
         command
             .args(args)
             .env(RUN_MARKER, run_dir)
-            .stdin(Stdio::null())
+            .stdin(match tether {
+                Tether::DeathSignal => Stdio::null(),
+                Tether::StdinPipe => Stdio::piped(),
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
         let cpus = cpus.to_vec();
@@ -85,7 +124,9 @@ impl Child {
         unsafe {
             command.pre_exec(move || {
                 libc::setpgid(0, 0);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if tether == Tether::DeathSignal {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                }
                 // The runner may have died between fork and prctl: then no signal will
                 // ever come, so do not start at all.
                 if libc::getppid() != runner {
@@ -105,6 +146,7 @@ impl Child {
             .spawn()
             .with_context(|| format!("cannot start {} ({})", label, sabench.display()))?;
         let stdout = child.stdout.take().context("child has no stdout")?;
+        let tether = child.stdin.take();
         let (lines, line) = mpsc::channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
@@ -117,17 +159,14 @@ impl Child {
             child,
             label: label.to_string(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            url: String::new(),
             log,
+            _tether: tether,
         };
         let first = line
-            .recv_timeout(Duration::from_secs(15))
+            .recv_timeout(Duration::from_secs(60))
             .unwrap_or_default();
-        let Some(url) = first
-            .trim()
-            .rsplit(' ')
-            .next()
-            .and_then(|u| u.strip_prefix("http://"))
-        else {
+        let Some((url, authority)) = announced(&first) else {
             // It may have died at once (a port in use, too few file descriptors).
             std::thread::sleep(Duration::from_millis(50));
             if let Some(status) = this.exited() {
@@ -135,10 +174,16 @@ impl Child {
             }
             bail!("{label} did not start: {}", this.log_tail());
         };
-        this.addr = url
+        this.addr = authority
             .parse()
             .with_context(|| format!("{label} announced an odd address {url:?}"))?;
+        this.url = url.to_string();
         Ok(this)
+    }
+
+    /// The URL it announced (`http://127.0.0.1:PORT`, `postgres://...`).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// How it ended, if it has (reaping it); None while it runs.
@@ -246,6 +291,15 @@ impl Drop for Child {
     }
 }
 
+/// The URL a `... listening on URL` line ends with, and its `host:port`.
+fn announced(line: &str) -> Option<(&str, &str)> {
+    let url = line.trim().rsplit(' ').next()?;
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let authority = authority.rsplit('@').next()?;
+    Some((url, authority))
+}
+
 /// One `GET path` on a fresh connection: the status and the body, if it answered.
 pub fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
@@ -265,6 +319,14 @@ pub fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
 
 fn health_ok(addr: SocketAddr) -> bool {
     matches!(get(addr, "/health"), Some((200, _)))
+}
+
+/// The server's database counters (None if it has none to give).
+pub fn fetch_db_stats(addr: SocketAddr) -> Option<crate::workload::db::DbStatsSnapshot> {
+    match get(addr, crate::server::reply::DB_STATS_PATH)? {
+        (200, body) => serde_json::from_str(&body).ok(),
+        _ => None,
+    }
 }
 
 /// The server's runtime lag (async styles; None for blocking, which has no runtime).

@@ -1,6 +1,8 @@
 //! Samples the server process every 100 ms from `/proc/<pid>/status` and
 //! `/proc/<pid>/stat`: resident memory (VmRSS), its peak (VmHWM), threads, and CPU
-//! time. The figures are the server's alone: it is a process of its own.
+//! time. The figures are the server's alone: it is a process of its own. The same
+//! loop samples a throwaway PostgreSQL's process tree (summed PSS and CPU), so that
+//! "memory" can mean the whole stack's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,14 +12,42 @@ use std::time::{Duration, Instant};
 use crate::results::ServerSample;
 
 /// A running sampler; [`Sampler::finish`] stops it and returns the samples.
-pub struct Sampler {
+pub struct Sampler<T = ServerSample> {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<ServerSample>>>,
+    thread: Option<JoinHandle<Vec<T>>>,
 }
 
-impl Sampler {
+impl Sampler<ServerSample> {
     /// Samples `pid` every `every`; times are relative to `origin` (the measured window's start).
     pub fn start(pid: u32, origin: Instant, every: Duration) -> Self {
+        Self::every(every, move |now| read(pid, now, origin))
+    }
+}
+
+/// One reading of a database's process tree.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeSample {
+    /// Seconds since the measured window began (negative during warm-up).
+    pub t_s: f64,
+    /// What the tree used then.
+    pub usage: crate::procfs::TreeUsage,
+}
+
+impl Sampler<TreeSample> {
+    /// Samples the descendants of `root` every `every`.
+    pub fn tree(root: u32, origin: Instant, every: Duration) -> Self {
+        Self::every(every, move |now| {
+            crate::procfs::tree_usage(root).map(|usage| TreeSample {
+                t_s: seconds_since(origin, now),
+                usage,
+            })
+        })
+    }
+}
+
+impl<T: Send + 'static> Sampler<T> {
+    /// Calls `read` every `every` on a thread of its own, keeping what it returns.
+    fn every(every: Duration, read: impl Fn(Instant) -> Option<T> + Send + 'static) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -26,14 +56,10 @@ impl Sampler {
                 let mut samples = Vec::new();
                 while !flag.load(Ordering::SeqCst) {
                     let now = Instant::now();
-                    if let Some(sample) = read(pid, now, origin) {
-                        samples.push(sample);
-                    }
+                    samples.extend(read(now));
                     std::thread::sleep(every.saturating_sub(now.elapsed()));
                 }
-                if let Some(sample) = read(pid, Instant::now(), origin) {
-                    samples.push(sample);
-                }
+                samples.extend(read(Instant::now()));
                 samples
             })
             .ok();
@@ -41,7 +67,7 @@ impl Sampler {
     }
 
     /// Stops sampling (taking one last sample) and returns everything sampled.
-    pub fn finish(mut self) -> Vec<ServerSample> {
+    pub fn finish(mut self) -> Vec<T> {
         self.stop.store(true, Ordering::SeqCst);
         self.thread
             .take()
@@ -50,7 +76,7 @@ impl Sampler {
     }
 }
 
-impl Drop for Sampler {
+impl<T> Drop for Sampler<T> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
@@ -71,18 +97,54 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
             .and_then(|v| v.parse::<f64>().ok())
             .map(|t| t / ticks)
     };
-    let t_s = if now >= origin {
-        (now - origin).as_secs_f64()
-    } else {
-        -(origin - now).as_secs_f64()
-    };
     Some(ServerSample {
-        t_s,
+        t_s: seconds_since(origin, now),
         rss_mib: field("VmRSS:")? / 1024.0,
         hwm_mib: field("VmHWM:")? / 1024.0,
         threads: field("Threads:")? as u64,
         cpu_user_s: cpu(11)?,
         cpu_sys_s: cpu(12)?,
+    })
+}
+
+/// `now - origin` in seconds, negative before the origin.
+fn seconds_since(origin: Instant, now: Instant) -> f64 {
+    if now >= origin {
+        (now - origin).as_secs_f64()
+    } else {
+        -(origin - now).as_secs_f64()
+    }
+}
+
+/// What the database's samples say about the measured window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TreeSummary {
+    /// Mean summed PSS in the window, MiB.
+    pub pss_mean_mib: f64,
+    /// Peak summed PSS, MiB.
+    pub pss_peak_mib: f64,
+    /// CPU spent in the window, s.
+    pub cpu_s: f64,
+    /// Most processes at once.
+    pub processes_max: u64,
+}
+
+/// Summarizes a database's `samples` over the window `[0, window]`; None without any.
+pub fn summarize_tree(samples: &[TreeSample], window: Duration) -> Option<TreeSummary> {
+    let end = window.as_secs_f64() + 0.2;
+    let inside: Vec<&TreeSample> = samples
+        .iter()
+        .filter(|s| s.t_s >= 0.0 && s.t_s <= end)
+        .collect();
+    let (first, last) = (inside.first()?, inside.last()?);
+    Some(TreeSummary {
+        pss_mean_mib: inside.iter().map(|s| s.usage.pss_kib).sum::<f64>()
+            / inside.len() as f64
+            / 1024.0,
+        pss_peak_mib: inside.iter().map(|s| s.usage.pss_kib).fold(0.0, f64::max) / 1024.0,
+        // The tree's CPU only grows (an exited backend's moves to the postmaster).
+        cpu_s: (last.usage.cpu_s - first.usage.cpu_s).max(0.0),
+        processes_max: inside.iter().map(|s| s.usage.processes).max().unwrap_or(0),
     })
 }
 

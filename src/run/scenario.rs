@@ -60,6 +60,9 @@ pub struct Scenario {
     /// Also time the batch pipeline (`sabench pipeline`) after the cells.
     #[serde(default)]
     pub pipeline: Option<PipelineOptions>,
+    /// The PostgreSQL of the `db`, `db-slow` and `db-fanout` workloads.
+    #[serde(default)]
+    pub database: DatabaseSpec,
 }
 
 /// CPUs for each process.
@@ -75,6 +78,82 @@ pub struct Pinning {
     /// CPUs of the upstream.
     #[serde(default)]
     pub upstream: Vec<usize>,
+    /// CPUs of the throwaway PostgreSQL (and of pgbench's reference run).
+    #[serde(default)]
+    pub database: Vec<usize>,
+}
+
+/// The PostgreSQL the database workloads query (`[database]`): a throwaway cluster
+/// `sabench` starts and removes (the default), or an existing server (`url`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    /// An existing server (`postgres://user:password@127.0.0.1:5432/db`) with the
+    /// seeded `users` table, instead of a throwaway one; `--database-url` and
+    /// `DATABASE_URL` override it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The throwaway cluster's `max_connections`.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+    /// The throwaway cluster's `shared_buffers`.
+    #[serde(default = "defaults::shared_buffers")]
+    pub shared_buffers: String,
+    /// Rows seeded into `users`.
+    #[serde(default = "defaults::seed_rows")]
+    pub seed_rows: u32,
+    /// Run pgbench with the same query on the same server, pooled and connecting per
+    /// transaction, as the ceiling the styles are compared with.
+    #[serde(default)]
+    pub pgbench: Option<PgbenchSpec>,
+}
+
+impl Default for DatabaseSpec {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: defaults::max_connections(),
+            shared_buffers: defaults::shared_buffers(),
+            seed_rows: defaults::seed_rows(),
+            pgbench: None,
+        }
+    }
+}
+
+/// pgbench's reference run (`[database.pgbench]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgbenchSpec {
+    /// Client connections (`-c`).
+    #[serde(default = "defaults::pgbench_clients")]
+    pub clients: u32,
+    /// How long each of its runs lasts (`-T`, whole seconds).
+    #[serde(default = "defaults::duration", with = "humantime_serde")]
+    pub duration: Duration,
+}
+
+/// A database pool size in a scenario: a number of connections or `"unbounded"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PoolSize {
+    /// At most this many connections.
+    Connections(u32),
+    /// `"unbounded"` (any other word is refused when the scenario is checked).
+    Word(String),
+}
+
+impl PoolSize {
+    /// The size the server is given, or None for a word other than `unbounded`.
+    pub fn size(&self) -> Option<usize> {
+        match self {
+            PoolSize::Connections(n) if *n >= 1 => Some(*n as usize),
+            PoolSize::Connections(_) => None,
+            PoolSize::Word(word) if word == "unbounded" => {
+                Some(crate::workload::db::UNBOUNDED_POOL)
+            }
+            PoolSize::Word(_) => None,
+        }
+    }
 }
 
 /// The mock upstream's behaviour.
@@ -161,6 +240,9 @@ pub struct StyleSpec {
     /// default: any free port.
     #[serde(default)]
     pub port: Option<u16>,
+    /// Database pool sizes to sweep, numbers or `"unbounded"` [default: 16].
+    #[serde(default)]
+    pub db_pool: Vec<PoolSize>,
 }
 
 /// The routes a workload may load.
@@ -177,17 +259,27 @@ pub enum WorkloadRoute {
     Mixed,
     /// `/fanout`.
     Fanout,
+    /// `/db`.
+    Db,
+    /// `/db-slow`.
+    DbSlow,
+    /// `/db-fanout`.
+    DbFanout,
 }
 
 impl WorkloadRoute {
     /// The server route.
     pub fn route(self) -> Route {
+        use crate::workload::db::DbRoute;
         match self {
             WorkloadRoute::Null => Route::Null,
             WorkloadRoute::Io => Route::Io,
             WorkloadRoute::Cpu => Route::Cpu,
             WorkloadRoute::Mixed => Route::Mixed,
             WorkloadRoute::Fanout => Route::Fanout,
+            WorkloadRoute::Db => Route::Db(DbRoute::Lookups),
+            WorkloadRoute::DbSlow => Route::Db(DbRoute::Slow),
+            WorkloadRoute::DbFanout => Route::Db(DbRoute::Fanout),
         }
     }
 }
@@ -245,6 +337,18 @@ pub struct WorkloadSpec {
     /// more than 300.
     #[serde(default)]
     pub open_loop_connections: Option<u32>,
+    /// Point lookups per request, one after another (db).
+    #[serde(default = "defaults::one")]
+    pub db_lookups: u32,
+    /// How long each query holds its connection (db-slow).
+    #[serde(default = "defaults::latency", with = "humantime_serde")]
+    pub db_hold: Duration,
+    /// Lookups per request, all at once (db-fanout).
+    #[serde(default = "defaults::fanout_calls")]
+    pub db_fanout: u32,
+    /// Bound on connecting, waiting for a pooled connection, and each query (db*).
+    #[serde(default = "defaults::timeout", with = "humantime_serde")]
+    pub db_timeout: Duration,
 }
 
 impl WorkloadSpec {
@@ -266,6 +370,10 @@ impl WorkloadSpec {
             rates: None,
             saturate: None,
             open_loop_connections: None,
+            db_lookups: defaults::one(),
+            db_hold: defaults::latency(),
+            db_fanout: defaults::fanout_calls(),
+            db_timeout: defaults::timeout(),
         }
     }
 
@@ -289,6 +397,11 @@ impl WorkloadSpec {
         }
     }
 
+    /// Whether serving it needs the database.
+    pub fn needs_database(&self) -> bool {
+        matches!(self.route.route(), Route::Db(_))
+    }
+
     /// The server-side workload configuration.
     pub fn config(&self, upstream: Option<String>) -> WorkloadConfig {
         WorkloadConfig {
@@ -307,6 +420,13 @@ impl WorkloadSpec {
             },
             upstream,
             upstream_timeout: self.upstream_timeout,
+            db: crate::workload::DbSpec {
+                lookups: self.db_lookups,
+                hold: self.db_hold,
+                fanout: self.db_fanout,
+                timeout: self.db_timeout,
+                ..Default::default()
+            },
             ..WorkloadConfig::default()
         }
     }
@@ -478,6 +598,18 @@ mod defaults {
     }
     pub fn max_rps() -> f64 {
         1_000_000.0
+    }
+    pub fn max_connections() -> u32 {
+        100
+    }
+    pub fn shared_buffers() -> String {
+        "128MB".into()
+    }
+    pub fn seed_rows() -> u32 {
+        100_000
+    }
+    pub fn pgbench_clients() -> u32 {
+        16
     }
     pub fn capacity_target() -> f64 {
         10_000.0
@@ -733,6 +865,11 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         if style.in_service == Some(0) {
             return unusable("styles: `in_service` must be at least 1".into());
         }
+        if let Some(bad) = style.db_pool.iter().find(|p| p.size().is_none()) {
+            return unusable(format!(
+                "styles: `db_pool` value {bad:?} is not a pool size: give a number of connections (at least 1) or \"unbounded\""
+            ));
+        }
         if style.style != Style::Hybrid
             && (style.offload.is_some() || style.rayon_threads.is_some())
         {
@@ -745,8 +882,27 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
 }
 
 impl StyleSpec {
-    /// Every knob combination this entry sweeps.
+    /// Every knob combination this entry sweeps: its thread or worker counts, each
+    /// with every database pool size.
     pub fn variants(&self) -> Vec<StyleConfig> {
+        let pools: Vec<Option<usize>> = match self.db_pool.is_empty() {
+            true => vec![None],
+            false => self.db_pool.iter().map(PoolSize::size).collect(),
+        };
+        let mut out = Vec::new();
+        for config in self.thread_variants() {
+            for &db_pool in &pools {
+                out.push(StyleConfig {
+                    db_pool,
+                    ..config.clone()
+                });
+            }
+        }
+        out
+    }
+
+    /// Its thread or worker counts (the knobs of the style itself).
+    fn thread_variants(&self) -> Vec<StyleConfig> {
         let defaults = StyleConfig::new(self.style);
         let base = StyleConfig {
             variant: self.variant,

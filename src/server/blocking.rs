@@ -12,15 +12,15 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::reply::{db_stats, DB_STATS_PATH};
 use super::reply::Reply;
+use super::reply::{db_stats, DB_STATS_PATH};
 use super::wire::{self, Parsed};
 use super::{Limits, ServerConfig, Variant};
 use crate::shutdown::Shutdown;
 use crate::workload::thread_pool::ThreadPool;
 use crate::workload::{
-    cpu, db, db::BlockingDb, fanout, io, mixed, BlockingUpstream, ClientOptions, Route, WorkloadConfig, HEALTH_BODY,
-    NULL_BODY,
+    cpu, db, db::BlockingDb, fanout, io, mixed, BlockingUpstream, ClientOptions, Route,
+    WorkloadConfig, HEALTH_BODY, NULL_BODY,
 };
 
 /// How often an idle connection looks up to see whether shutdown has begun.
@@ -58,7 +58,11 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
     let pool_size = if knobs.thread_per_connection {
         PER_CONNECTION_POOL
     } else {
-        let fan = config.workload.fanout.concurrency().max(config.workload.db.fanout);
+        let fan = config
+            .workload
+            .fanout
+            .concurrency()
+            .max(config.workload.db.fanout);
         knobs.threads * fan as usize
     };
     let state = Arc::new(State {
@@ -490,10 +494,8 @@ fn respond(route: Route, state: &State) -> Reply {
             &state.upstream,
             &state.fanout_pool,
         )),
-        Route::Db(route) => Reply::from_result(db::serve_blocking(
-            route,
-            &state.db,
-            &state.fanout_pool,
-        )),
+        Route::Db(route) => {
+            Reply::from_result(db::serve_blocking(route, &state.db, &state.fanout_pool))
+        }
     }
 }

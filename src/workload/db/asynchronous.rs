@@ -59,9 +59,10 @@ fn pool_error(error: deadpool_postgres::PoolError, spec: &DbSpec) -> DbError {
                 spec.timeout, spec.pool
             ),
         ),
-        PoolError::Timeout(_) => {
-            DbError::failed(DbErrorClass::Timeout, format!("connecting took over {:?}", spec.timeout))
-        }
+        PoolError::Timeout(_) => DbError::failed(
+            DbErrorClass::Timeout,
+            format!("connecting took over {:?}", spec.timeout),
+        ),
         PoolError::Backend(error) => classify(&error),
         other => DbError::failed(DbErrorClass::Connect, other.to_string()),
     }
@@ -164,7 +165,11 @@ impl Inner {
 
     /// One statement, pooled (prepared once per connection) or on a fresh connection,
     /// bounded by the spec's timeout and counted in the stats.
-    async fn run(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<Row>, DbError> {
+    async fn run(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, DbError> {
         let timeout = self.spec.timeout;
         let outcome = match tokio::time::timeout(timeout, self.exchange(sql, params)).await {
             Ok(outcome) => outcome,
@@ -196,12 +201,18 @@ impl Inner {
                 .await
                 .map_err(|e| classify(&e))?;
             let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
-            return client.query(&statement, &values).await.map_err(|e| classify(&e));
+            return client
+                .query(&statement, &values)
+                .await
+                .map_err(|e| classify(&e));
         }
         let (client, connection) = config.connect(NoTls).await.map_err(|e| classify(&e))?;
         self.stats.opened();
         tokio::spawn(connection);
-        let rows = client.query_typed(sql, params).await.map_err(|e| classify(&e));
+        let rows = client
+            .query_typed(sql, params)
+            .await
+            .map_err(|e| classify(&e));
         drop(client); // closes the connection (Terminate)
         rows
     }

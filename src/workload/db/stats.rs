@@ -87,7 +87,11 @@ impl DbStatsSnapshot {
         if self.errors.is_empty() {
             return "none".into();
         }
-        let parts: Vec<String> = self.errors.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        let parts: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
         parts.join(" ")
     }
 }
@@ -118,7 +122,12 @@ impl DbStats {
     pub fn snapshot(&self) -> DbStatsSnapshot {
         let errors = DbErrorClass::ALL
             .iter()
-            .map(|c| (c.key().to_string(), self.errors[c.index()].load(Ordering::Relaxed)))
+            .map(|c| {
+                (
+                    c.key().to_string(),
+                    self.errors[c.index()].load(Ordering::Relaxed),
+                )
+            })
             .filter(|(_, n)| *n > 0)
             .collect();
         DbStatsSnapshot {
