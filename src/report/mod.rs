@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod charts;
 pub mod claims;
 pub mod compare;
+pub mod database;
 pub mod hlog;
 pub mod html;
 pub mod markdown;
