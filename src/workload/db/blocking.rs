@@ -6,13 +6,14 @@
 //!
 //! It supports what a benchmark needs: trust, cleartext, MD5 and SCRAM-SHA-256 log-in,
 //! statements prepared once per connection (the first use sends Parse with the first
-//! execution, as one round trip), text results, and errors classed by SQLSTATE.
+//! execution, as one round trip), text results, and errors classed by SQLSTATE. Its
+//! pool ([`super::pool`]) serves waiting threads first come, first served.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
@@ -21,6 +22,7 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM
 use postgres_protocol::message::{backend::Message, frontend};
 use postgres_protocol::IsNull;
 
+use super::pool::{FairPool, Grant};
 use super::{
     class_of_sqlstate, lookup_id, DbError, DbErrorClass, DbSpec, DbStats, Found, LOOKUP_SQL,
     SLOW_SQL,
@@ -416,28 +418,6 @@ fn protocol(detail: &str) -> DbError {
     DbError::failed(DbErrorClass::ConnectionLost, format!("protocol: {detail}"))
 }
 
-/// Connections kept for reuse, at most `max` open at once. Callers are served first
-/// come, first served, as deadpool's semaphore serves the async styles: each takes a
-/// ticket, and only the oldest waiting ticket may take a freed connection (a plain
-/// condition variable wakes an arbitrary waiter and lets newcomers barge in, which
-/// measured twice deadpool's p95 at the same throughput on `/db-slow` with a pool of
-/// 4: a pool artefact, not a difference of style).
-struct Pool {
-    idle: Mutex<PoolState>,
-    freed: Condvar,
-}
-
-#[derive(Default)]
-struct PoolState {
-    idle: Vec<Connection>,
-    /// Connections open now, idle or lent out.
-    open: usize,
-    /// Tickets of the callers waiting, oldest first.
-    queue: std::collections::VecDeque<u64>,
-    /// The next ticket.
-    next_ticket: u64,
-}
-
 /// The blocking style's handle on the database: shared by every worker thread.
 #[derive(Clone)]
 pub struct BlockingDb {
@@ -447,7 +427,8 @@ pub struct BlockingDb {
 struct Inner {
     spec: DbSpec,
     target: Result<Target, DbError>,
-    pool: Pool,
+    /// Connections for reuse, first come first served (without a pool: only counts).
+    pool: FairPool<Connection>,
     stats: Arc<DbStats>,
 }
 
@@ -476,16 +457,12 @@ impl Drop for Lent<'_> {
         let Some(connection) = self.connection.take() else {
             return;
         };
-        let mut state = self.db.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
         if self.db.spec.pooled && !connection.broken {
-            state.idle.push(connection);
+            self.db.pool.give_back(connection);
         } else {
-            state.open -= 1;
-            drop(state);
             drop(connection);
+            self.db.pool.close_one();
         }
-        // Every waiter looks; only the oldest ticket takes it.
-        self.db.pool.freed.notify_all();
     }
 }
 
@@ -500,10 +477,10 @@ impl BlockingDb {
             inner: Arc::new(Inner {
                 spec: spec.clone(),
                 target,
-                pool: Pool {
-                    idle: Mutex::new(PoolState::default()),
-                    freed: Condvar::new(),
-                },
+                pool: FairPool::new(match spec.pooled {
+                    true => spec.pool,
+                    false => usize::MAX, // a connection per query, as many as asked
+                }),
                 stats,
             }),
         }
@@ -587,46 +564,18 @@ impl Inner {
     fn lend(&self) -> Result<Lent<'_>, DbError> {
         let target = self.target.as_ref().map_err(Clone::clone)?;
         let started = Instant::now();
-        let deadline = started + self.spec.timeout;
-        let mut state = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.queue.push_back(ticket);
-        loop {
-            if state.queue.front() == Some(&ticket) {
-                if let Some(connection) = state.idle.pop() {
-                    state.queue.pop_front();
-                    self.pool.freed.notify_all(); // the next ticket may find room too
-                    self.stats.waited(started.elapsed());
-                    return Ok(self.lent(connection));
-                }
-                if state.open < self.spec.pool.max(1) || !self.spec.pooled {
-                    state.queue.pop_front();
-                    state.open += 1;
-                    self.pool.freed.notify_all();
-                    drop(state);
-                    self.stats.waited(started.elapsed());
-                    return self.open_connection(target);
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                state.queue.retain(|t| *t != ticket);
-                self.pool.freed.notify_all();
-                return Err(DbError::failed(
-                    DbErrorClass::PoolTimeout,
-                    format!(
-                        "no pooled connection free within {:?} (pool of {})",
-                        self.spec.timeout, self.spec.pool
-                    ),
-                ));
-            }
-            state = self
-                .pool
-                .freed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        let grant = self.pool.take(started + self.spec.timeout);
+        self.stats.waited(started.elapsed());
+        match grant {
+            Some(Grant::Idle(connection)) => Ok(self.lent(connection)),
+            Some(Grant::Room) => self.open_connection(target),
+            None => Err(DbError::failed(
+                DbErrorClass::PoolTimeout,
+                format!(
+                    "no pooled connection free within {:?} (pool of {})",
+                    self.spec.timeout, self.spec.pool
+                ),
+            )),
         }
     }
 
@@ -646,9 +595,7 @@ impl Inner {
                 Ok(self.lent(connection))
             }
             Err(error) => {
-                let mut state = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-                state.open -= 1;
-                self.pool.freed.notify_all();
+                self.pool.close_one();
                 Err(error)
             }
         }

@@ -18,6 +18,7 @@
 
 pub mod asynchronous;
 pub mod blocking;
+pub mod pool;
 pub mod stats;
 
 use std::time::{Duration, Instant};
