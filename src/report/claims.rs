@@ -469,6 +469,10 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             if p.gate { "yes" } else { "no" }
         );
     }
+    if let Some(database) = &run.manifest.database {
+        out.push('\n');
+        out.push_str(&super::database::ceiling(database));
+    }
     out
 }
 

@@ -13,32 +13,54 @@ pub fn section(database: Option<&DatabaseInfo>, cells: &[CellRecord]) -> String 
     let Some(database) = database else {
         return String::new();
     };
+    let mut out = ceiling(database);
+    out.push_str(&cells_table(database, cells));
+    out
+}
+
+/// Which server, and pgbench's ceiling with its own pooled / per-connection ratio
+/// (claims.md shows this beside the C6 database rows).
+pub fn ceiling(database: &DatabaseInfo) -> String {
     let mut out = String::from("## The database\n\n");
     let _ = writeln!(
         out,
         "{} at `{}`, PostgreSQL {}; {}.\n",
         database.source, database.url, database.server_version, database.settings
     );
-    let pooled = database
-        .pgbench
-        .iter()
-        .find(|run| !run.mode.contains("-C"))
-        .map(|run| run.tps);
     if !database.pgbench.is_empty() {
         out.push_str("pgbench on the same server, running the `/db` query (`SELECT name, email FROM users WHERE id = $1` on a random id), as the ceiling: what the database serves with no HTTP and no server in between.\n\n| pgbench | clients | transactions/s |\n|---|---|---|\n");
         for run in &database.pgbench {
             let _ = writeln!(out, "| {} | {} | {:.0} |", run.mode, run.clients, run.tps);
         }
         let per_connection = database.pgbench.iter().find(|run| run.mode.contains("-C"));
+        let pooled = pgbench_pooled(database);
         if let (Some(pooled), Some(per)) = (pooled, per_connection.filter(|r| r.tps > 0.0)) {
             let _ = writeln!(
                 out,
-                "\npgbench's own pooled vs per-connection ratio: {:.0}×.",
+                "\npgbench's own pooled vs per-connection ratio: {:.0}×. Compare the C6 database rows (a new connection per request vs a pool) with it: \
+                 a style's ratio is lower as far as its own HTTP work, not the database, limits the pooled side, and as far as more clients than pgbench's \
+                 overlap their connection set-ups on the per-request side.",
                 pooled / per.tps
             );
         }
         out.push('\n');
     }
+    out
+}
+
+/// pgbench's pooled transactions per second, if it ran.
+fn pgbench_pooled(database: &DatabaseInfo) -> Option<f64> {
+    database
+        .pgbench
+        .iter()
+        .find(|run| !run.mode.contains("-C"))
+        .map(|run| run.tps)
+}
+
+/// Per database cell: connections, errors by class, PostgreSQL's memory and CPU.
+fn cells_table(database: &DatabaseInfo, cells: &[CellRecord]) -> String {
+    let mut out = String::new();
+    let pooled = pgbench_pooled(database);
     let rows: Vec<&CellRecord> = cells
         .iter()
         .filter(|c| c.db_connections_opened.is_some() || !c.db_errors.is_empty())

@@ -145,7 +145,12 @@ fn check_seeded(url: &str) -> anyhow::Result<String> {
     let shown = without_password(url);
     let target = Target::parse(url).with_context(|| format!("database url {shown}"))?;
     let mut connection = Connection::connect(&target, Duration::from_secs(10))
-        .with_context(|| format!("cannot reach the database at {shown}"))?;
+        .with_context(|| {
+            format!(
+                "cannot reach the database at {shown}: is it running, and does it accept this user? \
+                 (without --database-url, DATABASE_URL or [database] url, sabench starts a throwaway PostgreSQL)"
+            )
+        })?;
     let version = connection
         .query("SHOW server_version", &[])
         .with_context(|| format!("asking {shown} for its version"))?;
