@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::RawConnection;
-use sync_async_bench::run::process::Child;
+use sync_async_bench::run::process::{Child, Tether};
 
 /// Peak RSS any target may reach in any case (an idle server needs a few tens of MiB;
 /// buffering a hostile body would need hundreds).
@@ -75,6 +75,7 @@ fn start(target: Target, extra: &[&str]) -> Started {
         &[],
         &dir,
         dir.join("server.log"),
+        Tether::DeathSignal,
     )
     .expect("the target starts");
     Started { child, dir }

@@ -35,6 +35,17 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The postmaster's pid, from the first line of the cluster's `postmaster.pid`.
+fn postmaster_of(folder: &Path) -> u32 {
+    std::fs::read_to_string(folder.join("data/postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Waits up to 15 s for `done`.
 fn eventually(done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -106,13 +117,7 @@ fn sabench_postgres_cleans_up_when_its_starter_goes_away() {
             .collect()
     };
     let folder = folders().pop().expect("a cluster folder");
-    let postmaster: u32 = std::fs::read_to_string(folder.join("data/postmaster.pid"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let postmaster = postmaster_of(&folder);
     assert!(alive(postmaster));
     // Whoever started it dies (a SIGKILLed runner): its end of the pipe closes.
     drop(child.stdin.take());
@@ -181,13 +186,7 @@ fn running_cluster(parent: &Path, out: &Path) -> (u32, std::path::PathBuf, std::
                 .starts_with("sabench-pg-")
         })
         .expect("the cluster folder is under the run's TMPDIR");
-    let postmaster = std::fs::read_to_string(folder.join("data/postmaster.pid"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let postmaster = postmaster_of(&folder);
     assert!(alive(postmaster));
     (postmaster, folder, run)
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use super::bench_cap::{planned_cap, RateCap};
 use super::children::{serve_args, start_upstream};
 use super::plan::{CellPlan, Level};
-use super::process::{self, Child};
+use super::process::{self, Child, Tether};
 use super::progress::Progress;
 use super::record::{mark_crashed, record, Measured, SlowMeasure};
 use super::saturation::{saturate, ProbeTarget, SAMPLE_EVERY};
@@ -113,6 +113,7 @@ pub(super) fn run_cell(
             &scenario.pinning.server,
             dir.root(),
             log,
+            Tether::DeathSignal,
         )?;
         server.wait_healthy(Duration::from_secs(10))?;
         Ok(server)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::plan::CellPlan;
-use super::process::Child;
+use super::process::{Child, Tether};
 use super::scenario::{self, Scenario};
 use super::RunOptions;
 use crate::flags::flag_value;
@@ -47,6 +47,7 @@ pub(super) fn start_upstream(
         &scenario.pinning.upstream,
         dir.root(),
         log,
+        Tether::DeathSignal,
     )?;
     child.wait_healthy(Duration::from_secs(10))?;
     Ok(child)

@@ -127,7 +127,7 @@ fn start_cluster(scenario: &Scenario, dir: &RunDir, options: &RunOptions) -> any
         "starting a throwaway PostgreSQL (max_connections={}, {} users) ...",
         spec.max_connections, spec.seed_rows
     );
-    Child::spawn_tethered(
+    Child::spawn(
         &options.sabench,
         "postgres",
         &args,
@@ -227,19 +227,10 @@ fn pgbench(
     }
     command.arg(url);
     let cpus = cpus.to_vec();
-    if !cpus.is_empty() {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: only sched_setaffinity, which is async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                for &cpu in &cpus {
-                    libc::CPU_SET(cpu, &mut set);
-                }
-                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-                Ok(())
-            });
-        }
+    use std::os::unix::process::CommandExt;
+    // SAFETY: pinning calls only sched_setaffinity, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || crate::affinity::pin_current_thread(&cpus));
     }
     let output = command
         .output()

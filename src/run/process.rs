@@ -75,28 +75,9 @@ pub struct Child {
 }
 
 impl Child {
-    /// Starts `sabench ARGS` pinned to `cpus`, waits for its `listening on` line.
+    /// Starts `sabench ARGS` pinned to `cpus`, tied to the runner's life by `tether`,
+    /// and waits for its `listening on` line.
     pub fn spawn(
-        sabench: &Path,
-        label: &str,
-        args: &[String],
-        cpus: &[usize],
-        run_dir: &Path,
-        log: PathBuf,
-    ) -> anyhow::Result<Self> {
-        Self::spawn_tethered(
-            sabench,
-            label,
-            args,
-            cpus,
-            run_dir,
-            log,
-            Tether::DeathSignal,
-        )
-    }
-
-    /// [`Child::spawn`], tied to the runner's life by `tether`.
-    pub fn spawn_tethered(
         sabench: &Path,
         label: &str,
         args: &[String],
@@ -132,13 +113,8 @@ impl Child {
                 if libc::getppid() != runner {
                     return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
-                if !cpus.is_empty() {
-                    let mut set: libc::cpu_set_t = std::mem::zeroed();
-                    for &cpu in &cpus {
-                        libc::CPU_SET(cpu, &mut set);
-                    }
-                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-                }
+                // Best effort, as before: an unknown CPU leaves the child unpinned.
+                let _ = crate::affinity::pin_current_thread(&cpus);
                 Ok(())
             });
         }
