@@ -43,7 +43,7 @@ impl Database {
                 (child.url().to_string(), Some(child))
             }
         };
-        let server_version = check_seeded(&url)?;
+        let (server_version, settings) = check_seeded(&url)?;
         let info = DatabaseInfo {
             source: match child {
                 Some(_) => "throwaway cluster (sabench postgres)".into(),
@@ -52,11 +52,8 @@ impl Database {
             url: without_password(&url),
             server_version,
             settings: match child {
-                Some(_) => format!(
-                    "fsync=off synchronous_commit=off full_page_writes=off max_connections={} shared_buffers={} seed_rows={}",
-                    spec.max_connections, spec.shared_buffers, spec.seed_rows
-                ),
-                None => "as configured by its owner".into(),
+                Some(_) => format!("{settings} seed_rows={}", spec.seed_rows),
+                None => settings,
             },
             pgbench: Vec::new(),
         };
@@ -139,9 +136,19 @@ fn start_cluster(scenario: &Scenario, dir: &RunDir, options: &RunOptions) -> any
     .context("starting the throwaway PostgreSQL (see `sabench postgres --help`; or give --database-url for a server of your own)")
 }
 
+/// The settings a benchmark result depends on, as the server reports them.
+const RECORDED_SETTINGS: [&str; 5] = [
+    "SHOW max_connections",
+    "SHOW shared_buffers",
+    "SHOW fsync",
+    "SHOW synchronous_commit",
+    "SHOW full_page_writes",
+];
+
 /// Connects as the servers will, and checks that `users` holds the rows the lookups
-/// ask for; returns the server's version.
-fn check_seeded(url: &str) -> anyhow::Result<String> {
+/// ask for; returns the server's version and its settings that matter here (as it
+/// reports them, for a throwaway cluster and a server of one's own alike).
+fn check_seeded(url: &str) -> anyhow::Result<(String, String)> {
     let shown = without_password(url);
     let target = Target::parse(url).with_context(|| format!("database url {shown}"))?;
     let mut connection = Connection::connect(&target, Duration::from_secs(10))
@@ -168,7 +175,15 @@ fn check_seeded(url: &str) -> anyhow::Result<String> {
             "the database at {shown} has {found} of the {LOOKUP_SPAN} `users` rows the lookups ask for (ids 1..={LOOKUP_SPAN}); seed them first"
         );
     }
-    Ok(first_value(&version))
+    let mut settings = Vec::new();
+    for show in RECORDED_SETTINGS {
+        let value = connection
+            .query(show, &[])
+            .with_context(|| format!("asking {shown}: {show}"))?;
+        let name = show.trim_start_matches("SHOW ");
+        settings.push(format!("{name}={}", first_value(&value)));
+    }
+    Ok((first_value(&version), settings.join(" ")))
 }
 
 fn first_value(rows: &[Vec<Option<String>>]) -> String {
