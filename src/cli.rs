@@ -125,7 +125,8 @@ pub struct CompareArgs {
     Examples:\n  \
     sabench load http://127.0.0.1:8080/null --connections 50 --duration 10s        # closed loop: max throughput\n  \
     sabench load http://127.0.0.1:8080/io --rate 2000 --duration 30s --warmup 5s   # open loop, corrected latency\n  \
-    sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s"
+    sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s\n  \
+    sabench load http://127.0.0.1:8080/null -c 10000 --ramp 2000 --rate 1000 --duration 10s   # hold 10k connections"
 )]
 pub struct LoadArgs {
     /// Target, e.g. http://127.0.0.1:8080/null (loopback unless --allow-remote).
@@ -163,6 +164,11 @@ pub struct LoadArgs {
     /// A connect slower than this counts as a connect_timeout error.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
+    /// Connection scale: open every connection first, this many per second, hold them
+    /// all while --rate is spread over them, and report how many opened and stayed up
+    /// (e.g. `-c 10000 --ramp 2000 --rate 1000`).
+    #[arg(long, requires = "rate", value_parser = parse_positive, value_name = "CONNS_PER_S")]
+    pub ramp: Option<f64>,
     /// Write the report as JSON (schema: schemas/load-report.schema.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
@@ -225,6 +231,10 @@ pub struct ServeArgs {
     /// [default: 16, every style].
     #[arg(long, value_parser = parse_pool_size)]
     pub db_pool: Option<usize>,
+    /// blocking: each serving thread's stack in KiB [default: Rust's, 2048]; a thread
+    /// per connection at 64 KiB is the smallest sane setting for these routes.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
+    pub stack_kib: Option<u32>,
     /// The work behind each route.
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -509,6 +519,12 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
     }
     config.cpu_hog = args.cpu_hog;
     config.db_pool = args.db_pool;
+    if let Some(kib) = args.stack_kib {
+        if !is_blocking {
+            return Err(misplaced("--stack-kib", "blocking"));
+        }
+        config.stack_kib = Some(kib as usize);
+    }
     if args.no_lag_probe && is_blocking {
         return Err(misplaced("--no-lag-probe", "async or hybrid"));
     }
@@ -598,6 +614,8 @@ fn serve_until_signal(
     addr: SocketAddr,
     serve: impl FnOnce(std::net::TcpListener, Shutdown) -> std::io::Result<()>,
 ) -> anyhow::Result<ExitCode> {
+    // Every connection is a descriptor: take the hard limit, as the generator does.
+    crate::load::raise_open_file_limit();
     let listener = crate::net::bind_loopback(addr)?;
     let shutdown = Shutdown::new();
     shutdown
@@ -708,6 +726,7 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         allow_remote: args.allow_remote,
         hlog: args.hlog.clone(),
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        ramp: args.ramp,
         ..LoadConfig::closed(&args.url, connections, Duration::from_secs(10))
     })
 }

@@ -237,3 +237,60 @@ fn a_run_ten_times_longer_uses_no_more_memory() {
         "1 s: {short_rss:.1} MiB, 10 s: {long_rss:.1} MiB"
     );
 }
+
+#[test]
+fn held_connections_are_reported_against_the_schema_and_cost_the_generator_little() {
+    let schema = schema();
+    let target = Target::delayed(Duration::ZERO);
+    let url = target.url("/");
+    let run = |connections: &str| {
+        json_run(&[
+            &url,
+            "-c",
+            connections,
+            "--ramp",
+            "5000",
+            "--rate",
+            "200",
+            "-d",
+            "1s",
+        ])
+    };
+    let few = run("100");
+    let many = run("1500");
+    for report in [&few, &many] {
+        let problems = validate(&schema, &schema, report, "$");
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+    let ramp = &many["connection_ramp"];
+    assert_eq!(ramp["wanted"], 1500);
+    assert_eq!(ramp["established"], 1500, "{ramp}");
+    assert_eq!(ramp["stayed_up"], 1500, "{ramp}");
+    assert!(ramp["connect_ms"]["p50"].as_f64().is_some(), "{ramp}");
+    // Only asked connections count as unserved: 200 requests cannot reach 1,500.
+    assert_eq!(many["connections_unserved"], 0);
+    // A generator that needed 1 MB per connection could not do this job.
+    let rss = |r: &Value| r["generator_peak_rss_mib"].as_f64().unwrap() * 1024.0;
+    let per_connection_kib = (rss(&many) - rss(&few)) / 1400.0;
+    assert!(
+        per_connection_kib <= 16.0,
+        "{per_connection_kib:.1} KiB per held connection"
+    );
+}
+
+#[test]
+fn a_ramp_needs_a_rate() {
+    let out = sabench(&[
+        "load",
+        "http://127.0.0.1:9/",
+        "-c",
+        "10",
+        "--ramp",
+        "100",
+        "-d",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--rate"), "{stderr}");
+}

@@ -61,7 +61,7 @@ err_status_5xx,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
 probe_p95_ms,probe_p99_ms,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
 server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
-server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max";
+server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,connections_stayed_up,connect_p99_ms,generator_peak_rss_mib";
 
 #[test]
 fn a_tiny_scenario_produces_every_file() {

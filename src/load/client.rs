@@ -74,12 +74,32 @@ pub struct Connection {
 }
 
 /// Initial (and usual) size of the read buffer; a longer head or chunked body grows it.
-const BUFFER: usize = 16 * 1024;
+pub const BUFFER: usize = 16 * 1024;
 
 impl Connection {
     /// Opens a TCP connection (Nagle off).
     pub async fn connect(addr: SocketAddr) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
+        Self::connect_with(addr, None, BUFFER).await
+    }
+
+    /// Opens a TCP connection from `source` (None: the kernel chooses) with a read
+    /// buffer of `buffer` bytes to start with.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        source: Option<std::net::IpAddr>,
+        buffer: usize,
+    ) -> std::io::Result<Self> {
+        let stream = match source {
+            None => TcpStream::connect(addr).await?,
+            Some(source) => {
+                let socket = match addr {
+                    SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                    SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+                };
+                socket.bind(SocketAddr::new(source, 0))?;
+                socket.connect(addr).await?
+            }
+        };
         stream.set_nodelay(true)?;
         let stream = stream.into_std()?;
         stream.set_nonblocking(true)?;
@@ -88,10 +108,21 @@ impl Connection {
         let socket = unsafe { AsyncFd::register(stream) }?;
         Ok(Self {
             socket,
-            buffer: vec![0; BUFFER],
+            buffer: vec![0; buffer.max(64)],
             filled: 0,
             bytes_read: 0,
         })
+    }
+
+    /// Whether the peer has not closed or reset it (as far as a look at the socket
+    /// tells without reading).
+    pub fn is_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        match self.socket.get_ref().peek(&mut probe) {
+            Ok(0) => false,
+            Ok(_) => true, // unread bytes: open, if odd
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Bytes read from the socket since it was opened.

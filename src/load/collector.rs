@@ -13,6 +13,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWr
 use hdrhistogram::serialization::V2DeflateSerializer;
 
 use super::engine::{thread_cpu_seconds, IntervalReport, WorkerMessage, WorkerSummary};
+use super::ramp::RampTally;
 use super::recorder::Recording;
 use super::report::{
     error_map, status_map, Latency, LatencyView, LoadReport, Percentiles, RequestCounts, Second,
@@ -52,6 +53,8 @@ pub(crate) struct Collected {
     busy: Option<f64>,
     last_answer: Option<Instant>,
     measure_start: Instant,
+    /// Connection scale: every worker's tally, merged.
+    ramp: Option<RampTally>,
 }
 
 /// A second some workers have reported and others not yet.
@@ -100,6 +103,7 @@ pub(crate) fn collect(
     let mut unserved = 0;
     let mut busy: Option<f64> = None;
     let mut last_answer: Option<Instant> = None;
+    let mut ramp: Option<RampTally> = None;
     while done < workers {
         let Ok(message) = receiver.recv() else { break };
         match message {
@@ -127,7 +131,11 @@ pub(crate) fn collect(
                     busy: worker_busy,
                     unserved: never,
                     last_answer: worker_last,
+                    ramp: worker_ramp,
                 } = summary;
+                if let Some(tally) = worker_ramp {
+                    ramp.get_or_insert_with(RampTally::default).merge(&tally);
+                }
                 done += 1;
                 worker_cpu += cpu_seconds;
                 unserved += never;
@@ -149,6 +157,7 @@ pub(crate) fn collect(
         busy,
         last_answer,
         measure_start,
+        ramp,
     })
 }
 
@@ -337,6 +346,11 @@ impl Collected {
             generator_limited,
             generator_cpu_s: self.cpu_seconds,
             generator_peak_rss_mib: peak_rss_mib(),
+            connection_ramp: self
+                .ramp
+                .as_ref()
+                .zip(config.ramp)
+                .map(|(tally, per_second)| tally.report(config.connections, per_second)),
             timeline: self.timeline,
         }
     }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::client::{Connection, ExchangeError};
 use super::pacer::{Pacer, Schedule};
+use super::ramp::{Ramp, RampTally, HELD_BUFFER};
 use super::recorder::{ErrorClass, Finished, Recording, RequestOutcome, Timing};
 use crate::alarm::AlarmHandle;
 
@@ -59,6 +60,22 @@ pub(crate) struct Plan {
     pub stop: Option<Arc<AtomicBool>>,
     /// CPUs the worker threads are pinned to.
     pub cpus: Vec<usize>,
+    /// Connection scale: every connection opens first, on this ramp, and is held (None:
+    /// each opens at its first request).
+    pub ramp: Option<Ramp>,
+}
+
+impl Plan {
+    /// Opens connection `index` (over every worker): from the ramp's source address and
+    /// with a small buffer when connections are held, as usual otherwise.
+    async fn open(&self, index: usize) -> std::io::Result<Connection> {
+        match &self.ramp {
+            Some(ramp) => {
+                Connection::connect_with(self.addr, ramp.source(index), HELD_BUFFER).await
+            }
+            None => Connection::connect(self.addr).await,
+        }
+    }
 }
 
 /// One interval's recording, sent to the collector.
@@ -81,6 +98,8 @@ pub(crate) struct WorkerSummary {
     pub unserved: u64,
     /// When the target last ended a request itself (answer, reset, refusal).
     pub last_answer: Option<Instant>,
+    /// How opening and holding the connections went (connection scale only).
+    pub ramp: Option<RampTally>,
 }
 
 /// Messages from a worker thread to the collector.
@@ -101,6 +120,11 @@ struct Ticket {
 /// State shared by the connections of one worker thread (single-threaded: `RefCell`).
 struct Worker {
     plan: Arc<Plan>,
+    /// This worker's number and how many there are (a connection's global index is
+    /// `slot × workers + index`).
+    index: usize,
+    workers: usize,
+    ramp: RefCell<RampTally>,
     pacer: RefCell<Pacer>,
     interval: RefCell<Recording>,
     alarm: AlarmHandle,
@@ -239,6 +263,9 @@ pub(crate) fn run_worker(
         .enable_all()
         .build()?;
     let worker = Rc::new(Worker {
+        index,
+        workers,
+        ramp: RefCell::new(RampTally::default()),
         pacer: RefCell::new(Pacer::new(plan.schedule, index, workers)),
         interval: RefCell::new(Recording::default()),
         alarm,
@@ -251,9 +278,9 @@ pub(crate) fn run_worker(
     runtime.block_on(async {
         let local = tokio::task::LocalSet::new();
         let drivers: Vec<_> = (0..connections)
-            .map(|_| {
+            .map(|slot| {
                 let worker = worker.clone();
-                local.spawn_local(async move { drive(&worker).await })
+                local.spawn_local(async move { drive(&worker, slot).await })
             })
             .collect();
         let all_done = async {
@@ -296,6 +323,11 @@ pub(crate) fn run_worker(
         busy,
         unserved: worker.unserved.get(),
         last_answer: worker.last_answer.get(),
+        ramp: worker
+            .plan
+            .ramp
+            .as_ref()
+            .map(|_| worker.ramp.replace(RampTally::default())),
     }));
     Ok(())
 }
@@ -326,11 +358,19 @@ async fn tick(worker: &Worker, reports: &Sender<WorkerMessage>) {
 /// One connection: take a ticket, wait for its time, exchange, record; until the run
 /// ends. A connection that got no answer inside the measured window is counted as
 /// unserved (a fixed thread pool tied up by other keep-alive connections looks so).
-async fn drive(worker: &Worker) {
+async fn drive(worker: &Worker, slot: usize) {
     let plan = &worker.plan;
-    let mut connection: Option<Connection> = None;
+    let index = slot * worker.workers + worker.index;
+    let mut connection: Option<Connection> = match &plan.ramp {
+        Some(ramp) => open_on_ramp(worker, ramp, index).await,
+        None => None,
+    };
     let mut served = false;
+    // Whether it was given a measured request at all: with more held connections than
+    // the window has requests, many are never asked, and that is not "unserved".
+    let mut asked = false;
     while let Some(ticket) = worker.next_ticket() {
+        asked |= ticket.measured;
         if let Some(at) = ticket.intended {
             pace_until(at, &worker.alarm).await;
         }
@@ -339,7 +379,7 @@ async fn drive(worker: &Worker) {
             worker.interval.borrow_mut().note_sent();
         }
         let intended = ticket.intended.unwrap_or(sent);
-        let Some(finished) = exchange(&mut connection, plan, sent).await else {
+        let Some(finished) = exchange(&mut connection, plan, index, sent).await else {
             worker.record_in_flight(&ticket, intended, sent);
             break;
         };
@@ -361,8 +401,35 @@ async fn drive(worker: &Worker) {
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }
     }
-    if !served {
+    if asked && !served {
         worker.unserved.set(worker.unserved.get() + 1);
+    }
+    if plan.ramp.is_some() && connection.as_ref().is_some_and(Connection::is_open) {
+        worker.ramp.borrow_mut().stayed_up += 1;
+    }
+}
+
+/// Opens connection `index` at its time on the ramp, noting how long it took or why
+/// it failed (a failed one is retried at its first request, as any other).
+async fn open_on_ramp(worker: &Worker, ramp: &Ramp, index: usize) -> Option<Connection> {
+    let at = ramp.opens_at(index);
+    pace_until(at, &worker.alarm).await;
+    let plan = &worker.plan;
+    let outcome = tokio::time::timeout(plan.connect_timeout, plan.open(index)).await;
+    let mut tally = worker.ramp.borrow_mut();
+    match outcome {
+        Ok(Ok(connection)) => {
+            tally.opened(at.elapsed());
+            Some(connection)
+        }
+        Ok(Err(error)) => {
+            tally.failed(classify_connect(&error));
+            None
+        }
+        Err(_) => {
+            tally.failed(ErrorClass::ConnectTimeout);
+            None
+        }
     }
 }
 
@@ -378,11 +445,16 @@ async fn pace_until(at: Instant, alarm: &AlarmHandle) {
 /// the result; a connection that failed, timed out or was closed is dropped. The reply
 /// is awaited until `sent + timeout` (then it is a timeout) or the run's drain
 /// deadline, whichever comes first: None means the request was still in flight then.
-async fn exchange(slot: &mut Option<Connection>, plan: &Plan, sent: Instant) -> Option<Finished> {
+async fn exchange(
+    slot: &mut Option<Connection>,
+    plan: &Plan,
+    index: usize,
+    sent: Instant,
+) -> Option<Finished> {
     let reply_deadline = sent + plan.timeout;
     let cut = plan.drain_until.filter(|drain| *drain < reply_deadline);
     let deadline = cut.unwrap_or(reply_deadline);
-    match tokio::time::timeout_at(deadline.into(), attempt(slot, plan)).await {
+    match tokio::time::timeout_at(deadline.into(), attempt(slot, plan, index)).await {
         Ok(finished) => Some(finished),
         Err(_) => {
             *slot = None;
@@ -392,16 +464,14 @@ async fn exchange(slot: &mut Option<Connection>, plan: &Plan, sent: Instant) -> 
 }
 
 /// Connects if needed, then exchanges one request, with no overall bound.
-async fn attempt(slot: &mut Option<Connection>, plan: &Plan) -> Finished {
+async fn attempt(slot: &mut Option<Connection>, plan: &Plan, index: usize) -> Finished {
     let connection = match slot {
         Some(connection) => connection,
-        None => {
-            match tokio::time::timeout(plan.connect_timeout, Connection::connect(plan.addr)).await {
-                Err(_) => return Finished::failed(ErrorClass::ConnectTimeout),
-                Ok(Err(error)) => return Finished::failed(classify_connect(&error)),
-                Ok(Ok(connection)) => slot.insert(connection),
-            }
-        }
+        None => match tokio::time::timeout(plan.connect_timeout, plan.open(index)).await {
+            Err(_) => return Finished::failed(ErrorClass::ConnectTimeout),
+            Ok(Err(error)) => return Finished::failed(classify_connect(&error)),
+            Ok(Ok(connection)) => slot.insert(connection),
+        },
     };
     let read_before = connection.bytes_read();
     let result = connection.exchange(&plan.request).await;

@@ -12,6 +12,7 @@ pub mod client;
 pub mod collector;
 pub(crate) mod engine;
 pub mod pacer;
+pub mod ramp;
 pub mod recorder;
 pub mod report;
 pub mod target;
@@ -60,6 +61,10 @@ pub struct LoadConfig {
     pub stop: Option<Arc<AtomicBool>>,
     /// Called with each finished second (live progress).
     pub on_second: Option<SecondHook>,
+    /// Connection scale: open every connection first, this many per second, hold them
+    /// all, and start the schedule once they are open (None: each connection opens at
+    /// its first request).
+    pub ramp: Option<f64>,
 }
 
 /// A callback for each finished second of a run.
@@ -92,6 +97,7 @@ impl LoadConfig {
             cpus: Vec::new(),
             stop: None,
             on_second: None,
+            ramp: None,
         }
     }
 
@@ -141,7 +147,7 @@ pub enum LoadError {
     #[error("{0}")]
     Settings(String),
     /// Not enough file descriptors for the connections.
-    #[error("{connections} connections need about {needed} file descriptors but `ulimit -n` is {limit}: raise it (e.g. `ulimit -n {needed}`) or use fewer --connections")]
+    #[error("{connections} connections need about {needed} file descriptors (in the generator, and as many in the server) but the limit is {limit}: raise it (`ulimit -n {needed}`; its hard limit, or `fs.nr_open` as root, bounds that), use fewer connections, or shard the load over several generator processes")]
     TooFewFileDescriptors {
         /// Connections asked for.
         connections: usize,
@@ -174,7 +180,15 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         None => None,
     };
     let threads = config.threads.clamp(1, config.connections);
-    let start = Instant::now();
+    let ramp = config.ramp.map(|per_second| {
+        ramp::Ramp::new(Instant::now(), per_second, config.connections, target.addr)
+    });
+    // With a ramp the schedule starts once every connection has had its turn to open,
+    // and a moment to settle.
+    let start = match &ramp {
+        Some(ramp) => ramp.schedule_start(),
+        None => Instant::now(),
+    };
     let measure_start = start + config.warmup;
     let end = config.duration.map(|d| measure_start + d);
     let plan = Arc::new(engine::Plan {
@@ -191,6 +205,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         connect_timeout: config.connect_timeout,
         stop: config.stop.clone(),
         cpus: config.cpus.clone(),
+        ramp,
     });
     let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
     let (sender, receiver) = mpsc::channel();
@@ -228,6 +243,18 @@ fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
             "--connections must be at least 1".into(),
         ));
     }
+    if let Some(ramp) = config.ramp {
+        if !(ramp > 0.0 && ramp.is_finite()) {
+            return Err(LoadError::Settings(format!(
+                "--ramp must be above 0 connections per second, not {ramp}"
+            )));
+        }
+        if config.schedule.initial_rate().is_none() {
+            return Err(LoadError::Settings(
+                "--ramp holds every connection while a fixed --rate is spread over them: give --rate too".into(),
+            ));
+        }
+    }
     if let Some(rate) = config.schedule.initial_rate() {
         if !(rate > 0.0 && rate.is_finite()) {
             return Err(LoadError::Settings(format!(
@@ -261,7 +288,9 @@ pub fn raise_open_file_limit() -> Option<u64> {
     Some(limit.rlim_cur)
 }
 
-fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
+/// Whether this process may open `connections` connections (and a margin for
+/// everything else); the error says the numbers and what to change.
+pub fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
     // SAFETY: getrlimit only writes into the struct we pass.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: valid resource and pointer.

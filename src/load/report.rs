@@ -234,6 +234,10 @@ pub struct LoadReport {
     pub generator_cpu_s: f64,
     /// The generator process's peak resident memory, MiB.
     pub generator_peak_rss_mib: f64,
+    /// Connection scale (`--ramp`): how opening and holding every connection went
+    /// (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_ramp: Option<super::ramp::RampReport>,
     /// Per-second timeline of the measured window.
     pub timeline: Vec<Second>,
 }
@@ -286,6 +290,27 @@ impl LoadReport {
         );
         self.render_requests(&mut out);
         self.render_latency(&mut out);
+        if let Some(ramp) = &self.connection_ramp {
+            let connect = ramp.connect_ms.map_or("—".to_string(), |c| {
+                format!("{:.2} ms p50, {:.2} ms p99", c.p50, c.p99)
+            });
+            let failed = match ramp.failed.is_empty() {
+                true => String::new(),
+                false => format!(
+                    ", failed: {}",
+                    ramp.failed
+                        .iter()
+                        .map(|(k, n)| format!("{k}={n}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "  held       {} of {} connections opened at {:.0}/s ({connect}){failed}; {} still open at the end",
+                ramp.established, ramp.wanted, ramp.per_second, ramp.stayed_up
+            );
+        }
         if self.connections_unserved > 0 {
             let _ = writeln!(
                 out,

@@ -339,6 +339,24 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_scale: Scale::Linear,
             series: series(&groups, "closed", connections, |g| Some(g.rss_peak.median)),
         },
+        LineChart {
+            file: file("held-rss"),
+            title: format!("{workload}: server peak RSS vs connections held"),
+            x_label: "connections held".into(),
+            y_label: "peak RSS MiB".into(),
+            x_scale: x_log("held", connections),
+            y_scale: Scale::Linear,
+            series: series(&groups, "held", connections, |g| Some(g.rss_peak.median)),
+        },
+        LineChart {
+            file: file("held-p95"),
+            title: format!("{workload}: p95 at a fixed rate vs connections held"),
+            x_label: "connections held".into(),
+            y_label: "p95 ms of successes (corrected, log)".into(),
+            x_scale: x_log("held", connections),
+            y_scale: Scale::Log,
+            series: series(&groups, "held", connections, |g| g.p95.map(|s| s.median)),
+        },
     ];
     let (level, heaviest) = heaviest_cells(&groups);
     let spectrum: Vec<(String, Vec<(f64, f64)>)> = heaviest

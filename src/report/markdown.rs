@@ -88,6 +88,7 @@ fn render(run: &RunData) -> String {
     out.push_str(&timer_fairness_section(run));
     out.push_str(&littles_law_section(run));
     out.push_str(&pairs_section(run));
+    out.push_str(&super::scale::section(&run.cells));
     out.push_str(&super::database::section(
         run.manifest.database.as_ref(),
         &run.cells,

@@ -11,6 +11,7 @@ pub mod hlog;
 pub mod html;
 pub mod markdown;
 pub mod pipeline;
+pub mod scale;
 pub mod slowloris;
 pub mod stats;
 

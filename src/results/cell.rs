@@ -207,6 +207,26 @@ pub struct CellRecord {
     /// Throwaway database: most PostgreSQL processes seen at once.
     #[serde(default)]
     pub db_processes_max: Option<u64>,
+    /// Growth of the machine's kernel stacks from before the load to the peak of the
+    /// window, MiB (measured, system-wide: the server's threads, and the generator's few).
+    #[serde(default)]
+    pub kernel_stack_delta_mib: Option<f64>,
+    /// Growth of the machine's unreclaimable slab the same way, MiB (socket buffers and
+    /// structures, of both ends of every loopback connection).
+    #[serde(default)]
+    pub kernel_slab_delta_mib: Option<f64>,
+    /// Connection scale: connections the generator opened on the ramp.
+    #[serde(default)]
+    pub connections_established: Option<u64>,
+    /// Connection scale: connections still open at the end.
+    #[serde(default)]
+    pub connections_stayed_up: Option<u64>,
+    /// Connection scale: time to establish a connection, p99, ms.
+    #[serde(default)]
+    pub connect_p99_ms: Option<f64>,
+    /// The generator's peak resident memory, MiB (it runs in the runner's process).
+    #[serde(default)]
+    pub generator_peak_rss_mib: Option<f64>,
 }
 
 impl CellRecord {
@@ -268,10 +288,12 @@ impl CellRecord {
             + self.err_other
     }
 
-    /// The load level as shown in tables: `c=64`, `500 rps`, `max@SLO`, or `64 slow`.
+    /// The load level as shown in tables: `c=64`, `500 rps`, `max@SLO`, `64 slow`, or
+    /// `10000 held`.
     pub fn level(&self) -> String {
         match self.load_mode.as_str() {
             "closed" => format!("c={}", self.connections),
+            "held" => format!("{} held", self.connections),
             "saturate" => "max@SLO".to_string(),
             "slowloris" => format!("{} slow", self.slow_clients.unwrap_or(0)),
             _ => format!("{:.0} rps", self.target_rps.unwrap_or(0.0)),
@@ -304,6 +326,13 @@ pub struct ServerSample {
     pub cpu_user_s: f64,
     /// System CPU so far, s.
     pub cpu_sys_s: f64,
+    /// The machine's kernel stacks (`KernelStack` in /proc/meminfo), MiB: every
+    /// process's, so a cell reads its change.
+    #[serde(default)]
+    pub kernel_stack_mib: Option<f64>,
+    /// The machine's unreclaimable slab (`SUnreclaim`, where sockets live), MiB.
+    #[serde(default)]
+    pub kernel_slab_mib: Option<f64>,
 }
 
 #[cfg(test)]
@@ -311,7 +340,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 35] = [
+    const NEWER: [&str; 41] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -347,6 +376,12 @@ mod tests {
         "db_pss_peak_mib",
         "db_cpu_s",
         "db_processes_max",
+        "kernel_stack_delta_mib",
+        "kernel_slab_delta_mib",
+        "connections_established",
+        "connections_stayed_up",
+        "connect_p99_ms",
+        "generator_peak_rss_mib",
     ];
 
     #[test]
@@ -427,6 +462,12 @@ mod tests {
             db_pss_peak_mib: None,
             db_cpu_s: None,
             db_processes_max: None,
+            kernel_stack_delta_mib: None,
+            kernel_slab_delta_mib: None,
+            connections_established: None,
+            connections_stayed_up: None,
+            connect_p99_ms: None,
+            generator_peak_rss_mib: None,
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

@@ -80,7 +80,7 @@ pub fn planned_cap(scenario: &Scenario, cell: &CellPlan) -> Option<RateCap> {
         ),
     });
     let offered = match &cell.level {
-        Level::Open { rate, .. } => Some(*rate),
+        Level::Open { rate, .. } | Level::Held { rate, .. } => Some(*rate),
         Level::Slowloris { spec, .. } => Some(spec.probe_rate),
         Level::Closed(_) | Level::Saturate { .. } => None,
     }

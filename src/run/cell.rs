@@ -135,7 +135,14 @@ pub(super) fn run_cell(
         on_second: progress.live_hook(label),
         ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
     };
-    let origin = Instant::now() + scenario.warmup;
+    // A held level opens its connections first: the window begins after them.
+    let lead = match &cell.level {
+        Level::Held {
+            connections, ramp, ..
+        } => load::ramp::lead(*connections as usize, *ramp),
+        _ => Duration::ZERO,
+    };
+    let origin = Instant::now() + lead + scenario.warmup;
     // The saturation search samples each probe on its own, each on a fresh server (see
     // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
     let searching = matches!(cell.level, Level::Saturate { .. });
@@ -167,6 +174,14 @@ pub(super) fn run_cell(
         Level::Open { rate, .. } => {
             let config = LoadConfig {
                 schedule: Schedule::Constant { rate: *rate },
+                ..base
+            };
+            (run_load(&config, dir.hlog_path(&cell.id))?, Some(*rate))
+        }
+        Level::Held { rate, ramp, .. } => {
+            let config = LoadConfig {
+                schedule: Schedule::Constant { rate: *rate },
+                ramp: Some(*ramp),
                 ..base
             };
             (run_load(&config, dir.hlog_path(&cell.id))?, Some(*rate))

@@ -70,6 +70,14 @@ pub struct RunOutcome {
 pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
     let scenario = scenario::load(&options.scenario)?;
     let cells = plan::cells(&scenario);
+    // Refused now, with the numbers, rather than as a scatter of failed connects later.
+    let most = cells
+        .iter()
+        .map(|c| c.level.connections())
+        .max()
+        .unwrap_or(0);
+    crate::load::check_file_descriptors(most as usize)
+        .with_context(|| format!("{}: its largest level", options.scenario.display()))?;
     let dir = RunDir::create_new(&options.out, &crate::results::slug(&scenario.name))?;
     let facts = MachineFacts::read();
     let mut manifest = Manifest {

@@ -26,6 +26,16 @@ pub enum Level {
         /// In-flight bound.
         connections: u32,
     },
+    /// Connection scale: this many connections opened first (on a ramp) and held while
+    /// a fixed open-loop rate is spread over them all.
+    Held {
+        /// Connections held.
+        connections: u32,
+        /// Requests per second over all of them.
+        rate: f64,
+        /// Connections opened per second.
+        ramp: f64,
+    },
     /// This many slow clients while a probe loads the server.
     Slowloris {
         /// Slow clients.
@@ -42,6 +52,7 @@ impl Level {
             Level::Closed(_) => "closed",
             Level::Open { .. } => "open",
             Level::Saturate { .. } => "saturate",
+            Level::Held { .. } => "held",
             Level::Slowloris { .. } => "slowloris",
         }
     }
@@ -50,7 +61,9 @@ impl Level {
     pub fn connections(&self) -> u32 {
         match self {
             Level::Closed(c) => *c,
-            Level::Open { connections, .. } | Level::Saturate { connections, .. } => *connections,
+            Level::Open { connections, .. }
+            | Level::Saturate { connections, .. }
+            | Level::Held { connections, .. } => *connections,
             Level::Slowloris { spec, .. } => spec.probe_connections,
         }
     }
@@ -79,6 +92,7 @@ impl Level {
             Level::Closed(c) => format!("c{c}"),
             Level::Open { rate, .. } => format!("r{rate:.0}"),
             Level::Saturate { .. } => "sat".into(),
+            Level::Held { connections, .. } => format!("h{connections}"),
             Level::Slowloris { clients, .. } => format!("s{clients}"),
         }
     }
@@ -113,6 +127,12 @@ pub(super) fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level>
     levels.extend(rates.iter().map(|&rate| Level::Open {
         rate,
         connections: open_loop,
+    }));
+    let held = workload.held.as_ref().unwrap_or(&load.held);
+    levels.extend(held.iter().map(|&connections| Level::Held {
+        connections,
+        rate: load.held_rate,
+        ramp: load.held_ramp,
     }));
     if let Some(search) = workload.saturate.as_ref().or(load.saturate.as_ref()) {
         levels.push(Level::Saturate {

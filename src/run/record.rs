@@ -75,7 +75,7 @@ pub(super) fn identity(scenario: &Scenario, cell: &CellPlan) -> CellRecord {
         load_mode: cell.level.mode().into(),
         connections: u64::from(cell.level.connections()),
         target_rps: match &cell.level {
-            Level::Open { rate, .. } => Some(*rate),
+            Level::Open { rate, .. } | Level::Held { rate, .. } => Some(*rate),
             _ => None,
         },
         repetition: cell.repetition,
@@ -170,6 +170,16 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         rss_mean_mib: server.rss_mean_mib,
         threads_max: server.threads_max,
         kernel_stack_mib: server.threads_max as f64 * 16.0 / 1024.0,
+        kernel_stack_delta_mib: server.kernel_stack_delta_mib,
+        kernel_slab_delta_mib: server.kernel_slab_delta_mib,
+        connections_established: report.connection_ramp.as_ref().map(|r| r.established),
+        connections_stayed_up: report.connection_ramp.as_ref().map(|r| r.stayed_up),
+        connect_p99_ms: report
+            .connection_ramp
+            .as_ref()
+            .and_then(|r| r.connect_ms)
+            .map(|c| c.p99),
+        generator_peak_rss_mib: Some(report.generator_peak_rss_mib),
         server_cpu_user_s: server.cpu_user_s,
         server_cpu_sys_s: server.cpu_sys_s,
         generator_cpu_s: report.generator_cpu_s,

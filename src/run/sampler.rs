@@ -104,7 +104,15 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
         threads: field("Threads:")? as u64,
         cpu_user_s: cpu(11)?,
         cpu_sys_s: cpu(12)?,
+        kernel_stack_mib: meminfo("KernelStack:"),
+        kernel_slab_mib: meminfo("SUnreclaim:"),
     })
+}
+
+/// A line of /proc/meminfo (kB) in MiB.
+fn meminfo(key: &str) -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    crate::procfs::status_value(&text, key).map(|kib| kib / 1024.0)
 }
 
 /// `now - origin` in seconds, negative before the origin.
@@ -171,6 +179,11 @@ pub struct ServerSummary {
     pub cpu_user_s: f64,
     /// System CPU spent in the window, s.
     pub cpu_sys_s: f64,
+    /// Growth of the machine's kernel stacks from the first sample (before the load) to
+    /// the window's peak, MiB.
+    pub kernel_stack_delta_mib: Option<f64>,
+    /// The same for the unreclaimable slab, MiB.
+    pub kernel_slab_delta_mib: Option<f64>,
 }
 
 /// Summarizes `samples` over the measured window of length `window`.
@@ -194,7 +207,20 @@ pub fn summarize(samples: &[ServerSample], window: Duration) -> ServerSummary {
         threads_max: samples.iter().map(|s| s.threads).max().unwrap_or(0),
         cpu_user_s: last.cpu_user_s - first.cpu_user_s,
         cpu_sys_s: last.cpu_sys_s - first.cpu_sys_s,
+        kernel_stack_delta_mib: growth(samples, &measured, |s| s.kernel_stack_mib),
+        kernel_slab_delta_mib: growth(samples, &measured, |s| s.kernel_slab_mib),
     }
+}
+
+/// From the first sample of all (taken before the load) to the peak in the window.
+fn growth(
+    all: &[ServerSample],
+    window: &[&ServerSample],
+    value: impl Fn(&ServerSample) -> Option<f64>,
+) -> Option<f64> {
+    let before = value(all.first()?)?;
+    let peak = window.iter().filter_map(|s| value(s)).reduce(f64::max)?;
+    Some((peak - before).max(0.0))
 }
 
 #[cfg(test)]

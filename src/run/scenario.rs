@@ -243,6 +243,9 @@ pub struct StyleSpec {
     /// Database pool sizes to sweep, numbers or `"unbounded"` [default: 16].
     #[serde(default)]
     pub db_pool: Vec<PoolSize>,
+    /// blocking: each serving thread's stack in KiB [default: Rust's, 2 MiB].
+    #[serde(default)]
+    pub stack_kib: Option<u32>,
 }
 
 /// The routes a workload may load.
@@ -331,6 +334,9 @@ pub struct WorkloadSpec {
     /// for a throughput claim while the other workloads keep fixed levels.
     #[serde(default)]
     pub saturate: Option<Saturate>,
+    /// Connection-scale levels for this workload (instead of `[load] held`).
+    #[serde(default)]
+    pub held: Option<Vec<u32>>,
     /// Connections of this workload's open-loop and saturation cells (instead of
     /// `[load] open_loop_connections`): by Little's law they cap the rate at
     /// connections ÷ the shortest latency, so a search for 15k req/s at 20 ms needs
@@ -369,6 +375,7 @@ impl WorkloadSpec {
             connections: None,
             rates: None,
             saturate: None,
+            held: None,
             open_loop_connections: None,
             db_lookups: defaults::one(),
             db_hold: defaults::latency(),
@@ -449,6 +456,16 @@ pub struct LoadSpec {
     /// Search for the highest rate that meets an SLO.
     #[serde(default)]
     pub saturate: Option<Saturate>,
+    /// Connection scale: numbers of connections to open first and hold while
+    /// `held_rate` is spread over them all (e.g. [1000, 10000]).
+    #[serde(default)]
+    pub held: Vec<u32>,
+    /// Requests per second over all held connections.
+    #[serde(default = "defaults::held_rate")]
+    pub held_rate: f64,
+    /// Held connections opened per second (so the accept queue is not what is measured).
+    #[serde(default = "defaults::held_ramp")]
+    pub held_ramp: f64,
     /// Per-request timeout.
     #[serde(default = "defaults::timeout", with = "humantime_serde")]
     pub timeout: Duration,
@@ -468,6 +485,9 @@ impl Default for LoadSpec {
             rates: Vec::new(),
             open_loop_connections: defaults::open_loop_connections(),
             saturate: None,
+            held: Vec::new(),
+            held_rate: defaults::held_rate(),
+            held_ramp: defaults::held_ramp(),
             timeout: defaults::timeout(),
             threads: defaults::one(),
             probe: None,
@@ -598,6 +618,12 @@ mod defaults {
     }
     pub fn max_rps() -> f64 {
         1_000_000.0
+    }
+    pub fn held_rate() -> f64 {
+        1_000.0
+    }
+    pub fn held_ramp() -> f64 {
+        2_000.0
     }
     pub fn max_connections() -> u32 {
         100
@@ -757,6 +783,18 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     {
         return unusable("[load] connection counts must be at least 1".into());
     }
+    if load.held.contains(&0)
+        || scenario
+            .workloads
+            .iter()
+            .any(|w| w.held.as_ref().is_some_and(|h| h.contains(&0)))
+    {
+        return unusable("held connection counts must be at least 1".into());
+    }
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if !(positive(load.held_rate) && positive(load.held_ramp)) {
+        return unusable("[load] held_rate and held_ramp must be above 0".into());
+    }
     if load.rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
         return unusable("[load] rates must be above 0".into());
     }
@@ -865,6 +903,12 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         if style.in_service == Some(0) {
             return unusable("styles: `in_service` must be at least 1".into());
         }
+        if style.stack_kib.is_some() && style.style != Style::Blocking {
+            return unusable("styles: `stack_kib` applies to style \"blocking\"".into());
+        }
+        if style.stack_kib.is_some_and(|kib| kib < 16) {
+            return unusable("styles: `stack_kib` must be at least 16".into());
+        }
         if let Some(bad) = style.db_pool.iter().find(|p| p.size().is_none()) {
             return unusable(format!(
                 "styles: `db_pool` value {bad:?} is not a pool size: give a number of connections (at least 1) or \"unbounded\""
@@ -908,6 +952,7 @@ impl StyleSpec {
             variant: self.variant,
             in_service: self.in_service.map_or(defaults.in_service, |n| n as usize),
             cpu_hog: self.cpu_hog,
+            stack_kib: self.stack_kib.map(|kib| kib as usize),
             ..defaults
         };
         match self.style {

@@ -43,6 +43,17 @@ struct State {
     /// Connections accepted and not yet closed (queued ones included); each holds an
     /// [`OpenSlot`] in it.
     open: Arc<AtomicUsize>,
+    /// Each serving thread's stack size (None: Rust's default, 2 MiB).
+    stack_bytes: Option<usize>,
+}
+
+/// A builder for a serving thread named `name`, with the configured stack size.
+fn serving_thread(name: String, state: &State) -> std::thread::Builder {
+    let builder = std::thread::Builder::new().name(name);
+    match state.stack_bytes {
+        Some(bytes) => builder.stack_size(bytes),
+        None => builder,
+    }
 }
 
 /// Serves the blocking style on `listener` until `shutdown` triggers, then lets open
@@ -73,6 +84,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
         limits: config.limits,
         shutdown: shutdown.clone(),
         open: Arc::new(AtomicUsize::new(0)),
+        stack_bytes: knobs.stack_kib.map(|kib| kib * 1024),
     });
     let mut dispatch = if knobs.thread_per_connection {
         Dispatch::per_connection()
@@ -161,15 +173,13 @@ impl Dispatch {
             .map(|i| {
                 let receiver = receiver.clone();
                 let state = state.clone();
-                std::thread::Builder::new()
-                    .name(format!("pool-{i}"))
-                    .spawn(move || loop {
-                        let next = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        match next {
-                            Ok(accepted) => serve_connection_safely(accepted, &state),
-                            Err(_) => return,
-                        }
-                    })
+                serving_thread(format!("pool-{i}"), &state).spawn(move || loop {
+                    let next = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match next {
+                        Ok(accepted) => serve_connection_safely(accepted, &state),
+                        Err(_) => return,
+                    }
+                })
             })
             .collect::<std::io::Result<_>>()?;
         Ok(Dispatch::Pool {
@@ -201,13 +211,10 @@ impl Dispatch {
                 live.fetch_add(1, Ordering::SeqCst);
                 let counter = live.clone();
                 let shared = state.clone();
-                let spawned =
-                    std::thread::Builder::new()
-                        .name("connection".into())
-                        .spawn(move || {
-                            serve_connection_safely(accepted, &shared);
-                            counter.fetch_sub(1, Ordering::SeqCst);
-                        });
+                let spawned = serving_thread("connection".into(), state).spawn(move || {
+                    serve_connection_safely(accepted, &shared);
+                    counter.fetch_sub(1, Ordering::SeqCst);
+                });
                 if let Err(error) = spawned {
                     eprintln!("cannot start a connection thread: {error} (raise `ulimit -u` or use a fixed pool with --threads)");
                     live.fetch_sub(1, Ordering::SeqCst);

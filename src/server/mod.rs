@@ -160,6 +160,8 @@ pub struct StyleConfig {
     pub lag_probe: bool,
     /// Connections the database pool may hold (none: the workload's default, 16).
     pub db_pool: Option<usize>,
+    /// Blocking: each serving thread's stack in KiB (none: Rust's default, 2 MiB).
+    pub stack_kib: Option<usize>,
 }
 
 impl StyleConfig {
@@ -178,6 +180,7 @@ impl StyleConfig {
             cpu_hog: false,
             lag_probe: true,
             db_pool: None,
+            stack_kib: None,
         }
     }
 
@@ -249,13 +252,21 @@ impl StyleConfig {
         if let Some(pool) = self.db_pool {
             args.extend(["--db-pool".into(), pool.to_string()]);
         }
+        if let Some(kib) = self.stack_kib {
+            args.extend(["--stack-kib".into(), kib.to_string()]);
+        }
         args
     }
 
     fn style_label(&self) -> String {
+        let stack = self
+            .stack_kib
+            .map_or(String::new(), |kib| format!(",stack={kib}KiB"));
         match self.style {
-            Style::Blocking if self.thread_per_connection => "blocking(thread-per-conn)".into(),
-            Style::Blocking => format!("blocking(pool={})", self.threads),
+            Style::Blocking if self.thread_per_connection => {
+                format!("blocking(thread-per-conn{stack})")
+            }
+            Style::Blocking => format!("blocking(pool={}{stack})", self.threads),
             Style::Async => format!("async(workers={})", self.workers),
             Style::Hybrid => match self.offload {
                 Offload::SpawnBlocking => {
