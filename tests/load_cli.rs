@@ -257,6 +257,24 @@ fn held_connections_are_reported_against_the_schema_and_cost_the_generator_littl
         ])
     };
     let few = run("100");
+    // While it runs, the target (in this process) holds every connection: most never
+    // get a request (200 req/s cannot reach 1,500), and they must stay open all the same.
+    let open_here = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = open_here();
+    let mut held = std::process::Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args([
+            "load", &url, "-c", "1500", "--ramp", "5000", "--rate", "200", "-d", "2s", "-q",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1800)); // ramp 0.3 s + settle 0.5 s, then the window
+    let during = open_here() - before;
+    let _ = held.wait();
+    assert!(
+        during >= 1500,
+        "the target held {during} connections mid-window"
+    );
     let many = run("1500");
     for report in [&few, &many] {
         let problems = validate(&schema, &schema, report, "$");

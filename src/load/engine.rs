@@ -404,8 +404,32 @@ async fn drive(worker: &Worker, slot: usize) {
     if asked && !served {
         worker.unserved.set(worker.unserved.get() + 1);
     }
-    if plan.ramp.is_some() && connection.as_ref().is_some_and(Connection::is_open) {
-        worker.ramp.borrow_mut().stayed_up += 1;
+    if plan.ramp.is_some() {
+        // A held connection is held to the end even when the schedule has no more
+        // requests for it (most have none: there are more connections than requests).
+        hold_until_end(plan).await;
+        if connection.as_ref().is_some_and(Connection::is_open) {
+            worker.ramp.borrow_mut().stayed_up += 1;
+        }
+    }
+}
+
+/// Waits until the run's window (and drain) is over, or the run is stopped.
+async fn hold_until_end(plan: &Plan) {
+    let Some(end) = plan.drain_until.or(plan.end) else {
+        return;
+    };
+    let stopped = || {
+        plan.stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    };
+    while !stopped() {
+        let now = Instant::now();
+        if now >= end {
+            return;
+        }
+        tokio::time::sleep((end - now).min(Duration::from_millis(100))).await;
     }
 }
 
