@@ -52,6 +52,27 @@ pub fn fit(points: &[(f64, f64)]) -> Option<Fit> {
     })
 }
 
+/// What a held cell says of its style.
+enum Verdict {
+    /// It held its connections and answered.
+    Works,
+    /// It did not: why.
+    Broken(String),
+    /// The generator was the limit (its reasons are in the invalid cells' list): the
+    /// cell says nothing of the style.
+    NotMeasured,
+}
+
+fn verdict(cell: &CellRecord) -> Verdict {
+    if cell.generator_limited && !cell.failed() {
+        return Verdict::NotMeasured;
+    }
+    match broken(cell) {
+        Some(why) => Verdict::Broken(why),
+        None => Verdict::Works,
+    }
+}
+
 /// Why a held cell does not describe a style holding its connections, if it does not.
 fn broken(cell: &CellRecord) -> Option<String> {
     if cell.failed() {
@@ -116,7 +137,7 @@ pub fn section(cells: &[CellRecord]) -> String {
         let mut with_kernel = Vec::new();
         let mut breaks_at = None;
         for cell in &rows {
-            let why = broken(cell);
+            let verdict = verdict(cell);
             let per_conn = cell
                 .generator_peak_rss_mib
                 .filter(|_| cell.connections > 0)
@@ -137,13 +158,18 @@ pub fn section(cells: &[CellRecord]) -> String {
                 mib(cell.kernel_stack_delta_mib),
                 mib(cell.kernel_slab_delta_mib),
                 per_conn.map_or("—".into(), |k| format!("{k:.1}")),
-                why.as_deref()
-                    .map_or("yes".to_string(), |w| format!("**no**: {w}")),
+                match &verdict {
+                    Verdict::Works => "yes".to_string(),
+                    Verdict::Broken(why) => format!("**no**: {why}"),
+                    Verdict::NotMeasured => "not measured: the generator was the limit".into(),
+                },
             );
-            match why {
-                Some(why) if breaks_at.is_none() => breaks_at = Some((cell.connections, why)),
-                Some(_) => {}
-                None => {
+            match verdict {
+                Verdict::Broken(why) if breaks_at.is_none() => {
+                    breaks_at = Some((cell.connections, why))
+                }
+                Verdict::Broken(_) | Verdict::NotMeasured => {}
+                Verdict::Works => {
                     let held = cell.connections_established.unwrap_or(cell.connections) as f64;
                     let rss_kib = cell.rss_peak_mib * 1024.0;
                     memory.push((held, rss_kib));
