@@ -23,8 +23,10 @@ pub struct Pair {
     #[serde(default)]
     pub right_workload: Option<String>,
     /// The metric compared: achieved_rps, p95_ms, p99_ms, probe_p95_ms, lag_max_ms,
-    /// rss_peak_mib, error_rate, all_p50_ms and all_p99_ms (every request, errors and
-    /// unfinished included), service_lost_s (and for `workload = "pipeline"`: wall_ms, results, results_lost).
+    /// rss_peak_mib, rss_kernel_peak_mib (plus the growth of the kernel stacks),
+    /// db_pss_peak_mib, db_cpu_s, stack_rss_peak_mib (server + PostgreSQL), error_rate,
+    /// all_p50_ms and all_p99_ms (every request, errors and unfinished included),
+    /// service_lost_s (and for `workload = "pipeline"`: wall_ms, results, results_lost).
     pub metric: String,
     /// The load level to read, e.g. `c=256` [default: the workload's last level].
     #[serde(default)]
@@ -63,7 +65,7 @@ fn default_max_error_rate() -> f64 {
 }
 
 /// The metrics a pair can compare.
-pub const PAIR_METRICS: [&str; 16] = [
+pub const PAIR_METRICS: [&str; 17] = [
     "wall_ms",
     "results",
     "results_lost",
@@ -79,5 +81,6 @@ pub const PAIR_METRICS: [&str; 16] = [
     "db_pss_peak_mib",
     "db_cpu_s",
     "stack_rss_peak_mib",
+    "rss_kernel_peak_mib",
     "error_rate",
 ];

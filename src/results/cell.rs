@@ -245,6 +245,9 @@ impl CellRecord {
             "db_pss_peak_mib" => self.db_pss_peak_mib,
             "db_cpu_s" => self.db_cpu_s,
             "stack_rss_peak_mib" => self.db_pss_peak_mib.map(|db| db + self.rss_peak_mib),
+            "rss_kernel_peak_mib" => self
+                .kernel_stack_delta_mib
+                .map(|stack| stack + self.rss_peak_mib),
             "error_rate" => self.failure_share(),
             _ => None,
         }
