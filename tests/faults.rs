@@ -218,7 +218,7 @@ connections = [2]
 }
 
 #[test]
-fn too_few_file_descriptors_fail_each_cell_with_what_to_do() {
+fn too_few_file_descriptors_refuse_the_run_before_any_cell_with_what_to_do() {
     let dir = temp_dir("ulimit");
     let scenario = write_scenario(
         &dir,
@@ -252,19 +252,17 @@ connections = [2, 4]
         });
     }
     let output = command.output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(SOME_CELLS_FAILED),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // Refused up front, with the numbers and what to change, rather than as a scatter
+    // of failed connects halfway through.
+    assert!(
+        stderr.contains("4 connections need about 68 file descriptors"),
+        "{stderr}"
     );
-    let run = run_folder(&out);
-    let rows = cells(&run);
-    assert_eq!(rows.len(), 2, "both cells are recorded");
-    for row in &rows {
-        assert!(row["error"].contains("ulimit -n"), "{row:?}");
-    }
-    assert_no_child_left(&run);
+    assert!(stderr.contains("the limit is 64"), "{stderr}");
+    assert!(stderr.contains("ulimit -n"), "{stderr}");
+    assert!(!out.exists(), "no run was started, so no run folder");
 }
 
 #[test]
