@@ -74,7 +74,7 @@ pub struct Connection {
 }
 
 /// Initial (and usual) size of the read buffer; a longer head or chunked body grows it.
-pub const BUFFER: usize = 16 * 1024;
+const BUFFER: usize = 16 * 1024;
 
 impl Connection {
     /// Opens a TCP connection (Nagle off).

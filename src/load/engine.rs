@@ -429,22 +429,26 @@ async fn hold_until_end(plan: &Plan) {
 async fn open_on_ramp(worker: &Worker, ramp: &Ramp, index: usize) -> Option<Connection> {
     let at = ramp.opens_at(index);
     pace_until(at, &worker.alarm).await;
-    let plan = &worker.plan;
-    let outcome = tokio::time::timeout(plan.connect_timeout, plan.open(index)).await;
+    let outcome = connect(&worker.plan, index).await;
     let mut tally = worker.ramp.borrow_mut();
     match outcome {
-        Ok(Ok(connection)) => {
+        Ok(connection) => {
             tally.opened(at.elapsed());
             Some(connection)
         }
-        Ok(Err(error)) => {
-            tally.failed(classify_connect(&error));
+        Err(class) => {
+            tally.failed(class);
             None
         }
-        Err(_) => {
-            tally.failed(ErrorClass::ConnectTimeout);
-            None
-        }
+    }
+}
+
+/// Opens connection `index` within the connect timeout, or says why it could not.
+async fn connect(plan: &Plan, index: usize) -> Result<Connection, ErrorClass> {
+    match tokio::time::timeout(plan.connect_timeout, plan.open(index)).await {
+        Err(_) => Err(ErrorClass::ConnectTimeout),
+        Ok(Err(error)) => Err(classify_connect(&error)),
+        Ok(Ok(connection)) => Ok(connection),
     }
 }
 
@@ -482,10 +486,9 @@ async fn exchange(
 async fn attempt(slot: &mut Option<Connection>, plan: &Plan, index: usize) -> Finished {
     let connection = match slot {
         Some(connection) => connection,
-        None => match tokio::time::timeout(plan.connect_timeout, plan.open(index)).await {
-            Err(_) => return Finished::failed(ErrorClass::ConnectTimeout),
-            Ok(Err(error)) => return Finished::failed(classify_connect(&error)),
-            Ok(Ok(connection)) => slot.insert(connection),
+        None => match connect(plan, index).await {
+            Err(class) => return Finished::failed(class),
+            Ok(connection) => slot.insert(connection),
         },
     };
     let read_before = connection.bytes_read();
