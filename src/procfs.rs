@@ -96,8 +96,9 @@ pub fn tree_usage(root: u32) -> Option<TreeUsage> {
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces):
-/// index 0 is the state, 1 the parent's pid, 11–14 utime, stime, cutime, cstime.
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
+/// index 0 is the state, 1 the parent's pid, 11–14 utime, stime, cutime, cstime (in
+/// clock ticks: see [`clock_ticks_per_second`]).
+pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name = &stat[stat.rfind(')')? + 1..];
     Some(after_name.split_whitespace().map(str::to_string).collect())
@@ -135,14 +136,18 @@ fn descendants(root: u32) -> Vec<u32> {
 /// utime + stime + cutime + cstime of `pid`, in seconds.
 fn cpu_with_reaped_children(pid: u32) -> Option<f64> {
     let fields = stat_fields(pid)?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-        t if t > 0 => t as f64,
-        _ => 100.0,
-    };
     let mut total = 0.0;
     for index in 11..=14 {
         total += fields.get(index)?.parse::<f64>().ok()?;
     }
-    Some(total / ticks)
+    Some(total / clock_ticks_per_second())
+}
+
+/// The clock ticks per second `/proc/<pid>/stat` counts CPU time in.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as f64,
+        _ => 100.0,
+    }
 }

@@ -85,12 +85,12 @@ impl<T> Drop for Sampler<T> {
 /// One reading of `/proc/<pid>`; None once the process is gone.
 fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields = crate::procfs::stat_fields(pid)?;
     let field = |key: &str| crate::procfs::status_value(&status, key);
-    // Fields after the command name (which may contain spaces) start at field 3.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = clock_ticks_per_second();
+    let ticks = crate::procfs::clock_ticks_per_second();
+    // The machine's, read once: kB in the file.
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let machine = |key: &str| crate::procfs::status_value(&meminfo, key).map(|kib| kib / 1024.0);
     let cpu = |index: usize| {
         fields
             .get(index)
@@ -104,15 +104,15 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
         threads: field("Threads:")? as u64,
         cpu_user_s: cpu(11)?,
         cpu_sys_s: cpu(12)?,
-        kernel_stack_mib: meminfo("KernelStack:"),
-        kernel_slab_mib: meminfo("SUnreclaim:"),
+        kernel_stack_mib: machine("KernelStack:"),
+        kernel_slab_mib: machine("SUnreclaim:"),
     })
 }
 
-/// A line of /proc/meminfo (kB) in MiB.
-fn meminfo(key: &str) -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    crate::procfs::status_value(&text, key).map(|kib| kib / 1024.0)
+/// Whether a sample taken `t_s` after the window began lies in it (allowing one late
+/// sample, 0.2 s, past its end).
+fn in_window(t_s: f64, window: Duration) -> bool {
+    t_s >= 0.0 && t_s <= window.as_secs_f64() + 0.2
 }
 
 /// `now - origin` in seconds, negative before the origin.
@@ -139,10 +139,9 @@ pub struct TreeSummary {
 
 /// Summarizes a database's `samples` over the window `[0, window]`; None without any.
 pub fn summarize_tree(samples: &[TreeSample], window: Duration) -> Option<TreeSummary> {
-    let end = window.as_secs_f64() + 0.2;
     let inside: Vec<&TreeSample> = samples
         .iter()
-        .filter(|s| s.t_s >= 0.0 && s.t_s <= end)
+        .filter(|s| in_window(s.t_s, window))
         .collect();
     let (first, last) = (inside.first()?, inside.last()?);
     Some(TreeSummary {
@@ -154,16 +153,6 @@ pub fn summarize_tree(samples: &[TreeSample], window: Duration) -> Option<TreeSu
         cpu_s: (last.usage.cpu_s - first.usage.cpu_s).max(0.0),
         processes_max: inside.iter().map(|s| s.usage.processes).max().unwrap_or(0),
     })
-}
-
-fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
 }
 
 /// What the samples say about the measured window `[0, window]`.
@@ -188,10 +177,9 @@ pub struct ServerSummary {
 
 /// Summarizes `samples` over the measured window of length `window`.
 pub fn summarize(samples: &[ServerSample], window: Duration) -> ServerSummary {
-    let end = window.as_secs_f64();
     let inside: Vec<&ServerSample> = samples
         .iter()
-        .filter(|s| s.t_s >= 0.0 && s.t_s <= end + 0.2)
+        .filter(|s| in_window(s.t_s, window))
         .collect();
     let measured = if inside.is_empty() {
         samples.iter().collect()
