@@ -5,7 +5,7 @@
 //! Before any cell, the database is checked: it answers, and `users` is seeded.
 //! With `[database.pgbench]`, pgbench runs the same query on it as the ceiling.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -78,8 +78,15 @@ impl Database {
     /// Runs pgbench's reference ceiling (pooled, then connecting per transaction) and
     /// records it; a failure is reported and recorded, not fatal.
     pub(super) fn run_pgbench(&mut self, spec: &PgbenchSpec, cpus: &[usize], dir: &RunDir) {
+        let (program, script) = match prepare_pgbench(dir.root()) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                eprintln!("pgbench: not measured: {error:#}");
+                return;
+            }
+        };
         for per_transaction in [false, true] {
-            let outcome = pgbench(&self.url, spec, per_transaction, cpus, dir.root());
+            let outcome = pgbench(&program, &script, &self.url, spec, per_transaction, cpus);
             let mode = if per_transaction {
                 "connect per transaction (-C)"
             } else {
@@ -214,20 +221,27 @@ fn pgbench_script() -> String {
     )
 }
 
+/// pgbench's path, and the script file it runs (written into the run folder).
+fn prepare_pgbench(run_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let binaries = crate::db::Binaries::find()?;
+    let script = run_dir.join("pgbench-lookup.sql");
+    std::fs::write(&script, pgbench_script())
+        .with_context(|| format!("cannot write {}", script.display()))?;
+    Ok((binaries.bindir.join("pgbench"), script))
+}
+
 /// One pgbench run; its transactions per second.
 fn pgbench(
+    program: &Path,
+    script: &Path,
     url: &str,
     spec: &PgbenchSpec,
     per_transaction: bool,
     cpus: &[usize],
-    run_dir: &Path,
 ) -> anyhow::Result<f64> {
-    let binaries = crate::db::Binaries::find()?;
-    let script = run_dir.join("pgbench-lookup.sql");
-    std::fs::write(&script, pgbench_script())?;
     let seconds = spec.duration.as_secs().max(1);
-    let mut command = std::process::Command::new(binaries.bindir.join("pgbench"));
-    command.args(["-n", "-f"]).arg(&script).args([
+    let mut command = std::process::Command::new(program);
+    command.args(["-n", "-f"]).arg(script).args([
         "-c",
         &spec.clients.to_string(),
         "-j",
