@@ -49,8 +49,9 @@ impl DbErrorClass {
         }
     }
 
+    /// Its place in [`DbErrorClass::ALL`] (declaration order).
     fn index(self) -> usize {
-        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+        self as usize
     }
 }
 
@@ -60,7 +61,7 @@ pub struct DbStats {
     connections_opened: AtomicU64,
     queries: AtomicU64,
     pool_wait_us: AtomicU64,
-    errors: [AtomicU64; 6],
+    errors: [AtomicU64; DbErrorClass::ALL.len()],
 }
 
 /// A copy of the counters, as `/db-stats` serves it.
@@ -142,6 +143,13 @@ impl DbStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_class_has_its_own_counter() {
+        for (place, class) in DbErrorClass::ALL.iter().enumerate() {
+            assert_eq!(class.index(), place, "{class:?}");
+        }
+    }
 
     #[test]
     fn counts_each_class_apart_and_round_trips_as_json() {
