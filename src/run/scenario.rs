@@ -725,6 +725,7 @@ fn key_of(message: &str, line_text: &str) -> Option<String> {
 }
 
 fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
     let unusable = |message: String| {
         Err(ScenarioError::Unusable {
             file: file.to_string(),
@@ -744,7 +745,7 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         if slow.clients.is_empty() {
             return unusable("[slowloris] clients is empty: give counts, e.g. [0, 16, 64]".into());
         }
-        if !(slow.probe_rate.is_finite() && slow.probe_rate > 0.0) || slow.probe_connections == 0 {
+        if !positive(slow.probe_rate) || slow.probe_connections == 0 {
             return unusable("[slowloris] probe_rate and probe_connections must be above 0".into());
         }
         if slow.trickle.is_zero() {
@@ -770,7 +771,7 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         .find(|w| super::plan::levels(scenario, w).is_empty())
     {
         return unusable(format!(
-            "workload {} has no load levels: give `connections`, `rates` or `saturate` in [load] or in the workload",
+            "workload {} has no load levels: give `connections`, `rates`, `held` or `saturate` in [load] or in the workload",
             workload.name()
         ));
     }
@@ -791,11 +792,10 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     {
         return unusable("held connection counts must be at least 1".into());
     }
-    let positive = |x: f64| x.is_finite() && x > 0.0;
     if !(positive(load.held_rate) && positive(load.held_ramp)) {
         return unusable("[load] held_rate and held_ramp must be above 0".into());
     }
-    if load.rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+    if !load.rates.iter().all(|r| positive(*r)) {
         return unusable("[load] rates must be above 0".into());
     }
     if scenario.repetitions == 0 {
