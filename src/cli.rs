@@ -36,6 +36,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Load an HTTP/1.1 server on loopback (open loop with --rate, closed loop with --connections).
     Load(LoadArgs),
+    /// One generator process of a `load` run split over several (started by `load`
+    /// itself: reads its order as JSON on stdin, writes its workers' messages on stdout).
+    #[command(hide = true)]
+    LoadShard,
     /// Run a throwaway PostgreSQL (initdb in a temporary folder, fsync=off, a seeded
     /// `users` table) on a free loopback port until Ctrl-C; the folder is removed after.
     Postgres(PostgresArgs),
@@ -169,6 +173,10 @@ pub struct LoadArgs {
     /// (e.g. `-c 10000 --ramp 2000 --rate 1000`).
     #[arg(long, requires = "rate", value_parser = parse_positive, value_name = "CONNS_PER_S")]
     pub ramp: Option<f64>,
+    /// Generator processes, each with its share of the connections and the rate, their
+    /// histograms merged exactly [default: as many as the open-file limit requires, usually 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::load::shard::MAX_PROCESSES as i64))]
+    pub processes: Option<u32>,
     /// Write the report as JSON (schema: schemas/load-report.schema.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
@@ -405,6 +413,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upstream(args) => upstream(args),
         Command::Verify(args) => verify(args),
         Command::Load(args) => load(args),
+        Command::LoadShard => {
+            crate::load::shard::run_child(std::io::stdin().lock(), std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Postgres(args) => postgres(args),
         Command::Run(args) => run_scenario(args),
         Command::Report(args) => report(args),
@@ -727,13 +739,22 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         hlog: args.hlog.clone(),
         progress: !args.quiet && std::io::stderr().is_terminal(),
         ramp: args.ramp,
+        processes: args.processes.map(|n| n as usize),
         ..LoadConfig::closed(&args.url, connections, Duration::from_secs(10))
     })
 }
 
 fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     crate::load::raise_open_file_limit();
-    let config = load_config(&args)?;
+    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stopped.clone())
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let config = LoadConfig {
+        stop: Some(stopped.clone()),
+        ..load_config(&args)?
+    };
     let report = crate::load::run(&config)?;
     if let Some(path) = &args.json {
         let file = std::fs::File::create(path)
@@ -742,6 +763,10 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     print!("{}", report.render());
+    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("interrupted: the report covers the load up to Ctrl-C");
+        return Ok(ExitCode::from(130));
+    }
     Ok(if args.strict && !report.valid {
         eprintln!("--strict: the run is INVALID, exiting with status 2");
         ExitCode::from(2)

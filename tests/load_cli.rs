@@ -312,3 +312,141 @@ fn a_ramp_needs_a_rate() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--rate"), "{stderr}");
 }
+
+/// `sabench load ARGS` with an open-file limit of `files` (soft and hard).
+fn load_with_file_limit(files: u64, args: &[&str]) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sabench"));
+    command.arg("load").args(args);
+    // SAFETY: setrlimit is async-signal-safe and only lowers this child's own limit.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: files,
+                rlim_max: files,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+#[test]
+fn more_connections_than_one_process_may_hold_run_in_several_merged_exactly() {
+    let schema = schema();
+    let target = Target::delayed(Duration::ZERO);
+    let url = target.url("/");
+    let json = std::env::temp_dir().join(format!("sabench-shards-{}.json", std::process::id()));
+    let json_text = json.to_string_lossy().into_owned();
+    // 300 descriptors hold 236 connections each (64 are kept for everything else):
+    // 500 connections need 3 generator processes.
+    let held = [
+        &url, "-c", "500", "--ramp", "2000", "--rate", "300", "-d", "2s", "-q",
+    ];
+    let output = load_with_file_limit(300, &held)
+        .args(["--json", &json_text])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let problems = validate(&schema, &schema, &report, "$");
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(report["generator_processes"], 3);
+    let ramp = &report["connection_ramp"];
+    assert_eq!(ramp["established"], 500, "{ramp}");
+    assert_eq!(ramp["stayed_up"], 500, "{ramp}");
+    // The one schedule, split over three processes, is followed exactly: 300 req/s for
+    // 2 s, each request accounted for once.
+    let requests = &report["requests"];
+    assert_eq!(requests["scheduled"], 600, "{requests}");
+    assert_eq!(requests["ok"], 600, "{requests}");
+    let per_second: u64 = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sent_rps"].as_f64().unwrap().round() as u64)
+        .sum();
+    assert_eq!(per_second, 600, "the merged timeline holds every request");
+    assert_eq!(report["valid"], true, "{}", report["invalid_reasons"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("3 generator processes"), "{stdout}");
+
+    // Asked for one process, the same run fails before it starts, saying what to do.
+    let one = load_with_file_limit(300, &held)
+        .args(["--processes", "1"])
+        .output()
+        .unwrap();
+    assert!(!one.status.success());
+    let stderr = String::from_utf8_lossy(&one.stderr);
+    assert!(
+        stderr.contains("the limit is 300") && stderr.contains("--processes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_interrupted_run_over_several_processes_reports_and_leaves_none_behind() {
+    let target = Target::delayed(Duration::ZERO);
+    let url = target.url("/");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args([
+            "load",
+            &url,
+            "--processes",
+            "2",
+            "--rate",
+            "200",
+            "-c",
+            "4",
+            "-d",
+            "60s",
+            "-q",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let children_file = format!("/proc/{0}/task/{0}/children", run.id());
+    let started = Instant::now();
+    let children = loop {
+        let pids: Vec<u32> = std::fs::read_to_string(&children_file)
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.len() == 2 || started.elapsed() > Duration::from_secs(10) {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(children.len(), 2, "two generator processes");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGINT);
+    }
+    let status = common::wait_for_exit(&mut run, Duration::from_secs(15), "the run on Ctrl-C");
+    assert_eq!(status.code(), Some(130));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(run.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert!(
+        stdout.contains("scheduled"),
+        "a report, from what both processes did: {stdout}"
+    );
+    for pid in children {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|stat| stat.contains(") Z")),
+            "generator process {pid} was left behind"
+        );
+    }
+}

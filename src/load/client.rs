@@ -96,6 +96,7 @@ impl Connection {
                     SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
                     SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
                 };
+                bind_address_only(&socket)?;
                 socket.bind(SocketAddr::new(source, 0))?;
                 socket.connect(addr).await?
             }
@@ -354,6 +355,30 @@ pub fn chunked_length(body: &[u8]) -> Result<Option<usize>, ExchangeError> {
 
 fn find_crlf(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|w| w == b"\r\n")
+}
+
+/// Asks the kernel to bind only the address now and choose the port at `connect`, by
+/// the whole (source, destination) pair (`IP_BIND_ADDRESS_NO_PORT`): a port in use
+/// from another source address can then be used again, and `bind` does not search
+/// the port range itself.
+fn bind_address_only(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and a pointer to an int of the size given.
+    let status = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            std::ptr::addr_of!(on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::recorder::Recording;
 use super::report::{
     error_map, status_map, Latency, LatencyView, LoadReport, Percentiles, RequestCounts, Second,
 };
-use super::{peak_rss_mib, LoadConfig, LoadError, Schedule, Target};
+use super::{LoadConfig, LoadError, Schedule, Target};
 use crate::display::or_dash;
 
 /// An open HdrHistogram interval log file.
@@ -271,6 +271,8 @@ impl Collected {
         config: &LoadConfig,
         target: &Target,
         threads: usize,
+        processes: usize,
+        generator_rss_mib: f64,
     ) -> LoadReport {
         let window = config
             .duration
@@ -345,7 +347,8 @@ impl Collected {
             invalid_reasons,
             generator_limited,
             generator_cpu_s: self.cpu_seconds,
-            generator_peak_rss_mib: peak_rss_mib(),
+            generator_peak_rss_mib: generator_rss_mib,
+            generator_processes: processes,
             connection_ramp: self
                 .ramp
                 .as_ref()

@@ -38,6 +38,8 @@ pub(crate) struct Plan {
     pub addr: SocketAddr,
     /// The request bytes.
     pub request: Vec<u8>,
+    /// Connections over every worker (of every generator process).
+    pub connections: usize,
     /// The arrival process.
     pub schedule: Schedule,
     /// Time zero of the schedule (the warm-up begins here).
@@ -134,6 +136,10 @@ struct Worker {
     last_answer: Cell<Option<Instant>>,
     /// Thread CPU seconds when the measured window began.
     cpu_at_window: Cell<Option<f64>>,
+    /// Set once the run's stop flag is seen; held connections are then let go.
+    stopping: Cell<bool>,
+    /// Wakes the held connections when the run is stopped.
+    released: tokio::sync::Notify,
 }
 
 impl Worker {
@@ -273,6 +279,8 @@ pub(crate) fn run_worker(
         cut_short: Cell::new(None),
         last_answer: Cell::new(None),
         cpu_at_window: Cell::new(None),
+        stopping: Cell::new(false),
+        released: tokio::sync::Notify::new(),
         plan,
     });
     runtime.block_on(async {
@@ -289,6 +297,8 @@ pub(crate) fn run_worker(
             }
         };
         let mut ticker = std::pin::pin!(tick(&worker, &reports));
+        let watcher = worker.clone();
+        local.spawn_local(async move { watch_stop(&watcher).await });
         local
             .run_until(async {
                 tokio::select! {
@@ -407,21 +417,50 @@ async fn drive(worker: &Worker, slot: usize) {
     if plan.ramp.is_some() {
         // A held connection is held to the end even when the schedule has no more
         // requests for it (most have none: there are more connections than requests).
-        hold_until_end(plan).await;
+        hold_until_end(worker).await;
         if connection.as_ref().is_some_and(Connection::is_open) {
             worker.ramp.borrow_mut().stayed_up += 1;
         }
     }
 }
 
-/// Waits until the run's window (and drain) is over. One timer per held connection,
-/// not a poll: 19,000 connections polling the stop flag 10 times a second cost the
-/// generator's thread enough to send late. A stopped run releases them at the end of
-/// the window (at most its length later).
-async fn hold_until_end(plan: &Plan) {
-    if let Some(end) = plan.drain_until.or(plan.end) {
-        tokio::time::sleep_until(end.into()).await;
+/// Waits until the run's window (and drain) is over, or the run is stopped. One timer
+/// per held connection, not a poll: 19,000 connections polling the stop flag 10 times
+/// a second cost the generator's thread enough to send late; [`watch_stop`] polls it
+/// once for them all.
+async fn hold_until_end(worker: &Worker) {
+    let end = worker.plan.drain_until.or(worker.plan.end);
+    // Single-threaded: nothing runs between the check and the first poll of `released`,
+    // so a release cannot be missed.
+    if worker.stopping.get() {
+        return;
     }
+    tokio::select! {
+        () = worker.released.notified() => {},
+        () = sleep_until_or_forever(end) => {},
+    }
+}
+
+async fn sleep_until_or_forever(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How often a worker looks at the run's stop flag for its held connections.
+const STOP_POLL: Duration = Duration::from_millis(200);
+
+/// Lets the held connections go once the run's stop flag is set (Ctrl-C).
+async fn watch_stop(worker: &Worker) {
+    let Some(stop) = &worker.plan.stop else {
+        return;
+    };
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(STOP_POLL).await;
+    }
+    worker.stopping.set(true);
+    worker.released.notify_waiters();
 }
 
 /// Opens connection `index` at its time on the ramp, noting how long it took or why

@@ -6,7 +6,9 @@
 //! - [`pacer`]: when requests should leave; [`engine`]: the one worker loop;
 //! - [`client`]: a lean HTTP/1.1 connection; [`recorder`]: histograms and error classes;
 //! - [`collector`]: merges per-second intervals, writes the HdrHistogram log;
-//! - [`report`]: the JSON report and the human summary; [`target`]: the URL.
+//! - [`report`]: the JSON report and the human summary; [`target`]: the URL;
+//! - [`ramp`]: connection scale (open, then hold); [`shard`]: several generator
+//!   processes as one run.
 
 pub mod client;
 pub mod collector;
@@ -15,10 +17,13 @@ pub mod pacer;
 pub mod ramp;
 pub mod recorder;
 pub mod report;
+pub mod shard;
 pub mod target;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use engine::Plan;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -65,6 +70,11 @@ pub struct LoadConfig {
     /// all, and start the schedule once they are open (None: each connection opens at
     /// its first request).
     pub ramp: Option<f64>,
+    /// Generator processes (None: as many as the open-file limit requires, usually 1).
+    pub processes: Option<usize>,
+    /// The `sabench` executable that runs the extra generator processes (None: this
+    /// executable).
+    pub program: Option<PathBuf>,
 }
 
 /// A callback for each finished second of a run.
@@ -98,6 +108,8 @@ impl LoadConfig {
             stop: None,
             on_second: None,
             ramp: None,
+            processes: None,
+            program: None,
         }
     }
 
@@ -147,7 +159,7 @@ pub enum LoadError {
     #[error("{0}")]
     Settings(String),
     /// Not enough file descriptors for the connections.
-    #[error("{connections} connections need about {needed} file descriptors (in the generator, and as many in the server) but the limit is {limit}: raise it (`ulimit -n {needed}`; its hard limit, or `fs.nr_open` as root, bounds that), use fewer connections, or shard the load over several generator processes")]
+    #[error("{connections} connections need about {needed} file descriptors (in the generator, and as many in the server) but the limit is {limit}: raise it (`ulimit -n {needed}`; its hard limit, or `fs.nr_open` as root, bounds that), use fewer connections, or (for the generator) spread them over more processes with --processes")]
     TooFewFileDescriptors {
         /// Connections asked for.
         connections: usize,
@@ -164,72 +176,120 @@ pub enum LoadError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A generator process of a run split over several failed.
+    #[error("generator process {index} failed: {why}")]
+    Shard {
+        /// Its number (from 0).
+        index: usize,
+        /// What went wrong, with what it said.
+        why: String,
+    },
     /// Starting a generator thread failed.
     #[error("cannot start the generator: {0}")]
     Start(std::io::Error),
 }
 
-/// Runs the load described by `config` and returns what it measured.
+/// Runs the load described by `config` and returns what it measured: in this process,
+/// or, when one process's descriptors cannot hold the connections (or
+/// [`LoadConfig::processes`] asks), in several generator processes whose histograms
+/// are merged exactly (see [`shard`]).
 pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     check_settings(config)?;
     let target = Target::parse(&config.url, config.allow_remote)?;
-    check_file_descriptors(config.connections)?;
+    let processes = shard::processes_for(config)?;
     preflight(&target, config.connect_timeout)?;
     let hlog = match &config.hlog {
         Some(path) => Some(collector::HlogWriter::create(path)?),
         None => None,
     };
-    let threads = config.threads.clamp(1, config.connections);
-    let ramp = config.ramp.map(|per_second| {
-        ramp::Ramp::new(Instant::now(), per_second, config.connections, target.addr)
-    });
-    // With a ramp the schedule starts once every connection has had its turn to open,
-    // and a moment to settle.
-    let start = match &ramp {
-        Some(ramp) => ramp.schedule_start(),
-        None => Instant::now(),
-    };
-    let measure_start = start + config.warmup;
-    let end = config.duration.map(|d| measure_start + d);
-    let plan = Arc::new(engine::Plan {
-        addr: target.addr,
-        request: target.request.clone(),
-        schedule: config.schedule,
-        start,
-        measure_start,
-        end,
-        drain_until: end.map(|end| end + config.drain()),
-        max_requests: config.requests,
-        issued: AtomicU64::new(0),
-        timeout: config.timeout,
-        connect_timeout: config.connect_timeout,
-        stop: config.stop.clone(),
-        cpus: config.cpus.clone(),
-        ramp,
-    });
-    let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
+    let threads = config
+        .threads
+        .clamp(1, config.connections.div_ceil(processes));
+    let workers = threads * processes;
     let (sender, receiver) = mpsc::channel();
+    let (collected, generator_rss_mib) = if processes == 1 {
+        let plan = Arc::new(Plan::new(config, &target, Instant::now()));
+        let measure_start = plan.measure_start;
+        let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
+        let handles = spawn_workers(&plan, 0..threads, workers, &sender, &alarm)?;
+        drop(sender);
+        let collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
+        for handle in handles {
+            if let Ok(Err(error)) = handle.join() {
+                return Err(LoadError::Start(error));
+            }
+        }
+        (collected, peak_rss_mib())
+    } else {
+        let shards = shard::Shards::start(config, processes, threads, &sender)?;
+        drop(sender);
+        let measure_start = shards.measure_start();
+        let collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
+        let rss = shards.finish()?;
+        (collected, rss)
+    };
+    Ok(collected.into_report(config, &target, workers, processes, generator_rss_mib))
+}
+
+impl Plan {
+    /// The plan of a run of `config` against `target` whose connections start opening
+    /// (or, with no ramp, whose schedule starts) at `start`.
+    fn new(config: &LoadConfig, target: &Target, start: Instant) -> Self {
+        let ramp = config
+            .ramp
+            .map(|per_second| ramp::Ramp::new(start, per_second, config.connections, target.addr));
+        // With a ramp the schedule starts once every connection has had its turn to open,
+        // and a moment to settle.
+        let start = match &ramp {
+            Some(ramp) => ramp.schedule_start(),
+            None => start,
+        };
+        let measure_start = start + config.warmup;
+        let end = config.duration.map(|d| measure_start + d);
+        Plan {
+            addr: target.addr,
+            request: target.request.clone(),
+            connections: config.connections,
+            schedule: config.schedule,
+            start,
+            measure_start,
+            end,
+            drain_until: end.map(|end| end + config.drain()),
+            max_requests: config.requests,
+            issued: AtomicU64::new(0),
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            stop: config.stop.clone(),
+            cpus: config.cpus.clone(),
+            ramp,
+        }
+    }
+}
+
+/// Starts worker threads `indices` of `workers` in all (a worker's connections are
+/// its share of the plan's connections, numbered over every worker), each reporting
+/// to `sender`.
+fn spawn_workers(
+    plan: &Arc<Plan>,
+    indices: std::ops::Range<usize>,
+    workers: usize,
+    sender: &mpsc::Sender<engine::WorkerMessage>,
+    alarm: &crate::alarm::AlarmClock,
+) -> Result<Vec<std::thread::JoinHandle<std::io::Result<()>>>, LoadError> {
+    let total = plan.connections;
     let mut handles = Vec::new();
-    for index in 0..threads {
-        let connections =
-            config.connections / threads + usize::from(index < config.connections % threads);
+    for index in indices {
+        let connections = total / workers + usize::from(index < total % workers);
         let plan = plan.clone();
         let sender = sender.clone();
         let alarm = alarm.handle();
         let handle = std::thread::Builder::new()
             .name(format!("load-{index}"))
-            .spawn(move || engine::run_worker(plan, index, threads, connections, sender, alarm))
+            .spawn(move || engine::run_worker(plan, index, workers, connections, sender, alarm))
             .map_err(LoadError::Start)?;
         handles.push(handle);
     }
-    drop(sender);
-    let collected = collector::collect(receiver, threads, hlog, config, measure_start)?;
-    for handle in handles {
-        if let Ok(Err(error)) = handle.join() {
-            return Err(LoadError::Start(error));
-        }
-    }
-    Ok(collected.into_report(config, &target, threads))
+    Ok(handles)
 }
 
 fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
@@ -291,21 +351,15 @@ pub fn raise_open_file_limit() -> Option<u64> {
 /// Whether this process may open `connections` connections (and a margin for
 /// everything else); the error says the numbers and what to change.
 pub fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
-    // SAFETY: getrlimit only writes into the struct we pass.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid resource and pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Ok(());
-    }
-    let needed = connections as u64 + 64;
-    if limit.rlim_cur < needed {
-        return Err(LoadError::TooFewFileDescriptors {
+    let needed = connections as u64 + shard::RESERVED_FILES;
+    match shard::open_file_limit() {
+        Some(limit) if limit < needed => Err(LoadError::TooFewFileDescriptors {
             connections,
             needed,
-            limit: limit.rlim_cur,
-        });
+            limit,
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Fails fast, with a clear message, when nothing listens at the target.

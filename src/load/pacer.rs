@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// The arrival process a run follows.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Schedule {
     /// Each connection sends as soon as its previous reply arrives.
     Closed,

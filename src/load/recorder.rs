@@ -19,7 +19,9 @@ use hdrhistogram::Histogram;
 pub use crate::histogram::{new_histogram, record_duration, HIGHEST_US, LOWEST_US, SIGFIGS};
 
 /// Why a request did not succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ErrorClass {
     /// Nothing accepted the connection.
     ConnectRefused,
@@ -134,7 +136,7 @@ pub struct Timing {
 
 /// Counters for a span of time. Over a whole run they obey
 /// `scheduled = sent + unsent` and `sent = ok + errors + in_flight_at_end`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// Requests the schedule called for in the measured window (closed loop: taken by a
     /// free connection), plus warm-up requests still unanswered when it began.
@@ -305,15 +307,37 @@ impl Recording {
 
     /// Adds `other` into `self` (exact: same histogram configuration).
     pub fn merge(&mut self, other: &Recording) {
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.ok_corrected.add(&other.ok_corrected);
-        let _ = self.ok_service.add(&other.ok_service);
-        let _ = self.all_corrected.add(&other.all_corrected);
-        let _ = self.all_service.add(&other.all_service);
-        let _ = self.generator_lag.add(&other.generator_lag);
-        let _ = self.send_delay.add(&other.send_delay);
-        let _ = self.server_wait.add(&other.server_wait);
+        for (mine, theirs) in self.histograms_mut().into_iter().zip(other.histograms()) {
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = mine.add(theirs);
+        }
         self.counts.merge(&other.counts);
+    }
+
+    /// Its histograms, in a fixed order (the order [`Recording::histograms_mut`] uses).
+    pub fn histograms(&self) -> [&Histogram<u64>; 7] {
+        [
+            &self.ok_corrected,
+            &self.ok_service,
+            &self.all_corrected,
+            &self.all_service,
+            &self.generator_lag,
+            &self.send_delay,
+            &self.server_wait,
+        ]
+    }
+
+    /// Its histograms, mutable, in the order of [`Recording::histograms`].
+    pub fn histograms_mut(&mut self) -> [&mut Histogram<u64>; 7] {
+        [
+            &mut self.ok_corrected,
+            &mut self.ok_service,
+            &mut self.all_corrected,
+            &mut self.all_service,
+            &mut self.generator_lag,
+            &mut self.send_delay,
+            &mut self.server_wait,
+        ]
     }
 }
 

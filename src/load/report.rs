@@ -234,6 +234,10 @@ pub struct LoadReport {
     pub generator_cpu_s: f64,
     /// The generator process's peak resident memory, MiB.
     pub generator_peak_rss_mib: f64,
+    /// Generator processes the load ran in (their histograms merged exactly); the
+    /// peak RSS above is their sum.
+    #[serde(default = "one")]
+    pub generator_processes: usize,
     /// Connection scale (`--ramp`): how opening and holding every connection went
     /// (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -338,8 +342,13 @@ impl LoadReport {
         });
         let _ = writeln!(
             out,
-            "  generator  {:.2} CPU s ({per_100k}){busy}, peak RSS {:.1} MiB",
-            self.generator_cpu_s, self.generator_peak_rss_mib
+            "  generator  {:.2} CPU s ({per_100k}){busy}, peak RSS {:.1} MiB{processes}",
+            self.generator_cpu_s,
+            self.generator_peak_rss_mib,
+            processes = match self.generator_processes {
+                0 | 1 => String::new(),
+                n => format!(" (the sum over {n} generator processes, histograms merged exactly)"),
+            }
         );
         if self.valid {
             out.push_str("  VALID\n");
@@ -448,4 +457,8 @@ fn human_bytes_per_s(rate: f64) -> String {
     } else {
         format!("{rate:.0} B/s")
     }
+}
+
+fn one() -> usize {
+    1
 }

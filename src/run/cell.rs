@@ -133,6 +133,7 @@ pub(super) fn run_cell(
         cpus: scenario.pinning.generator.clone(),
         stop: Some(options.interrupted.clone()),
         on_second: progress.live_hook(label),
+        program: Some(options.sabench.clone()),
         ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
     };
     // A held level opens its connections first: the window begins after them.
