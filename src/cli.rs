@@ -243,6 +243,10 @@ pub struct ServeArgs {
     /// per connection at 64 KiB is the smallest sane setting for these routes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
     pub stack_kib: Option<u32>,
+    /// The open-file limit to run with, e.g. the common default 1024, to see where the
+    /// style stops working for lack of descriptors [default: the hard limit].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(16..))]
+    pub open_files: Option<u64>,
     /// The work behind each route.
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -531,6 +535,7 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
     }
     config.cpu_hog = args.cpu_hog;
     config.db_pool = args.db_pool;
+    config.open_files = args.open_files;
     if let Some(kib) = args.stack_kib {
         if !is_blocking {
             return Err(misplaced("--stack-kib", "blocking"));
@@ -626,8 +631,6 @@ fn serve_until_signal(
     addr: SocketAddr,
     serve: impl FnOnce(std::net::TcpListener, Shutdown) -> std::io::Result<()>,
 ) -> anyhow::Result<ExitCode> {
-    // Every connection is a descriptor: take the hard limit, as the generator does.
-    crate::load::raise_open_file_limit();
     let listener = crate::net::bind_loopback(addr)?;
     let shutdown = Shutdown::new();
     shutdown
@@ -648,6 +651,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: args.limits.limits()?,
     };
     let label = config.style.label();
+    match config.style.open_files {
+        Some(files) => crate::load::set_open_file_limit(files)
+            .with_context(|| format!("cannot set the open-file limit to {files}"))?,
+        // Every connection is a descriptor: take the hard limit, as the generator does.
+        None => {
+            crate::load::raise_open_file_limit();
+        }
+    }
     serve_until_signal(
         &label,
         SocketAddr::new(args.bind, args.port),
@@ -667,6 +678,7 @@ fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         limits: args.limits.limits()?,
         ..UpstreamConfig::default()
     };
+    crate::load::raise_open_file_limit();
     serve_until_signal(
         "upstream",
         SocketAddr::new(args.bind, args.port),

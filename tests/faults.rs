@@ -218,6 +218,72 @@ connections = [2]
 }
 
 #[test]
+fn a_style_out_of_descriptors_is_a_result_and_the_sweep_goes_on() {
+    let dir = temp_dir("out-of-descriptors");
+    // Servers started with 128 descriptors cannot accept 300 connections: where each
+    // style stops (accept fails with EMFILE) is recorded, and every cell still runs.
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "descriptors"
+duration = "1s"
+warmup = "200ms"
+[[styles]]
+style = "blocking"
+thread_per_connection = true
+open_files = 128
+[[styles]]
+style = "async"
+workers = [1]
+open_files = 128
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "null"
+[load]
+held = [100, 300]
+held_rate = 100.0
+held_ramp = 2000.0
+timeout = "1s"
+"#,
+    );
+    let out = dir.join("results");
+    let output = sabench()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "running out of descriptors is a finding, not a failed cell: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = run_folder(&out);
+    let rows = cells(&run);
+    assert_eq!(rows.len(), 6, "every style at every count");
+    for row in &rows {
+        let limited = row["variant"].contains("open-files=128");
+        let out_of_files = row["server_failures"].contains("Too many open files");
+        let expected = limited && row["connections"] == "300";
+        assert_eq!(out_of_files, expected, "{row:?}");
+    }
+    let text = summary(&run);
+    assert!(
+        text.contains("the server: accept failed: Too many open files")
+            || text.contains("the server failed clients: accept failed: Too many open files"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| async(workers=1) | 300 | 300 | 300 |"),
+        "the unlimited async server held them all: {text}"
+    );
+    assert_no_child_left(&run);
+}
+
+#[test]
 fn too_few_file_descriptors_refuse_the_run_before_any_cell_with_what_to_do() {
     let dir = temp_dir("ulimit");
     let scenario = write_scenario(

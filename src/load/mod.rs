@@ -348,6 +348,28 @@ pub fn raise_open_file_limit() -> Option<u64> {
     Some(limit.rlim_cur)
 }
 
+/// Sets this process's soft limit on open files to `files` (at most the hard limit).
+pub fn set_open_file_limit(files: u64) -> std::io::Result<()> {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid resource and pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if files > limit.rlim_max {
+        return Err(std::io::Error::other(format!(
+            "the hard limit is {}",
+            limit.rlim_max
+        )));
+    }
+    limit.rlim_cur = files;
+    // SAFETY: valid resource and pointer.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether this process may open `connections` connections (and a margin for
 /// everything else); the error says the numbers and what to change.
 pub fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {

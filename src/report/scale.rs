@@ -83,6 +83,17 @@ fn broken(cell: &CellRecord) -> Option<String> {
         };
         return Some(why);
     }
+    let failures = &cell.server_failures;
+    match symptom(cell) {
+        None if failures.is_empty() => None,
+        None => Some(format!("the server failed clients: {failures}")),
+        Some(symptom) if failures.is_empty() => Some(symptom),
+        Some(symptom) => Some(format!("{symptom} (the server: {failures})")),
+    }
+}
+
+/// What the generator saw go wrong with a held cell's connections, if anything.
+fn symptom(cell: &CellRecord) -> Option<String> {
     let wanted = cell.connections;
     let up = cell.connections_stayed_up.unwrap_or(0);
     if up * 100 < wanted * 99 {
@@ -245,6 +256,24 @@ mod tests {
             generator_peak_rss_mib: Some(connections as f64 * 8.0 / 1024.0),
             ..CellRecord::default()
         }
+    }
+
+    #[test]
+    fn what_the_server_said_it_failed_names_why_a_style_broke() {
+        let mut cell = held("blocking(thread-per-conn)", 1000, 30.0, 1000);
+        cell.server_failures = "accept failed: Too many open files (os error 24) ×12".into();
+        let Verdict::Broken(why) = verdict(&cell) else {
+            panic!("a server that refused clients does not work");
+        };
+        assert!(why.contains("Too many open files"), "{why}");
+        cell.connections_stayed_up = Some(500);
+        let Verdict::Broken(why) = verdict(&cell) else {
+            panic!("broken");
+        };
+        assert!(
+            why.starts_with("500 of 1000 connections") && why.contains("(the server: accept"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -227,6 +227,10 @@ pub struct CellRecord {
     /// The generator's peak resident memory, MiB (it runs in the runner's process).
     #[serde(default)]
     pub generator_peak_rss_mib: Option<f64>,
+    /// What the server said it failed to do for clients, by kind with counts (e.g.
+    /// `accept failed: Too many open files (os error 24) ×523`); empty: nothing.
+    #[serde(default)]
+    pub server_failures: String,
 }
 
 impl CellRecord {
@@ -343,7 +347,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 41] = [
+    const NEWER: [&str; 42] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -385,6 +389,7 @@ mod tests {
         "connections_stayed_up",
         "connect_p99_ms",
         "generator_peak_rss_mib",
+        "server_failures",
     ];
 
     #[test]
@@ -471,6 +476,7 @@ mod tests {
             connections_stayed_up: None,
             connect_p99_ms: None,
             generator_peak_rss_mib: None,
+            server_failures: String::new(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

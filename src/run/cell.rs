@@ -239,6 +239,7 @@ pub(super) fn run_cell(
         .chain(own_upstream.as_mut().map(Child::crash))
         .flatten()
         .collect();
+    let server_failures = server.failures();
     server.stop();
     if let Some(upstream) = own_upstream {
         upstream.stop();
@@ -265,6 +266,7 @@ pub(super) fn run_cell(
         record.valid = false;
         record.invalid_reason = why;
     }
+    record.server_failures = server_failures;
     for crash in &crashes {
         mark_crashed(&mut record, crash);
     }

@@ -198,6 +198,12 @@ impl Child {
         self.child.id()
     }
 
+    /// What it reported failing to do for its clients (accepting a connection, starting
+    /// a thread for one), each kind once with its count; empty when nothing failed.
+    pub fn failures(&self) -> String {
+        failures_in(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
     /// The end of its stderr log, for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -310,5 +316,44 @@ pub fn fetch_lag(addr: SocketAddr) -> Option<crate::server::lag::LagSnapshot> {
     match get(addr, "/lag")? {
         (200, body) => serde_json::from_str(&body).ok(),
         _ => None,
+    }
+}
+/// The lines of a server's log that say it failed a client (what the servers print on
+/// `accept` or thread-spawn errors), summed by kind: `accept failed: Too many open
+/// files (os error 24) ×523`.
+pub fn failures_in(log: &str) -> String {
+    const KINDS: [&str; 2] = ["accept failed: ", "cannot start a connection thread: "];
+    let mut counts: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        if KINDS.iter().any(|kind| line.starts_with(kind)) {
+            // The hint after the error (" (if this is …", " (raise …") is the same each time.
+            let what = line.split(" (if ").next().unwrap_or(line);
+            let what = what.split(" (raise ").next().unwrap_or(what);
+            *counts.entry(what).or_default() += 1;
+        }
+    }
+    counts
+        .iter()
+        .map(|(what, n)| format!("{what} ×{n}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_failures_are_summed_by_kind_without_their_hints() {
+        let log = "async listening on http://127.0.0.1:1\n\
+                   accept failed: Too many open files (os error 24) (if this is 'Too many open files', raise `ulimit -n`)\n\
+                   accept failed: Too many open files (os error 24) (if this is 'Too many open files', raise `ulimit -n`)\n\
+                   cannot start a connection thread: Resource temporarily unavailable (os error 11) (raise `ulimit -u` or use a fixed pool with --threads)\n\
+                   shut down cleanly\n";
+        assert_eq!(
+            failures_in(log),
+            "accept failed: Too many open files (os error 24) ×2; cannot start a connection thread: Resource temporarily unavailable (os error 11) ×1"
+        );
+        assert_eq!(failures_in("shut down cleanly\n"), "");
     }
 }

@@ -246,6 +246,9 @@ pub struct StyleSpec {
     /// blocking: each serving thread's stack in KiB [default: Rust's, 2 MiB].
     #[serde(default)]
     pub stack_kib: Option<u32>,
+    /// The open-file limit the server runs with, e.g. 1024 [default: the hard limit].
+    #[serde(default)]
+    pub open_files: Option<u64>,
 }
 
 /// The routes a workload may load.
@@ -909,6 +912,9 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
         if style.stack_kib.is_some_and(|kib| kib < 16) {
             return unusable("styles: `stack_kib` must be at least 16".into());
         }
+        if style.open_files.is_some_and(|files| files < 16) {
+            return unusable("styles: `open_files` must be at least 16".into());
+        }
         if let Some(bad) = style.db_pool.iter().find(|p| p.size().is_none()) {
             return unusable(format!(
                 "styles: `db_pool` value {bad:?} is not a pool size: give a number of connections (at least 1) or \"unbounded\""
@@ -953,6 +959,7 @@ impl StyleSpec {
             in_service: self.in_service.map_or(defaults.in_service, |n| n as usize),
             cpu_hog: self.cpu_hog,
             stack_kib: self.stack_kib.map(|kib| kib as usize),
+            open_files: self.open_files,
             ..defaults
         };
         match self.style {

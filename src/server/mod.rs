@@ -162,6 +162,10 @@ pub struct StyleConfig {
     pub db_pool: Option<usize>,
     /// Blocking: each serving thread's stack in KiB (none: Rust's default, 2 MiB).
     pub stack_kib: Option<usize>,
+    /// The open-file limit the server runs with (none: the hard limit). A server
+    /// started with the common default of 1,024 runs out of descriptors for
+    /// connections: where each style stops working then is itself a finding.
+    pub open_files: Option<u64>,
 }
 
 impl StyleConfig {
@@ -181,6 +185,7 @@ impl StyleConfig {
             lag_probe: true,
             db_pool: None,
             stack_kib: None,
+            open_files: None,
         }
     }
 
@@ -214,7 +219,10 @@ impl StyleConfig {
             Some(n) => format!("+db-pool={n}"),
             None => String::new(),
         };
-        label + &db_pool + hog
+        let open_files = self
+            .open_files
+            .map_or(String::new(), |n| format!("+open-files={n}"));
+        label + &db_pool + &open_files + hog
     }
 
     /// The `sabench serve` flags that start this style with these knobs.
@@ -254,6 +262,9 @@ impl StyleConfig {
         }
         if let Some(kib) = self.stack_kib {
             args.extend(["--stack-kib".into(), kib.to_string()]);
+        }
+        if let Some(files) = self.open_files {
+            args.extend(["--open-files".into(), files.to_string()]);
         }
         args
     }
