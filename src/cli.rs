@@ -40,6 +40,11 @@ pub enum Command {
     /// itself: reads its order as JSON on stdin, writes its workers' messages on stdout).
     #[command(hide = true)]
     LoadShard,
+    /// Run a server of the user's own (a scenario's `[[targets]]` command) in a process
+    /// group of its own, and stop all of it when the runner asks or dies (started by
+    /// `run`).
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
     /// Run a throwaway PostgreSQL (initdb in a temporary folder, fsync=off, a seeded
     /// `users` table) on a free loopback port until Ctrl-C; the folder is removed after.
     Postgres(PostgresArgs),
@@ -192,6 +197,20 @@ pub struct LoadArgs {
     /// No per-second progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `sabench supervise`.
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// The port the target was given (announced to the runner).
+    #[arg(long)]
+    pub port: u16,
+    /// What to do when the program cannot be started (printed with the error).
+    #[arg(long)]
+    pub setup: Option<String>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 /// `sabench serve`.
@@ -417,6 +436,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upstream(args) => upstream(args),
         Command::Verify(args) => verify(args),
         Command::Load(args) => load(args),
+        Command::Supervise(args) => {
+            crate::run::supervisor::supervise(args.port, &args.command, args.setup.as_deref())
+        }
         Command::LoadShard => {
             crate::load::shard::run_child(std::io::stdin().lock(), std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)

@@ -80,19 +80,55 @@ pub struct TreeUsage {
 
 /// The usage of every descendant of `root` (not `root` itself); None when `root` is gone.
 pub fn tree_usage(root: u32) -> Option<TreeUsage> {
+    tree_detail(root).map(|tree| TreeUsage {
+        processes: tree.processes,
+        pss_kib: tree.pss_kib,
+        cpu_s: tree.cpu_user_s + tree.cpu_sys_s,
+    })
+}
+
+/// A process tree's memory, threads and CPU, summed over its processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TreeDetail {
+    /// Processes in it.
+    pub processes: u64,
+    /// Summed proportional set size, KiB.
+    pub pss_kib: f64,
+    /// Summed threads.
+    pub threads: u64,
+    /// User CPU so far (with that of children they reaped), s.
+    pub cpu_user_s: f64,
+    /// System CPU so far (likewise), s.
+    pub cpu_sys_s: f64,
+}
+
+/// [`TreeDetail`] of every descendant of `root` (not `root` itself); None when `root`
+/// is gone.
+pub fn tree_detail(root: u32) -> Option<TreeDetail> {
     std::fs::metadata(format!("/proc/{root}")).ok()?;
-    let mut usage = TreeUsage::default();
+    let ticks = clock_ticks_per_second();
+    let mut detail = TreeDetail::default();
     for pid in descendants(root) {
-        let Some(cpu_s) = cpu_with_reaped_children(pid) else {
+        let Some(fields) = stat_fields(pid) else {
             continue; // it exited meanwhile
         };
-        usage.processes += 1;
-        usage.cpu_s += cpu_s;
+        let tick = |index: usize| {
+            fields
+                .get(index)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / ticks
+        };
+        detail.processes += 1;
+        detail.cpu_user_s += tick(11) + tick(13);
+        detail.cpu_sys_s += tick(12) + tick(14);
+        // Field 17 (from the state at 0) is num_threads.
+        detail.threads += fields.get(17).and_then(|v| v.parse().ok()).unwrap_or(1);
         let rollup =
             std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-        usage.pss_kib += status_value(&rollup, "Pss:").unwrap_or(0.0);
+        detail.pss_kib += status_value(&rollup, "Pss:").unwrap_or(0.0);
     }
-    Some(usage)
+    Some(detail)
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces):
@@ -131,16 +167,6 @@ fn descendants(root: u32) -> Vec<u32> {
     }
     found.remove(0);
     found
-}
-
-/// utime + stime + cutime + cstime of `pid`, in seconds.
-fn cpu_with_reaped_children(pid: u32) -> Option<f64> {
-    let fields = stat_fields(pid)?;
-    let mut total = 0.0;
-    for index in 11..=14 {
-        total += fields.get(index)?.parse::<f64>().ok()?;
-    }
-    Some(total / clock_ticks_per_second())
 }
 
 /// The clock ticks per second `/proc/<pid>/stat` counts CPU time in.

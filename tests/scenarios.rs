@@ -27,7 +27,7 @@ fn every_shipped_scenario_loads_and_its_pairs_name_real_cells() {
         let has = |workload: &str, label: &str| {
             cells
                 .iter()
-                .any(|c| c.workload.name() == workload && c.style.label() == label)
+                .any(|c| c.workload.name() == workload && c.server.label() == label)
         };
         for pair in &scenario.pairs {
             if pair.workload == "pipeline" {

@@ -93,6 +93,7 @@ fn render(run: &RunData) -> String {
         run.manifest.database.as_ref(),
         &run.cells,
     ));
+    out.push_str(&super::targets::section(&run.manifest.targets));
     if !run.pipeline.is_empty() {
         out.push_str("## Batch pipeline\n\n");
         let options = run

@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod scale;
 pub mod slowloris;
 pub mod stats;
+pub mod targets;
 
 use std::path::PathBuf;
 

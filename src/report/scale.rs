@@ -97,8 +97,16 @@ fn symptom(cell: &CellRecord) -> Option<String> {
     let wanted = cell.connections;
     let up = cell.connections_stayed_up.unwrap_or(0);
     if up * 100 < wanted * 99 {
+        let never = match cell.connections_established {
+            Some(opened) if opened < wanted && !cell.connect_failures.is_empty() => format!(
+                "; {} never opened ({})",
+                wanted - opened,
+                cell.connect_failures
+            ),
+            _ => String::new(),
+        };
         return Some(format!(
-            "{up} of {wanted} connections still open at the end"
+            "{up} of {wanted} connections still open at the end{never}"
         ));
     }
     if cell.connections_unserved * 100 > wanted {

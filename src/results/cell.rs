@@ -231,6 +231,10 @@ pub struct CellRecord {
     /// `accept failed: Too many open files (os error 24) ×523`); empty: nothing.
     #[serde(default)]
     pub server_failures: String,
+    /// Connection scale: connections that could not be opened, by class with counts
+    /// (e.g. `connect_timeout ×573`); empty: none.
+    #[serde(default)]
+    pub connect_failures: String,
 }
 
 impl CellRecord {
@@ -347,7 +351,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 42] = [
+    const NEWER: [&str; 43] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -390,6 +394,7 @@ mod tests {
         "connect_p99_ms",
         "generator_peak_rss_mib",
         "server_failures",
+        "connect_failures",
     ];
 
     #[test]
@@ -477,6 +482,7 @@ mod tests {
             connect_p99_ms: None,
             generator_peak_rss_mib: None,
             server_failures: String::new(),
+            connect_failures: String::new(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

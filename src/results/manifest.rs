@@ -39,6 +39,24 @@ pub struct Manifest {
     /// The PostgreSQL the database workloads queried, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseInfo>,
+    /// The servers of the user's own the run measured (`[[targets]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetFacts>,
+}
+
+/// What a run records of a server of the user's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetFacts {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// Its command as the scenario gives it (placeholders unfilled).
+    pub command: Vec<String>,
+    /// Its working folder.
+    pub cwd: String,
+    /// Each version command and the first line it printed (or why it could not run).
+    pub versions: Vec<(String, String)>,
 }
 
 /// The database of a run, as the manifest records it.

@@ -11,13 +11,13 @@ use anyhow::Context;
 
 use super::bench_cap::{planned_cap, RateCap};
 use super::children::{serve_args, start_upstream};
-use super::plan::{CellPlan, Level};
+use super::plan::{CellPlan, Level, ServerPlan};
 use super::process::{self, Child, Tether};
 use super::progress::Progress;
 use super::record::{mark_crashed, record, Measured, SlowMeasure};
 use super::saturation::{saturate, ProbeTarget, SAMPLE_EVERY};
 use super::scenario::{self, Scenario};
-use super::{sampler, slowloris, RunOptions};
+use super::{sampler, slowloris, target, RunOptions};
 use crate::load::{self, LoadConfig, LoadReport, Schedule};
 use crate::results::{CellRecord, RunDir};
 
@@ -43,24 +43,42 @@ impl CellContext<'_> {
         if cell.workload.fanout_policy == crate::workload::FanoutPolicy::CollectAll {
             return Ok(()); // partial results differ by design
         }
-        let path = cell.workload.route.route().path();
-        let Some((200, body)) = process::get(addr, path) else {
+        if let ServerPlan::Target { spec, .. } = &cell.server {
+            if !spec.same_contract {
+                return Ok(()); // it does the work its own way: nothing to compare
+            }
+        }
+        let path = route_path(cell);
+        let Some((200, body)) = process::get(addr, &path) else {
             return Ok(()); // an error answer is measured, not compared
         };
         let mut bodies = self.bodies.borrow_mut();
         match bodies.get(&cell.workload.name()) {
             Some((first, expected)) if *expected != body => anyhow::bail!(
                 "verify: {} answered {:?} on {path} but {first} answered {:?}: every style must return the same bytes (see `sabench verify`)",
-                cell.style.label(),
+                cell.server.label(),
                 body.trim(),
                 expected.trim()
             ),
             Some(_) => {}
             None => {
-                bodies.insert(cell.workload.name(), (cell.style.label(), body));
+                bodies.insert(cell.workload.name(), (cell.server.label(), body));
             }
         }
         Ok(())
+    }
+}
+
+/// The path a cell loads: the workload's route, or the path a target serves it at.
+fn route_path(cell: &CellPlan) -> String {
+    let route = cell.workload.route.route().path().to_string();
+    match &cell.server {
+        ServerPlan::Target { spec, .. } => spec
+            .routes
+            .get(&cell.workload.route)
+            .cloned()
+            .unwrap_or(route),
+        ServerPlan::Style(_) => route,
     }
 }
 
@@ -101,30 +119,47 @@ pub(super) fn run_cell(
     let args = serve_args(
         cell,
         &scenario.limits,
-        upstream.filter(|_| cell.workload.needs_upstream()),
+        upstream.clone().filter(|_| cell.workload.needs_upstream()),
         database.map(|(url, _)| url.as_str()),
     );
     let start_server = |name: &str| -> anyhow::Result<Child> {
         let log = dir.samples_dir().join(format!("{}.{name}.log", cell.id));
-        let mut server = Child::spawn(
-            &options.sabench,
-            "server",
-            &args,
-            &scenario.pinning.server,
-            dir.root(),
+        let ServerPlan::Target { spec, workers } = &cell.server else {
+            let mut server = Child::spawn(
+                &options.sabench,
+                "server",
+                &args,
+                &scenario.pinning.server,
+                dir.root(),
+                log,
+                Tether::DeathSignal,
+            )?;
+            server.wait_healthy(Duration::from_secs(10))?;
+            return Ok(server);
+        };
+        let port = match cell.port {
+            0 => target::free_port()?,
+            fixed => fixed,
+        };
+        let values = target::TargetValues::of(
+            cell,
+            *workers,
+            port,
+            upstream.as_deref(),
+            database.map(|(url, _)| url.as_str()),
+        );
+        let launch = target::Launch {
+            sabench: &options.sabench,
+            scenario_dir: &options.scenario_dir(),
+            cpus: &scenario.pinning.server,
+            run_dir: dir.root(),
             log,
-            Tether::DeathSignal,
-        )?;
-        server.wait_healthy(Duration::from_secs(10))?;
-        Ok(server)
+        };
+        target::start(spec, &values, launch)
     };
     let mut server = start_server("server")?;
     context.check_body(cell, server.addr())?;
-    let url = format!(
-        "http://{}{}",
-        server.addr(),
-        cell.workload.route.route().path()
-    );
+    let url = format!("http://{}{}", server.addr(), route_path(cell));
     let base = LoadConfig {
         url,
         threads: scenario.load.threads as usize,
@@ -147,7 +182,13 @@ pub(super) fn run_cell(
     // The saturation search samples each probe on its own, each on a fresh server (see
     // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
     let searching = matches!(cell.level, Level::Saturate { .. });
-    let sampler = (!searching).then(|| sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY));
+    let sampler = (!searching).then(|| match &cell.server {
+        ServerPlan::Style(_) => sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY),
+        // A target may be a tree of processes: all of it, under the supervisor.
+        ServerPlan::Target { .. } => {
+            sampler::Sampler::server_tree(server.pid(), origin, SAMPLE_EVERY)
+        }
+    });
     let database_sampler = database
         .and_then(|(_, root)| *root)
         .filter(|_| !searching)
@@ -191,7 +232,7 @@ pub(super) fn run_cell(
             let mut restart = |name: &str| start_server(name);
             let mut target = ProbeTarget {
                 server: &mut server,
-                path: cell.workload.route.route().path(),
+                path: &route_path(cell),
                 restart: &mut restart,
             };
             let found = saturate(
@@ -227,8 +268,12 @@ pub(super) fn run_cell(
         ),
         None => None,
     };
-    let lag = process::fetch_lag(server.addr());
-    let db_stats = database.and_then(|_| process::fetch_db_stats(server.addr()));
+    // A target of the user's own has no runtime-lag probe nor database counters.
+    let own = cell.server.style().is_some();
+    let lag = own.then(|| process::fetch_lag(server.addr())).flatten();
+    let db_stats = database
+        .filter(|_| own)
+        .and_then(|_| process::fetch_db_stats(server.addr()));
     let database_samples = database_sampler.map(sampler::Sampler::finish);
     let (samples, start_failed) = match (sampler, searched) {
         (Some(sampler), _) => (sampler.finish(), None),

@@ -62,7 +62,9 @@ pub fn serve_args(
 ) -> Vec<String> {
     let workload = &cell.workload;
     let mut args: Vec<String> = vec!["serve".into(), "--port".into(), cell.port.to_string()];
-    args.extend(cell.style.args());
+    if let Some(style) = cell.server.style() {
+        args.extend(style.args());
+    }
     args.extend([
         "--cpu-rounds".into(),
         workload.cpu_rounds.to_string(),

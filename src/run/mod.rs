@@ -16,6 +16,8 @@ pub mod sampler;
 mod saturation;
 pub mod scenario;
 pub mod slowloris;
+pub mod supervisor;
+pub mod target;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -50,6 +52,16 @@ pub struct RunOptions {
     /// An existing PostgreSQL for the database workloads (instead of the scenario's
     /// `[database] url` or a throwaway cluster).
     pub database_url: Option<String>,
+}
+
+impl RunOptions {
+    /// The scenario file's folder: a target's `cwd` is taken from it.
+    pub fn scenario_dir(&self) -> PathBuf {
+        match self.scenario.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
 }
 
 /// How a run ended.
@@ -97,6 +109,11 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         cells_done: 0,
         cells_failed: 0,
         database: None,
+        targets: scenario
+            .targets
+            .iter()
+            .map(|t| target::facts(t, &options.scenario_dir()))
+            .collect(),
     };
     dir.write_manifest(&manifest)?;
     eprintln!(
@@ -185,7 +202,7 @@ fn run_cells(
         let label = format!(
             "{} {} {}",
             cell.workload.name(),
-            cell.style.label(),
+            cell.server.label(),
             cell.level.slug()
         );
         context.progress.start_cell(index, &label);

@@ -5,7 +5,50 @@
 use crate::results::slug;
 use crate::server::StyleConfig;
 
-use super::scenario::{Saturate, Scenario, SlowlorisSpec, StyleSpec, WorkloadSpec};
+use super::scenario::{Saturate, Scenario, SlowlorisSpec, StyleSpec, TargetSpec, WorkloadSpec};
+
+/// The server a cell measures: a built-in style, or a server of the user's own.
+#[derive(Debug, Clone)]
+pub enum ServerPlan {
+    /// `sabench serve` in a style, with its knobs.
+    Style(StyleConfig),
+    /// A `[[targets]]` command, with its worker count when that is swept.
+    Target {
+        /// The target as the scenario gives it.
+        spec: std::sync::Arc<TargetSpec>,
+        /// The value of `{workers}` (None: not swept).
+        workers: Option<u32>,
+    },
+}
+
+impl ServerPlan {
+    /// Its name in tables: `async(workers=1)`, `flask-gunicorn(workers=4)`.
+    pub fn label(&self) -> String {
+        match self {
+            ServerPlan::Style(style) => style.label(),
+            ServerPlan::Target { spec, workers } => match workers {
+                Some(n) => format!("{}(workers={n})", spec.name),
+                None => spec.name.clone(),
+            },
+        }
+    }
+
+    /// `blocking`, `async`, `hybrid`, or `external`.
+    pub fn kind(&self) -> String {
+        match self {
+            ServerPlan::Style(style) => crate::flags::flag_value(&style.style),
+            ServerPlan::Target { .. } => "external".into(),
+        }
+    }
+
+    /// The built-in style, if it is one.
+    pub fn style(&self) -> Option<&StyleConfig> {
+        match self {
+            ServerPlan::Style(style) => Some(style),
+            ServerPlan::Target { .. } => None,
+        }
+    }
+}
 
 /// How a cell loads the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,8 +117,11 @@ impl Level {
     /// connection beyond the pool would wait unserved for the whole cell (no real
     /// client keeps more connections to such a server than it has threads). The
     /// generator still queues what it cannot send, and that wait counts (open loop).
-    pub fn for_style(&self, style: &StyleConfig) -> Level {
+    pub fn for_server(&self, server: &ServerPlan) -> Level {
         let mut level = self.clone();
+        let Some(style) = server.style() else {
+            return level; // a target of the user's own gets the load as it is asked
+        };
         let pool = style.style == crate::server::Style::Blocking && !style.thread_per_connection;
         if let (true, Level::Open { connections, .. } | Level::Saturate { connections, .. }) =
             (pool, &mut level)
@@ -105,8 +151,8 @@ pub struct CellPlan {
     pub id: String,
     /// The workload.
     pub workload: WorkloadSpec,
-    /// The style and knobs.
-    pub style: StyleConfig,
+    /// The server: a style and its knobs, or a target.
+    pub server: ServerPlan,
     /// The load.
     pub level: Level,
     /// Repetition, from 1.
@@ -150,16 +196,18 @@ pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
     for repetition in 1..=scenario.repetitions {
         for workload in &scenario.workloads {
             let name = workload.name();
-            let styles = styles(scenario, |s| s.only.is_empty() || s.only.contains(&name));
+            let mut servers = styles(scenario, |s| s.only.is_empty() || s.only.contains(&name));
+            servers.extend(targets(scenario, |t| t.serves(workload)));
             for level in &levels(scenario, workload) {
-                for (style, port) in &styles {
-                    cells.push(cell(workload, style, *port, level, repetition));
+                for (server, port) in &servers {
+                    cells.push(cell(workload, server, *port, level, repetition));
                 }
             }
         }
         if let Some(spec) = &scenario.slowloris {
             let workload = WorkloadSpec::slowloris_probe();
-            let styles = styles(scenario, |_| true);
+            let mut styles = styles(scenario, |_| true);
+            styles.extend(targets(scenario, |t| t.serves(&workload)));
             for &clients in &spec.clients {
                 let level = Level::Slowloris {
                     clients,
@@ -193,33 +241,57 @@ pub fn count(scenario: &Scenario) -> u128 {
         .iter()
         .map(|workload| {
             let name = workload.name();
+            let targets = targets(scenario, |t| t.serves(workload)).len() as u128;
             levels(scenario, workload).len() as u128
-                * variants(&|s| s.only.is_empty() || s.only.contains(&name))
+                * (variants(&|s| s.only.is_empty() || s.only.contains(&name)) + targets)
         })
         .sum::<u128>()
-        + scenario
-            .slowloris
-            .as_ref()
-            .map_or(0, |slow| slow.clients.len() as u128 * variants(&|_| true));
+        + scenario.slowloris.as_ref().map_or(0, |slow| {
+            let probe = WorkloadSpec::slowloris_probe();
+            let targets = targets(scenario, |t| t.serves(&probe)).len() as u128;
+            slow.clients.len() as u128 * (variants(&|_| true) + targets)
+        });
     per_repetition * u128::from(scenario.repetitions)
 }
 
 /// The style variants (each with its port) of the styles `keep` admits.
-fn styles(scenario: &Scenario, keep: impl Fn(&StyleSpec) -> bool) -> Vec<(StyleConfig, u16)> {
+fn styles(scenario: &Scenario, keep: impl Fn(&StyleSpec) -> bool) -> Vec<(ServerPlan, u16)> {
     scenario
         .styles
         .iter()
         .filter(|s| keep(s))
         .flat_map(|s| {
             let port = s.port.unwrap_or(0);
-            s.variants().into_iter().map(move |v| (v, port))
+            s.variants()
+                .into_iter()
+                .map(move |v| (ServerPlan::Style(v), port))
+        })
+        .collect()
+}
+
+/// The variants (one per worker count, each with its port) of the targets `keep` admits.
+fn targets(scenario: &Scenario, keep: impl Fn(&TargetSpec) -> bool) -> Vec<(ServerPlan, u16)> {
+    scenario
+        .targets
+        .iter()
+        .filter(|t| keep(t))
+        .flat_map(|t| {
+            let spec = std::sync::Arc::new(t.clone());
+            let port = t.port.unwrap_or(0);
+            t.worker_counts().into_iter().map(move |workers| {
+                let server = ServerPlan::Target {
+                    spec: spec.clone(),
+                    workers,
+                };
+                (server, port)
+            })
         })
         .collect()
 }
 
 fn cell(
     workload: &WorkloadSpec,
-    style: &StyleConfig,
+    server: &ServerPlan,
     port: u16,
     level: &Level,
     repetition: u32,
@@ -228,12 +300,12 @@ fn cell(
         id: format!(
             "{}-{}-{}-r{repetition}",
             slug(&workload.name()),
-            slug(&style.label()),
+            slug(&server.label()),
             level.slug()
         ),
         workload: workload.clone(),
-        style: style.clone(),
-        level: level.for_style(style),
+        server: server.clone(),
+        level: level.for_server(server),
         repetition,
         port,
     }
@@ -279,7 +351,10 @@ rates = [100.0]
         assert_eq!(cells.len(), 4);
         assert!(cells.iter().all(|c| c.level.mode() == "slowloris"));
         assert_eq!(count(&scenario), 4);
-        let expected = format!("slowloris-async-workers-{}-s16-r1", cells[3].style.workers);
+        let expected = format!(
+            "slowloris-async-workers-{}-s16-r1",
+            cells[3].server.style().unwrap().workers
+        );
         assert_eq!(cells[3].id, expected);
         let empty = "name = \"s\"\n[[styles]]\nstyle = \"async\"\n[slowloris]\nclients = []\n";
         let error = super::super::scenario::parse(empty, "s.toml").unwrap_err();
@@ -309,7 +384,7 @@ connections = [64]
         let connections = |style: &str, mode: &str| {
             cells
                 .iter()
-                .find(|c| c.style.label().starts_with(style) && c.level.mode() == mode)
+                .find(|c| c.server.label().starts_with(style) && c.level.mode() == mode)
                 .map(|c| c.level.connections())
         };
         assert_eq!(connections("blocking", "open"), Some(8));

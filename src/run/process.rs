@@ -86,11 +86,25 @@ impl Child {
         log: PathBuf,
         tether: Tether,
     ) -> anyhow::Result<Self> {
+        let mut command = Command::new(sabench);
+        command.args(args);
+        Self::spawn_command(command, label, cpus, run_dir, log, tether)
+    }
+
+    /// Starts `command` (a `sabench` subcommand, with its working folder and
+    /// environment already set) as [`Child::spawn`] does.
+    pub fn spawn_command(
+        mut command: Command,
+        label: &str,
+        cpus: &[usize],
+        run_dir: &Path,
+        log: PathBuf,
+        tether: Tether,
+    ) -> anyhow::Result<Self> {
         let log_file = std::fs::File::create(&log)
             .with_context(|| format!("cannot write {}", log.display()))?;
-        let mut command = Command::new(sabench);
+        let program = command.get_program().to_owned();
         command
-            .args(args)
             .env(RUN_MARKER, run_dir)
             .stdin(match tether {
                 Tether::DeathSignal => Stdio::null(),
@@ -120,7 +134,7 @@ impl Child {
         }
         let mut child = command
             .spawn()
-            .with_context(|| format!("cannot start {} ({})", label, sabench.display()))?;
+            .with_context(|| format!("cannot start {} ({})", label, program.to_string_lossy()))?;
         let stdout = child.stdout.take().context("child has no stdout")?;
         let tether = child.stdin.take();
         let (lines, line) = mpsc::channel();
@@ -217,9 +231,15 @@ impl Child {
 
     /// Polls `GET /health` until it answers 200, or fails after `timeout`.
     pub fn wait_healthy(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_ready("/health", timeout)
+    }
+
+    /// Polls `GET path` until it answers 200, or fails after `timeout` saying what
+    /// happened (it exited: how, and the end of its log; it never answered: the log).
+    pub fn wait_ready(&mut self, path: &str, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if health_ok(self.addr) {
+            if matches!(get(self.addr, path), Some((200, _))) {
                 return Ok(());
             }
             if let Some(status) = self.exited() {
@@ -228,7 +248,7 @@ impl Child {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "{} did not answer /health within {timeout:?}: {}",
+                    "{} did not answer GET {path} with 200 within {timeout:?}: {}",
                     self.label,
                     self.log_tail()
                 );
@@ -297,10 +317,6 @@ pub fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
         .map_or("", |(_, b)| b)
         .to_string();
     Some((status, body))
-}
-
-fn health_ok(addr: SocketAddr) -> bool {
-    matches!(get(addr, "/health"), Some((200, _)))
 }
 
 /// The server's database counters (None if it has none to give).

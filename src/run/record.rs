@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use super::plan::{CellPlan, Level};
+use super::plan::{CellPlan, Level, ServerPlan};
 use super::process;
 use super::sampler;
 use super::scenario::Scenario;
 use super::slowloris;
-use crate::flags::flag_value;
 use crate::load::LoadReport;
 use crate::results::{CellRecord, ServerSample};
 use crate::server::Style;
@@ -58,19 +57,24 @@ impl SlowMeasure {
 /// What names a cell in `cells.csv` (which scenario, workload, style, knobs, level);
 /// every measured column empty.
 pub(super) fn identity(scenario: &Scenario, cell: &CellPlan) -> CellRecord {
-    let style = &cell.style;
-    let knobs = match style.style {
-        Style::Blocking if style.thread_per_connection => "thread-per-connection".to_string(),
-        Style::Blocking => format!("threads={}", style.threads),
-        Style::Async => format!("workers={}", style.workers),
-        Style::Hybrid => format!("workers={} offload={:?}", style.workers, style.offload),
+    let knobs = match &cell.server {
+        ServerPlan::Style(style) => match style.style {
+            Style::Blocking if style.thread_per_connection => "thread-per-connection".to_string(),
+            Style::Blocking => format!("threads={}", style.threads),
+            Style::Async => format!("workers={}", style.workers),
+            Style::Hybrid => format!("workers={} offload={:?}", style.workers, style.offload),
+        },
+        ServerPlan::Target {
+            workers: Some(n), ..
+        } => format!("workers={n}"),
+        ServerPlan::Target { workers: None, .. } => "command".to_string(),
     };
     CellRecord {
         cell: cell.id.clone(),
         scenario: scenario.name.clone(),
         workload: cell.workload.name(),
-        style: flag_value(&style.style),
-        variant: style.label(),
+        style: cell.server.kind(),
+        variant: cell.server.label(),
         knobs: format!("{knobs} {}", scenario.limits.knobs()),
         load_mode: cell.level.mode().into(),
         connections: u64::from(cell.level.connections()),
@@ -180,6 +184,17 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
             .and_then(|r| r.connect_ms)
             .map(|c| c.p99),
         generator_peak_rss_mib: Some(report.generator_peak_rss_mib),
+        connect_failures: report
+            .connection_ramp
+            .as_ref()
+            .map(|r| {
+                r.failed
+                    .iter()
+                    .map(|(class, n)| format!("{class} ×{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
         server_cpu_user_s: server.cpu_user_s,
         server_cpu_sys_s: server.cpu_sys_s,
         generator_cpu_s: report.generator_cpu_s,

@@ -22,6 +22,15 @@ impl Sampler<ServerSample> {
     pub fn start(pid: u32, origin: Instant, every: Duration) -> Self {
         Self::every(every, move |now| read(pid, now, origin))
     }
+
+    /// Samples the process tree under `root` (not `root` itself: the supervisor of a
+    /// target of the user's own) as one server: memory is the tree's summed PSS (shared
+    /// pages divided among the processes sharing them, so a master and its forked
+    /// workers are not counted twice), threads and CPU are summed; the peak is the
+    /// highest sample.
+    pub fn server_tree(root: u32, origin: Instant, every: Duration) -> Self {
+        Self::every(every, move |now| read_tree(root, now, origin))
+    }
 }
 
 /// One reading of a database's process tree.
@@ -88,9 +97,7 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
     let fields = crate::procfs::stat_fields(pid)?;
     let field = |key: &str| crate::procfs::status_value(&status, key);
     let ticks = crate::procfs::clock_ticks_per_second();
-    // The machine's, read once: kB in the file.
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let machine = |key: &str| crate::procfs::status_value(&meminfo, key).map(|kib| kib / 1024.0);
+    let (kernel_stack_mib, kernel_slab_mib) = machine_kernel_memory();
     let cpu = |index: usize| {
         fields
             .get(index)
@@ -104,9 +111,32 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
         threads: field("Threads:")? as u64,
         cpu_user_s: cpu(11)?,
         cpu_sys_s: cpu(12)?,
-        kernel_stack_mib: machine("KernelStack:"),
-        kernel_slab_mib: machine("SUnreclaim:"),
+        kernel_stack_mib,
+        kernel_slab_mib,
     })
+}
+
+/// One reading of the tree under `root` as a server sample; None once `root` is gone.
+fn read_tree(root: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
+    let tree = crate::procfs::tree_detail(root)?;
+    let (stack, slab) = machine_kernel_memory();
+    Some(ServerSample {
+        t_s: seconds_since(origin, now),
+        rss_mib: tree.pss_kib / 1024.0,
+        hwm_mib: tree.pss_kib / 1024.0,
+        threads: tree.threads,
+        cpu_user_s: tree.cpu_user_s,
+        cpu_sys_s: tree.cpu_sys_s,
+        kernel_stack_mib: stack,
+        kernel_slab_mib: slab,
+    })
+}
+
+/// The machine's kernel stacks and unreclaimable slab, MiB (/proc/meminfo).
+fn machine_kernel_memory() -> (Option<f64>, Option<f64>) {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let machine = |key: &str| crate::procfs::status_value(&meminfo, key).map(|kib| kib / 1024.0);
+    (machine("KernelStack:"), machine("SUnreclaim:"))
 }
 
 /// Whether a sample taken `t_s` after the window began lies in it (allowing one late

@@ -1,0 +1,71 @@
+//! The summary's section on servers of the user's own (`[[targets]]`): what each one
+//! is, the command it ran with, the versions it reported, and how its memory was
+//! measured (a tree of processes, so summed PSS rather than one process's RSS).
+
+use std::fmt::Write as _;
+
+use crate::results::manifest::TargetFacts;
+
+/// The section, or nothing when the run measured no target.
+pub fn section(targets: &[TargetFacts]) -> String {
+    if targets.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## Servers of your own\n\n\
+         Each was started per cell by its command (under `sabench supervise`, which owns its whole process group), pinned like the built-in styles, and polled until ready. \
+         Its memory is the **summed PSS of its process tree** (a master and its workers share pages; PSS divides each shared page among its users, so nothing is counted twice), its threads and CPU the tree's sums; a built-in style is one process, whose RSS is shown. \
+         `{port}` and the other placeholders are filled per cell.\n\n\
+         | target | what | command | versions |\n|---|---|---|---|\n",
+    );
+    for target in targets {
+        let versions = target
+            .versions
+            .iter()
+            .map(|(command, said)| format!("`{command}`: {said}"))
+            .collect::<Vec<_>>()
+            .join("<br>");
+        let _ = writeln!(
+            out,
+            "| {} | {} | `{}` (in `{}`) | {} |",
+            target.name,
+            if target.description.is_empty() {
+                "—"
+            } else {
+                &target.description
+            },
+            target.command.join(" ").replace('|', "\\|"),
+            target.cwd,
+            if versions.is_empty() {
+                "—".to_string()
+            } else {
+                versions
+            }
+        );
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_each_target_its_command_and_versions() {
+        let text = section(&[TargetFacts {
+            name: "flask".into(),
+            description: "Flask under gunicorn".into(),
+            command: vec!["gunicorn".into(), "-b".into(), "127.0.0.1:{port}".into()],
+            cwd: "examples/python".into(),
+            versions: vec![("python --version".into(), "Python 3.11.7".into())],
+        }]);
+        assert!(
+            text.contains("| flask | Flask under gunicorn | `gunicorn -b 127.0.0.1:{port}`"),
+            "{text}"
+        );
+        assert!(text.contains("`python --version`: Python 3.11.7"), "{text}");
+        assert!(text.contains("summed PSS"), "{text}");
+        assert_eq!(section(&[]), "");
+    }
+}
