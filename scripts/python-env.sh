@@ -19,6 +19,14 @@ if [[ -x "$venv/bin/python" && -f "$stamp" ]] && cmp -s "$stamp" "$app/requireme
     exit 0
 fi
 echo "python-env: creating $venv with $("$python" --version 2>&1)"
+if ! "$python" -c "import ensurepip, venv" 2>/dev/null; then
+    # Debian's python3 leaves venv's pip bootstrap to a package of its own.
+    echo "python-env: $python cannot create a venv: installing the Debian package python3-venv" >&2
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+fi
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$app/requirements.txt"

@@ -135,11 +135,44 @@ pub struct CompareArgs {
     sabench load http://127.0.0.1:8080/null --connections 50 --duration 10s        # closed loop: max throughput\n  \
     sabench load http://127.0.0.1:8080/io --rate 2000 --duration 30s --warmup 5s   # open loop, corrected latency\n  \
     sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s\n  \
-    sabench load http://127.0.0.1:8080/null -c 10000 --ramp 2000 --rate 1000 --duration 10s   # hold 10k connections"
+    sabench load http://127.0.0.1:8080/null -c 10000 --ramp 2000 --rate 1000 --duration 10s   # hold 10k connections\n  \
+    sabench load http://127.0.0.1:8080/io --rate 1000 -d 30s --threshold 'p95<50ms' --threshold 'error_rate<0.1%'   # a CI gate (exit 3)"
 )]
 pub struct LoadArgs {
     /// Target, e.g. http://127.0.0.1:8080/null (loopback unless --allow-remote).
-    pub url: String,
+    #[arg(required_unless_present = "url_file")]
+    pub url: Option<String>,
+    /// A weighted mix of URLs on one host instead of URL: `WEIGHT URL` (or `URL`) a line;
+    /// each request picks one by weight, deterministically from --seed.
+    #[arg(long, value_name = "FILE", conflicts_with = "url")]
+    pub url_file: Option<std::path::PathBuf>,
+    /// The request method.
+    #[arg(long, short = 'm', default_value = "GET")]
+    pub method: String,
+    /// A request header, `Name: value`, repeatable (`Host: …` replaces the URL's host).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// The request body.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// The request body, read from a file.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<std::path::PathBuf>,
+    /// A new connection per request (`Connection: close`); the connect time is reported
+    /// on its own line.
+    #[arg(long)]
+    pub no_keepalive: bool,
+    /// Open loop: how arrivals are spaced (poisson: seeded exponential gaps, as real
+    /// traffic; latency is still corrected from each intended time).
+    #[arg(long, value_enum, default_value_t = crate::load::pacer::Arrival::Uniform)]
+    pub arrival: crate::load::pacer::Arrival,
+    /// Seeds the Poisson gaps and the URL mix's picks: the same seed, the same requests at
+    /// the same intended times.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write every intended send time (seconds from the start, one a line) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub send_log: Option<std::path::PathBuf>,
     /// Open loop: requests per second, sent on schedule whatever the server does.
     #[arg(long, value_parser = parse_positive)]
     pub rate: Option<f64>,
@@ -191,6 +224,11 @@ pub struct LoadArgs {
     /// Exit 2 when the run is INVALID (the target stopped answering, or the generator could not keep the load).
     #[arg(long)]
     pub strict: bool,
+    /// A pass/fail check for CI, repeatable: `p95<100ms`, `all_p99<=1s`, `error_rate<0.1%`,
+    /// `rps>=5000` (latencies are the successful requests' unless `all_`); exit 3 when
+    /// one fails.
+    #[arg(long = "threshold", value_name = "CHECK")]
+    pub thresholds: Vec<crate::load::threshold::Threshold>,
     /// Permit a target that is not on loopback.
     #[arg(long)]
     pub allow_remote: bool,
@@ -736,8 +774,61 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `Name: value` as a header.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not a header: write `Name: value`"))?;
+    let name = name.trim();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid || value.contains(['\r', '\n']) {
+        return Err(format!("{text:?} is not a valid header"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+/// The request part of the flags: method, headers, body, keep-alive.
+fn request_spec(args: &LoadArgs) -> anyhow::Result<crate::load::target::RequestSpec> {
+    let method = args.method.to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+        bail!(
+            "--method {:?} is not an HTTP method (e.g. GET, POST)",
+            args.method
+        );
+    }
+    let body = match (&args.body, &args.body_file) {
+        (Some(body), _) => body.clone().into_bytes(),
+        (None, Some(path)) => std::fs::read(path)
+            .with_context(|| format!("cannot read --body-file {}", path.display()))?,
+        (None, None) => Vec::new(),
+    };
+    Ok(crate::load::target::RequestSpec {
+        method,
+        headers: args.headers.clone(),
+        body,
+        keep_alive: !args.no_keepalive,
+    })
+}
+
 /// Builds the run from the flags.
 pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
+    let mix = match &args.url_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --url-file {}", path.display()))?;
+            crate::load::target::parse_url_file(&text, &path.display().to_string())
+                .map_err(anyhow::Error::msg)?
+        }
+        None => Vec::new(),
+    };
+    let url = match (&args.url, mix.first()) {
+        (Some(url), _) => url.clone(),
+        (None, Some((_, first))) => first.clone(),
+        (None, None) => bail!("give a URL or --url-file"),
+    };
     let schedule = match (args.rate, args.rate_step, args.step_every) {
         (None, _, _) => Schedule::Closed,
         (Some(rate), Some(step), Some(every)) => Schedule::Stepped {
@@ -760,7 +851,7 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         (duration, _) => duration,
     };
     Ok(LoadConfig {
-        url: args.url.clone(),
+        url: url.clone(),
         schedule,
         connections,
         threads: args.threads as usize,
@@ -774,7 +865,12 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         ramp: args.ramp,
         processes: args.processes.map(|n| n as usize),
-        ..LoadConfig::closed(&args.url, connections, Duration::from_secs(10))
+        request: request_spec(args)?,
+        mix,
+        arrival: args.arrival,
+        seed: args.seed,
+        send_log: args.send_log.clone(),
+        ..LoadConfig::closed(&url, connections, Duration::from_secs(10))
     })
 }
 
@@ -789,7 +885,8 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         stop: Some(stopped.clone()),
         ..load_config(&args)?
     };
-    let report = crate::load::run(&config)?;
+    let mut report = crate::load::run(&config)?;
+    report.thresholds = crate::load::threshold::check_all(&args.thresholds, &report);
     if let Some(path) = &args.json {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -797,13 +894,26 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     print!("{}", report.render());
+    if !report.thresholds.is_empty() {
+        print!(
+            "thresholds\n{}",
+            crate::load::threshold::render(&report.thresholds)
+        );
+    }
     if stopped.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("interrupted: the report covers the load up to Ctrl-C");
         return Ok(ExitCode::from(130));
     }
+    let failed = report.thresholds.iter().filter(|t| !t.passed).count();
     Ok(if args.strict && !report.valid {
         eprintln!("--strict: the run is INVALID, exiting with status 2");
         ExitCode::from(2)
+    } else if failed > 0 {
+        eprintln!(
+            "{failed} of {} thresholds failed, exiting with status 3",
+            report.thresholds.len()
+        );
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })

@@ -94,6 +94,9 @@ pub struct TreeDetail {
     pub processes: u64,
     /// Summed proportional set size, KiB.
     pub pss_kib: f64,
+    /// Summed resident set size, KiB: what `ps` shows per process, added up (pages
+    /// shared between the processes are counted once for each).
+    pub rss_kib: f64,
     /// Summed threads.
     pub threads: u64,
     /// User CPU so far (with that of children they reaped), s.
@@ -122,13 +125,24 @@ pub fn tree_detail(root: u32) -> Option<TreeDetail> {
         detail.processes += 1;
         detail.cpu_user_s += tick(11) + tick(13);
         detail.cpu_sys_s += tick(12) + tick(14);
-        // Field 17 (from the state at 0) is num_threads.
+        // Fields 17 and 21 (from the state at 0) are num_threads and rss (in pages).
         detail.threads += fields.get(17).and_then(|v| v.parse().ok()).unwrap_or(1);
+        let pages: f64 = fields.get(21).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        detail.rss_kib += pages * page_kib();
         let rollup =
             std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
         detail.pss_kib += status_value(&rollup, "Pss:").unwrap_or(0.0);
     }
     Some(detail)
+}
+
+/// The size of a memory page, KiB.
+fn page_kib() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        size if size > 0 => size as f64 / 1024.0,
+        _ => 4.0,
+    }
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces):

@@ -188,17 +188,17 @@ async fn the_client_frames_every_kind_of_response_body() {
     let request = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", target.addr()).into_bytes();
     let mut connection = Connection::connect(target.addr()).await.unwrap();
     for _ in 0..4 {
-        let head = connection.exchange(&request).await.unwrap();
+        let head = connection.exchange(&request, false).await.unwrap();
         assert_eq!((head.status, head.keep_alive), (200, true));
     }
-    let head = connection.exchange(&request).await.unwrap();
+    let head = connection.exchange(&request, false).await.unwrap();
     assert_eq!(
         (head.status, head.keep_alive),
         (200, false),
         "Connection: close"
     );
     let mut connection = Connection::connect(target.addr()).await.unwrap();
-    let head = connection.exchange(&request).await.unwrap();
+    let head = connection.exchange(&request, false).await.unwrap();
     assert_eq!(
         (head.status, head.keep_alive),
         (200, false),

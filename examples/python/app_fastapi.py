@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 
+import asyncpg
 import httpx
 import requests
 from fastapi import FastAPI
@@ -28,8 +29,6 @@ async def lifespan(_app):
     state["client"] = httpx.AsyncClient(timeout=10.0, limits=limits)
     state["blocking"] = requests.Session()
     if contract.DATABASE:
-        import asyncpg
-
         state["db"] = await asyncpg.create_pool(
             contract.DATABASE, min_size=1, max_size=contract.DB_POOL
         )

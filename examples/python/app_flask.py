@@ -9,6 +9,9 @@ connection per worker: a sync worker never needs two at once).
 
 import time
 
+# Imported here, not on first use: each gunicorn worker imports the app as it starts,
+# so this cost is start-up, never a measured request's.
+import psycopg
 import requests
 from flask import Flask, Response
 
@@ -36,10 +39,15 @@ def _upstream_session():
 def _database():
     global _db
     if _db is None:
-        import psycopg
-
         _db = psycopg.connect(contract.DATABASE, autocommit=True)
     return _db
+
+
+def warm():
+    """Opens this worker's upstream session and database connection now."""
+    _upstream_session()
+    if contract.DATABASE:
+        _database()
 
 
 @app.get("/health")

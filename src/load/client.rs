@@ -131,11 +131,16 @@ impl Connection {
         self.bytes_read
     }
 
-    /// Writes `request` (a whole HTTP/1.1 request) and reads one whole response.
-    pub async fn exchange(&mut self, request: &[u8]) -> Result<ResponseHead, ExchangeError> {
+    /// Writes `request` (a whole HTTP/1.1 request) and reads one whole response (with
+    /// no body when it answers a HEAD request, whatever its length says).
+    pub async fn exchange(
+        &mut self,
+        request: &[u8],
+        head_request: bool,
+    ) -> Result<ResponseHead, ExchangeError> {
         self.write_all(request).await?;
         loop {
-            let head = self.read_response().await?;
+            let head = self.read_response(head_request).await?;
             // 1xx responses (but 101) precede the real one.
             if !(100..200).contains(&head.status) || head.status == 101 {
                 return Ok(head);
@@ -193,13 +198,16 @@ impl Connection {
         self.filled -= n;
     }
 
-    async fn read_response(&mut self) -> Result<ResponseHead, ExchangeError> {
-        let (head_len, head, framing) = loop {
+    async fn read_response(&mut self, head_request: bool) -> Result<ResponseHead, ExchangeError> {
+        let (head_len, head, mut framing) = loop {
             if let Some(parsed) = parse_head(&self.buffer[..self.filled])? {
                 break parsed;
             }
             self.fill().await?;
         };
+        if head_request {
+            framing = Framing::None;
+        }
         match framing {
             Framing::None => self.consume(head_len),
             Framing::Length(len) => {

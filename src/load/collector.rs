@@ -55,6 +55,8 @@ pub(crate) struct Collected {
     measure_start: Instant,
     /// Connection scale: every worker's tally, merged.
     ramp: Option<RampTally>,
+    /// Every worker's intended send times (only with `--send-log`), unsorted.
+    pub(crate) sends: Vec<f64>,
 }
 
 /// A second some workers have reported and others not yet.
@@ -104,6 +106,7 @@ pub(crate) fn collect(
     let mut busy: Option<f64> = None;
     let mut last_answer: Option<Instant> = None;
     let mut ramp: Option<RampTally> = None;
+    let mut sends = Vec::new();
     while done < workers {
         let Ok(message) = receiver.recv() else { break };
         match message {
@@ -132,7 +135,9 @@ pub(crate) fn collect(
                     unserved: never,
                     last_answer: worker_last,
                     ramp: worker_ramp,
+                    sends: worker_sends,
                 } = summary;
+                sends.extend(worker_sends);
                 if let Some(tally) = worker_ramp {
                     ramp.get_or_insert_with(RampTally::default).merge(&tally);
                 }
@@ -158,6 +163,7 @@ pub(crate) fn collect(
         last_answer,
         measure_start,
         ramp,
+        sends,
     })
 }
 
@@ -338,6 +344,7 @@ impl Collected {
             received_bytes_per_s: counts.bytes_received as f64 / secs,
             latency_ms: latency,
             send_delay_ms: Percentiles::of(&self.totals.send_delay),
+            connect_ms: Percentiles::of(&self.totals.connect),
             server_wait_ms: Percentiles::of(&self.totals.server_wait),
             connections_unserved: self.unserved,
             generator_lag_ms: generator_lag,
@@ -349,6 +356,7 @@ impl Collected {
             generator_cpu_s: self.cpu_seconds,
             generator_peak_rss_mib: generator_rss_mib,
             generator_processes: processes,
+            thresholds: Vec::new(),
             connection_ramp: self
                 .ramp
                 .as_ref()

@@ -36,8 +36,8 @@ pub(crate) const MAX_DRAIN: Duration = Duration::from_secs(2);
 pub(crate) struct Plan {
     /// Where to connect.
     pub addr: SocketAddr,
-    /// The request bytes.
-    pub request: Vec<u8>,
+    /// The requests (one per URL of the mix), picked per request.
+    pub requests: super::target::Requests,
     /// Connections over every worker (of every generator process).
     pub connections: usize,
     /// The arrival process.
@@ -65,6 +65,12 @@ pub(crate) struct Plan {
     /// Connection scale: every connection opens first, on this ramp, and is held (None:
     /// each opens at its first request).
     pub ramp: Option<Ramp>,
+    /// How arrivals are spaced.
+    pub arrival: super::pacer::Arrival,
+    /// The run's seed (Poisson gaps).
+    pub seed: u64,
+    /// Keep every intended send time (for `--send-log`).
+    pub log_sends: bool,
 }
 
 impl Plan {
@@ -102,6 +108,8 @@ pub(crate) struct WorkerSummary {
     pub last_answer: Option<Instant>,
     /// How opening and holding the connections went (connection scale only).
     pub ramp: Option<RampTally>,
+    /// Every intended send time, s from the schedule's start (only with `--send-log`).
+    pub sends: Vec<f64>,
 }
 
 /// Messages from a worker thread to the collector.
@@ -117,6 +125,8 @@ struct Ticket {
     intended: Option<Instant>,
     ready: Instant,
     measured: bool,
+    /// Its number in the whole run (which request of the mix it sends).
+    number: u64,
 }
 
 /// State shared by the connections of one worker thread (single-threaded: `RefCell`).
@@ -138,6 +148,10 @@ struct Worker {
     cpu_at_window: Cell<Option<f64>>,
     /// Set once the run's stop flag is seen; held connections are then let go.
     stopping: Cell<bool>,
+    /// Tickets this worker has taken.
+    taken: Cell<u64>,
+    /// Intended send times kept for `--send-log`.
+    sends: RefCell<Vec<f64>>,
     /// Wakes the held connections when the run is stopped.
     released: tokio::sync::Notify,
 }
@@ -179,11 +193,17 @@ impl Worker {
             }
             self.interval.borrow_mut().note_scheduled();
         }
-        let intended = self.pacer.borrow_mut().next_send().map(|o| plan.start + o);
+        let offset = self.pacer.borrow_mut().next_send();
+        if let (true, Some(offset)) = (plan.log_sends, offset) {
+            self.sends.borrow_mut().push(offset.as_secs_f64());
+        }
+        let taken = self.taken.get();
+        self.taken.set(taken + 1);
         Some(Ticket {
-            intended,
+            intended: offset.map(|o| plan.start + o),
             ready,
             measured,
+            number: taken * self.workers as u64 + self.index as u64,
         })
     }
 
@@ -272,7 +292,13 @@ pub(crate) fn run_worker(
         index,
         workers,
         ramp: RefCell::new(RampTally::default()),
-        pacer: RefCell::new(Pacer::new(plan.schedule, index, workers)),
+        pacer: RefCell::new(Pacer::with_arrival(
+            plan.schedule,
+            index,
+            workers,
+            plan.arrival,
+            plan.seed,
+        )),
         interval: RefCell::new(Recording::default()),
         alarm,
         unserved: Cell::new(0),
@@ -280,6 +306,8 @@ pub(crate) fn run_worker(
         last_answer: Cell::new(None),
         cpu_at_window: Cell::new(None),
         stopping: Cell::new(false),
+        taken: Cell::new(0),
+        sends: RefCell::new(Vec::new()),
         released: tokio::sync::Notify::new(),
         plan,
     });
@@ -338,6 +366,7 @@ pub(crate) fn run_worker(
             .ramp
             .as_ref()
             .map(|_| worker.ramp.replace(RampTally::default())),
+        sends: worker.sends.take(),
     }));
     Ok(())
 }
@@ -389,7 +418,8 @@ async fn drive(worker: &Worker, slot: usize) {
             worker.interval.borrow_mut().note_sent();
         }
         let intended = ticket.intended.unwrap_or(sent);
-        let Some(finished) = exchange(&mut connection, plan, index, sent).await else {
+        let request = plan.requests.pick(ticket.number);
+        let Some(finished) = exchange(&mut connection, plan, index, request, sent).await else {
             worker.record_in_flight(&ticket, intended, sent);
             break;
         };
@@ -507,12 +537,13 @@ async fn exchange(
     slot: &mut Option<Connection>,
     plan: &Plan,
     index: usize,
+    request: &[u8],
     sent: Instant,
 ) -> Option<Finished> {
     let reply_deadline = sent + plan.timeout;
     let cut = plan.drain_until.filter(|drain| *drain < reply_deadline);
     let deadline = cut.unwrap_or(reply_deadline);
-    match tokio::time::timeout_at(deadline.into(), attempt(slot, plan, index)).await {
+    match tokio::time::timeout_at(deadline.into(), attempt(slot, plan, index, request)).await {
         Ok(finished) => Some(finished),
         Err(_) => {
             *slot = None;
@@ -521,23 +552,37 @@ async fn exchange(
     }
 }
 
-/// Connects if needed, then exchanges one request, with no overall bound.
-async fn attempt(slot: &mut Option<Connection>, plan: &Plan, index: usize) -> Finished {
+/// Connects if needed (noting how long that took), then exchanges one request, with
+/// no overall bound.
+async fn attempt(
+    slot: &mut Option<Connection>,
+    plan: &Plan,
+    index: usize,
+    request: &[u8],
+) -> Finished {
+    let mut connected = None;
     let connection = match slot {
         Some(connection) => connection,
-        None => match connect(plan, index).await {
-            Err(class) => return Finished::failed(class),
-            Ok(connection) => slot.insert(connection),
-        },
+        None => {
+            let began = Instant::now();
+            match connect(plan, index).await {
+                Err(class) => return Finished::failed(class),
+                Ok(connection) => {
+                    connected = Some(began.elapsed());
+                    slot.insert(connection)
+                }
+            }
+        }
     };
     let read_before = connection.bytes_read();
-    let result = connection.exchange(&plan.request).await;
+    let result = connection.exchange(request, plan.requests.head).await;
     let bytes = connection.bytes_read() - read_before;
     match result {
         Err(error) => {
             *slot = None;
             Finished {
                 bytes,
+                connect: connected,
                 ..Finished::failed(classify_exchange(&error))
             }
         }
@@ -555,6 +600,7 @@ async fn attempt(slot: &mut Option<Connection>, plan: &Plan, index: usize) -> Fi
                 outcome,
                 status: Some(head.status),
                 bytes,
+                connect: connected,
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod recorder;
 pub mod report;
 pub mod shard;
 pub mod target;
+pub mod threshold;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -75,6 +76,16 @@ pub struct LoadConfig {
     /// The `sabench` executable that runs the extra generator processes (None: this
     /// executable).
     pub program: Option<PathBuf>,
+    /// Method, headers and body of every request.
+    pub request: target::RequestSpec,
+    /// A weighted mix of URLs on the same host instead of `url` alone (weight, URL).
+    pub mix: Vec<(f64, String)>,
+    /// How an open loop's arrivals are spaced.
+    pub arrival: pacer::Arrival,
+    /// Seeds the Poisson gaps and the mix's picks (the same seed, the same run).
+    pub seed: u64,
+    /// Write every intended send time (s from the schedule's start) here, one a line.
+    pub send_log: Option<PathBuf>,
 }
 
 /// A callback for each finished second of a run.
@@ -110,6 +121,11 @@ impl LoadConfig {
             ramp: None,
             processes: None,
             program: None,
+            request: target::RequestSpec::default(),
+            mix: Vec::new(),
+            arrival: pacer::Arrival::Uniform,
+            seed: 1,
+            send_log: None,
         }
     }
 
@@ -197,6 +213,12 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     check_settings(config)?;
     let target = Target::parse(&config.url, config.allow_remote)?;
     let processes = shard::processes_for(config)?;
+    if processes > 1 && config.send_log.is_some() {
+        return Err(LoadError::Settings(
+            "--send-log works in one generator process: use fewer connections or leave it out"
+                .into(),
+        ));
+    }
     preflight(&target, config.connect_timeout)?;
     let hlog = match &config.hlog {
         Some(path) => Some(collector::HlogWriter::create(path)?),
@@ -208,16 +230,19 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     let workers = threads * processes;
     let (sender, receiver) = mpsc::channel();
     let (collected, generator_rss_mib) = if processes == 1 {
-        let plan = Arc::new(Plan::new(config, &target, Instant::now()));
+        let plan = Arc::new(Plan::new(config, &target, Instant::now())?);
         let measure_start = plan.measure_start;
         let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
         let handles = spawn_workers(&plan, 0..threads, workers, &sender, &alarm)?;
         drop(sender);
-        let collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
+        let mut collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
         for handle in handles {
             if let Ok(Err(error)) = handle.join() {
                 return Err(LoadError::Start(error));
             }
+        }
+        if let Some(path) = &config.send_log {
+            write_send_log(path, &mut collected.sends)?;
         }
         (collected, peak_rss_mib())
     } else {
@@ -231,10 +256,26 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     Ok(collected.into_report(config, &target, workers, processes, generator_rss_mib))
 }
 
+/// Writes the intended send times, sorted, one a line (seconds from the schedule's
+/// start, to the nanosecond).
+fn write_send_log(path: &std::path::Path, sends: &mut [f64]) -> Result<(), LoadError> {
+    use std::io::Write as _;
+    sends.sort_by(f64::total_cmp);
+    let output = |source| LoadError::Output {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(output)?);
+    for at in sends.iter() {
+        writeln!(file, "{at:.9}").map_err(output)?;
+    }
+    file.flush().map_err(output)
+}
+
 impl Plan {
     /// The plan of a run of `config` against `target` whose connections start opening
     /// (or, with no ramp, whose schedule starts) at `start`.
-    fn new(config: &LoadConfig, target: &Target, start: Instant) -> Self {
+    fn new(config: &LoadConfig, target: &Target, start: Instant) -> Result<Self, LoadError> {
         let ramp = config
             .ramp
             .map(|per_second| ramp::Ramp::new(start, per_second, config.connections, target.addr));
@@ -246,9 +287,9 @@ impl Plan {
         };
         let measure_start = start + config.warmup;
         let end = config.duration.map(|d| measure_start + d);
-        Plan {
+        Ok(Plan {
             addr: target.addr,
-            request: target.request.clone(),
+            requests: requests_of(config, target)?,
             connections: config.connections,
             schedule: config.schedule,
             start,
@@ -262,8 +303,38 @@ impl Plan {
             stop: config.stop.clone(),
             cpus: config.cpus.clone(),
             ramp,
-        }
+            arrival: config.arrival,
+            seed: config.seed,
+            log_sends: config.send_log.is_some(),
+        })
     }
+}
+
+/// The requests of `config`: its URL's, or one per URL of its mix (all on the
+/// target's address), each with the method, headers and body asked for.
+fn requests_of(config: &LoadConfig, target: &Target) -> Result<target::Requests, LoadError> {
+    let urls: Vec<(f64, String)> = if config.mix.is_empty() {
+        vec![(1.0, config.url.clone())]
+    } else {
+        config.mix.clone()
+    };
+    let mut targets = Vec::new();
+    for (_, url) in &urls {
+        let each = Target::with_request(url, config.allow_remote, &config.request)?;
+        if each.addr != target.addr {
+            return Err(LoadError::BadUrl {
+                url: url.clone(),
+                reason: format!(
+                    "every URL of a mix must be on one address ({}), as they share the connections",
+                    target.addr
+                ),
+            });
+        }
+        targets.push(each);
+    }
+    let weights: Vec<f64> = urls.iter().map(|(w, _)| *w).collect();
+    let head = config.request.method.eq_ignore_ascii_case("HEAD");
+    Ok(target::Requests::new(&targets, &weights, head, config.seed))
 }
 
 /// Starts worker threads `indices` of `workers` in all (a worker's connections are

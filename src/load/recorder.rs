@@ -108,6 +108,8 @@ pub struct Finished {
     pub status: Option<u16>,
     /// Bytes received during the exchange.
     pub bytes: u64,
+    /// How long opening a new connection for it took (None: it reused one).
+    pub connect: Option<Duration>,
 }
 
 impl Finished {
@@ -117,6 +119,7 @@ impl Finished {
             outcome: RequestOutcome::Failed(class),
             status: None,
             bytes: 0,
+            connect: None,
         }
     }
 }
@@ -210,6 +213,9 @@ pub struct Recording {
     pub send_delay: Histogram<u64>,
     /// The wait servers reported achieving (`x-sabench-waited-us`), for successes that carry it.
     pub server_wait: Histogram<u64>,
+    /// Time to open a new connection, for every request that needed one (each request
+    /// with `--no-keepalive`; otherwise only after a connection was lost).
+    pub connect: Histogram<u64>,
     /// Counters.
     pub counts: Counts,
 }
@@ -224,6 +230,7 @@ impl Default for Recording {
             generator_lag: new_histogram(),
             send_delay: new_histogram(),
             server_wait: new_histogram(),
+            connect: new_histogram(),
             counts: Counts::default(),
         }
     }
@@ -250,6 +257,9 @@ impl Recording {
 
     /// Adds one finished request (already counted as scheduled and sent).
     pub fn record(&mut self, timing: &Timing, finished: &Finished) {
+        if let Some(took) = finished.connect {
+            record_duration(&mut self.connect, took);
+        }
         let counts = &mut self.counts;
         counts.bytes_received += finished.bytes;
         if let Some(status) = finished.status {
@@ -315,7 +325,7 @@ impl Recording {
     }
 
     /// Its histograms, in a fixed order (the order [`Recording::histograms_mut`] uses).
-    pub fn histograms(&self) -> [&Histogram<u64>; 7] {
+    pub fn histograms(&self) -> [&Histogram<u64>; 8] {
         [
             &self.ok_corrected,
             &self.ok_service,
@@ -324,11 +334,12 @@ impl Recording {
             &self.generator_lag,
             &self.send_delay,
             &self.server_wait,
+            &self.connect,
         ]
     }
 
     /// Its histograms, mutable, in the order of [`Recording::histograms`].
-    pub fn histograms_mut(&mut self) -> [&mut Histogram<u64>; 7] {
+    pub fn histograms_mut(&mut self) -> [&mut Histogram<u64>; 8] {
         [
             &mut self.ok_corrected,
             &mut self.ok_service,
@@ -337,6 +348,7 @@ impl Recording {
             &mut self.generator_lag,
             &mut self.send_delay,
             &mut self.server_wait,
+            &mut self.connect,
         ]
     }
 }
@@ -364,11 +376,13 @@ mod tests {
             outcome: RequestOutcome::Ok(Some(Duration::from_millis(9))),
             status: Some(200),
             bytes: 40,
+            connect: None,
         };
         let busy = Finished {
             outcome: RequestOutcome::Failed(ErrorClass::Status5xx),
             status: Some(503),
             bytes: 30,
+            connect: None,
         };
         for finished in [ok, busy, Finished::failed(ErrorClass::Reset)] {
             recording.note_scheduled();

@@ -168,7 +168,7 @@ pub struct Second {
 }
 
 /// Everything a load run measured. Serialized as the `--json` output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     /// The URL loaded.
     pub url: String,
@@ -238,6 +238,13 @@ pub struct LoadReport {
     /// peak RSS above is their sum.
     #[serde(default = "one")]
     pub generator_processes: usize,
+    /// Time to open a new connection, for the requests that needed one (null: none
+    /// did; with `--no-keepalive` every request does).
+    #[serde(default)]
+    pub connect_ms: Option<Percentiles>,
+    /// The `--threshold` checks and whether each passed (empty: none were given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<super::threshold::ThresholdResult>,
     /// Connection scale (`--ramp`): how opening and holding every connection went
     /// (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -414,8 +421,12 @@ impl LoadReport {
             ("all, corrected", all.share, all.corrected),
             ("send delay", None, self.send_delay_ms),
             ("generator lag", None, self.generator_lag_ms),
+            ("connect", None, self.connect_ms),
         ];
         for (name, share, p) in rows {
+            if name == "connect" && p.is_none() {
+                continue; // no request needed a new connection
+            }
             let share = share.map_or(String::new(), |s| format!("{:.1} %", 100.0 * s));
             let cells = match p {
                 Some(p) => [p.p50, p.p90, p.p95, p.p99, p.p999, p.max]

@@ -109,6 +109,14 @@ pub struct ShardOrder {
     /// The shared start (connections begin opening, or the schedule begins), ns since
     /// the Unix epoch.
     pub start_unix_ns: u64,
+    /// Method, headers and body.
+    pub request: super::target::RequestSpec,
+    /// The weighted URL mix (empty: `url` alone).
+    pub mix: Vec<(f64, String)>,
+    /// How arrivals are spaced.
+    pub arrival: super::pacer::Arrival,
+    /// The run's seed.
+    pub seed: u64,
 }
 
 impl ShardOrder {
@@ -126,6 +134,10 @@ impl ShardOrder {
             cpus: self.cpus.clone(),
             ramp: self.ramp,
             stop: Some(stop),
+            request: self.request.clone(),
+            mix: self.mix.clone(),
+            arrival: self.arrival,
+            seed: self.seed,
             ..LoadConfig::closed(&self.url, self.connections, Duration::ZERO)
         }
     }
@@ -155,6 +167,8 @@ enum Wire {
         /// before it).
         last_answer_ns: Option<i64>,
         ramp: Option<WireRamp>,
+        #[serde(default)]
+        sends: Vec<f64>,
     },
     /// The process is done: its peak resident memory.
     End { peak_rss_mib: f64 },
@@ -189,6 +203,7 @@ impl Wire {
                     connect: encode(&tally.connect),
                     stayed_up: tally.stayed_up,
                 }),
+                sends: summary.sends.clone(),
             },
         }
     }
@@ -222,6 +237,7 @@ impl Wire {
                 unserved,
                 last_answer_ns,
                 ramp,
+                sends,
             } => WorkerMessage::Done(WorkerSummary {
                 cpu_seconds,
                 busy,
@@ -236,6 +252,7 @@ impl Wire {
                     }),
                     None => None,
                 },
+                sends,
             }),
             Wire::End { .. } => return Ok(None),
         }))
@@ -283,7 +300,11 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
     crate::load::raise_open_file_limit();
     let config = order.config(stop);
     let target = Target::parse(&config.url, config.allow_remote)?;
-    let plan = Arc::new(Plan::new(&config, &target, instant_of(order.start_unix_ns)));
+    let plan = Arc::new(Plan::new(
+        &config,
+        &target,
+        instant_of(order.start_unix_ns),
+    )?);
     let start = plan.start;
     let alarm = crate::alarm::AlarmClock::start(&config.cpus)?;
     let (sender, receiver) = mpsc::channel();
@@ -349,7 +370,7 @@ impl Shards {
             .unwrap_or_default()
             .as_nanos() as u64;
         let target = Target::parse(&config.url, config.allow_remote)?;
-        let plan = Plan::new(config, &target, instant_of(start_unix_ns));
+        let plan = Plan::new(config, &target, instant_of(start_unix_ns))?;
         let mut children = Vec::new();
         for index in 0..processes {
             let order = ShardOrder {
@@ -370,6 +391,10 @@ impl Shards {
                 cpus: config.cpus.clone(),
                 ramp: config.ramp,
                 start_unix_ns,
+                request: config.request.clone(),
+                mix: config.mix.clone(),
+                arrival: config.arrival,
+                seed: config.seed,
             };
             children.push(spawn_child(&program, &order, plan.start, sender)?);
         }
@@ -565,6 +590,7 @@ mod tests {
                 outcome: RequestOutcome::Ok(None),
                 status: Some(200),
                 bytes: 10,
+                connect: None,
             };
             recording.record(&timing, &finished);
         }
@@ -611,6 +637,7 @@ mod tests {
             unserved: 2,
             last_answer: Some(earlier),
             ramp: Some(tally.clone()),
+            sends: Vec::new(),
         });
         let back: Wire =
             serde_json::from_str(&serde_json::to_string(&Wire::of(&message, start)).unwrap())

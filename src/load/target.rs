@@ -1,8 +1,62 @@
-//! The URL a load run targets: where to connect, and the request bytes, built once.
+//! What a load run sends: where to connect, and the request bytes (method, headers,
+//! body; one request per URL of a weighted mix), built once.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use super::LoadError;
+
+/// How each request is made, whatever its URL.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RequestSpec {
+    /// The method, e.g. GET, POST.
+    pub method: String,
+    /// Extra headers, in order (a `Host` here replaces the URL's).
+    pub headers: Vec<(String, String)>,
+    /// The body (sent with its Content-Length when not empty, or for POST, PUT and PATCH).
+    pub body: Vec<u8>,
+    /// Keep connections open between requests (false: `Connection: close`, a new
+    /// connection per request, its connect time reported on its own).
+    pub keep_alive: bool,
+}
+
+impl Default for RequestSpec {
+    fn default() -> Self {
+        Self {
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            keep_alive: true,
+        }
+    }
+}
+
+impl RequestSpec {
+    /// The whole request for `path` on `authority`.
+    fn render(&self, authority: &str, path: &str) -> Vec<u8> {
+        let mut head = format!("{} {path} HTTP/1.1\r\n", self.method);
+        if !self
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            head.push_str(&format!("Host: {authority}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let needs_length = matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
+        if !self.body.is_empty() || needs_length {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        if !self.keep_alive {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
 
 /// A parsed `http://host:port/path` target.
 #[derive(Debug, Clone)]
@@ -11,12 +65,28 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The URL as given.
     pub url: String,
-    /// The complete GET request, sent as-is on every exchange.
+    /// The complete request, sent as-is on every exchange.
     pub request: Vec<u8>,
+    /// The path (with its query).
+    pub path: String,
+    /// `host:port` as the URL gives it.
+    pub authority: String,
 }
 
 impl Target {
-    /// Parses `url`; a host that is not loopback needs `allow_remote`.
+    /// Parses `url` and builds its request as `spec` says; a host that is not loopback
+    /// needs `allow_remote`.
+    pub fn with_request(
+        url: &str,
+        allow_remote: bool,
+        spec: &RequestSpec,
+    ) -> Result<Self, LoadError> {
+        let mut target = Self::parse(url, allow_remote)?;
+        target.request = spec.render(&target.authority, &target.path);
+        Ok(target)
+    }
+
+    /// Parses `url` (a plain GET); a host that is not loopback needs `allow_remote`.
     pub fn parse(url: &str, allow_remote: bool) -> Result<Self, LoadError> {
         let bad = |reason: &str| LoadError::BadUrl {
             url: url.to_string(),
@@ -60,13 +130,111 @@ impl Target {
         if !addr.ip().is_loopback() && !allow_remote {
             return Err(LoadError::NotLoopback(url.to_string()));
         }
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
         Ok(Self {
             addr,
             url: url.to_string(),
-            request,
+            request: RequestSpec::default().render(authority, path),
+            path: path.to_string(),
+            authority: authority.to_string(),
         })
     }
+}
+
+/// The requests of a run: one per URL of the mix, each picked by its weight,
+/// deterministically from the seed and the request's number.
+#[derive(Debug, Clone)]
+pub struct Requests {
+    /// Each URL's whole request.
+    pub bytes: Vec<Vec<u8>>,
+    /// Running sums of the weights, normalized to end at 1.
+    cumulative: Vec<f64>,
+    /// HEAD requests: their answers have no body whatever their length says.
+    pub head: bool,
+    seed: u64,
+}
+
+impl Requests {
+    /// The requests for `targets` with `weights` (all on one address).
+    pub fn new(targets: &[Target], weights: &[f64], head: bool, seed: u64) -> Self {
+        let total: f64 = weights.iter().sum();
+        let mut sum = 0.0;
+        let cumulative = weights
+            .iter()
+            .map(|w| {
+                sum += w / total;
+                sum
+            })
+            .collect();
+        Self {
+            bytes: targets.iter().map(|t| t.request.clone()).collect(),
+            cumulative,
+            head,
+            seed,
+        }
+    }
+
+    /// The request the `number`-th request of the run sends (the same for the same seed).
+    pub fn pick(&self, number: u64) -> &[u8] {
+        if self.bytes.len() == 1 {
+            return &self.bytes[0];
+        }
+        let u = unit_interval(splitmix64(
+            self.seed ^ number.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
+        let index = self
+            .cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.bytes.len() - 1);
+        &self.bytes[index]
+    }
+}
+
+/// One step of SplitMix64: a well-mixed 64-bit value from any input.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A 64-bit value as a number in [0, 1).
+pub fn unit_interval(x: u64) -> f64 {
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Reads a weighted URL list: a URL per line, optionally after its weight
+/// (`3 http://127.0.0.1:8080/a`); blank lines and `#` comments are skipped.
+pub fn parse_url_file(text: &str, file: &str) -> Result<Vec<(f64, String)>, String> {
+    let mut urls = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        let (weight, url) = match (first.parse::<f64>(), words.next()) {
+            (Ok(weight), Some(url)) => (weight, url),
+            (Err(_), None) => (1.0, first),
+            _ => {
+                return Err(format!(
+                    "{file}:{}: write `WEIGHT URL` or `URL`, not {line:?}",
+                    number + 1
+                ))
+            }
+        };
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(format!(
+                "{file}:{}: the weight must be above 0, not {weight}",
+                number + 1
+            ));
+        }
+        urls.push((weight, url.to_string()));
+    }
+    if urls.is_empty() {
+        return Err(format!("{file}: no URL in it"));
+    }
+    Ok(urls)
 }
 
 #[cfg(test)]
@@ -103,5 +271,49 @@ mod tests {
             Target::parse("https://127.0.0.1/", false),
             Err(LoadError::BadUrl { .. })
         ));
+    }
+
+    #[test]
+    fn a_request_has_its_method_headers_and_body() {
+        let spec = RequestSpec {
+            method: "POST".into(),
+            headers: vec![
+                ("Host".into(), "api.example".into()),
+                ("X-Trace".into(), "1".into()),
+            ],
+            body: b"{}".to_vec(),
+            keep_alive: false,
+        };
+        let target = Target::with_request("http://127.0.0.1:8080/items", false, &spec).unwrap();
+        assert_eq!(
+            String::from_utf8(target.request).unwrap(),
+            "POST /items HTTP/1.1\r\nHost: api.example\r\nX-Trace: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn a_weighted_mix_is_followed_and_repeats_with_its_seed() {
+        let targets: Vec<Target> = ["http://127.0.0.1:1/a", "http://127.0.0.1:1/b"]
+            .iter()
+            .map(|u| Target::parse(u, false).unwrap())
+            .collect();
+        let requests = Requests::new(&targets, &[3.0, 1.0], false, 7);
+        let a = (0..40_000)
+            .filter(|n| requests.pick(*n).starts_with(b"GET /a"))
+            .count();
+        assert!(
+            (29_000..31_000).contains(&a),
+            "{a} of 40000 picked /a (weight 3 of 4)"
+        );
+        let again = Requests::new(&targets, &[3.0, 1.0], false, 7);
+        assert!((0..100).all(|n| requests.pick(n) == again.pick(n)));
+        let parsed = parse_url_file("# mix\n3 http://x/a\nhttp://x/b\n", "f").unwrap();
+        assert_eq!(
+            parsed,
+            vec![(3.0, "http://x/a".into()), (1.0, "http://x/b".into())]
+        );
+        assert!(parse_url_file("0 http://x/a", "f")
+            .unwrap_err()
+            .contains("f:1"));
     }
 }

@@ -93,7 +93,7 @@ fn render(run: &RunData) -> String {
         run.manifest.database.as_ref(),
         &run.cells,
     ));
-    out.push_str(&super::targets::section(&run.manifest.targets));
+    out.push_str(&super::targets::section(&run.manifest.targets, &run.cells));
     if !run.pipeline.is_empty() {
         out.push_str("## Batch pipeline\n\n");
         let options = run

@@ -5,9 +5,10 @@
 use std::fmt::Write as _;
 
 use crate::results::manifest::TargetFacts;
+use crate::results::CellRecord;
 
 /// The section, or nothing when the run measured no target.
-pub fn section(targets: &[TargetFacts]) -> String {
+pub fn section(targets: &[TargetFacts], cells: &[CellRecord]) -> String {
     if targets.is_empty() {
         return String::new();
     }
@@ -44,6 +45,32 @@ pub fn section(targets: &[TargetFacts]) -> String {
         );
     }
     out.push('\n');
+    out.push_str(&memory_table(cells));
+    out
+}
+
+/// Per target cell: the tree's summed PSS beside its processes' RSS added up as `ps`
+/// shows them (which counts every shared page once per process), and its threads.
+fn memory_table(cells: &[CellRecord]) -> String {
+    let external: Vec<&CellRecord> = cells.iter().filter(|c| c.style == "external").collect();
+    if external.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "| cell | peak PSS, summed MiB | peak RSS, summed as `ps` shows MiB | threads, summed |\n|---|---:|---:|---:|\n",
+    );
+    for cell in external {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {} | {} |",
+            cell.cell,
+            cell.rss_peak_mib,
+            cell.tree_rss_sum_peak_mib
+                .map_or("—".to_string(), |mib| format!("{mib:.1}")),
+            cell.threads_max
+        );
+    }
+    out.push('\n');
     out
 }
 
@@ -53,19 +80,32 @@ mod tests {
 
     #[test]
     fn names_each_target_its_command_and_versions() {
-        let text = section(&[TargetFacts {
+        let facts = TargetFacts {
             name: "flask".into(),
             description: "Flask under gunicorn".into(),
             command: vec!["gunicorn".into(), "-b".into(), "127.0.0.1:{port}".into()],
             cwd: "examples/python".into(),
             versions: vec![("python --version".into(), "Python 3.11.7".into())],
-        }]);
+        };
+        let cell = CellRecord {
+            cell: "io-flask-c4-r1".into(),
+            style: "external".into(),
+            rss_peak_mib: 80.0,
+            tree_rss_sum_peak_mib: Some(150.0),
+            threads_max: 5,
+            ..CellRecord::default()
+        };
+        let text = section(&[facts], &[cell]);
+        assert!(
+            text.contains("| io-flask-c4-r1 | 80.0 | 150.0 | 5 |"),
+            "{text}"
+        );
         assert!(
             text.contains("| flask | Flask under gunicorn | `gunicorn -b 127.0.0.1:{port}`"),
             "{text}"
         );
         assert!(text.contains("`python --version`: Python 3.11.7"), "{text}");
         assert!(text.contains("summed PSS"), "{text}");
-        assert_eq!(section(&[]), "");
+        assert_eq!(section(&[], &[]), "");
     }
 }

@@ -235,6 +235,11 @@ pub struct CellRecord {
     /// (e.g. `connect_timeout ×573`); empty: none.
     #[serde(default)]
     pub connect_failures: String,
+    /// A target of the user's own: the peak of its processes' RSS added up (as `ps`
+    /// shows them), MiB; `rss_peak_mib` is then its summed PSS, which counts shared
+    /// pages once.
+    #[serde(default)]
+    pub tree_rss_sum_peak_mib: Option<f64>,
 }
 
 impl CellRecord {
@@ -344,6 +349,10 @@ pub struct ServerSample {
     /// The machine's unreclaimable slab (`SUnreclaim`, where sockets live), MiB.
     #[serde(default)]
     pub kernel_slab_mib: Option<f64>,
+    /// A process tree (a target of the user's own): its processes' RSS added up as
+    /// `ps` shows them, MiB (`rss_mib` is then the tree's summed PSS).
+    #[serde(default)]
+    pub tree_rss_sum_mib: Option<f64>,
 }
 
 #[cfg(test)]
@@ -351,7 +360,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 43] = [
+    const NEWER: [&str; 44] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -395,6 +404,7 @@ mod tests {
         "generator_peak_rss_mib",
         "server_failures",
         "connect_failures",
+        "tree_rss_sum_peak_mib",
     ];
 
     #[test]
@@ -483,6 +493,7 @@ mod tests {
             generator_peak_rss_mib: None,
             server_failures: String::new(),
             connect_failures: String::new(),
+            tree_rss_sum_peak_mib: None,
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

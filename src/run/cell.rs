@@ -182,13 +182,10 @@ pub(super) fn run_cell(
     // The saturation search samples each probe on its own, each on a fresh server (see
     // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
     let searching = matches!(cell.level, Level::Saturate { .. });
-    let sampler = (!searching).then(|| match &cell.server {
-        ServerPlan::Style(_) => sampler::Sampler::start(server.pid(), origin, SAMPLE_EVERY),
-        // A target may be a tree of processes: all of it, under the supervisor.
-        ServerPlan::Target { .. } => {
-            sampler::Sampler::server_tree(server.pid(), origin, SAMPLE_EVERY)
-        }
-    });
+    // A target may be a tree of processes: all of it is sampled, under the supervisor.
+    let tree = cell.server.style().is_none();
+    let sampler =
+        (!searching).then(|| sampler::Sampler::server(server.pid(), tree, origin, SAMPLE_EVERY));
     let database_sampler = database
         .and_then(|(_, root)| *root)
         .filter(|_| !searching)
@@ -233,6 +230,7 @@ pub(super) fn run_cell(
             let mut target = ProbeTarget {
                 server: &mut server,
                 path: &route_path(cell),
+                tree,
                 restart: &mut restart,
             };
             let found = saturate(

@@ -55,12 +55,14 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// The scenario file's folder: a target's `cwd` is taken from it.
+    /// The scenario file's folder, absolute: a target's `cwd` is taken from it (and its
+    /// program from that, so neither may depend on the folder the runner started in).
     pub fn scenario_dir(&self) -> PathBuf {
-        match self.scenario.parent() {
+        let dir = match self.scenario.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
-        }
+        };
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 }
 

@@ -171,6 +171,7 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
             rate * ok.mean / 1000.0 / f64::from(cell.level.connections().max(1))
         }),
         rss_peak_mib: server.rss_peak_mib,
+        tree_rss_sum_peak_mib: server.tree_rss_sum_peak_mib,
         rss_mean_mib: server.rss_mean_mib,
         threads_max: server.threads_max,
         kernel_stack_mib: server.threads_max as f64 * 16.0 / 1024.0,

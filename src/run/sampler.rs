@@ -31,6 +31,15 @@ impl Sampler<ServerSample> {
     pub fn server_tree(root: u32, origin: Instant, every: Duration) -> Self {
         Self::every(every, move |now| read_tree(root, now, origin))
     }
+
+    /// [`Sampler::server_tree`] when `tree`, else [`Sampler::start`].
+    pub fn server(pid: u32, tree: bool, origin: Instant, every: Duration) -> Self {
+        if tree {
+            Self::server_tree(pid, origin, every)
+        } else {
+            Self::start(pid, origin, every)
+        }
+    }
 }
 
 /// One reading of a database's process tree.
@@ -113,6 +122,7 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
         cpu_sys_s: cpu(12)?,
         kernel_stack_mib,
         kernel_slab_mib,
+        tree_rss_sum_mib: None,
     })
 }
 
@@ -129,6 +139,7 @@ fn read_tree(root: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
         cpu_sys_s: tree.cpu_sys_s,
         kernel_stack_mib: stack,
         kernel_slab_mib: slab,
+        tree_rss_sum_mib: Some(tree.rss_kib / 1024.0),
     })
 }
 
@@ -203,6 +214,8 @@ pub struct ServerSummary {
     pub kernel_stack_delta_mib: Option<f64>,
     /// The same for the unreclaimable slab, MiB.
     pub kernel_slab_delta_mib: Option<f64>,
+    /// A process tree: the peak of its processes' RSS added up, MiB.
+    pub tree_rss_sum_peak_mib: Option<f64>,
 }
 
 /// Summarizes `samples` over the measured window of length `window`.
@@ -227,6 +240,10 @@ pub fn summarize(samples: &[ServerSample], window: Duration) -> ServerSummary {
         cpu_sys_s: last.cpu_sys_s - first.cpu_sys_s,
         kernel_stack_delta_mib: growth(samples, &measured, |s| s.kernel_stack_mib),
         kernel_slab_delta_mib: growth(samples, &measured, |s| s.kernel_slab_mib),
+        tree_rss_sum_peak_mib: samples
+            .iter()
+            .filter_map(|s| s.tree_rss_sum_mib)
+            .reduce(f64::max),
     }
 }
 

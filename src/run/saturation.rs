@@ -86,6 +86,8 @@ pub(super) struct ProbeTarget<'a> {
     pub(super) server: &'a mut Child,
     /// The route loaded, e.g. `/io`.
     pub(super) path: &'a str,
+    /// Whether the server is a process tree (a target of the user's own), sampled whole.
+    pub(super) tree: bool,
     /// Starts a fresh server, its log named after the probe.
     pub(super) restart: &'a mut dyn FnMut(&str) -> anyhow::Result<Child>,
 }
@@ -127,7 +129,8 @@ pub(super) fn saturate(
             ..base.clone()
         };
         let pid = target.server.pid();
-        let sampler = sampler::Sampler::start(pid, Instant::now() + base.warmup, SAMPLE_EVERY);
+        let origin = Instant::now() + base.warmup;
+        let sampler = sampler::Sampler::server(pid, target.tree, origin, SAMPLE_EVERY);
         let report = run_load(
             &config,
             dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -135,7 +136,31 @@ pub fn start(
         Tether::StdinPipe,
     )?;
     child.wait_ready(&spec.ready, spec.ready_timeout)?;
+    wait_quiet(&child, spec.ready_timeout);
     Ok(child)
+}
+
+/// A tree this idle over [`QUIET_SPAN`] has finished starting: its share of a core.
+const QUIET_SHARE: f64 = 0.05;
+/// How long a target must stay idle to count as started.
+const QUIET_SPAN: Duration = Duration::from_millis(500);
+
+/// Waits (at most `bound`) until the target's processes are idle: a server that
+/// answers its ready path may still be starting the rest of itself (gunicorn's workers
+/// import the app one after another after the first answers), and that start-up CPU
+/// must not be measured as its cost under load.
+fn wait_quiet(child: &Child, bound: Duration) {
+    let cpu = || crate::procfs::tree_detail(child.pid()).map(|t| t.cpu_user_s + t.cpu_sys_s);
+    let deadline = Instant::now() + bound;
+    let Some(mut before) = cpu() else { return };
+    while Instant::now() < deadline {
+        std::thread::sleep(QUIET_SPAN);
+        let Some(now) = cpu() else { return };
+        if now - before < QUIET_SHARE * QUIET_SPAN.as_secs_f64() {
+            return;
+        }
+        before = now;
+    }
 }
 
 /// Fails when something already listens on `port`: the target would then fail to

@@ -1,0 +1,318 @@
+//! Pass/fail thresholds for CI, k6-style: `p95<100ms`, `error_rate<0.1%`, `rps>=5000`.
+//! Each is checked against a finished run's report; a latency is the successful
+//! requests' (corrected) unless the metric says `all_` (every request, errors and
+//! unfinished ones included). A metric the run could not measure (no successful
+//! request, so no latency) fails its threshold: an unmeasured number never passes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::report::{LoadReport, Percentiles};
+
+/// What a threshold compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    /// A latency percentile of the successful requests (corrected), by name.
+    Ok(Percentile),
+    /// A latency percentile of every request (corrected).
+    All(Percentile),
+    /// Failed or unfinished requests over scheduled ones.
+    ErrorRate,
+    /// Successful requests per second.
+    Rps,
+}
+
+/// A latency percentile a threshold may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Percentile {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+}
+
+impl Percentile {
+    fn of(self, p: &Percentiles) -> f64 {
+        match self {
+            Percentile::P50 => p.p50,
+            Percentile::P90 => p.p90,
+            Percentile::P95 => p.p95,
+            Percentile::P99 => p.p99,
+            Percentile::P999 => p.p999,
+            Percentile::Max => p.max,
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "p50" | "med" => Percentile::P50,
+            "p90" => Percentile::P90,
+            "p95" => Percentile::P95,
+            "p99" => Percentile::P99,
+            "p999" | "p99.9" => Percentile::P999,
+            "max" => Percentile::Max,
+            _ => return None,
+        })
+    }
+}
+
+/// How the measured value must compare with the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    Below,
+    AtMost,
+    Above,
+    AtLeast,
+}
+
+impl Comparison {
+    fn holds(self, actual: f64, bound: f64) -> bool {
+        match self {
+            Comparison::Below => actual < bound,
+            Comparison::AtMost => actual <= bound,
+            Comparison::Above => actual > bound,
+            Comparison::AtLeast => actual >= bound,
+        }
+    }
+}
+
+/// One threshold, e.g. `p95<100ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    text: String,
+    metric: Metric,
+    comparison: Comparison,
+    /// In the metric's unit: ms, a fraction, or req/s.
+    bound: f64,
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let (at, op) = ["<=", ">=", "<", ">"]
+            .iter()
+            .find_map(|op| compact.find(op).map(|at| (at, *op)))
+            .ok_or_else(|| {
+                format!("threshold {text:?} has no comparison: write e.g. p95<100ms, error_rate<0.1%, rps>=5000")
+            })?;
+        let (name, value) = (&compact[..at], &compact[at + op.len()..]);
+        let comparison = match op {
+            "<" => Comparison::Below,
+            "<=" => Comparison::AtMost,
+            ">" => Comparison::Above,
+            _ => Comparison::AtLeast,
+        };
+        let metric = match name {
+            "error_rate" | "errors" => Metric::ErrorRate,
+            "rps" | "throughput" => Metric::Rps,
+            _ => match name.strip_prefix("all_") {
+                Some(p) => Percentile::parse(p).map(Metric::All),
+                None => Percentile::parse(name).map(Metric::Ok),
+            }
+            .ok_or_else(|| {
+                format!("threshold {text:?}: unknown metric {name:?}; known: p50 p90 p95 p99 p999 max (successful requests), all_p95 … (every request), error_rate, rps")
+            })?,
+        };
+        let bound = match metric {
+            Metric::Ok(_) | Metric::All(_) => parse_latency_ms(value),
+            Metric::ErrorRate => parse_fraction(value),
+            Metric::Rps => value.parse::<f64>().ok(),
+        }
+        .filter(|b| b.is_finite() && *b >= 0.0)
+        .ok_or_else(|| match metric {
+            Metric::Ok(_) | Metric::All(_) => format!(
+                "threshold {text:?}: {value:?} is not a latency: write e.g. 100ms, 1.5s, 250us"
+            ),
+            Metric::ErrorRate => {
+                format!("threshold {text:?}: {value:?} is not a rate: write e.g. 0.1% or 0.001")
+            }
+            Metric::Rps => {
+                format!("threshold {text:?}: {value:?} is not a number of requests per second")
+            }
+        })?;
+        Ok(Self {
+            text: compact,
+            metric,
+            comparison,
+            bound,
+        })
+    }
+}
+
+fn parse_latency_ms(value: &str) -> Option<f64> {
+    let (number, scale) = if let Some(n) = value.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = value
+        .strip_suffix("us")
+        .or_else(|| value.strip_suffix("µs"))
+    {
+        (n, 0.001)
+    } else if let Some(n) = value.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None; // a bare number is ambiguous: say the unit
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+fn parse_fraction(value: &str) -> Option<f64> {
+    match value.strip_suffix('%') {
+        Some(percent) => percent.parse::<f64>().ok().map(|p| p / 100.0),
+        None => value.parse().ok(),
+    }
+}
+
+/// A threshold checked against a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The threshold as given (spaces removed).
+    pub threshold: String,
+    /// What the run measured, in the threshold's unit (ms, fraction, req/s); null when
+    /// it could not be measured (no successful request has no latency).
+    pub actual: Option<f64>,
+    /// The unit of `actual`.
+    pub unit: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+impl Threshold {
+    /// Checks it against `report`.
+    pub fn check(&self, report: &LoadReport) -> ThresholdResult {
+        let latency = &report.latency_ms;
+        let (actual, unit) = match self.metric {
+            Metric::Ok(p) => (latency.ok.corrected.map(|l| p.of(&l)), "ms"),
+            Metric::All(p) => (latency.all.corrected.map(|l| p.of(&l)), "ms"),
+            Metric::ErrorRate => (report.error_share, "fraction"),
+            Metric::Rps => (Some(report.achieved_rps), "req/s"),
+        };
+        ThresholdResult {
+            threshold: self.text.clone(),
+            actual,
+            unit: unit.into(),
+            passed: actual.is_some_and(|a| self.comparison.holds(a, self.bound)),
+        }
+    }
+}
+
+/// Checks every threshold against `report`.
+pub fn check_all(thresholds: &[Threshold], report: &LoadReport) -> Vec<ThresholdResult> {
+    thresholds.iter().map(|t| t.check(report)).collect()
+}
+
+/// The text lines for the results: `PASS p95<100ms (p95 = 12.3 ms)`.
+pub fn render(results: &[ThresholdResult]) -> String {
+    let mut out = String::new();
+    for result in results {
+        let actual = match result.actual {
+            None => "not measured".to_string(),
+            Some(value) => match result.unit.as_str() {
+                "fraction" => format!("{:.3} %", value * 100.0),
+                "ms" => format!("{value:.3} ms"),
+                _ => format!("{value:.1} {}", result.unit),
+            },
+        };
+        let verdict = if result.passed { "PASS" } else { "FAIL" };
+        out.push_str(&format!(
+            "  {verdict}  {} (measured {actual})\n",
+            result.threshold
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::report::{Latency, LatencyView};
+
+    fn report(p95: Option<f64>, error_share: f64, rps: f64) -> LoadReport {
+        let percentiles = p95.map(|p95| Percentiles {
+            p50: p95 / 2.0,
+            p90: p95 * 0.9,
+            p95,
+            p99: p95 * 1.5,
+            p999: p95 * 2.0,
+            max: p95 * 3.0,
+            mean: p95 / 2.0,
+        });
+        LoadReport {
+            latency_ms: Latency {
+                ok: LatencyView {
+                    corrected: percentiles,
+                    ..LatencyView::default()
+                },
+                all: LatencyView {
+                    corrected: percentiles.map(|p| Percentiles {
+                        p95: p.p95 * 10.0,
+                        ..p
+                    }),
+                    ..LatencyView::default()
+                },
+            },
+            error_share: Some(error_share),
+            achieved_rps: rps,
+            ..LoadReport::default()
+        }
+    }
+
+    #[test]
+    fn parses_the_k6_style_forms_and_refuses_the_rest_with_a_hint() {
+        let t: Threshold = "p95 < 100ms".parse().unwrap();
+        assert_eq!(
+            (t.metric, t.comparison, t.bound),
+            (Metric::Ok(Percentile::P95), Comparison::Below, 100.0)
+        );
+        let t: Threshold = "error_rate<0.1%".parse().unwrap();
+        assert!((t.bound - 0.001).abs() < 1e-12);
+        let t: Threshold = "rps>=5000".parse().unwrap();
+        assert_eq!(
+            (t.metric, t.comparison, t.bound),
+            (Metric::Rps, Comparison::AtLeast, 5000.0)
+        );
+        let t: Threshold = "all_p99<=1.5s".parse().unwrap();
+        assert_eq!((t.metric, t.bound), (Metric::All(Percentile::P99), 1500.0));
+        for (bad, hint) in [
+            ("p95 100ms", "no comparison"),
+            ("p96<1ms", "unknown metric"),
+            ("p95<100", "not a latency"),
+            ("error_rate<lots", "not a rate"),
+        ] {
+            let error = bad.parse::<Threshold>().unwrap_err();
+            assert!(error.contains(hint), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn checks_against_a_report_and_never_passes_an_unmeasured_latency() {
+        let good = report(Some(50.0), 0.0005, 6000.0);
+        let thresholds: Vec<Threshold> =
+            ["p95<100ms", "error_rate<0.1%", "rps>=5000", "all_p95<100ms"]
+                .iter()
+                .map(|t| t.parse().unwrap())
+                .collect();
+        let results = check_all(&thresholds, &good);
+        let passed: Vec<bool> = results.iter().map(|r| r.passed).collect();
+        assert_eq!(
+            passed,
+            [true, true, true, false],
+            "all_p95 is 500 ms: {results:?}"
+        );
+        let none = report(None, 1.0, 0.0);
+        let result = thresholds[0].check(&none);
+        assert!(!result.passed && result.actual.is_none());
+        assert!(render(&[result]).contains("FAIL  p95<100ms (measured not measured)"));
+    }
+}

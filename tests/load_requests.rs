@@ -1,0 +1,373 @@
+//! `sabench load` for real services (issue 15): method, headers and body; a weighted
+//! URL mix; Poisson arrivals (their gaps written by --send-log and tested against the
+//! exponential distribution); a new connection per request with its connect time; and
+//! k6-style thresholds that fail a CI job with exit status 3.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+/// One request as the recording target saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Its number on its connection (0: the first).
+    on_connection: usize,
+}
+
+/// A loopback HTTP/1.1 server that records every request (reading bodies by their
+/// Content-Length) and answers 200 "ok", closing when asked.
+struct Recorder {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Recorder {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let shared = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = shared.clone();
+                std::thread::spawn(move || serve(stream, &seen));
+            }
+        });
+        Self { url, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Seen>>) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for on_connection in 0.. {
+        let (head_len, mut request) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut parsed = httparse::Request::new(&mut headers);
+            if let Ok(httparse::Status::Complete(len)) = parsed.parse(&buffer) {
+                let request = Seen {
+                    method: parsed.method.unwrap_or("").to_string(),
+                    path: parsed.path.unwrap_or("").to_string(),
+                    headers: parsed
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).to_string(),
+                            )
+                        })
+                        .collect(),
+                    body: Vec::new(),
+                    on_connection,
+                };
+                break (len, request);
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        while buffer.len() < head_len + length {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        request.body = buffer[head_len..head_len + length].to_vec();
+        buffer.drain(..head_len + length);
+        seen.lock().unwrap().push(request);
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n{connection}\r\nok\n");
+        if stream.write_all(reply.as_bytes()).is_err() || close {
+            return;
+        }
+    }
+}
+
+fn sabench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .arg("load")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sabench-requests-{}-{name}", std::process::id()))
+}
+
+fn json_of(args: &[&str], name: &str) -> (Output, Value) {
+    let path = scratch(name);
+    let path_text = path.to_string_lossy().into_owned();
+    let mut all = args.to_vec();
+    all.extend(["--json", &path_text, "-q"]);
+    let output = sabench(&all);
+    let value = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    let _ = std::fs::remove_file(&path);
+    (output, value)
+}
+
+#[test]
+fn the_method_headers_and_body_asked_for_are_what_the_server_gets() {
+    let target = Recorder::start();
+    let url = format!("{}/items?x=1", target.url);
+    let body = scratch("body");
+    std::fs::write(&body, b"{\"name\":\"a\"}").unwrap();
+    let (output, report) = json_of(
+        &[
+            &url,
+            "-m",
+            "post",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Host: api.example",
+            "--body-file",
+            body.to_str().unwrap(),
+            "-n",
+            "20",
+            "-c",
+            "2",
+        ],
+        "post",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["requests_ok"], 20);
+    let seen = target.seen();
+    assert_eq!(seen.len(), 20);
+    for request in &seen {
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.path, "/items?x=1");
+        assert_eq!(request.body, b"{\"name\":\"a\"}");
+        let host: Vec<_> = request
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .collect();
+        assert_eq!(
+            host.len(),
+            1,
+            "one Host, the one asked for: {:?}",
+            request.headers
+        );
+        assert_eq!(host[0].1, "api.example");
+        assert!(request
+            .headers
+            .contains(&("Content-Type".into(), "application/json".into())));
+    }
+    assert!(
+        seen.iter().any(|r| r.on_connection > 0),
+        "connections are kept alive"
+    );
+    let bad = sabench(&[&url, "-H", "no colon", "-n", "1"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Name: value"));
+}
+
+#[test]
+fn a_weighted_url_mix_is_followed() {
+    let target = Recorder::start();
+    let file = scratch("urls");
+    std::fs::write(&file, format!("# the mix\n3 {0}/a\n1 {0}/b\n", target.url)).unwrap();
+    let (output, report) = json_of(
+        &[
+            "--url-file",
+            file.to_str().unwrap(),
+            "-n",
+            "4000",
+            "-c",
+            "4",
+        ],
+        "mix",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["requests_ok"], 4000);
+    let a = target.seen().iter().filter(|r| r.path == "/a").count();
+    assert!(
+        (2800..3200).contains(&a),
+        "{a} of 4000 to /a (weight 3 of 4)"
+    );
+    std::fs::write(&file, format!("{}/a\nhttp://127.0.0.2:1/b\n", target.url)).unwrap();
+    let mixed = sabench(&["--url-file", file.to_str().unwrap(), "-n", "1", "-c", "1"]);
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("one address"));
+}
+
+#[test]
+fn poisson_arrivals_have_exponential_gaps_and_corrected_latency() {
+    let target = Recorder::start();
+    let url = format!("{}/", target.url);
+    let log = scratch("sends");
+    let (output, report) = json_of(
+        &[
+            &url,
+            "--rate",
+            "2000",
+            "--arrival",
+            "poisson",
+            "--seed",
+            "7",
+            "-d",
+            "2s",
+            "-c",
+            "16",
+            "--send-log",
+            log.to_str().unwrap(),
+        ],
+        "poisson",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let times: Vec<f64> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(
+        times.len() as u64,
+        report["requests"]["scheduled"].as_u64().unwrap()
+    );
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    assert!(
+        (mean - 0.0005).abs() < 0.00005,
+        "mean gap {mean} s at 2000 req/s"
+    );
+    // Kolmogorov–Smirnov against Exp(mean): D below the 1 % critical value 1.63/√n.
+    let mut sorted = gaps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let d = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let cdf = 1.0 - (-g / mean).exp();
+            (cdf - i as f64 / n)
+                .abs()
+                .max(((i + 1) as f64 / n - cdf).abs())
+        })
+        .fold(0.0, f64::max);
+    assert!(d < 1.63 / n.sqrt(), "KS D = {d:.4} over {n} gaps");
+    assert_eq!(report["valid"], true, "{}", report["invalid_reasons"]);
+}
+
+#[test]
+fn no_keepalive_opens_a_connection_per_request_and_reports_its_connect_time() {
+    let target = Recorder::start();
+    let url = format!("{}/", target.url);
+    let (output, report) = json_of(&[&url, "--no-keepalive", "-n", "50", "-c", "2"], "close");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["requests_ok"], 50);
+    assert!(
+        target.seen().iter().all(|r| r.on_connection == 0),
+        "one request per connection"
+    );
+    assert!(
+        report["connect_ms"]["p50"]
+            .as_f64()
+            .is_some_and(|p| p > 0.0),
+        "{}",
+        report["connect_ms"]
+    );
+}
+
+#[test]
+fn thresholds_pass_or_fail_the_run_with_exit_status_3() {
+    let target = Recorder::start();
+    let url = format!("{}/", target.url);
+    let (output, report) = json_of(
+        &[
+            &url,
+            "--rate",
+            "200",
+            "-d",
+            "1s",
+            "--threshold",
+            "p95<5s",
+            "--threshold",
+            "error_rate<1%",
+        ],
+        "pass",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        report["thresholds"][0]["passed"], true,
+        "{}",
+        report["thresholds"]
+    );
+    let (output, report) = json_of(
+        &[
+            &url,
+            "--rate",
+            "200",
+            "-d",
+            "1s",
+            "--threshold",
+            "rps>=1000000",
+            "--threshold",
+            "p95<5s",
+        ],
+        "fail",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["thresholds"][0]["passed"], false);
+    assert_eq!(report["thresholds"][1]["passed"], true);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("FAIL  rps>=1000000") && text.contains("PASS  p95<5s"),
+        "{text}"
+    );
+    let bad = sabench(&[&url, "--threshold", "p95 100ms", "-n", "1"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no comparison"));
+}
