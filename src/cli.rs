@@ -45,6 +45,9 @@ pub enum Command {
     /// `run`).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
+    /// Merge the --json reports of the shards of one run (`load --shard I/N`) exactly:
+    /// counts and histograms add, percentiles are recomputed, valid only if every shard is.
+    Merge(MergeArgs),
     /// Run a throwaway PostgreSQL (initdb in a temporary folder, fsync=off, a seeded
     /// `users` table) on a free loopback port until Ctrl-C; the folder is removed after.
     Postgres(PostgresArgs),
@@ -123,6 +126,11 @@ pub struct CompareArgs {
     pub before: std::path::PathBuf,
     /// The later run folder (the comparison is also written into it).
     pub after: std::path::PathBuf,
+    /// A CI gate, repeatable: `p95:+10%` (a rise beyond 10 % fails), `rps:-5%` (a fall
+    /// beyond 5 %); metrics rps p50 p95 p99 error_rate. Exit 3 only when a change is
+    /// beyond its bound and real (Mann–Whitney p < 0.05 over the repetitions).
+    #[arg(long = "fail-on", value_name = "METRIC:±N%")]
+    pub fail_on: Vec<crate::report::compare::FailOn>,
 }
 
 /// `sabench load`.
@@ -173,6 +181,15 @@ pub struct LoadArgs {
     /// Write every intended send time (seconds from the start, one a line) to FILE.
     #[arg(long, value_name = "FILE")]
     pub send_log: Option<std::path::PathBuf>,
+    /// Load from many machines: run shard I of N of this run (--rate and --connections
+    /// are the whole run's), from the common --start-at; merge the shards' --json with
+    /// `sabench merge`.
+    #[arg(long, value_name = "I/N", requires = "start_at", value_parser = crate::load::shard::parse_shard, conflicts_with = "processes")]
+    pub shard: Option<(usize, usize)>,
+    /// The common start of a sharded run: an RFC 3339 time or Unix seconds (give every
+    /// shard the same, a few seconds ahead).
+    #[arg(long, value_name = "TIME", requires = "shard", value_parser = crate::load::shard::parse_start_at)]
+    pub start_at: Option<u64>,
     /// Open loop: requests per second, sent on schedule whatever the server does.
     #[arg(long, value_parser = parse_positive)]
     pub rate: Option<f64>,
@@ -224,6 +241,10 @@ pub struct LoadArgs {
     /// Exit 2 when the run is INVALID (the target stopped answering, or the generator could not keep the load).
     #[arg(long)]
     pub strict: bool,
+    /// Print the latency distribution: the percentile spectrum and a histogram (as
+    /// `wrk --latency`); it is in the JSON either way.
+    #[arg(long)]
+    pub latency: bool,
     /// A pass/fail check for CI, repeatable: `p95<100ms`, `all_p99<=1s`, `error_rate<0.1%`,
     /// `rps>=5000` (latencies are the successful requests' unless `all_`); exit 3 when
     /// one fails.
@@ -232,9 +253,27 @@ pub struct LoadArgs {
     /// Permit a target that is not on loopback.
     #[arg(long)]
     pub allow_remote: bool,
+    /// HTTPS: accept any certificate (a self-signed test server); the server is then not
+    /// authenticated.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// HTTPS: trust the certificates in this PEM file (a private CA, a self-signed server).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
     /// No per-second progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `sabench merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' JSON reports (`load --shard I/N --json FILE`), every shard once.
+    #[arg(required = true)]
+    pub shards: Vec<std::path::PathBuf>,
+    /// Write the merged report here as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `sabench supervise`.
@@ -474,6 +513,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upstream(args) => upstream(args),
         Command::Verify(args) => verify(args),
         Command::Load(args) => load(args),
+        Command::Merge(args) => merge(args),
         Command::Supervise(args) => {
             crate::run::supervisor::supervise(args.port, &args.command, args.setup.as_deref())
         }
@@ -870,6 +910,20 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         arrival: args.arrival,
         seed: args.seed,
         send_log: args.send_log.clone(),
+        tls: crate::load::tls::TlsOptions {
+            insecure: args.insecure,
+            cacert: args.cacert.clone(),
+        },
+        shard: args
+            .shard
+            .zip(args.start_at)
+            .map(
+                |((index, count), start_unix_ns)| crate::load::shard::ShardOf {
+                    index,
+                    count,
+                    start_unix_ns,
+                },
+            ),
         ..LoadConfig::closed(&url, connections, Duration::from_secs(10))
     })
 }
@@ -894,6 +948,9 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     print!("{}", report.render());
+    if let (true, Some(distribution)) = (args.latency, &report.latency_distribution) {
+        print!("{}", distribution.render());
+    }
     if !report.thresholds.is_empty() {
         print!(
             "thresholds\n{}",
@@ -917,6 +974,28 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::new();
+    let mut names = Vec::new();
+    for path in &args.shards {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+        let report: crate::load::LoadReport = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{name} is not a load report (sabench load --json)"))?;
+        reports.push(report);
+        names.push(name);
+    }
+    let merged = crate::load::merge::merge(&reports, &names)?;
+    if let Some(path) = &args.out {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &merged)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print!("{}", merged.render());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -1005,11 +1084,18 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let before = crate::results::RunDir::open(&args.before)?;
     let after = crate::results::RunDir::open(&args.after)?;
-    let text = crate::report::compare::compare(&before, &after)?;
-    let path = after.write_text(&format!("compare-vs-{}.md", before.id()), &text)?;
-    println!("{text}");
+    let comparison = crate::report::compare::compare(&before, &after, &args.fail_on)?;
+    let path = after.write_text(&format!("compare-vs-{}.md", before.id()), &comparison.text)?;
+    println!("{}", comparison.text);
     eprintln!("written to {}", path.display());
-    Ok(ExitCode::SUCCESS)
+    if comparison.failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "{} change(s) beyond a --fail-on bound and real: exiting with status 3",
+        comparison.failures.len()
+    );
+    Ok(ExitCode::from(3))
 }
 
 #[cfg(test)]

@@ -371,3 +371,96 @@ fn thresholds_pass_or_fail_the_run_with_exit_status_3() {
     let bad = sabench(&[&url, "--threshold", "p95 100ms", "-n", "1"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no comparison"));
 }
+
+/// A loopback HTTPS server with a self-signed certificate for `localhost` and
+/// 127.0.0.1 (made by rcgen), answering every request 200 "ok" on keep-alive
+/// connections; returns its port and the certificate's PEM.
+fn tls_target() -> (u16, String) {
+    use std::sync::Arc;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let pem = certified.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+    let config = Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let Ok(session) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(session, stream);
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buffer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buffer.drain(..end);
+                    if tls
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, pem)
+}
+
+#[test]
+fn https_targets_are_loaded_and_an_untrusted_certificate_says_what_to_do() {
+    let (port, pem) = tls_target();
+    let url = format!("https://localhost:{port}/");
+    let (output, report) = json_of(
+        &[&url, "--insecure", "--rate", "300", "-d", "1s", "-c", "4"],
+        "tls-insecure",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["requests_ok"], 300, "{}", report["errors"]);
+    let ca = scratch("ca.pem");
+    std::fs::write(&ca, &pem).unwrap();
+    let (output, report) = json_of(
+        &[
+            &url,
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-n",
+            "50",
+            "-c",
+            "2",
+        ],
+        "tls-ca",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["requests_ok"], 50);
+    let untrusted = sabench(&[&url, "-n", "5", "-c", "1"]);
+    assert!(!untrusted.status.success());
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(
+        stderr.contains("TLS handshake") && stderr.contains("--cacert"),
+        "{stderr}"
+    );
+}

@@ -61,7 +61,7 @@ err_status_5xx,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
 probe_p95_ms,probe_p99_ms,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
 server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
-server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,connect_failures";
+server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,connect_failures,tree_rss_sum_peak_mib";
 
 #[test]
 fn a_tiny_scenario_produces_every_file() {
@@ -125,8 +125,8 @@ fn a_tiny_scenario_produces_every_file() {
         .collect();
     assert_eq!(
         svgs.len(),
-        5,
-        "throughput, p95, rss, spectrum, timeline: {charts:?}"
+        6,
+        "throughput, p95, rss, capacity-memory, spectrum, timeline: {charts:?}"
     );
     assert_eq!(pngs.len(), svgs.len());
     for svg in &svgs {
@@ -516,4 +516,66 @@ saturate = { p95_slo = "1ms", start_rps = 50.0, max_rps = 400.0, bisections = 1,
         row["invalid_reason"].contains("no capacity found"),
         "{row:?}"
     );
+}
+
+#[test]
+fn compare_fails_on_a_real_regression_beyond_its_gate_and_only_then() {
+    let dir = temp_dir("gate");
+    let out = dir.join("results");
+    // The same cells twice, the second doing 50 times the work per request: a real fall.
+    for rounds in [100, 5000] {
+        let scenario = write_scenario(
+            &dir,
+            &format!(
+                "name = \"gate\"\nduration = \"300ms\"\nwarmup = \"100ms\"\nrepetitions = 5\n\
+                 [[styles]]\nstyle = \"async\"\nworkers = [1]\n\
+                 [[workloads]]\nroute = \"cpu\"\ncpu_rounds = {rounds}\n[load]\nconnections = [2]\n"
+            ),
+        );
+        let status = sabench()
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mut runs: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    let gate = |bound: &str| {
+        sabench()
+            .arg("compare")
+            .arg(&runs[0])
+            .arg(&runs[1])
+            .args(["--fail-on", bound])
+            .output()
+            .unwrap()
+    };
+    let failed = gate("rps:-5%");
+    assert_eq!(
+        failed.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        text.contains("**failed**: cpu async(workers=1) c=2"),
+        "{text}"
+    );
+    let tolerant = gate("rps:-99.9%");
+    assert!(
+        tolerant.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tolerant.stdout)
+    );
+    assert!(String::from_utf8_lossy(&tolerant.stdout).contains("none failed"));
+    let rise = gate("p95:+10%");
+    assert_eq!(rise.status.code(), Some(3), "p95 rose a lot too");
 }

@@ -1,7 +1,8 @@
 //! A lean HTTP/1.1 client connection for the load generator: one pre-built request
 //! written per exchange, the response head parsed with `httparse`, the body skipped
 //! by its framing (Content-Length, chunked, or read to close). No per-request
-//! allocation once the buffer has grown.
+//! allocation once the buffer has grown. Over HTTPS the same connection drives a
+//! rustls session on its socket (see [`super::tls`]).
 
 use std::net::SocketAddr;
 
@@ -68,6 +69,8 @@ enum Framing {
 /// call saved per request.
 pub struct Connection {
     socket: AsyncFd<std::net::TcpStream>,
+    /// The TLS session over the socket (None: plain HTTP).
+    tls: Option<Box<rustls::ClientConnection>>,
     buffer: Vec<u8>,
     filled: usize,
     bytes_read: u64,
@@ -79,7 +82,15 @@ const BUFFER: usize = 16 * 1024;
 impl Connection {
     /// Opens a TCP connection (Nagle off).
     pub async fn connect(addr: SocketAddr) -> std::io::Result<Self> {
-        Self::connect_with(addr, None, BUFFER).await
+        Self::connect_with(addr, None, BUFFER, None).await
+    }
+
+    /// Opens a TCP connection, with a TLS session over it when `tls` is given.
+    pub async fn connect_over(
+        addr: SocketAddr,
+        tls: Option<&super::tls::TlsClient>,
+    ) -> std::io::Result<Self> {
+        Self::connect_with(addr, None, BUFFER, tls).await
     }
 
     /// Opens a TCP connection from `source` (None: the kernel chooses) with a read
@@ -88,6 +99,7 @@ impl Connection {
         addr: SocketAddr,
         source: Option<std::net::IpAddr>,
         buffer: usize,
+        tls: Option<&super::tls::TlsClient>,
     ) -> std::io::Result<Self> {
         let stream = match source {
             None => TcpStream::connect(addr).await?,
@@ -107,8 +119,17 @@ impl Connection {
         // SAFETY: the std TcpStream owns its descriptor, and it is moved into the
         // AsyncFd, so the descriptor stays open and the same until the AsyncFd drops.
         let socket = unsafe { AsyncFd::register(stream) }?;
+        let tls = match tls {
+            Some(client) => {
+                let mut session = Box::new(client.session()?);
+                handshake(&socket, &mut session).await?;
+                Some(session)
+            }
+            None => None,
+        };
         Ok(Self {
             socket,
+            tls,
             buffer: vec![0; buffer.max(64)],
             filled: 0,
             bytes_read: 0,
@@ -149,6 +170,11 @@ impl Connection {
     }
 
     async fn write_all(&mut self, mut bytes: &[u8]) -> Result<(), ExchangeError> {
+        if let Some(session) = self.tls.as_mut() {
+            session.writer().write_all(bytes)?;
+            flush_tls(&self.socket, session).await?;
+            return Ok(());
+        }
         while !bytes.is_empty() {
             let mut stream: &std::net::TcpStream = self.socket.get_ref();
             match stream.write(bytes) {
@@ -168,6 +194,13 @@ impl Connection {
     async fn fill(&mut self) -> Result<(), ExchangeError> {
         if self.filled == self.buffer.len() {
             self.buffer.resize(self.buffer.len() * 2, 0);
+        }
+        if let Some(session) = self.tls.as_mut() {
+            let space = &mut self.buffer[self.filled..];
+            let n = read_plaintext(&self.socket, session, space).await?;
+            self.filled += n;
+            self.bytes_read += n as u64;
+            return Ok(());
         }
         loop {
             let mut guard = self.socket.readable().await?;
@@ -246,6 +279,94 @@ impl Connection {
             }
         }
         Ok(head)
+    }
+}
+
+/// Drives the TLS handshake to its end on the non-blocking socket.
+async fn handshake(
+    socket: &AsyncFd<std::net::TcpStream>,
+    session: &mut rustls::ClientConnection,
+) -> std::io::Result<()> {
+    while session.is_handshaking() {
+        if session.wants_write() {
+            flush_tls(socket, session).await?;
+        } else {
+            read_tls_records(socket, session).await?;
+        }
+    }
+    flush_tls(socket, session).await
+}
+
+/// Writes every TLS record the session has ready.
+async fn flush_tls(
+    socket: &AsyncFd<std::net::TcpStream>,
+    session: &mut rustls::ClientConnection,
+) -> std::io::Result<()> {
+    while session.wants_write() {
+        let mut stream: &std::net::TcpStream = socket.get_ref();
+        match session.write_tls(&mut stream) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                socket.writable().await?.clear_ready();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads TLS records from the socket (waiting for them) and processes them; a TLS
+/// error (a bad certificate, a protocol error) is an `InvalidData` error.
+async fn read_tls_records(
+    socket: &AsyncFd<std::net::TcpStream>,
+    session: &mut rustls::ClientConnection,
+) -> std::io::Result<()> {
+    loop {
+        let mut guard = socket.readable().await?;
+        let mut stream: &std::net::TcpStream = guard.get_inner();
+        match session.read_tls(&mut stream) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {
+                session
+                    .process_new_packets()
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads decrypted bytes into `space`, reading records from the socket as needed.
+async fn read_plaintext(
+    socket: &AsyncFd<std::net::TcpStream>,
+    session: &mut rustls::ClientConnection,
+    space: &mut [u8],
+) -> Result<usize, ExchangeError> {
+    loop {
+        match session.reader().read(space) {
+            Ok(0) => return Err(ExchangeError::Closed),
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                read_tls_records(socket, session).await.map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        ExchangeError::Closed
+                    } else {
+                        ExchangeError::Io(e)
+                    }
+                })?;
+                if session.wants_write() {
+                    flush_tls(socket, session).await?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(ExchangeError::Closed)
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

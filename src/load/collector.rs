@@ -271,6 +271,48 @@ const STALL: Duration = Duration::from_secs(1);
 const BUSY_LIMIT: f64 = 0.9;
 
 impl Collected {
+    /// What a merge of shards gathered, as if one collector had.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn merged(
+        totals: Recording,
+        timeline: Vec<Second>,
+        cpu_seconds: f64,
+        unserved: u64,
+        busy: Option<f64>,
+        measure_start: Instant,
+        last_answer: Option<Instant>,
+        ramp: Option<RampTally>,
+    ) -> Self {
+        Self {
+            totals,
+            timeline,
+            cpu_seconds,
+            elapsed: Duration::ZERO,
+            unserved,
+            busy,
+            last_answer,
+            measure_start,
+            ramp,
+            sends: Vec::new(),
+        }
+    }
+
+    /// This run's raw counters and histograms as shard `index` of `count`.
+    pub(crate) fn raw(&self, index: usize, count: usize) -> super::merge::ShardRaw {
+        let last_answer_s = self.last_answer.map(|at| {
+            at.saturating_duration_since(self.measure_start)
+                .as_secs_f64()
+        });
+        super::merge::ShardRaw::of(
+            index,
+            count,
+            &self.totals,
+            self.ramp.as_ref(),
+            self.unserved,
+            last_answer_s,
+        )
+    }
+
     /// The final report.
     pub(crate) fn into_report(
         self,
@@ -345,6 +387,7 @@ impl Collected {
             latency_ms: latency,
             send_delay_ms: Percentiles::of(&self.totals.send_delay),
             connect_ms: Percentiles::of(&self.totals.connect),
+            latency_distribution: super::distribution::Distribution::of(&self.totals.ok_corrected),
             server_wait_ms: Percentiles::of(&self.totals.server_wait),
             connections_unserved: self.unserved,
             generator_lag_ms: generator_lag,
@@ -357,6 +400,7 @@ impl Collected {
             generator_peak_rss_mib: generator_rss_mib,
             generator_processes: processes,
             thresholds: Vec::new(),
+            shard: None,
             connection_ramp: self
                 .ramp
                 .as_ref()

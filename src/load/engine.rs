@@ -71,17 +71,20 @@ pub(crate) struct Plan {
     pub seed: u64,
     /// Keep every intended send time (for `--send-log`).
     pub log_sends: bool,
+    /// HTTPS: what every connection's TLS session shares (None: plain HTTP).
+    pub tls: Option<super::tls::TlsClient>,
 }
 
 impl Plan {
     /// Opens connection `index` (over every worker): from the ramp's source address and
     /// with a small buffer when connections are held, as usual otherwise.
     async fn open(&self, index: usize) -> std::io::Result<Connection> {
+        let tls = self.tls.as_ref();
         match &self.ramp {
             Some(ramp) => {
-                Connection::connect_with(self.addr, ramp.source(index), HELD_BUFFER).await
+                Connection::connect_with(self.addr, ramp.source(index), HELD_BUFFER, tls).await
             }
-            None => Connection::connect(self.addr).await,
+            None => Connection::connect_over(self.addr, tls).await,
         }
     }
 }

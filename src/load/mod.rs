@@ -12,7 +12,9 @@
 
 pub mod client;
 pub mod collector;
+pub mod distribution;
 pub(crate) mod engine;
+pub mod merge;
 pub mod pacer;
 pub mod ramp;
 pub mod recorder;
@@ -20,6 +22,7 @@ pub mod report;
 pub mod shard;
 pub mod target;
 pub mod threshold;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -86,6 +89,10 @@ pub struct LoadConfig {
     pub seed: u64,
     /// Write every intended send time (s from the schedule's start) here, one a line.
     pub send_log: Option<PathBuf>,
+    /// Run only this shard of the run (load from many machines; see [`merge`]).
+    pub shard: Option<shard::ShardOf>,
+    /// HTTPS: how to trust the target's certificate.
+    pub tls: tls::TlsOptions,
 }
 
 /// A callback for each finished second of a run.
@@ -126,6 +133,8 @@ impl LoadConfig {
             arrival: pacer::Arrival::Uniform,
             seed: 1,
             send_log: None,
+            shard: None,
+            tls: tls::TlsOptions::default(),
         }
     }
 
@@ -200,6 +209,9 @@ pub enum LoadError {
         /// What went wrong, with what it said.
         why: String,
     },
+    /// HTTPS could not be set up, or the handshake failed.
+    #[error("{0}")]
+    Tls(String),
     /// Starting a generator thread failed.
     #[error("cannot start the generator: {0}")]
     Start(std::io::Error),
@@ -212,7 +224,14 @@ pub enum LoadError {
 pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     check_settings(config)?;
     let target = Target::parse(&config.url, config.allow_remote)?;
-    let processes = shard::processes_for(config)?;
+    let processes = match config.shard {
+        // A shard of a run over many machines holds its share in this one process.
+        Some(of) => {
+            check_file_descriptors(config.connections.div_ceil(of.count))?;
+            1
+        }
+        None => shard::processes_for(config)?,
+    };
     if processes > 1 && config.send_log.is_some() {
         return Err(LoadError::Settings(
             "--send-log works in one generator process: use fewer connections or leave it out"
@@ -220,10 +239,16 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         ));
     }
     preflight(&target, config.connect_timeout)?;
+    if target.tls {
+        tls_preflight(&target, config)?;
+    }
     let hlog = match &config.hlog {
         Some(path) => Some(collector::HlogWriter::create(path)?),
         None => None,
     };
+    if let Some(of) = config.shard {
+        return shard::run_as_shard(config, of, &target, hlog);
+    }
     let threads = config
         .threads
         .clamp(1, config.connections.div_ceil(processes));
@@ -306,6 +331,10 @@ impl Plan {
             arrival: config.arrival,
             seed: config.seed,
             log_sends: config.send_log.is_some(),
+            tls: match target.tls {
+                true => Some(tls::TlsClient::new(&target.host, &config.tls)?),
+                false => None,
+            },
         })
     }
 }
@@ -453,6 +482,30 @@ pub fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Fails fast, with what to do, when the target's TLS handshake fails (most often its
+/// certificate is not trusted): otherwise every request would fail as `other`.
+fn tls_preflight(target: &Target, config: &LoadConfig) -> Result<(), LoadError> {
+    let client = tls::TlsClient::new(&target.host, &config.tls)?;
+    let mut session = client.session().map_err(LoadError::Start)?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
+        .map_err(LoadError::Start)?;
+    let _ = stream.set_read_timeout(Some(config.connect_timeout));
+    while session.is_handshaking() {
+        if let Err(error) = session.complete_io(&mut stream) {
+            let hint = if config.tls.insecure {
+                String::new()
+            } else {
+                " (a self-signed or private certificate: pass --cacert FILE, or --insecure to skip verification)".to_string()
+            };
+            return Err(LoadError::Tls(format!(
+                "the TLS handshake with {} failed: {error}{hint}",
+                target.url
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Fails fast, with a clear message, when nothing listens at the target.

@@ -50,6 +50,25 @@ impl Schedule {
     pub fn initial_rate(&self) -> Option<f64> {
         self.rate_at(Duration::ZERO)
     }
+
+    /// The same schedule at `share` of its rate (a shard's part of a run).
+    pub fn scaled(self, share: f64) -> Self {
+        match self {
+            Schedule::Closed => Schedule::Closed,
+            Schedule::Constant { rate } => Schedule::Constant { rate: rate * share },
+            Schedule::Stepped {
+                start,
+                step,
+                every,
+                max,
+            } => Schedule::Stepped {
+                start: start * share,
+                step: step * share,
+                every,
+                max: max.map(|m| m * share),
+            },
+        }
+    }
 }
 
 /// How the intended send times of an open loop are spaced.

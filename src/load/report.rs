@@ -238,10 +238,18 @@ pub struct LoadReport {
     /// peak RSS above is their sum.
     #[serde(default = "one")]
     pub generator_processes: usize,
+    /// The successful requests' corrected latency: its percentile spectrum and
+    /// histogram (null: no successful request).
+    #[serde(default)]
+    pub latency_distribution: Option<super::distribution::Distribution>,
     /// Time to open a new connection, for the requests that needed one (null: none
     /// did; with `--no-keepalive` every request does).
     #[serde(default)]
     pub connect_ms: Option<Percentiles>,
+    /// A shard of a run over many machines (`--shard I/N`): which, and its raw
+    /// counters and histograms for `sabench merge` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::merge::ShardRaw>,
     /// The `--threshold` checks and whether each passed (empty: none were given).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<super::threshold::ThresholdResult>,

@@ -34,6 +34,86 @@ const START_MARGIN: Duration = Duration::from_millis(500);
 /// Most generator processes one run may use.
 pub const MAX_PROCESSES: usize = 64;
 
+/// Which shard of a run over many machines this process runs, and when the run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardOf {
+    /// Its number, from 0 (`--shard 1/4` is index 0).
+    pub index: usize,
+    /// Shards in the run.
+    pub count: usize,
+    /// The common start, ns since the Unix epoch.
+    pub start_unix_ns: u64,
+}
+
+/// Runs shard `of` of the run `config` describes (its whole rate and connections): its
+/// worker threads of the whole plan, from the common start; the report is its share's,
+/// with the raw counters and histograms `sabench merge` adds up exactly.
+pub(crate) fn run_as_shard(
+    config: &LoadConfig,
+    of: ShardOf,
+    target: &Target,
+    hlog: Option<super::collector::HlogWriter>,
+) -> Result<super::LoadReport, LoadError> {
+    let threads = config
+        .threads
+        .clamp(1, config.connections.div_ceil(of.count).max(1));
+    let workers = threads * of.count;
+    let plan = Arc::new(Plan::new(config, target, instant_of(of.start_unix_ns))?);
+    let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
+    let (sender, receiver) = mpsc::channel();
+    let indices = of.index * threads..(of.index + 1) * threads;
+    let total = config.connections;
+    let mine: usize = indices
+        .clone()
+        .map(|i| total / workers + usize::from(i < total % workers))
+        .sum();
+    let handles = spawn_workers(&plan, indices, workers, &sender, &alarm)?;
+    drop(sender);
+    // Its share: the rate and connections it sends, judged as such.
+    let share = LoadConfig {
+        connections: mine,
+        schedule: config.schedule.scaled(1.0 / of.count as f64),
+        ..config.clone()
+    };
+    let collected = super::collector::collect(receiver, threads, hlog, &share, plan.measure_start)?;
+    for handle in handles {
+        if let Ok(Err(error)) = handle.join() {
+            return Err(LoadError::Start(error));
+        }
+    }
+    let raw = collected.raw(of.index, of.count);
+    let mut report = collected.into_report(&share, target, threads, 1, peak_rss_mib());
+    report.shard = Some(raw);
+    Ok(report)
+}
+
+/// Parses `--shard I/N` (from 1).
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let hint = || format!("--shard {text:?}: write I/N with 1 ≤ I ≤ N, e.g. 2/4");
+    let (index, count) = text.split_once('/').ok_or_else(hint)?;
+    let (index, count): (usize, usize) = (
+        index.trim().parse().map_err(|_| hint())?,
+        count.trim().parse().map_err(|_| hint())?,
+    );
+    if index == 0 || index > count {
+        return Err(hint());
+    }
+    Ok((index - 1, count))
+}
+
+/// Parses `--start-at`: an RFC 3339 time (`2026-11-24T10:00:00Z`) or Unix seconds.
+pub fn parse_start_at(text: &str) -> Result<u64, String> {
+    let at = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            UNIX_EPOCH + Duration::from_secs_f64(seconds)
+        }
+        _ => humantime::parse_rfc3339_weak(text).map_err(|e| {
+            format!("--start-at {text:?}: {e}; give an RFC 3339 time (2026-11-24T10:00:00Z) or Unix seconds")
+        })?,
+    };
+    Ok(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64)
+}
+
 /// This process's soft limit on open files (None when the OS will not say).
 pub fn open_file_limit() -> Option<u64> {
     // SAFETY: getrlimit only writes into the struct we pass.
@@ -117,6 +197,8 @@ pub struct ShardOrder {
     pub arrival: super::pacer::Arrival,
     /// The run's seed.
     pub seed: u64,
+    /// HTTPS trust.
+    pub tls: super::tls::TlsOptions,
 }
 
 impl ShardOrder {
@@ -138,6 +220,7 @@ impl ShardOrder {
             mix: self.mix.clone(),
             arrival: self.arrival,
             seed: self.seed,
+            tls: self.tls.clone(),
             ..LoadConfig::closed(&self.url, self.connections, Duration::ZERO)
         }
     }
@@ -395,6 +478,7 @@ impl Shards {
                 mix: config.mix.clone(),
                 arrival: config.arrival,
                 seed: config.seed,
+                tls: config.tls.clone(),
             };
             children.push(spawn_child(&program, &order, plan.start, sender)?);
         }

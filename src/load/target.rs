@@ -71,6 +71,10 @@ pub struct Target {
     pub path: String,
     /// `host:port` as the URL gives it.
     pub authority: String,
+    /// The host alone (the name a TLS certificate must carry).
+    pub host: String,
+    /// `https://`: the connections speak TLS.
+    pub tls: bool,
 }
 
 impl Target {
@@ -92,9 +96,12 @@ impl Target {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| bad("only http:// URLs are supported (no TLS)"))?;
+        let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(bad("the URL must start with http:// or https://")),
+        };
+        let default_port = if tls { 443 } else { 80 };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -103,9 +110,13 @@ impl Target {
             return Err(bad("no host"));
         }
         let with_port = if authority.ends_with(']') || !authority.contains(':') {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         } else {
             authority.to_string()
+        };
+        let host = match with_port.rsplit_once(':') {
+            Some((host, _)) => host.to_string(),
+            None => authority.to_string(),
         };
         let addr = match with_port.parse::<SocketAddr>() {
             Ok(addr) => addr,
@@ -136,6 +147,8 @@ impl Target {
             request: RequestSpec::default().render(authority, path),
             path: path.to_string(),
             authority: authority.to_string(),
+            host,
+            tls,
         })
     }
 }
@@ -267,8 +280,10 @@ mod tests {
             Target::parse("http://example.com/", false),
             Err(LoadError::NotLoopback(_))
         ));
+        let secure = Target::parse("https://localhost/x", false).unwrap();
+        assert!(secure.tls && secure.addr.port() == 443 && secure.host == "localhost");
         assert!(matches!(
-            Target::parse("https://127.0.0.1/", false),
+            Target::parse("ftp://127.0.0.1/", false),
             Err(LoadError::BadUrl { .. })
         ));
     }

@@ -119,6 +119,8 @@ pub struct LineChart {
     pub y_scale: Scale,
     /// (name, points) in data units.
     pub series: Vec<(String, Vec<(f64, f64)>)>,
+    /// Where the legend goes (where it hides no point).
+    pub legend: SeriesLabelPosition,
 }
 
 impl LineChart {
@@ -202,7 +204,7 @@ impl LineChart {
             .label_font(("sans-serif", 15))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(self.legend.clone())
             .draw()
             .map_err(fail)?;
         root.present().map_err(fail)?;
@@ -320,6 +322,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             x_scale: x_log("closed", connections),
             y_scale: Scale::Linear,
             series: series(&groups, "closed", connections, |g| Some(g.achieved.median)),
+            legend: SeriesLabelPosition::UpperLeft,
         },
         LineChart {
             file: file("p95"),
@@ -329,6 +332,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             x_scale: x_log("open", rate),
             y_scale: Scale::Log,
             series: series(&groups, "open", rate, |g| g.p95.map(|s| s.median)),
+            legend: SeriesLabelPosition::UpperLeft,
         },
         LineChart {
             file: file("rss"),
@@ -338,6 +342,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             x_scale: x_log("closed", connections),
             y_scale: Scale::Linear,
             series: series(&groups, "closed", connections, |g| Some(g.rss_peak.median)),
+            legend: SeriesLabelPosition::UpperLeft,
         },
         LineChart {
             file: file("held-rss"),
@@ -347,6 +352,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             x_scale: x_log("held", connections),
             y_scale: Scale::Linear,
             series: series(&groups, "held", connections, |g| Some(g.rss_peak.median)),
+            legend: SeriesLabelPosition::UpperLeft,
         },
         LineChart {
             file: file("held-p95"),
@@ -356,8 +362,31 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             x_scale: x_log("held", connections),
             y_scale: Scale::Log,
             series: series(&groups, "held", connections, |g| g.p95.map(|s| s.median)),
+            legend: SeriesLabelPosition::UpperLeft,
         },
     ];
+    // Each server's capacity at the SLO against what it cost in memory: one point each
+    // (up and left is better).
+    let capacity: Vec<(String, Vec<(f64, f64)>)> = groups
+        .iter()
+        .filter(|g| g.load_mode == "saturate" && g.achieved.median > 0.0)
+        .map(|g| {
+            (
+                g.variant.clone(),
+                vec![(g.rss_peak.median.max(0.1), g.achieved.median)],
+            )
+        })
+        .collect();
+    charts.push(LineChart {
+        file: file("capacity-memory"),
+        title: format!("{workload}: capacity at the SLO vs peak memory"),
+        x_label: "peak memory MiB (a tree of processes: summed PSS; log)".into(),
+        y_label: "max successful req/s at the SLO (log)".into(),
+        x_scale: Scale::Log,
+        y_scale: Scale::Log,
+        series: capacity,
+        legend: SeriesLabelPosition::LowerRight,
+    });
     let (level, heaviest) = heaviest_cells(&groups);
     let spectrum: Vec<(String, Vec<(f64, f64)>)> = heaviest
         .iter()
@@ -385,6 +414,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         x_scale: Scale::Percentile,
         y_scale: Scale::Log,
         series: spectrum,
+        legend: SeriesLabelPosition::UpperLeft,
     });
     let timeline: Vec<(String, Vec<(f64, f64)>)> = heaviest
         .iter()
@@ -406,6 +436,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         x_scale: Scale::Linear,
         y_scale: Scale::Linear,
         series: timeline,
+        legend: SeriesLabelPosition::UpperLeft,
     });
     // A line over one load level says nothing: those charts need two levels or more.
     let by_level = ["throughput-", "p95-", "rss-"];

@@ -247,6 +247,7 @@ impl CellRecord {
     pub fn metric(&self, name: &str) -> Option<f64> {
         match name {
             "achieved_rps" => Some(self.achieved_rps),
+            "p50_ms" => self.p50_ms,
             "p95_ms" => self.p95_ms,
             "p99_ms" => self.p99_ms,
             "all_p50_ms" => self.all_p50_ms,

@@ -1,0 +1,249 @@
+//! Load from many machines: `sabench load --shard I/N --start-at T` runs shard I of one
+//! plan (its worker threads of the whole run, the same start, schedule and ramp) and
+//! writes, with its report, its raw counters and histograms ([`ShardRaw`]);
+//! `sabench merge` adds the shards exactly — counts add, histograms add, percentiles
+//! are recomputed from the merged histograms (never averaged), rates add — and the
+//! merged run is valid only when every shard was, each shard's reasons kept.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::collector::Collected;
+use super::ramp::RampTally;
+use super::recorder::{Counts, ErrorClass, Recording};
+use super::report::{LoadReport, Second};
+use super::{LoadConfig, Schedule, Target};
+use crate::histogram::{decode, encode};
+
+/// Which shard of how many a run was, and what merging it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRaw {
+    /// Its number, from 0.
+    pub index: usize,
+    /// Shards in the whole run.
+    pub count: usize,
+    /// Its counters.
+    pub counts: Counts,
+    /// Its histograms (HdrHistogram V2, base64), in [`Recording::histograms`]' order.
+    pub histograms: Vec<String>,
+    /// Connection scale: its tally.
+    pub ramp: Option<RawRamp>,
+    /// Its connections that got no answer in the window.
+    pub unserved: u64,
+    /// Seconds after the window began when the target last answered (null: never).
+    pub last_answer_s: Option<f64>,
+}
+
+/// A connection-scale tally in text form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawRamp {
+    /// Connections opened.
+    pub established: u64,
+    /// Connections still up at the end.
+    pub stayed_up: u64,
+    /// Connections that could not be opened, by class.
+    pub failed: BTreeMap<ErrorClass, u64>,
+    /// Connect times (HdrHistogram V2, base64).
+    pub connect: String,
+}
+
+impl ShardRaw {
+    /// The raw form of shard `index` of `count`'s totals.
+    pub(crate) fn of(
+        index: usize,
+        count: usize,
+        totals: &Recording,
+        ramp: Option<&RampTally>,
+        unserved: u64,
+        last_answer_s: Option<f64>,
+    ) -> Self {
+        Self {
+            index,
+            count,
+            counts: totals.counts.clone(),
+            histograms: totals.histograms().map(encode).to_vec(),
+            ramp: ramp.map(|tally| RawRamp {
+                established: tally.established,
+                stayed_up: tally.stayed_up,
+                failed: tally.failed.clone(),
+                connect: encode(&tally.connect),
+            }),
+            unserved,
+            last_answer_s,
+        }
+    }
+
+    fn recording(&self) -> Result<Recording, String> {
+        let mut recording = Recording::default();
+        if self.histograms.len() != recording.histograms().len() {
+            return Err(format!(
+                "shard {} has {} histograms, not {}: was it written by another version?",
+                self.index,
+                self.histograms.len(),
+                recording.histograms().len()
+            ));
+        }
+        for (slot, text) in recording.histograms_mut().into_iter().zip(&self.histograms) {
+            *slot = decode(text)?;
+        }
+        recording.counts = self.counts.clone();
+        Ok(recording)
+    }
+}
+
+/// Why shards cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A report is not a shard's.
+    #[error("{0} is not a shard's report (run each with --shard I/N --json FILE)")]
+    NotAShard(String),
+    /// The shards do not make one run.
+    #[error("the shards do not make one run: {0}")]
+    Mismatch(String),
+    /// A histogram would not decode.
+    #[error("{0}")]
+    Histogram(String),
+}
+
+/// Merges the shards' reports (`names` name them in errors and reasons) into the
+/// report of the whole run.
+pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, MergeError> {
+    let raws: Vec<&ShardRaw> = reports
+        .iter()
+        .zip(names)
+        .map(|(r, name)| {
+            r.shard
+                .as_ref()
+                .ok_or_else(|| MergeError::NotAShard(name.clone()))
+        })
+        .collect::<Result<_, _>>()?;
+    check_one_run(reports, &raws)?;
+    let mut totals = Recording::default();
+    let mut ramp: Option<RampTally> = None;
+    for raw in &raws {
+        totals.merge(&raw.recording().map_err(MergeError::Histogram)?);
+        if let Some(wire) = &raw.ramp {
+            let tally = RampTally {
+                established: wire.established,
+                failed: wire.failed.clone(),
+                connect: decode(&wire.connect).map_err(MergeError::Histogram)?,
+                stayed_up: wire.stayed_up,
+            };
+            ramp.get_or_insert_with(RampTally::default).merge(&tally);
+        }
+    }
+    let first = &reports[0];
+    let target_rps: Option<f64> = reports.iter().map(|r| r.target_rps).sum();
+    let connections: usize = reports.iter().map(|r| r.connections).sum();
+    let config = LoadConfig {
+        schedule: target_rps.map_or(Schedule::Closed, |rate| Schedule::Constant { rate }),
+        warmup: Duration::from_secs_f64(first.warmup_s),
+        ramp: first.connection_ramp.as_ref().map(|r| r.per_second),
+        ..LoadConfig::closed(
+            &first.url,
+            connections,
+            Duration::from_secs_f64(first.duration_s),
+        )
+    };
+    let last_answer_s = raws
+        .iter()
+        .filter_map(|r| r.last_answer_s)
+        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    let origin = Instant::now();
+    let collected = Collected::merged(
+        totals,
+        merged_timeline(reports),
+        reports.iter().map(|r| r.generator_cpu_s).sum(),
+        raws.iter().map(|r| r.unserved).sum(),
+        reports
+            .iter()
+            .filter_map(|r| r.generator_busy)
+            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),
+        origin,
+        last_answer_s.map(|s| origin + Duration::from_secs_f64(s.max(0.0))),
+        ramp,
+    );
+    let target = Target {
+        url: first.url.clone(),
+        ..Target::parse("http://127.0.0.1:1/", false)
+            .map_err(|e| MergeError::Mismatch(e.to_string()))?
+    };
+    let threads = reports.iter().map(|r| r.threads).sum();
+    let rss = reports.iter().map(|r| r.generator_peak_rss_mib).sum();
+    let mut merged = collected.into_report(&config, &target, threads, reports.len(), rss);
+    for (report, raw) in reports.iter().zip(&raws) {
+        for reason in &report.invalid_reasons {
+            merged
+                .invalid_reasons
+                .push(format!("shard {}/{}: {reason}", raw.index + 1, raw.count));
+        }
+        merged.generator_limited |= report.generator_limited;
+    }
+    merged.valid = merged.invalid_reasons.is_empty();
+    Ok(merged)
+}
+
+/// The shards must be the N shards of one run: one URL, one window, each index once.
+fn check_one_run(reports: &[LoadReport], raws: &[&ShardRaw]) -> Result<(), MergeError> {
+    let count = raws[0].count;
+    let mut seen = vec![false; count];
+    for (report, raw) in reports.iter().zip(raws) {
+        if raw.count != count {
+            return Err(MergeError::Mismatch(format!(
+                "one shard is of {} and another of {count}",
+                raw.count
+            )));
+        }
+        if raw.index >= count || std::mem::replace(&mut seen[raw.index], true) {
+            return Err(MergeError::Mismatch(format!(
+                "shard {}/{count} is given twice (or is out of range)",
+                raw.index + 1
+            )));
+        }
+        if report.url != reports[0].url || report.duration_s != reports[0].duration_s {
+            return Err(MergeError::Mismatch(format!(
+                "{} for {:.1} s and {} for {:.1} s",
+                reports[0].url, reports[0].duration_s, report.url, report.duration_s
+            )));
+        }
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(MergeError::Mismatch(format!(
+            "shard {}/{count} is missing: merge every shard of the run",
+            missing + 1
+        )));
+    }
+    Ok(())
+}
+
+/// The shards' timelines, second by second: rates and errors add. Per-second
+/// percentiles cannot be added; they are left out (merge the shards' HdrHistogram logs
+/// for them).
+fn merged_timeline(reports: &[LoadReport]) -> Vec<Second> {
+    let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
+    for report in reports {
+        for row in &report.timeline {
+            let merged = seconds.entry(row.second).or_insert(Second {
+                second: row.second,
+                target_rps: None,
+                sent_rps: 0.0,
+                achieved_rps: 0.0,
+                errors: 0,
+                p50_ms: None,
+                p99_ms: None,
+                all_p95_ms: None,
+                all_p99_ms: None,
+            });
+            merged.target_rps = match (merged.target_rps, row.target_rps) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            merged.sent_rps += row.sent_rps;
+            merged.achieved_rps += row.achieved_rps;
+            merged.errors += row.errors;
+        }
+    }
+    seconds.into_values().collect()
+}

@@ -1,0 +1,118 @@
+//! Load from many machines (issue 15): shards of one run (`load --shard I/N
+//! --start-at T`) in separate processes, merged by `sabench merge`: the merged counts
+//! are the sums, the merged p99 is the p99 of the union of the shards' histograms, and
+//! a shard left out is an error. The shards run as processes on loopback: this test
+//! does not make network namespaces, so every shard and the target share one.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use common::targets::Target;
+use serde_json::Value;
+
+fn decode(text: &str) -> hdrhistogram::Histogram<u64> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap();
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .unwrap()
+}
+
+#[test]
+fn shards_in_separate_processes_merge_exactly() {
+    eprintln!("shards run as processes on loopback (no network namespaces made)");
+    let target = Target::delayed(Duration::from_millis(1));
+    let url = target.url("/");
+    let dir = std::env::temp_dir().join(format!("sabench-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = SystemTime::now() + Duration::from_secs(2);
+    let start_at = format!(
+        "{:.3}",
+        start.duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+    );
+    let paths: Vec<_> = (1..=3)
+        .map(|i| dir.join(format!("shard-{i}.json")))
+        .collect();
+    let shards: Vec<_> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            Command::new(env!("CARGO_BIN_EXE_sabench"))
+                .args(["load", &url, "--rate", "600", "-c", "12", "-d", "2s", "-q"])
+                .args(["--shard", &format!("{}/3", i + 1), "--start-at", &start_at])
+                .arg("--json")
+                .arg(path)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut shard in shards {
+        assert!(shard.wait().unwrap().success());
+    }
+    let reports: Vec<Value> = paths
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    for report in &reports {
+        assert_eq!(report["target_rps"], 200.0, "each shard sends its third");
+        assert_eq!(report["connections"], 4);
+    }
+    let merged_path = dir.join("merged.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .arg("merge")
+        .args(&paths)
+        .arg("--out")
+        .arg(&merged_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let merged: Value = serde_json::from_slice(&std::fs::read(&merged_path).unwrap()).unwrap();
+    let sum = |key: &str| -> u64 {
+        reports
+            .iter()
+            .map(|r| r["requests"][key].as_u64().unwrap())
+            .sum()
+    };
+    for key in ["scheduled", "sent", "ok", "unfinished"] {
+        assert_eq!(merged["requests"][key].as_u64().unwrap(), sum(key), "{key}");
+    }
+    assert_eq!(
+        merged["requests"]["scheduled"], 1200,
+        "600 req/s for 2 s over three shards"
+    );
+    assert_eq!(merged["target_rps"], 600.0);
+    assert_eq!(merged["connections"], 12);
+    // The merged p99 is the union's, not an average of the shards'.
+    let mut union = decode(reports[0]["shard"]["histograms"][0].as_str().unwrap());
+    for report in &reports[1..] {
+        union
+            .add(decode(report["shard"]["histograms"][0].as_str().unwrap()))
+            .unwrap();
+    }
+    let p99 = union.value_at_quantile(0.99) as f64 / 1000.0;
+    assert_eq!(
+        merged["latency_ms"]["ok"]["corrected"]["p99"]
+            .as_f64()
+            .unwrap(),
+        p99
+    );
+    assert_eq!(merged["valid"], reports.iter().all(|r| r["valid"] == true));
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .arg("merge")
+        .args(&paths[..2])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("shard 3/3 is missing"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
