@@ -7,27 +7,15 @@ mod common;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::runs::{
-    cells, children_of, data_rows, manifest, run_folder, sabench, spawn_run, temp_dir,
-    wait_for_run, write_scenario,
+    assert_no_child_left, cells, children_of, data_rows, manifest, run_folder, run_scenario,
+    sabench, spawn_run, temp_dir, wait_for_run, write_scenario,
 };
 
 /// The exit status of `sabench run` when it finished but some cells failed.
 const SOME_CELLS_FAILED: i32 = 3;
-
-fn assert_no_child_left(run: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !children_of(run).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        children_of(run).is_empty(),
-        "left behind: {:?}",
-        children_of(run)
-    );
-}
 
 fn summary(run: &Path) -> String {
     std::fs::read_to_string(run.join("summary.md")).unwrap()
@@ -187,13 +175,7 @@ connections = [2]
         ),
     );
     let out = dir.join("results");
-    let output = sabench()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = run_scenario(&scenario, &out);
     assert_eq!(
         output.status.code(),
         Some(SOME_CELLS_FAILED),
@@ -249,13 +231,7 @@ timeout = "1s"
 "#,
     );
     let out = dir.join("results");
-    let output = sabench()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = run_scenario(&scenario, &out);
     assert!(
         output.status.success(),
         "running out of descriptors is a finding, not a failed cell: {}",

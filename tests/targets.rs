@@ -8,14 +8,16 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use common::runs::{cells, children_of, manifest, run_folder, sabench, temp_dir, write_scenario};
+use common::runs::{
+    assert_no_child_left, cells, manifest, run_folder, run_scenario as run, sabench, temp_dir,
+    write_scenario,
+};
 
 /// A tiny HTTP/1.1 keep-alive server: /health, /null (the suite's body, or `body`),
 /// and a forked helper process that ignores SIGTERM, so stopping it needs the whole
 /// group stopped and killed.
-const TINY_SERVER: &str = r#"
+const TINY_SERVER: &str = r#"#!/usr/bin/env python3
 import os, signal, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,32 +42,12 @@ class Handler(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 "#;
 
-fn run(scenario: &Path, out: &Path) -> std::process::Output {
-    sabench()
-        .arg("run")
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
-}
-
-fn assert_nothing_left(run: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !children_of(run).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        children_of(run).is_empty(),
-        "left behind: {:?}",
-        children_of(run)
-    );
-}
-
 #[test]
 fn a_command_of_your_own_is_started_verified_measured_sampled_as_a_tree_and_stopped() {
     let dir = temp_dir("target-tiny");
     std::fs::write(dir.join("tiny.py"), TINY_SERVER).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("tiny.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let scenario = write_scenario(
         &dir,
         r#"
@@ -78,7 +60,7 @@ workers = [1]
 [[targets]]
 name = "tiny"
 description = "a Python http.server with a forked helper"
-command = ["python3", "tiny.py", "{port}", "null\\n"]
+command = ["./tiny.py", "{port}", "null\\n"]
 routes = { null = "/null" }
 version = [["python3", "--version"]]
 [[workloads]]
@@ -88,7 +70,17 @@ connections = [4]
 "#,
     );
     let out = dir.join("results");
-    let output = run(&scenario, &out);
+    // Run from the folder above, with the scenario's path relative: the program
+    // (`./tiny.py`) is found from the scenario's folder all the same.
+    let parent = dir.parent().unwrap();
+    let output = sabench()
+        .current_dir(parent)
+        .arg("run")
+        .arg(scenario.strip_prefix(parent).unwrap())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -123,7 +115,7 @@ connections = [4]
     assert!(summary.contains("## Servers of your own"), "{summary}");
     // The helper ignores SIGTERM: only stopping the whole group, then killing it,
     // leaves nothing behind.
-    assert_nothing_left(&run);
+    assert_no_child_left(&run);
 }
 
 #[test]
@@ -171,7 +163,7 @@ connections = [2]
     );
     let own = rows.iter().find(|r| r["variant"] == "its-own-way").unwrap();
     assert_eq!(own["error"], "", "not compared: {own:?}");
-    assert_nothing_left(&run);
+    assert_no_child_left(&run);
 }
 
 #[test]
@@ -254,7 +246,7 @@ connections = [2]
         healthy["valid"], "true",
         "the other cells still run: {healthy:?}"
     );
-    assert_nothing_left(&run);
+    assert_no_child_left(&run);
     drop(held);
 }
 
@@ -380,5 +372,5 @@ connections = [4]
         flask["threads_max"].parse::<u64>().unwrap() >= 3,
         "a gunicorn master and two workers: {flask:?}"
     );
-    assert_nothing_left(&run);
+    assert_no_child_left(&run);
 }

@@ -118,3 +118,27 @@ pub fn first_line(child: &mut std::process::Child) -> String {
         .expect("a line on stdout");
     line
 }
+
+/// `sabench run SCENARIO --out OUT`, to its end.
+pub fn run_scenario(scenario: &Path, out: &Path) -> std::process::Output {
+    sabench()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// Fails unless every process `run` started is gone within 10 s.
+pub fn assert_no_child_left(run: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !children_of(run).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        children_of(run).is_empty(),
+        "left behind: {:?}",
+        children_of(run)
+    );
+}
