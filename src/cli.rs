@@ -55,7 +55,8 @@ pub enum Command {
     ///
     /// A cell whose server crashes or cannot start is recorded as failed and the run
     /// goes on. Exit status: 0 every cell ran, 3 some cells failed (see "Failed cells"
-    /// in summary.md), 130 interrupted (finished cells kept), 1 the run could not go on.
+    /// in summary.md), 4 a measured cell failed the scenario's `thresholds`, 130
+    /// interrupted (finished cells kept), 1 the run could not go on.
     Run(RunArgs),
     /// Rebuild a run's summary, charts and HTML from its data files.
     Report(ReportArgs),
@@ -1031,6 +1032,13 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
             outcome.cells_failed, outcome.cells_planned
         );
         return Ok(ExitCode::from(3));
+    }
+    if outcome.thresholds_failed > 0 {
+        eprintln!(
+            "{} measured cells failed the scenario's thresholds: see \"Thresholds\" in {root}/summary.md",
+            outcome.thresholds_failed
+        );
+        return Ok(ExitCode::from(4));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,7 +61,7 @@ err_status_5xx,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
 probe_p95_ms,probe_p99_ms,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
 server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
-server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,connect_failures,tree_rss_sum_peak_mib";
+server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,connect_failures,tree_rss_sum_peak_mib,thresholds_failed";
 
 #[test]
 fn a_tiny_scenario_produces_every_file() {
@@ -578,4 +578,45 @@ fn compare_fails_on_a_real_regression_beyond_its_gate_and_only_then() {
     assert!(String::from_utf8_lossy(&tolerant.stdout).contains("none failed"));
     let rise = gate("p95:+10%");
     assert_eq!(rise.status.code(), Some(3), "p95 rose a lot too");
+}
+
+#[test]
+fn a_scenarios_thresholds_are_checked_per_cell_and_fail_the_run_with_exit_status_4() {
+    let dir = temp_dir("thresholds");
+    let text = |thresholds: &str| {
+        format!(
+            "name = \"gate\"\nduration = \"300ms\"\nwarmup = \"100ms\"\nthresholds = [{thresholds}]\n\
+             [[styles]]\nstyle = \"async\"\nworkers = [1]\n\
+             [[workloads]]\nroute = \"null\"\n[load]\nconnections = [1, 2]\n"
+        )
+    };
+    let out = dir.join("results");
+    let scenario = write_scenario(&dir, &text("\"error_rate<=100%\", \"rps>=100000000\""));
+    let output = common::runs::run_scenario(&scenario, &out);
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = run_folder(&out);
+    for row in common::runs::cells(&run) {
+        assert!(
+            row["thresholds_failed"].starts_with("rps>=100000000 (measured"),
+            "{row:?}"
+        );
+    }
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("## Thresholds") && summary.contains("2 of 2 cells failed"),
+        "{summary}"
+    );
+    let scenario = write_scenario(&dir, &text("\"p95<100\""));
+    let refused = common::runs::run_scenario(&scenario, &out);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("`thresholds`") && stderr.contains("not a latency"),
+        "{stderr}"
+    );
 }

@@ -192,11 +192,40 @@ impl Threshold {
     /// Checks it against `report`.
     pub fn check(&self, report: &LoadReport) -> ThresholdResult {
         let latency = &report.latency_ms;
-        let (actual, unit) = match self.metric {
-            Metric::Ok(p) => (latency.ok.corrected.map(|l| p.of(&l)), "ms"),
-            Metric::All(p) => (latency.all.corrected.map(|l| p.of(&l)), "ms"),
-            Metric::ErrorRate => (report.error_share, "fraction"),
-            Metric::Rps => (Some(report.achieved_rps), "req/s"),
+        let actual = match self.metric {
+            Metric::Ok(p) => latency.ok.corrected.map(|l| p.of(&l)),
+            Metric::All(p) => latency.all.corrected.map(|l| p.of(&l)),
+            Metric::ErrorRate => report.error_share,
+            Metric::Rps => Some(report.achieved_rps),
+        };
+        self.judge(actual)
+    }
+
+    /// The `cells.csv` column it reads (`p95_ms`, `all_p99_ms`, `error_rate`,
+    /// `achieved_rps`), for checking a run's cells.
+    pub fn column(&self) -> String {
+        let name = |p: Percentile| match p {
+            Percentile::P50 => "p50",
+            Percentile::P90 => "p90",
+            Percentile::P95 => "p95",
+            Percentile::P99 => "p99",
+            Percentile::P999 => "p999",
+            Percentile::Max => "max",
+        };
+        match self.metric {
+            Metric::Ok(p) => format!("{}_ms", name(p)),
+            Metric::All(p) => format!("all_{}_ms", name(p)),
+            Metric::ErrorRate => "error_rate".into(),
+            Metric::Rps => "achieved_rps".into(),
+        }
+    }
+
+    /// Checks it against a value read elsewhere (a cell's [`Threshold::column`]).
+    pub fn judge(&self, actual: Option<f64>) -> ThresholdResult {
+        let unit = match self.metric {
+            Metric::Ok(_) | Metric::All(_) => "ms",
+            Metric::ErrorRate => "fraction",
+            Metric::Rps => "req/s",
         };
         ThresholdResult {
             threshold: self.text.clone(),

@@ -111,6 +111,7 @@ fn render(run: &RunData) -> String {
     if !capacity.is_empty() {
         out.push_str(&capacity);
     }
+    out.push_str(&thresholds_section(run));
     out.push_str(&failed_cells(run));
     // Failed cells are listed above; the other cells that are not valid, here.
     let invalid: Vec<(&Group, Vec<&str>)> = run
@@ -141,6 +142,55 @@ fn render(run: &RunData) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+/// The scenario's thresholds and the cells that failed them; empty when it has none.
+fn thresholds_section(run: &RunData) -> String {
+    let checks: Vec<String> = run
+        .manifest
+        .scenario
+        .get("thresholds")
+        .and_then(|t| t.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if checks.is_empty() {
+        return String::new();
+    }
+    let failed: Vec<_> = run
+        .cells
+        .iter()
+        .filter(|c| !c.thresholds_failed.is_empty())
+        .collect();
+    let mut out = format!(
+        "## Thresholds
+
+Every measured cell is checked against `{}` (the run exits 4 when one fails). ",
+        checks.join("`, `")
+    );
+    if failed.is_empty() {
+        out.push_str("Every measured cell passed.\n\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} of {} cells failed:\n\n| cell | failed |\n|---|---|",
+        failed.len(),
+        run.cells.len()
+    );
+    for cell in failed {
+        let _ = writeln!(
+            out,
+            "| {} | {} |",
+            cell.cell,
+            cell.thresholds_failed.replace('|', "\\|")
+        );
+    }
+    out.push('\n');
     out
 }
 

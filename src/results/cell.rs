@@ -240,6 +240,10 @@ pub struct CellRecord {
     /// pages once.
     #[serde(default)]
     pub tree_rss_sum_peak_mib: Option<f64>,
+    /// The scenario's `thresholds` this cell failed, with what it measured (empty:
+    /// none failed, or none were given).
+    #[serde(default)]
+    pub thresholds_failed: String,
 }
 
 impl CellRecord {
@@ -248,7 +252,12 @@ impl CellRecord {
         match name {
             "achieved_rps" => Some(self.achieved_rps),
             "p50_ms" => self.p50_ms,
+            "p90_ms" => self.p90_ms,
             "p95_ms" => self.p95_ms,
+            "p999_ms" => self.p999_ms,
+            "max_ms" => self.max_ms,
+            "all_p95_ms" => self.all_p95_ms,
+            "all_max_ms" => self.all_max_ms,
             "p99_ms" => self.p99_ms,
             "all_p50_ms" => self.all_p50_ms,
             "all_p99_ms" => self.all_p99_ms,
@@ -361,7 +370,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 44] = [
+    const NEWER: [&str; 45] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -406,6 +415,7 @@ mod tests {
         "server_failures",
         "connect_failures",
         "tree_rss_sum_peak_mib",
+        "thresholds_failed",
     ];
 
     #[test]
@@ -495,6 +505,7 @@ mod tests {
             server_failures: String::new(),
             connect_failures: String::new(),
             tree_rss_sum_peak_mib: None,
+            thresholds_failed: String::new(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

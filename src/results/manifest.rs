@@ -36,6 +36,9 @@ pub struct Manifest {
     /// Of those, cells that failed (a crash, or nothing measured).
     #[serde(default)]
     pub cells_failed: usize,
+    /// Measured cells that failed one of the scenario's thresholds.
+    #[serde(default)]
+    pub thresholds_failed: usize,
     /// The PostgreSQL the database workloads queried, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseInfo>,

@@ -76,6 +76,8 @@ pub struct RunOutcome {
     pub cells_planned: usize,
     /// Cells written that failed (their server crashed, or they measured nothing).
     pub cells_failed: usize,
+    /// Measured cells that failed one of the scenario's thresholds.
+    pub thresholds_failed: usize,
     /// Whether Ctrl-C stopped it.
     pub interrupted: bool,
 }
@@ -110,6 +112,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         cells_planned: cells.len(),
         cells_done: 0,
         cells_failed: 0,
+        thresholds_failed: 0,
         database: None,
         targets: scenario
             .targets
@@ -152,8 +155,29 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         cells_done: manifest.cells_done,
         cells_planned: manifest.cells_planned,
         cells_failed: manifest.cells_failed,
+        thresholds_failed: manifest.thresholds_failed,
         interrupted: options.interrupted.load(Ordering::SeqCst),
     })
+}
+
+/// The thresholds `record` fails, with what it measured: `p95<100ms (measured 130.2 ms)`.
+fn failed_thresholds(
+    checks: &[crate::load::threshold::Threshold],
+    record: &crate::results::CellRecord,
+) -> String {
+    checks
+        .iter()
+        .map(|check| check.judge(record.metric(&check.column())))
+        .filter(|result| !result.passed)
+        .map(|result| {
+            crate::load::threshold::render(std::slice::from_ref(&result))
+                .trim()
+                .trim_start_matches("FAIL")
+                .trim()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn run_cells(
@@ -178,6 +202,7 @@ fn run_cells(
     } else {
         None
     };
+    let checks = scenario.checks();
     let mut database = match scenario.workloads.iter().any(|w| w.needs_database()) {
         true => Some(Database::start(scenario, dir, options)?),
         false => None,
@@ -225,6 +250,10 @@ fn run_cells(
             context.upstream = Some(format!("http://{}", fresh.addr()));
             upstream = Some(fresh);
         }
+        if !record.failed() {
+            record.thresholds_failed = failed_thresholds(&checks, &record);
+        }
+        manifest.thresholds_failed += usize::from(!record.thresholds_failed.is_empty());
         let database_died = database.as_mut().and_then(Database::crash);
         if let Some(crash) = &database_died {
             mark_crashed(&mut record, crash);

@@ -67,6 +67,21 @@ pub struct Scenario {
     /// The PostgreSQL of the `db`, `db-slow` and `db-fanout` workloads.
     #[serde(default)]
     pub database: DatabaseSpec,
+    /// Pass/fail checks every measured cell must meet, as `sabench load --threshold`
+    /// takes them (`p95<100ms`, `error_rate<0.1%`, `rps>=5000`): a failed one is
+    /// listed in its cell and the summary, and the run exits 4.
+    #[serde(default)]
+    pub thresholds: Vec<String>,
+}
+
+impl Scenario {
+    /// Its thresholds, parsed (checked when the scenario was read).
+    pub fn checks(&self) -> Vec<crate::load::threshold::Threshold> {
+        self.thresholds
+            .iter()
+            .filter_map(|t| t.parse().ok())
+            .collect()
+    }
 }
 
 /// CPUs for each process.
@@ -915,6 +930,13 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
             "`styles` is empty: add at least one [[styles]] table (or a [[targets]] table: a server of your own)"
                 .into(),
         );
+    }
+    if let Some(error) = scenario
+        .thresholds
+        .iter()
+        .find_map(|t| t.parse::<crate::load::threshold::Threshold>().err())
+    {
+        return unusable(format!("`thresholds`: {error}"));
     }
     if let Some(problem) = scenario.targets.iter().find_map(TargetSpec::problem) {
         return unusable(problem);
