@@ -275,6 +275,13 @@ pub struct MergeArgs {
     /// Write the merged report here as JSON.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// A shard's HdrHistogram interval log (`load --hlog`), repeatable: merged into
+    /// --hlog-out second by second.
+    #[arg(long = "hlog", value_name = "FILE", requires = "hlog_out")]
+    pub hlogs: Vec<std::path::PathBuf>,
+    /// Write the merged interval log here.
+    #[arg(long, value_name = "FILE", requires = "hlogs")]
+    pub hlog_out: Option<std::path::PathBuf>,
 }
 
 /// `sabench supervise`.
@@ -994,6 +1001,9 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         serde_json::to_writer_pretty(std::io::BufWriter::new(file), &merged)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.hlog_out {
+        crate::load::merge::merge_logs(&args.hlogs, path)?;
     }
     print!("{}", merged.render());
     Ok(ExitCode::SUCCESS)

@@ -46,6 +46,8 @@ fn shards_in_separate_processes_merge_exactly() {
                 .args(["--shard", &format!("{}/3", i + 1), "--start-at", &start_at])
                 .arg("--json")
                 .arg(path)
+                .arg("--hlog")
+                .arg(path.with_extension("hlog"))
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
@@ -68,6 +70,13 @@ fn shards_in_separate_processes_merge_exactly() {
         .args(&paths)
         .arg("--out")
         .arg(&merged_path)
+        .args(
+            paths
+                .iter()
+                .flat_map(|p| ["--hlog".into(), p.with_extension("hlog")]),
+        )
+        .arg("--hlog-out")
+        .arg(dir.join("merged.hlog"))
         .output()
         .unwrap();
     assert!(
@@ -106,6 +115,11 @@ fn shards_in_separate_processes_merge_exactly() {
         p99
     );
     assert_eq!(merged["valid"], reports.iter().all(|r| r["valid"] == true));
+    // The merged log holds every success of every shard, second by second.
+    let logged =
+        sync_async_bench::report::hlog::read_merged(&dir.join("merged.hlog"), "corrected").unwrap();
+    assert_eq!(logged.len(), merged["requests"]["ok"].as_u64().unwrap());
+    assert_eq!(logged.value_at_quantile(0.99) as f64 / 1000.0, p99);
 
     let missing = Command::new(env!("CARGO_BIN_EXE_sabench"))
         .arg("merge")

@@ -247,3 +247,73 @@ fn merged_timeline(reports: &[LoadReport]) -> Vec<Second> {
     }
     seconds.into_values().collect()
 }
+
+/// Merges the shards' HdrHistogram interval logs into one at `output`: the intervals of
+/// each second and tag add up exactly (the shards share their start, so their seconds
+/// line up).
+pub fn merge_logs(
+    inputs: &[std::path::PathBuf],
+    output: &std::path::Path,
+) -> Result<(), MergeError> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::interval_log::{
+        IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+    };
+    let mut intervals: BTreeMap<
+        (u128, String),
+        (Duration, Duration, hdrhistogram::Histogram<u64>),
+    > = BTreeMap::new();
+    let unreadable = |path: &std::path::Path, why: String| {
+        MergeError::Histogram(format!("{}: {why}", path.display()))
+    };
+    for path in inputs {
+        let bytes = std::fs::read(path).map_err(|e| unreadable(path, e.to_string()))?;
+        for entry in IntervalLogIterator::new(&bytes) {
+            let entry = entry.map_err(|e| unreadable(path, format!("{e:?}")))?;
+            let LogEntry::Interval(interval) = entry else {
+                continue;
+            };
+            let tag = interval
+                .tag()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(interval.encoded_histogram())
+                .map_err(|e| unreadable(path, e.to_string()))?;
+            let histogram: hdrhistogram::Histogram<u64> =
+                hdrhistogram::serialization::Deserializer::new()
+                    .deserialize(&mut raw.as_slice())
+                    .map_err(|e| unreadable(path, format!("{e:?}")))?;
+            let start = interval.start_timestamp();
+            let key = (start.as_millis(), tag);
+            match intervals.get_mut(&key) {
+                Some((_, length, total)) => {
+                    *length = (*length).max(interval.duration());
+                    total
+                        .add(&histogram)
+                        .map_err(|e| unreadable(path, format!("{e:?}")))?;
+                }
+                None => {
+                    intervals.insert(key, (start, interval.duration(), histogram));
+                }
+            }
+        }
+    }
+    let write_error = |e: String| MergeError::Histogram(format!("{}: {e}", output.display()));
+    let mut file = std::fs::File::create(output).map_err(|e| write_error(e.to_string()))?;
+    let mut serializer = hdrhistogram::serialization::V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new()
+        .add_comment("merged by sabench merge from the shards' logs")
+        .with_max_value_divisor(1000.0)
+        .begin_log_with(&mut file, &mut serializer)
+        .map_err(|e| write_error(e.to_string()))?;
+    // By second, then tag: the order the shards wrote them in.
+    let mut ordered: Vec<_> = intervals.into_iter().collect();
+    ordered.sort_by(|((a, at), _), ((b, bt), _)| a.cmp(b).then(at.cmp(bt)));
+    for ((_, tag), (start, length, histogram)) in ordered {
+        writer
+            .write_histogram(&histogram, start, length, Tag::new(&tag))
+            .map_err(|e| write_error(format!("{e:?}")))?;
+    }
+    Ok(())
+}
