@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::runs::{
@@ -209,22 +208,9 @@ connections = [2]
     );
     let out = dir.join("results");
     for _ in 0..2 {
-        let status = sabench()
-            .arg("run")
-            .arg(&scenario)
-            .arg("--out")
-            .arg(&out)
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        assert!(common::runs::run_scenario(&scenario, &out).status.success());
     }
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    runs.sort();
+    let runs = common::runs::run_folders(&out);
     assert_eq!(runs.len(), 2, "two runs, two folders");
     let output = sabench()
         .arg("compare")
@@ -532,22 +518,9 @@ fn compare_fails_on_a_real_regression_beyond_its_gate_and_only_then() {
                  [[workloads]]\nroute = \"cpu\"\ncpu_rounds = {rounds}\n[load]\nconnections = [2]\n"
             ),
         );
-        let status = sabench()
-            .arg("run")
-            .arg(&scenario)
-            .arg("--out")
-            .arg(&out)
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        assert!(common::runs::run_scenario(&scenario, &out).status.success());
     }
-    let mut runs: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    runs.sort();
+    let runs = common::runs::run_folders(&out);
     let gate = |bound: &str| {
         sabench()
             .arg("compare")

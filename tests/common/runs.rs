@@ -142,3 +142,13 @@ pub fn assert_no_child_left(run: &Path) {
         children_of(run)
     );
 }
+
+/// Every run folder under `out`, oldest first.
+pub fn run_folders(out: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    runs
+}
