@@ -938,11 +938,8 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
 
 fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     crate::load::raise_open_file_limit();
-    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stopped.clone())
-            .context("cannot install the Ctrl-C handler")?;
-    }
+    let stopped =
+        crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
     let config = LoadConfig {
         stop: Some(stopped.clone()),
         ..load_config(&args)?
@@ -950,10 +947,7 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let mut report = crate::load::run(&config)?;
     report.thresholds = crate::load::threshold::check_all(&args.thresholds, &report);
     if let Some(path) = &args.json {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_json(path, &report)?;
     }
     print!("{}", report.render());
     if let (true, Some(distribution)) = (args.latency, &report.latency_distribution) {
@@ -984,6 +978,14 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Writes `value` to `path` as pretty JSON.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    serde_json::to_writer_pretty(std::io::BufWriter::new(file), value)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
     let mut names = Vec::new();
@@ -997,10 +999,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let merged = crate::load::merge::merge(&reports, &names)?;
     if let Some(path) = &args.out {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &merged)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_json(path, &merged)?;
     }
     if let Some(path) = &args.hlog_out {
         crate::load::merge::merge_logs(&args.hlogs, path)?;
@@ -1010,11 +1009,8 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone())
-            .context("cannot install the Ctrl-C handler")?;
-    }
+    let interrupted =
+        crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
     let options = crate::run::RunOptions {
         scenario: args.scenario,
         out: args.out,

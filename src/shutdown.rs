@@ -1,5 +1,6 @@
 //! A shutdown signal shared by every server: blocking code polls it or waits on it,
-//! async code awaits it, and hooks let a blocked `accept` be woken.
+//! async code awaits it, and hooks let a blocked `accept` be woken. Also the plain
+//! stop flag the runner, the load generator and the supervisor poll.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,6 +21,15 @@ struct Inner {
     lock: Mutex<()>,
     condvar: Condvar,
     hooks: Mutex<Vec<Hook>>,
+}
+
+/// A flag that SIGINT or SIGTERM sets (Ctrl-C ends a run early instead of killing it).
+pub fn flag_on_signals() -> std::io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, flag.clone())?;
+    }
+    Ok(flag)
 }
 
 impl Shutdown {

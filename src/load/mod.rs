@@ -261,11 +261,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         let handles = spawn_workers(&plan, 0..threads, workers, &sender, &alarm)?;
         drop(sender);
         let mut collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
-        for handle in handles {
-            if let Ok(Err(error)) = handle.join() {
-                return Err(LoadError::Start(error));
-            }
-        }
+        join_workers(handles)?;
         if let Some(path) = &config.send_log {
             write_send_log(path, &mut collected.sends)?;
         }
@@ -392,6 +388,18 @@ fn spawn_workers(
     Ok(handles)
 }
 
+/// Waits for the worker threads; the first that could not run says why.
+fn join_workers(
+    handles: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
+) -> Result<(), LoadError> {
+    for handle in handles {
+        if let Ok(Err(error)) = handle.join() {
+            return Err(LoadError::Start(error));
+        }
+    }
+    Ok(())
+}
+
 fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
     if config.duration.is_none() && config.requests.is_none() {
         return Err(LoadError::Settings(
@@ -429,33 +437,16 @@ fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
 /// tools do), so the default soft limit of 1,024 does not cap connections; children
 /// inherit it. Returns the limit now in force (None when the OS will not say).
 pub fn raise_open_file_limit() -> Option<u64> {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid resource and pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: valid resource and pointer.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return Some(raised.rlim_cur);
-        }
+    let limit = file_limits().ok()?;
+    if limit.rlim_cur < limit.rlim_max && set_open_file_limit(limit.rlim_max).is_ok() {
+        return Some(limit.rlim_max);
     }
     Some(limit.rlim_cur)
 }
 
 /// Sets this process's soft limit on open files to `files` (at most the hard limit).
 pub fn set_open_file_limit(files: u64) -> std::io::Result<()> {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid resource and pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let mut limit = file_limits()?;
     if files > limit.rlim_max {
         return Err(std::io::Error::other(format!(
             "the hard limit is {}",
@@ -468,6 +459,17 @@ pub fn set_open_file_limit(files: u64) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// This process's soft and hard limits on open files.
+fn file_limits() -> std::io::Result<libc::rlimit> {
+    // SAFETY: getrlimit only writes into the struct we pass.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid resource and pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(limit)
 }
 
 /// Whether this process may open `connections` connections (and a margin for

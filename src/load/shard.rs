@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 use super::engine::{IntervalReport, Plan, WorkerMessage, WorkerSummary};
 use super::ramp::RampTally;
 use super::recorder::{Counts, ErrorClass, Recording};
-use super::{peak_rss_mib, spawn_workers, LoadConfig, LoadError, Schedule, Target};
+use super::{
+    check_file_descriptors, join_workers, peak_rss_mib, spawn_workers, LoadConfig, LoadError,
+    Schedule, Target,
+};
 use crate::histogram::{decode, encode};
 
 /// Descriptors a generator process keeps for everything but its connections.
@@ -76,11 +79,7 @@ pub(crate) fn run_as_shard(
         ..config.clone()
     };
     let collected = super::collector::collect(receiver, threads, hlog, &share, plan.measure_start)?;
-    for handle in handles {
-        if let Ok(Err(error)) = handle.join() {
-            return Err(LoadError::Start(error));
-        }
-    }
+    join_workers(handles)?;
     let raw = collected.raw(of.index, of.count);
     let mut report = collected.into_report(&share, target, threads, 1, peak_rss_mib());
     report.shard = Some(raw);
@@ -116,10 +115,7 @@ pub fn parse_start_at(text: &str) -> Result<u64, String> {
 
 /// This process's soft limit on open files (None when the OS will not say).
 pub fn open_file_limit() -> Option<u64> {
-    // SAFETY: getrlimit only writes into the struct we pass.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid resource and pointer.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+    super::file_limits().ok().map(|limit| limit.rlim_cur)
 }
 
 /// How many generator processes `config` runs in: as many as it asks for, or as many
@@ -141,17 +137,7 @@ pub fn processes_for(config: &LoadConfig) -> Result<usize, LoadError> {
             limit.unwrap_or_default()
         )));
     }
-    let share = config.connections.div_ceil(processes);
-    if let Some(limit) = limit {
-        let needed = share as u64 + RESERVED_FILES;
-        if limit < needed {
-            return Err(LoadError::TooFewFileDescriptors {
-                connections: share,
-                needed,
-                limit,
-            });
-        }
-    }
+    check_file_descriptors(config.connections.div_ceil(processes))?;
     Ok(processes)
 }
 
@@ -375,11 +361,7 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
     use anyhow::Context as _;
     let order: ShardOrder =
         serde_json::from_reader(input).context("cannot read the shard's order on stdin")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone())
-            .context("cannot install the stop handler")?;
-    }
+    let stop = crate::shutdown::flag_on_signals().context("cannot install the stop handler")?;
     crate::load::raise_open_file_limit();
     let config = order.config(stop);
     let target = Target::parse(&config.url, config.allow_remote)?;
@@ -397,11 +379,7 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
     for message in receiver {
         write_line(&mut output, &Wire::of(&message, start))?;
     }
-    for handle in handles {
-        if let Ok(Err(error)) = handle.join() {
-            return Err(LoadError::Start(error).into());
-        }
-    }
+    join_workers(handles)?;
     write_line(
         &mut output,
         &Wire::End {
