@@ -101,10 +101,18 @@ fn shards_in_separate_processes_merge_exactly() {
     assert_eq!(merged["target_rps"], 600.0);
     assert_eq!(merged["connections"], 12);
     // The merged p99 is the union's, not an average of the shards'.
-    let mut union = decode(reports[0]["shard"]["histograms"][0].as_str().unwrap());
+    let mut union = decode(
+        reports[0]["shard"]["recording"]["histograms"][0]
+            .as_str()
+            .unwrap(),
+    );
     for report in &reports[1..] {
         union
-            .add(decode(report["shard"]["histograms"][0].as_str().unwrap()))
+            .add(decode(
+                report["shard"]["recording"]["histograms"][0]
+                    .as_str()
+                    .unwrap(),
+            ))
             .unwrap();
     }
     let p99 = union.value_at_quantile(0.99) as f64 / 1000.0;

@@ -299,18 +299,17 @@ impl Collected {
 
     /// This run's raw counters and histograms as shard `index` of `count`.
     pub(crate) fn raw(&self, index: usize, count: usize) -> super::merge::ShardRaw {
-        let last_answer_s = self.last_answer.map(|at| {
-            at.saturating_duration_since(self.measure_start)
-                .as_secs_f64()
-        });
-        super::merge::ShardRaw::of(
+        super::merge::ShardRaw {
             index,
             count,
-            &self.totals,
-            self.ramp.as_ref(),
-            self.unserved,
-            last_answer_s,
-        )
+            recording: (&self.totals).into(),
+            ramp: self.ramp.as_ref().map(Into::into),
+            unserved: self.unserved,
+            last_answer_s: self.last_answer.map(|at| {
+                at.saturating_duration_since(self.measure_start)
+                    .as_secs_f64()
+            }),
+        }
     }
 
     /// The final report.

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::collector::Collected;
-use super::ramp::RampTally;
-use super::recorder::{Counts, ErrorClass, Recording};
+use super::ramp::{RampTally, RampText};
+use super::recorder::{Recording, RecordingText};
 use super::report::{LoadReport, Second};
 use super::{LoadConfig, Schedule, Target};
-use crate::histogram::{decode, encode};
 
 /// Which shard of how many a run was, and what merging it needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,73 +23,14 @@ pub struct ShardRaw {
     pub index: usize,
     /// Shards in the whole run.
     pub count: usize,
-    /// Its counters.
-    pub counts: Counts,
-    /// Its histograms (HdrHistogram V2, base64), in [`Recording::histograms`]' order.
-    pub histograms: Vec<String>,
+    /// Its counters and histograms.
+    pub recording: RecordingText,
     /// Connection scale: its tally.
-    pub ramp: Option<RawRamp>,
+    pub ramp: Option<RampText>,
     /// Its connections that got no answer in the window.
     pub unserved: u64,
     /// Seconds after the window began when the target last answered (null: never).
     pub last_answer_s: Option<f64>,
-}
-
-/// A connection-scale tally in text form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RawRamp {
-    /// Connections opened.
-    pub established: u64,
-    /// Connections still up at the end.
-    pub stayed_up: u64,
-    /// Connections that could not be opened, by class.
-    pub failed: BTreeMap<ErrorClass, u64>,
-    /// Connect times (HdrHistogram V2, base64).
-    pub connect: String,
-}
-
-impl ShardRaw {
-    /// The raw form of shard `index` of `count`'s totals.
-    pub(crate) fn of(
-        index: usize,
-        count: usize,
-        totals: &Recording,
-        ramp: Option<&RampTally>,
-        unserved: u64,
-        last_answer_s: Option<f64>,
-    ) -> Self {
-        Self {
-            index,
-            count,
-            counts: totals.counts.clone(),
-            histograms: totals.histograms().map(encode).to_vec(),
-            ramp: ramp.map(|tally| RawRamp {
-                established: tally.established,
-                stayed_up: tally.stayed_up,
-                failed: tally.failed.clone(),
-                connect: encode(&tally.connect),
-            }),
-            unserved,
-            last_answer_s,
-        }
-    }
-
-    fn recording(&self) -> Result<Recording, String> {
-        let mut recording = Recording::default();
-        if self.histograms.len() != recording.histograms().len() {
-            return Err(format!(
-                "shard {} has {} histograms, not {}: was it written by another version?",
-                self.index,
-                self.histograms.len(),
-                recording.histograms().len()
-            ));
-        }
-        for (slot, text) in recording.histograms_mut().into_iter().zip(&self.histograms) {
-            *slot = decode(text)?;
-        }
-        recording.counts = self.counts.clone();
-        Ok(recording)
-    }
 }
 
 /// Why shards cannot be merged.
@@ -123,14 +63,10 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
     let mut totals = Recording::default();
     let mut ramp: Option<RampTally> = None;
     for raw in &raws {
-        totals.merge(&raw.recording().map_err(MergeError::Histogram)?);
-        if let Some(wire) = &raw.ramp {
-            let tally = RampTally {
-                established: wire.established,
-                failed: wire.failed.clone(),
-                connect: decode(&wire.connect).map_err(MergeError::Histogram)?,
-                stayed_up: wire.stayed_up,
-            };
+        let shard = |why: String| MergeError::Histogram(format!("shard {}: {why}", raw.index + 1));
+        totals.merge(&raw.recording.decode().map_err(shard)?);
+        if let Some(text) = &raw.ramp {
+            let tally = text.decode().map_err(shard)?;
             ramp.get_or_insert_with(RampTally::default).merge(&tally);
         }
     }

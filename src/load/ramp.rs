@@ -193,6 +193,42 @@ pub struct RampReport {
     pub connect_ms: Option<Percentiles>,
 }
 
+/// A [`RampTally`] in text form, exact (the connect times as HdrHistogram V2, base64).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RampText {
+    /// Connections opened.
+    pub established: u64,
+    /// Connections still up at the end.
+    pub stayed_up: u64,
+    /// Connections that could not be opened, by class.
+    pub failed: BTreeMap<ErrorClass, u64>,
+    /// Connect times.
+    pub connect: String,
+}
+
+impl From<&RampTally> for RampText {
+    fn from(tally: &RampTally) -> Self {
+        Self {
+            established: tally.established,
+            stayed_up: tally.stayed_up,
+            failed: tally.failed.clone(),
+            connect: crate::histogram::encode(&tally.connect),
+        }
+    }
+}
+
+impl RampText {
+    /// The tally again.
+    pub(crate) fn decode(&self) -> Result<RampTally, String> {
+        Ok(RampTally {
+            established: self.established,
+            failed: self.failed.clone(),
+            connect: crate::histogram::decode(&self.connect)?,
+            stayed_up: self.stayed_up,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

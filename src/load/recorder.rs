@@ -353,6 +353,47 @@ impl Recording {
     }
 }
 
+/// A [`Recording`] in text form, exact (histograms as HdrHistogram V2, base64): how it
+/// crosses from a generator process to its parent, and into a shard's report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordingText {
+    /// Its counters.
+    pub counts: Counts,
+    /// Its histograms, in [`Recording::histograms`]' order.
+    pub histograms: Vec<String>,
+}
+
+impl From<&Recording> for RecordingText {
+    fn from(recording: &Recording) -> Self {
+        Self {
+            counts: recording.counts.clone(),
+            histograms: recording
+                .histograms()
+                .map(crate::histogram::encode)
+                .to_vec(),
+        }
+    }
+}
+
+impl RecordingText {
+    /// The recording again; an error names what does not decode.
+    pub fn decode(&self) -> Result<Recording, String> {
+        let mut recording = Recording::default();
+        if self.histograms.len() != recording.histograms().len() {
+            return Err(format!(
+                "{} histograms where {} were expected: written by another version?",
+                self.histograms.len(),
+                recording.histograms().len()
+            ));
+        }
+        for (slot, text) in recording.histograms_mut().into_iter().zip(&self.histograms) {
+            *slot = crate::histogram::decode(text)?;
+        }
+        recording.counts = self.counts.clone();
+        Ok(recording)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

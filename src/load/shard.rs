@@ -21,13 +21,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::engine::{IntervalReport, Plan, WorkerMessage, WorkerSummary};
-use super::ramp::RampTally;
-use super::recorder::{Counts, ErrorClass, Recording};
+use super::ramp::RampText;
+use super::recorder::RecordingText;
 use super::{
     check_file_descriptors, join_workers, peak_rss_mib, spawn_workers, LoadConfig, LoadError,
     Schedule, Target,
 };
-use crate::histogram::{decode, encode};
 
 /// Descriptors a generator process keeps for everything but its connections.
 pub const RESERVED_FILES: u64 = 64;
@@ -224,8 +223,7 @@ enum Wire {
     Interval {
         index: u64,
         length: Duration,
-        histograms: Vec<String>,
-        counts: Counts,
+        recording: RecordingText,
     },
     /// A worker is done.
     Done {
@@ -235,21 +233,12 @@ enum Wire {
         /// When the target last ended a request, ns after the plan's start (negative:
         /// before it).
         last_answer_ns: Option<i64>,
-        ramp: Option<WireRamp>,
+        ramp: Option<RampText>,
         #[serde(default)]
         sends: Vec<f64>,
     },
     /// The process is done: its peak resident memory.
     End { peak_rss_mib: f64 },
-}
-
-/// A [`RampTally`] in text form.
-#[derive(Debug, Serialize, Deserialize)]
-struct WireRamp {
-    established: u64,
-    failed: std::collections::BTreeMap<ErrorClass, u64>,
-    connect: String,
-    stayed_up: u64,
 }
 
 impl Wire {
@@ -258,20 +247,14 @@ impl Wire {
             WorkerMessage::Interval(report) => Wire::Interval {
                 index: report.index,
                 length: report.length,
-                histograms: report.recording.histograms().map(encode).to_vec(),
-                counts: report.recording.counts.clone(),
+                recording: RecordingText::from(&report.recording),
             },
             WorkerMessage::Done(summary) => Wire::Done {
                 cpu_seconds: summary.cpu_seconds,
                 busy: summary.busy,
                 unserved: summary.unserved,
                 last_answer_ns: summary.last_answer.map(|at| signed_ns(at, start)),
-                ramp: summary.ramp.as_ref().map(|tally| WireRamp {
-                    established: tally.established,
-                    failed: tally.failed.clone(),
-                    connect: encode(&tally.connect),
-                    stayed_up: tally.stayed_up,
-                }),
+                ramp: summary.ramp.as_ref().map(RampText::from),
                 sends: summary.sends.clone(),
             },
         }
@@ -283,23 +266,12 @@ impl Wire {
             Wire::Interval {
                 index,
                 length,
-                histograms,
-                counts,
-            } => {
-                let mut recording = Recording::default();
-                if histograms.len() != recording.histograms().len() {
-                    return Err(format!("an interval has {} histograms", histograms.len()));
-                }
-                for (slot, text) in recording.histograms_mut().into_iter().zip(&histograms) {
-                    *slot = decode(text)?;
-                }
-                recording.counts = counts;
-                WorkerMessage::Interval(Box::new(IntervalReport {
-                    index,
-                    length,
-                    recording,
-                }))
-            }
+                recording,
+            } => WorkerMessage::Interval(Box::new(IntervalReport {
+                index,
+                length,
+                recording: recording.decode()?,
+            })),
             Wire::Done {
                 cpu_seconds,
                 busy,
@@ -312,15 +284,7 @@ impl Wire {
                 busy,
                 unserved,
                 last_answer: last_answer_ns.map(|ns| from_signed_ns(start, ns)),
-                ramp: match ramp {
-                    Some(wire) => Some(RampTally {
-                        established: wire.established,
-                        failed: wire.failed,
-                        connect: decode(&wire.connect)?,
-                        stayed_up: wire.stayed_up,
-                    }),
-                    None => None,
-                },
+                ramp: ramp.as_ref().map(RampText::decode).transpose()?,
                 sends,
             }),
             Wire::End { .. } => return Ok(None),
@@ -633,7 +597,8 @@ fn forward_stop(stop: &AtomicBool, finished: &AtomicBool, pids: &[libc::pid_t]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::recorder::{Finished, RequestOutcome, Timing};
+    use crate::load::ramp::RampTally;
+    use crate::load::recorder::{ErrorClass, Finished, Recording, RequestOutcome, Timing};
 
     fn recording(sample_ms: &[u64]) -> Recording {
         let mut recording = Recording::default();
