@@ -239,15 +239,16 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         ));
     }
     preflight(&target, config.connect_timeout)?;
-    if target.tls {
-        tls_preflight(&target, config)?;
+    let tls = tls::TlsClient::for_target(&target, &config.tls)?;
+    if let Some(client) = &tls {
+        tls_preflight(&target, client, config)?;
     }
     let hlog = match &config.hlog {
         Some(path) => Some(collector::HlogWriter::create(path)?),
         None => None,
     };
     if let Some(of) = config.shard {
-        return shard::run_as_shard(config, of, &target, hlog);
+        return shard::run_as_shard(config, of, &target, tls, hlog);
     }
     let threads = config
         .threads
@@ -255,7 +256,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     let workers = threads * processes;
     let (sender, receiver) = mpsc::channel();
     let (collected, generator_rss_mib) = if processes == 1 {
-        let plan = Arc::new(Plan::new(config, &target, Instant::now())?);
+        let plan = Arc::new(Plan::new(config, &target, Instant::now(), tls)?);
         let measure_start = plan.measure_start;
         let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
         let handles = spawn_workers(&plan, 0..threads, workers, &sender, &alarm)?;
@@ -267,7 +268,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         }
         (collected, peak_rss_mib())
     } else {
-        let shards = shard::Shards::start(config, processes, threads, &sender)?;
+        let shards = shard::Shards::start(config, &target, processes, threads, &sender)?;
         drop(sender);
         let measure_start = shards.measure_start();
         let collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
@@ -293,20 +294,32 @@ fn write_send_log(path: &std::path::Path, sends: &mut [f64]) -> Result<(), LoadE
     file.flush().map_err(output)
 }
 
+/// When a run of `config` against `addr` begins, if its connections start opening (or,
+/// with no ramp, its schedule starts) at `start`: its ramp, the schedule's start and the
+/// measured window's. With a ramp the schedule starts once every connection has had its
+/// turn to open, and a moment to settle.
+fn timing(
+    config: &LoadConfig,
+    addr: std::net::SocketAddr,
+    start: Instant,
+) -> (Option<ramp::Ramp>, Instant, Instant) {
+    let ramp = config
+        .ramp
+        .map(|per_second| ramp::Ramp::new(start, per_second, config.connections, addr));
+    let start = ramp.as_ref().map_or(start, ramp::Ramp::schedule_start);
+    (ramp, start, start + config.warmup)
+}
+
 impl Plan {
     /// The plan of a run of `config` against `target` whose connections start opening
-    /// (or, with no ramp, whose schedule starts) at `start`.
-    fn new(config: &LoadConfig, target: &Target, start: Instant) -> Result<Self, LoadError> {
-        let ramp = config
-            .ramp
-            .map(|per_second| ramp::Ramp::new(start, per_second, config.connections, target.addr));
-        // With a ramp the schedule starts once every connection has had its turn to open,
-        // and a moment to settle.
-        let start = match &ramp {
-            Some(ramp) => ramp.schedule_start(),
-            None => start,
-        };
-        let measure_start = start + config.warmup;
+    /// (or, with no ramp, whose schedule starts) at `start`, over `tls` when it is HTTPS.
+    fn new(
+        config: &LoadConfig,
+        target: &Target,
+        start: Instant,
+        tls: Option<tls::TlsClient>,
+    ) -> Result<Self, LoadError> {
+        let (ramp, start, measure_start) = timing(config, target.addr, start);
         let end = config.duration.map(|d| measure_start + d);
         Ok(Plan {
             addr: target.addr,
@@ -327,10 +340,7 @@ impl Plan {
             arrival: config.arrival,
             seed: config.seed,
             log_sends: config.send_log.is_some(),
-            tls: match target.tls {
-                true => Some(tls::TlsClient::new(&target.host, &config.tls)?),
-                false => None,
-            },
+            tls,
         })
     }
 }
@@ -488,8 +498,11 @@ pub fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
 
 /// Fails fast, with what to do, when the target's TLS handshake fails (most often its
 /// certificate is not trusted): otherwise every request would fail as `other`.
-fn tls_preflight(target: &Target, config: &LoadConfig) -> Result<(), LoadError> {
-    let client = tls::TlsClient::new(&target.host, &config.tls)?;
+fn tls_preflight(
+    target: &Target,
+    client: &tls::TlsClient,
+    config: &LoadConfig,
+) -> Result<(), LoadError> {
     let mut session = client.session().map_err(LoadError::Start)?;
     let mut stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
         .map_err(LoadError::Start)?;

@@ -54,13 +54,19 @@ pub(crate) fn run_as_shard(
     config: &LoadConfig,
     of: ShardOf,
     target: &Target,
+    tls: Option<super::tls::TlsClient>,
     hlog: Option<super::collector::HlogWriter>,
 ) -> Result<super::LoadReport, LoadError> {
     let threads = config
         .threads
         .clamp(1, config.connections.div_ceil(of.count).max(1));
     let workers = threads * of.count;
-    let plan = Arc::new(Plan::new(config, target, instant_of(of.start_unix_ns))?);
+    let plan = Arc::new(Plan::new(
+        config,
+        target,
+        instant_of(of.start_unix_ns),
+        tls,
+    )?);
     let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
     let (sender, receiver) = mpsc::channel();
     let indices = of.index * threads..(of.index + 1) * threads;
@@ -329,10 +335,12 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
     crate::load::raise_open_file_limit();
     let config = order.config(stop);
     let target = Target::parse(&config.url, config.allow_remote)?;
+    let tls = super::tls::TlsClient::for_target(&target, &config.tls)?;
     let plan = Arc::new(Plan::new(
         &config,
         &target,
         instant_of(order.start_unix_ns),
+        tls,
     )?);
     let start = plan.start;
     let alarm = crate::alarm::AlarmClock::start(&config.cpus)?;
@@ -381,6 +389,7 @@ impl Shards {
     /// messages go to `sender` as if their workers were local.
     pub fn start(
         config: &LoadConfig,
+        target: &Target,
         processes: usize,
         threads: usize,
         sender: &Sender<WorkerMessage>,
@@ -394,8 +403,9 @@ impl Shards {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos() as u64;
-        let target = Target::parse(&config.url, config.allow_remote)?;
-        let plan = Plan::new(config, &target, instant_of(start_unix_ns))?;
+        // Only the times are needed here: the children build the plan itself.
+        let (_, schedule_start, measure_start) =
+            super::timing(config, target.addr, instant_of(start_unix_ns));
         let mut children = Vec::new();
         for index in 0..processes {
             let order = ShardOrder {
@@ -422,7 +432,7 @@ impl Shards {
                 seed: config.seed,
                 tls: config.tls.clone(),
             };
-            children.push(spawn_child(&program, &order, plan.start, sender)?);
+            children.push(spawn_child(&program, &order, schedule_start, sender)?);
         }
         let finished = Arc::new(AtomicBool::new(false));
         let stopper = config.stop.clone().map(|stop| {
@@ -432,7 +442,7 @@ impl Shards {
         });
         Ok(Self {
             children,
-            measure_start: plan.measure_start,
+            measure_start,
             finished,
             stopper,
         })

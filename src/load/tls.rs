@@ -59,6 +59,17 @@ impl TlsClient {
         })
     }
 
+    /// The client for `target` when it is an `https://` one (None: plain HTTP).
+    pub fn for_target(
+        target: &super::Target,
+        options: &TlsOptions,
+    ) -> Result<Option<Self>, LoadError> {
+        target
+            .tls
+            .then(|| Self::new(&target.host, options))
+            .transpose()
+    }
+
     /// A new session for one connection.
     pub fn session(&self) -> std::io::Result<rustls::ClientConnection> {
         rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
