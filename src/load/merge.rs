@@ -83,10 +83,7 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
             Duration::from_secs_f64(first.duration_s),
         )
     };
-    let last_answer_s = raws
-        .iter()
-        .filter_map(|r| r.last_answer_s)
-        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    let last_answer_s = raws.iter().filter_map(|r| r.last_answer_s).reduce(f64::max);
     let origin = Instant::now();
     let collected = Collected::merged(
         totals,
@@ -96,7 +93,7 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
         reports
             .iter()
             .filter_map(|r| r.generator_busy)
-            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),
+            .reduce(f64::max),
         origin,
         last_answer_s.map(|s| origin + Duration::from_secs_f64(s.max(0.0))),
         ramp,

@@ -245,21 +245,25 @@ pub fn check_all(thresholds: &[Threshold], report: &LoadReport) -> Vec<Threshold
 pub fn render(results: &[ThresholdResult]) -> String {
     let mut out = String::new();
     for result in results {
-        let actual = match result.actual {
-            None => "not measured".to_string(),
-            Some(value) => match result.unit.as_str() {
-                "fraction" => format!("{:.3} %", value * 100.0),
-                "ms" => format!("{value:.3} ms"),
-                _ => format!("{value:.1} {}", result.unit),
-            },
-        };
         let verdict = if result.passed { "PASS" } else { "FAIL" };
-        out.push_str(&format!(
-            "  {verdict}  {} (measured {actual})\n",
-            result.threshold
-        ));
+        out.push_str(&format!("  {verdict}  {}\n", result.describe()));
     }
     out
+}
+
+impl ThresholdResult {
+    /// The threshold and what was measured: `p95<100ms (measured 130.200 ms)`.
+    pub fn describe(&self) -> String {
+        let actual = match self.actual {
+            None => "not measured".to_string(),
+            Some(value) => match self.unit.as_str() {
+                "fraction" => format!("{:.3} %", value * 100.0),
+                "ms" => format!("{value:.3} ms"),
+                _ => format!("{value:.1} {}", self.unit),
+            },
+        };
+        format!("{} (measured {actual})", self.threshold)
+    }
 }
 
 #[cfg(test)]

@@ -169,13 +169,7 @@ fn failed_thresholds(
         .iter()
         .map(|check| check.judge(record.metric(&check.column())))
         .filter(|result| !result.passed)
-        .map(|result| {
-            crate::load::threshold::render(std::slice::from_ref(&result))
-                .trim()
-                .trim_start_matches("FAIL")
-                .trim()
-                .to_string()
-        })
+        .map(|result| result.describe())
         .collect::<Vec<_>>()
         .join("; ")
 }

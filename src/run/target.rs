@@ -176,8 +176,8 @@ fn ensure_port_free(port: u16, name: &str) -> anyhow::Result<()> {
 
 /// A free loopback port for a target (the kernel's choice, released at once).
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .context("cannot find a free loopback port for a target")?;
+    let listener =
+        crate::net::bind_ephemeral().context("cannot find a free loopback port for a target")?;
     Ok(listener.local_addr()?.port())
 }
 
