@@ -76,6 +76,13 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// Whether the run's stop flag is set (Ctrl-C).
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    }
+
     /// Opens connection `index` (over every worker): from the ramp's source address and
     /// with a small buffer when connections are held, as usual otherwise.
     async fn open(&self, index: usize) -> std::io::Result<Connection> {
@@ -149,8 +156,6 @@ struct Worker {
     last_answer: Cell<Option<Instant>>,
     /// Thread CPU seconds when the measured window began.
     cpu_at_window: Cell<Option<f64>>,
-    /// Set once the run's stop flag is seen; held connections are then let go.
-    stopping: Cell<bool>,
     /// Tickets this worker has taken.
     taken: Cell<u64>,
     /// Intended send times kept for `--send-log`.
@@ -169,11 +174,7 @@ impl Worker {
         if plan.end.is_some_and(|end| ready >= end) {
             return None;
         }
-        if plan
-            .stop
-            .as_ref()
-            .is_some_and(|stop| stop.load(Ordering::Relaxed))
-        {
+        if plan.stopped() {
             self.end_early(ready);
             return None;
         }
@@ -308,7 +309,6 @@ pub(crate) fn run_worker(
         cut_short: Cell::new(None),
         last_answer: Cell::new(None),
         cpu_at_window: Cell::new(None),
-        stopping: Cell::new(false),
         taken: Cell::new(0),
         sends: RefCell::new(Vec::new()),
         released: tokio::sync::Notify::new(),
@@ -463,9 +463,9 @@ async fn drive(worker: &Worker, slot: usize) {
 /// once for them all.
 async fn hold_until_end(worker: &Worker) {
     let end = worker.plan.drain_until.or(worker.plan.end);
-    // Single-threaded: nothing runs between the check and the first poll of `released`,
-    // so a release cannot be missed.
-    if worker.stopping.get() {
+    // Single-threaded: `watch_stop` cannot run between the check and the first poll of
+    // `released`, so a release cannot be missed.
+    if worker.plan.stopped() {
         return;
     }
     tokio::select! {
@@ -486,13 +486,12 @@ const STOP_POLL: Duration = Duration::from_millis(200);
 
 /// Lets the held connections go once the run's stop flag is set (Ctrl-C).
 async fn watch_stop(worker: &Worker) {
-    let Some(stop) = &worker.plan.stop else {
+    if worker.plan.stop.is_none() {
         return;
-    };
-    while !stop.load(Ordering::Relaxed) {
+    }
+    while !worker.plan.stopped() {
         tokio::time::sleep(STOP_POLL).await;
     }
-    worker.stopping.set(true);
     worker.released.notify_waiters();
 }
 
