@@ -374,8 +374,10 @@ fn thresholds_pass_or_fail_the_run_with_exit_status_3() {
 
 /// A loopback HTTPS server with a self-signed certificate for `localhost` and
 /// 127.0.0.1 (made by rcgen), answering every request 200 "ok" on keep-alive
-/// connections; returns its port and the certificate's PEM.
-fn tls_target() -> (u16, String) {
+/// connections; returns its port and the certificate's PEM. Connections after the
+/// first `tls_connections` get a plain-HTTP 400 instead of a handshake (a peer that
+/// stopped speaking TLS).
+fn tls_target(tls_connections: usize) -> (u16, String) {
     use std::sync::Arc;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let certified =
@@ -391,7 +393,11 @@ fn tls_target() -> (u16, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
+        for (accepted, mut stream) in listener.incoming().flatten().enumerate() {
+            if accepted >= tls_connections {
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+                continue;
+            }
             let config = config.clone();
             std::thread::spawn(move || {
                 let Ok(session) = rustls::ServerConnection::new(config) else {
@@ -424,7 +430,7 @@ fn tls_target() -> (u16, String) {
 
 #[test]
 fn https_targets_are_loaded_and_an_untrusted_certificate_says_what_to_do() {
-    let (port, pem) = tls_target();
+    let (port, pem) = tls_target(usize::MAX);
     let url = format!("https://localhost:{port}/");
     let (output, report) = json_of(
         &[&url, "--insecure", "--rate", "300", "-d", "1s", "-c", "4"],
@@ -463,4 +469,28 @@ fn https_targets_are_loaded_and_an_untrusted_certificate_says_what_to_do() {
         stderr.contains("TLS handshake") && stderr.contains("--cacert"),
         "{stderr}"
     );
+}
+
+#[test]
+fn tls_failures_after_the_first_handshake_are_counted_as_tls_errors() {
+    // The first five handshakes (the checks before the run, then the first requests)
+    // succeed; every later connection meets a peer that answers plain HTTP, which the
+    // run must count as `tls`.
+    let (port, _) = tls_target(5);
+    let url = format!("https://127.0.0.1:{port}/");
+    let (output, report) = json_of(
+        &[&url, "--insecure", "--no-keepalive", "-n", "20", "-c", "1"],
+        "tls-broken",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ok = report["requests_ok"].as_u64().unwrap();
+    let errors = &report["errors"];
+    assert!(ok >= 1 && ok < 20, "{report}");
+    assert_eq!(errors["tls"].as_u64().unwrap(), 20 - ok, "{errors}");
+    assert_eq!(errors["other"], 0, "{errors}");
+    assert_eq!(errors["reset"], 0, "{errors}");
 }

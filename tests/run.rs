@@ -56,7 +56,7 @@ saturate = { p95_slo = "50ms", start_rps = 200.0, max_rps = 400.0, bisections = 
 pub const CSV_HEADER: &str = "cell,scenario,workload,style,variant,knobs,load_mode,connections,target_rps,repetition,\
 achieved_rps,requests_scheduled,requests_sent,requests_unsent,requests_in_flight_at_end,requests_ok,\
 err_connect_refused,err_connect_timeout,err_reset,err_timeout,err_status_4xx,\
-err_status_5xx,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,service_p50_ms,\
+err_status_5xx,err_tls,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,service_p50_ms,\
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
 probe_p95_ms,probe_p99_ms,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
 server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\

@@ -36,7 +36,26 @@ pub enum ExchangeError {
     Malformed(String),
 }
 
+/// A TLS handshake that failed, carried inside the `io::Error` a connect returns so the
+/// engine counts it as a TLS error, not as a socket one.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS handshake failed: {0}")]
+pub struct HandshakeFailed(#[source] std::io::Error);
+
+/// Whether `error` is a TLS failure: a failed handshake, or a TLS error (a bad record,
+/// an alert) on an open connection.
+pub fn is_tls_failure(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<HandshakeFailed>() || inner.is::<rustls::Error>())
+}
+
 impl ExchangeError {
+    /// True for a TLS failure on the open connection.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ExchangeError::Io(e) if is_tls_failure(e))
+    }
+
     /// True for a reset or close by the peer (as opposed to garbage).
     pub fn is_reset(&self) -> bool {
         match self {
@@ -122,7 +141,9 @@ impl Connection {
         let tls = match tls {
             Some(client) => {
                 let mut session = Box::new(client.session()?);
-                handshake(&socket, &mut session).await?;
+                handshake(&socket, &mut session)
+                    .await
+                    .map_err(|error| std::io::Error::new(error.kind(), HandshakeFailed(error)))?;
                 Some(session)
             }
             None => None,

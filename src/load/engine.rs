@@ -589,7 +589,7 @@ async fn attempt(
             }
         }
         Ok(head) => {
-            if !head.keep_alive {
+            if !head.keep_alive || !plan.requests.keep_alive {
                 *slot = None;
             }
             let outcome = match head.status {
@@ -609,6 +609,9 @@ async fn attempt(
 }
 
 fn classify_connect(error: &std::io::Error) -> ErrorClass {
+    if super::client::is_tls_failure(error) {
+        return ErrorClass::Tls;
+    }
     match error.kind() {
         std::io::ErrorKind::ConnectionRefused => ErrorClass::ConnectRefused,
         std::io::ErrorKind::TimedOut => ErrorClass::ConnectTimeout,
@@ -617,7 +620,9 @@ fn classify_connect(error: &std::io::Error) -> ErrorClass {
 }
 
 fn classify_exchange(error: &ExchangeError) -> ErrorClass {
-    if error.is_reset() {
+    if error.is_tls() {
+        ErrorClass::Tls
+    } else if error.is_reset() {
         ErrorClass::Reset
     } else {
         ErrorClass::Other

@@ -35,19 +35,23 @@ pub enum ErrorClass {
     Status4xx,
     /// A 5xx answer (never a success).
     Status5xx,
+    /// HTTPS failed: the handshake (a bad certificate, a peer that does not speak TLS,
+    /// a close mid-handshake) or a TLS error on an open connection.
+    Tls,
     /// Anything else (garbled response, other socket errors).
     Other,
 }
 
 impl ErrorClass {
     /// Every class, in report order.
-    pub const ALL: [ErrorClass; 7] = [
+    pub const ALL: [ErrorClass; 8] = [
         ErrorClass::ConnectRefused,
         ErrorClass::ConnectTimeout,
         ErrorClass::Reset,
         ErrorClass::Timeout,
         ErrorClass::Status4xx,
         ErrorClass::Status5xx,
+        ErrorClass::Tls,
         ErrorClass::Other,
     ];
 
@@ -60,6 +64,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Status4xx => "status_4xx",
             ErrorClass::Status5xx => "status_5xx",
+            ErrorClass::Tls => "tls",
             ErrorClass::Other => "other",
         }
     }

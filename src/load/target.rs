@@ -163,6 +163,9 @@ pub struct Requests {
     cumulative: Vec<f64>,
     /// HEAD requests: their answers have no body whatever their length says.
     pub head: bool,
+    /// Reuse a connection after its answer (false: `--no-keepalive`, which sent
+    /// `Connection: close` and must not send on it again, whatever the server says).
+    pub keep_alive: bool,
     seed: u64,
 }
 
@@ -182,6 +185,7 @@ impl Requests {
             bytes: targets.iter().map(|t| t.request.clone()).collect(),
             cumulative,
             head,
+            keep_alive: true,
             seed,
         }
     }

@@ -54,6 +54,9 @@ pub struct CellRecord {
     pub err_status_4xx: u64,
     /// Errors: 5xx.
     pub err_status_5xx: u64,
+    /// Errors: HTTPS handshake or TLS failures.
+    #[serde(default)]
+    pub err_tls: u64,
     /// Errors: anything else.
     pub err_other: u64,
     /// Connections that got no answer at all in the measured window.
@@ -311,6 +314,7 @@ impl CellRecord {
             + self.err_timeout
             + self.err_status_4xx
             + self.err_status_5xx
+            + self.err_tls
             + self.err_other
     }
 
@@ -443,6 +447,7 @@ mod tests {
             err_timeout: 0,
             err_status_4xx: 0,
             err_status_5xx: 0,
+            err_tls: 0,
             err_other: 0,
             connections_unserved: 3,
             p50_ms: Some(1.0),
