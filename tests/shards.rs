@@ -1,16 +1,19 @@
 //! Load from many machines (issue 15): shards of one run (`load --shard I/N
 //! --start-at T`) in separate processes, merged by `sabench merge`: the merged counts
 //! are the sums, the merged p99 is the p99 of the union of the shards' histograms, and
-//! a shard left out is an error. The shards run as processes on loopback: this test
-//! does not make network namespaces, so every shard and the target share one.
+//! a shard left out is an error. Each shard runs in its own network namespace and the
+//! target (`sabench serve`) in another, joined by veth links (see `common::netns`);
+//! where namespaces cannot be made (not root) the shards run as processes on loopback,
+//! and the test says so.
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use common::targets::Target;
+use common::netns::{Namespaces, TARGET_ADDRESS};
 use serde_json::Value;
 
 fn decode(text: &str) -> hdrhistogram::Histogram<u64> {
@@ -22,11 +25,92 @@ fn decode(text: &str) -> hdrhistogram::Histogram<u64> {
         .unwrap()
 }
 
+/// Where the target and the shards run.
+enum Placement {
+    /// Each in its own network namespace.
+    Namespaces(Namespaces),
+    /// All as processes on this namespace's loopback.
+    Loopback,
+}
+
+impl Placement {
+    fn choose(shards: usize) -> Self {
+        match Namespaces::make(shards) {
+            Ok(namespaces) => {
+                eprintln!("shards and target each in a network namespace of their own");
+                Placement::Namespaces(namespaces)
+            }
+            Err(why) => {
+                eprintln!("network namespaces could not be made ({why}): the shards run as processes on loopback");
+                Placement::Loopback
+            }
+        }
+    }
+
+    fn target_command(&self) -> Command {
+        match self {
+            Placement::Namespaces(ns) => ns.command_in(&ns.target(), env!("CARGO_BIN_EXE_sabench")),
+            Placement::Loopback => Command::new(env!("CARGO_BIN_EXE_sabench")),
+        }
+    }
+
+    fn shard_command(&self, shard: usize) -> Command {
+        match self {
+            Placement::Namespaces(ns) => {
+                ns.command_in(&ns.generator(shard), env!("CARGO_BIN_EXE_sabench"))
+            }
+            Placement::Loopback => Command::new(env!("CARGO_BIN_EXE_sabench")),
+        }
+    }
+
+    fn target_address(&self) -> &'static str {
+        match self {
+            Placement::Namespaces(_) => TARGET_ADDRESS,
+            Placement::Loopback => "127.0.0.1",
+        }
+    }
+}
+
+/// A `sabench serve` process, killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the async style on a free port where `placement` puts the target; returns
+/// it and its base URL.
+fn start_target(placement: &Placement) -> (Server, String) {
+    let mut child = placement
+        .target_command()
+        .args(["serve", "--style", "async", "--port", "0", "--bind"])
+        .arg(placement.target_address())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server(child);
+    let url = line
+        .split_whitespace()
+        .last()
+        .filter(|url| url.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no listening line from the target: {line:?}"))
+        .to_string();
+    (server, url)
+}
+
 #[test]
 fn shards_in_separate_processes_merge_exactly() {
-    eprintln!("shards run as processes on loopback (no network namespaces made)");
-    let target = Target::delayed(Duration::from_millis(1));
-    let url = target.url("/");
+    let placement = Placement::choose(3);
+    let (_server, base) = start_target(&placement);
+    let url = format!("{base}/io");
     let dir = std::env::temp_dir().join(format!("sabench-shards-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let start = SystemTime::now() + Duration::from_secs(2);
@@ -41,20 +125,29 @@ fn shards_in_separate_processes_merge_exactly() {
         .iter()
         .enumerate()
         .map(|(i, path)| {
-            Command::new(env!("CARGO_BIN_EXE_sabench"))
+            placement
+                .shard_command(i + 1)
                 .args(["load", &url, "--rate", "600", "-c", "12", "-d", "2s", "-q"])
                 .args(["--shard", &format!("{}/3", i + 1), "--start-at", &start_at])
                 .arg("--json")
                 .arg(path)
                 .arg("--hlog")
                 .arg(path.with_extension("hlog"))
-                .stdout(std::process::Stdio::null())
+                .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
         })
         .collect();
     for mut shard in shards {
         assert!(shard.wait().unwrap().success());
+    }
+    if let Placement::Namespaces(namespaces) = &placement {
+        for shard in 1..=3 {
+            assert!(
+                namespaces.packets_sent_by(shard) > 0,
+                "shard {shard} sent over its own link"
+            );
+        }
     }
     let reports: Vec<Value> = paths
         .iter()

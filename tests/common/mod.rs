@@ -123,6 +123,7 @@ pub fn dead_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
+pub mod netns;
 pub mod runs;
 pub mod targets;
 
