@@ -354,7 +354,7 @@ impl Collected {
             last_answer_s,
             target_rps,
             sent_rps,
-            ok_p50_ms: latency.ok.corrected.map(|p| p.p50),
+            ok_service_p50_ms: latency.ok.service.map(|p| p.p50),
             generator_lag_p99_ms: generator_lag.map(|p| p.p99),
             busy: self.busy,
         };
@@ -418,7 +418,7 @@ struct Reasons<'a> {
     last_answer_s: Option<f64>,
     target_rps: Option<f64>,
     sent_rps: f64,
-    ok_p50_ms: Option<f64>,
+    ok_service_p50_ms: Option<f64>,
     generator_lag_p99_ms: Option<f64>,
     busy: Option<f64>,
 }
@@ -500,11 +500,11 @@ impl Reasons<'_> {
     fn capped(&self, rate: f64) -> String {
         let connections = self.config.connections;
         let little = self
-            .ok_p50_ms
+            .ok_service_p50_ms
             .filter(|ms| *ms > 0.0)
             .map_or(String::new(), |ms| {
                 format!(
-                    " ({connections} connections ÷ {ms:.1} ms p50 latency allow about {:.0} req/s)",
+                    " ({connections} connections ÷ {ms:.1} ms p50 service time (send to reply) allow about {:.0} req/s)",
                     connections as f64 * 1000.0 / ms
                 )
             });
@@ -535,7 +535,7 @@ mod tests {
             last_answer_s,
             target_rps: config.schedule.initial_rate(),
             sent_rps,
-            ok_p50_ms: Some(20.0),
+            ok_service_p50_ms: Some(20.0),
             generator_lag_p99_ms: Some(0.1),
             busy,
         }
