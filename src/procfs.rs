@@ -191,3 +191,62 @@ pub fn clock_ticks_per_second() -> f64 {
         _ => 100.0,
     }
 }
+
+/// What the scheduler counted for one thread so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadCounters {
+    /// Times it gave up the CPU to wait (I/O, a lock, a sleep): `voluntary_ctxt_switches`.
+    pub voluntary: u64,
+    /// Times the scheduler took the CPU from it: `nonvoluntary_ctxt_switches`.
+    pub involuntary: u64,
+    /// Time on a CPU and time runnable but waiting for one, ns (`schedstat`'s first two
+    /// fields); None when the kernel has no schedstat (built without CONFIG_SCHED_INFO).
+    pub sched: Option<(u64, u64)>,
+}
+
+/// The counters of every thread of `pids`, by thread id (threads that exit meanwhile
+/// are skipped).
+pub fn thread_counters(pids: &[u32]) -> std::collections::HashMap<u32, ThreadCounters> {
+    let mut counters = std::collections::HashMap::new();
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for tid in tasks
+            .flatten()
+            .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        {
+            if let Some(read) = read_thread(*pid, tid) {
+                counters.insert(tid, read);
+            }
+        }
+    }
+    counters
+}
+
+fn read_thread(pid: u32, tid: u32) -> Option<ThreadCounters> {
+    let dir = format!("/proc/{pid}/task/{tid}");
+    let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
+    let count = |key: &str| status_value(&status, key).map(|v| v as u64);
+    let sched = std::fs::read_to_string(format!("{dir}/schedstat"))
+        .ok()
+        .and_then(|text| {
+            let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+            Some((fields.next()??, fields.next()??))
+        });
+    Some(ThreadCounters {
+        voluntary: count("voluntary_ctxt_switches:")?,
+        involuntary: count("nonvoluntary_ctxt_switches:")?,
+        sched,
+    })
+}
+
+/// `root` and, for a tree, every process under it: the processes whose threads are
+/// the server's.
+pub fn server_processes(root: u32, tree: bool) -> Vec<u32> {
+    if tree {
+        descendants(root)
+    } else {
+        vec![root]
+    }
+}

@@ -247,6 +247,49 @@ pub struct CellRecord {
     /// none failed, or none were given).
     #[serde(default)]
     pub thresholds_failed: String,
+    /// Cores the server could run on: its pinning, else the machine's.
+    #[serde(default)]
+    pub server_cores: Option<u64>,
+    /// Mechanism: the server's user CPU per successful request in the window, µs.
+    #[serde(default)]
+    pub cpu_user_us_per_ok: Option<f64>,
+    /// Mechanism: its system (kernel) CPU per successful request, µs.
+    #[serde(default)]
+    pub cpu_sys_us_per_ok: Option<f64>,
+    /// Mechanism: voluntary context switches (a thread gave up the CPU to wait) per
+    /// successful request, summed over all the server's threads.
+    #[serde(default)]
+    pub ctx_voluntary_per_ok: Option<f64>,
+    /// Mechanism: involuntary context switches (the scheduler took the CPU away) per
+    /// successful request.
+    #[serde(default)]
+    pub ctx_involuntary_per_ok: Option<f64>,
+    /// Mechanism: mean server threads in the window.
+    #[serde(default)]
+    pub threads_mean: Option<f64>,
+    /// Mechanism: threads on a CPU or waiting for one, on average: the server's run
+    /// queue (deeper than its cores means its threads waited for a CPU).
+    #[serde(default)]
+    pub runnable_mean: Option<f64>,
+    /// Mechanism: share of the threads' time in the window spent on a CPU.
+    #[serde(default)]
+    pub running_share: Option<f64>,
+    /// Mechanism: share spent runnable, waiting for a CPU.
+    #[serde(default)]
+    pub waiting_share: Option<f64>,
+    /// Mechanism: share spent blocked (waiting on I/O, a lock, a timer, or idle).
+    #[serde(default)]
+    pub blocked_share: Option<f64>,
+    /// Mechanism, blocking style: threads holding a connection, on average (a pool
+    /// thread held by an idle keep-alive connection counts: it serves no one else).
+    #[serde(default)]
+    pub pool_held_mean: Option<f64>,
+    /// Mechanism, blocking style: threads working on a request, on average.
+    #[serde(default)]
+    pub pool_working_mean: Option<f64>,
+    /// The mechanism metrics this cell could not measure, and why (empty: none missing).
+    #[serde(default)]
+    pub mechanism_missing: String,
 }
 
 impl CellRecord {
@@ -342,7 +385,7 @@ impl CellRecord {
 }
 
 /// One sample of the server process (every 100 ms).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerSample {
     /// Seconds since the cell's measured window began (negative: warm-up).
     pub t_s: f64,
@@ -367,6 +410,21 @@ pub struct ServerSample {
     /// `ps` shows them, MiB (`rss_mib` is then the tree's summed PSS).
     #[serde(default)]
     pub tree_rss_sum_mib: Option<f64>,
+    /// Voluntary context switches (a thread gave up the CPU to wait) of all the server's
+    /// threads since the sampler's first reading of them; empty when they were not read
+    /// at this sample (a server of many threads is read less often).
+    #[serde(default)]
+    pub ctx_voluntary: Option<u64>,
+    /// Involuntary context switches (the scheduler took the CPU away), likewise.
+    #[serde(default)]
+    pub ctx_involuntary: Option<u64>,
+    /// Seconds the server's threads spent on a CPU since the first reading (schedstat);
+    /// empty also when the kernel has no schedstat.
+    #[serde(default)]
+    pub sched_run_s: Option<f64>,
+    /// Seconds they spent runnable but waiting for a CPU, likewise.
+    #[serde(default)]
+    pub sched_wait_s: Option<f64>,
 }
 
 #[cfg(test)]
@@ -374,7 +432,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 45] = [
+    const NEWER: [&str; 59] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -420,6 +478,20 @@ mod tests {
         "connect_failures",
         "tree_rss_sum_peak_mib",
         "thresholds_failed",
+        "err_tls",
+        "server_cores",
+        "cpu_user_us_per_ok",
+        "cpu_sys_us_per_ok",
+        "ctx_voluntary_per_ok",
+        "ctx_involuntary_per_ok",
+        "threads_mean",
+        "runnable_mean",
+        "running_share",
+        "waiting_share",
+        "blocked_share",
+        "pool_held_mean",
+        "pool_working_mean",
+        "mechanism_missing",
     ];
 
     #[test]
@@ -511,6 +583,19 @@ mod tests {
             connect_failures: String::new(),
             tree_rss_sum_peak_mib: None,
             thresholds_failed: String::new(),
+            server_cores: None,
+            cpu_user_us_per_ok: None,
+            cpu_sys_us_per_ok: None,
+            ctx_voluntary_per_ok: None,
+            ctx_involuntary_per_ok: None,
+            threads_mean: None,
+            runnable_mean: None,
+            running_share: None,
+            waiting_share: None,
+            blocked_share: None,
+            pool_held_mean: None,
+            pool_working_mean: None,
+            mechanism_missing: String::new(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

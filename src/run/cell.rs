@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use super::bench_cap::{planned_cap, RateCap};
 use super::children::{serve_args, start_upstream};
+use super::mechanism::PoolReading;
 use super::plan::{CellPlan, Level, ServerPlan};
 use super::process::{self, Child, Tether};
 use super::progress::Progress;
@@ -184,6 +185,10 @@ pub(super) fn run_cell(
     let searching = matches!(cell.level, Level::Saturate { .. });
     // A target may be a tree of processes: all of it is sampled, under the supervisor.
     let tree = cell.server.style().is_none();
+    let blocking = cell
+        .server
+        .style()
+        .is_some_and(|s| s.style == crate::server::Style::Blocking);
     let sampler =
         (!searching).then(|| sampler::Sampler::server(server.pid(), tree, origin, SAMPLE_EVERY));
     let database_sampler = database
@@ -231,6 +236,7 @@ pub(super) fn run_cell(
                 server: &mut server,
                 path: &route_path(cell),
                 tree,
+                blocking,
                 restart: &mut restart,
             };
             let found = saturate(
@@ -243,7 +249,7 @@ pub(super) fn run_cell(
             )?;
             let rate = found.rate;
             ceiling = found.ceiling;
-            searched = Some((found.samples, found.start_failed));
+            searched = Some((found.samples, found.start_failed, found.pool));
             (found.report, rate)
         }
         Level::Slowloris { clients, spec } => {
@@ -273,10 +279,15 @@ pub(super) fn run_cell(
         .filter(|_| own)
         .and_then(|_| process::fetch_db_stats(server.addr()));
     let database_samples = database_sampler.map(sampler::Sampler::finish);
-    let (samples, start_failed) = match (sampler, searched) {
-        (Some(sampler), _) => (sampler.finish(), None),
-        (None, Some((samples, start_failed))) => (samples, start_failed),
-        (None, None) => (Vec::new(), None),
+    let window = Duration::from_secs_f64(report.duration_s);
+    let (samples, start_failed, pool) = match (sampler, searched) {
+        (Some(sampler), _) => (
+            sampler.finish(),
+            None,
+            PoolReading::fetch(blocking, server.addr(), origin, window),
+        ),
+        (None, Some(found)) => found,
+        (None, None) => (Vec::new(), None, PoolReading::NotApplicable),
     };
     let crashes: Vec<process::ChildExited> = std::iter::once(server.crash())
         .chain(own_upstream.as_mut().map(Child::crash))
@@ -293,7 +304,8 @@ pub(super) fn run_cell(
         probe: probe.as_ref(),
         lag,
         samples: &samples,
-        window: Duration::from_secs_f64(report.duration_s),
+        window,
+        pool,
         slow,
     };
     let mut record = record(scenario, cell, &measured);
@@ -317,7 +329,6 @@ pub(super) fn run_cell(
         record.db_connections_opened = Some(stats.connections_opened);
         record.db_errors = stats.errors_text();
     }
-    let window = Duration::from_secs_f64(report.duration_s);
     if let Some(db) = database_samples.and_then(|s| sampler::summarize_tree(&s, window)) {
         record.db_pss_mean_mib = Some(db.pss_mean_mib);
         record.db_pss_peak_mib = Some(db.pss_peak_mib);

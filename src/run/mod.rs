@@ -8,6 +8,7 @@ pub mod bench_cap;
 mod cell;
 mod children;
 mod database;
+mod mechanism;
 pub mod plan;
 pub mod process;
 pub mod progress;

@@ -20,6 +20,8 @@ pub(super) struct Measured<'a> {
     pub(super) lag: Option<crate::server::lag::LagSnapshot>,
     pub(super) samples: &'a [ServerSample],
     pub(super) window: Duration,
+    /// The blocking style's thread occupancy in the window.
+    pub(super) pool: super::mechanism::PoolReading,
     /// A slowloris cell's slow clients and objective.
     pub(super) slow: Option<SlowMeasure>,
 }
@@ -114,7 +116,7 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
     let all = report.latency_ms.all.corrected;
     let requests = &report.requests;
     let error = |key: &str| report.errors.get(key).copied().unwrap_or(0);
-    CellRecord {
+    let mut row = CellRecord {
         target_rps,
         service_lost_s: target_rps
             .filter(|r| *r > 0.0)
@@ -205,6 +207,23 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         invalid_reason: report.invalid_reasons.join("; "),
         generator_limited: report.generator_limited,
         ..identity(scenario, cell)
+    };
+    let inputs = super::mechanism::Inputs {
+        server: &server,
+        requests_ok: report.requests_ok,
+        window_s: measured.window.as_secs_f64(),
+        cores: server_cores(scenario),
+        pool: measured.pool,
+    };
+    super::mechanism::fill(&mut row, &inputs);
+    row
+}
+
+/// Cores the server may run on: its pinning, else the machine's.
+fn server_cores(scenario: &Scenario) -> u64 {
+    match scenario.pinning.server.len() {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()) as u64,
+        pinned => pinned as u64,
     }
 }
 

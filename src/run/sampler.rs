@@ -3,12 +3,21 @@
 //! time. The figures are the server's alone: it is a process of its own. The same
 //! loop samples a throwaway PostgreSQL's process tree (summed PSS and CPU), so that
 //! "memory" can mean the whole stack's.
+//!
+//! Beside each server sample it reads the scheduler's counters of every server thread
+//! (`/proc/<pid>/task/*/status` and `schedstat`: context switches, time on a CPU, time
+//! waiting for one) and keeps them as running totals, the mechanism metrics of a cell.
+//! A server of thousands of threads takes milliseconds to read, so the threads are read
+//! only as often as keeps that reading within a tenth of the sampler's time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use crate::procfs::ThreadCounters;
 use crate::results::ServerSample;
 
 /// A running sampler; [`Sampler::finish`] stops it and returns the samples.
@@ -18,27 +27,102 @@ pub struct Sampler<T = ServerSample> {
 }
 
 impl Sampler<ServerSample> {
-    /// Samples `pid` every `every`; times are relative to `origin` (the measured window's start).
-    pub fn start(pid: u32, origin: Instant, every: Duration) -> Self {
-        Self::every(every, move |now| read(pid, now, origin))
-    }
-
-    /// Samples the process tree under `root` (not `root` itself: the supervisor of a
-    /// target of the user's own) as one server: memory is the tree's summed PSS (shared
-    /// pages divided among the processes sharing them, so a master and its forked
-    /// workers are not counted twice), threads and CPU are summed; the peak is the
-    /// highest sample.
-    pub fn server_tree(root: u32, origin: Instant, every: Duration) -> Self {
-        Self::every(every, move |now| read_tree(root, now, origin))
-    }
-
-    /// [`Sampler::server_tree`] when `tree`, else [`Sampler::start`].
+    /// Samples the server `pid` every `every`; times are relative to `origin` (the
+    /// measured window's start). With `tree`, `pid` is the root of a process tree (the
+    /// supervisor of a target of the user's own; not sampled itself) sampled as one
+    /// server: memory is the tree's summed PSS (shared pages divided among the processes
+    /// sharing them, so a master and its forked workers are not counted twice), threads
+    /// and CPU are summed; the peak is the highest sample.
     pub fn server(pid: u32, tree: bool, origin: Instant, every: Duration) -> Self {
-        if tree {
-            Self::server_tree(pid, origin, every)
-        } else {
-            Self::start(pid, origin, every)
+        let mut threads = ThreadTally::new(pid, tree);
+        Self::every(every, move |now| {
+            let mut sample = if tree {
+                read_tree(pid, now, origin)
+            } else {
+                read(pid, now, origin)
+            }?;
+            threads.add_to(&mut sample, now);
+            Some(sample)
+        })
+    }
+}
+
+/// Running totals of the scheduler's counters over every thread the server has had
+/// since the first reading. Each reading adds, thread by thread, what changed since the
+/// previous one; a thread born meanwhile adds all it has. A thread that exits between
+/// two readings takes with it what it did after the first of them (at most one reading
+/// interval of one thread).
+struct ThreadTally {
+    root: u32,
+    tree: bool,
+    previous: Option<HashMap<u32, ThreadCounters>>,
+    voluntary: u64,
+    involuntary: u64,
+    run_ns: u64,
+    wait_ns: u64,
+    /// False once a thread had no schedstat (the kernel lacks it).
+    sched: bool,
+    /// When the threads may be read again.
+    next: Instant,
+}
+
+impl ThreadTally {
+    fn new(root: u32, tree: bool) -> Self {
+        Self {
+            root,
+            tree,
+            previous: None,
+            voluntary: 0,
+            involuntary: 0,
+            run_ns: 0,
+            wait_ns: 0,
+            sched: true,
+            next: Instant::now(),
         }
+    }
+
+    /// Reads the threads (when it is time to) and puts the totals in `sample`.
+    fn add_to(&mut self, sample: &mut ServerSample, now: Instant) {
+        if now < self.next {
+            return;
+        }
+        let began = Instant::now();
+        let processes = crate::procfs::server_processes(self.root, self.tree);
+        let current = crate::procfs::thread_counters(&processes);
+        // Reading took `took`: wait nine times that before the next, so it stays
+        // within a tenth of the sampler's time however many threads there are.
+        self.next = began + began.elapsed() * 9;
+        if current.is_empty() {
+            return;
+        }
+        if let Some(previous) = &self.previous {
+            for (tid, counters) in &current {
+                let before = previous
+                    .get(tid)
+                    .filter(|b| b.voluntary <= counters.voluntary)
+                    .copied()
+                    .unwrap_or_default();
+                self.voluntary += counters.voluntary - before.voluntary;
+                self.involuntary += counters.involuntary.saturating_sub(before.involuntary);
+                match (counters.sched, before.sched) {
+                    (Some((run, wait)), Some((run_before, wait_before))) => {
+                        self.run_ns += run.saturating_sub(run_before);
+                        self.wait_ns += wait.saturating_sub(wait_before);
+                    }
+                    (Some((run, wait)), None) => {
+                        self.run_ns += run;
+                        self.wait_ns += wait;
+                    }
+                    (None, _) => self.sched = false,
+                }
+            }
+        }
+        self.sched &= current.values().all(|c| c.sched.is_some());
+        self.previous = Some(current);
+        sample.ctx_voluntary = Some(self.voluntary);
+        sample.ctx_involuntary = Some(self.involuntary);
+        sample.sched_run_s = self.sched.then(|| self.run_ns as f64 / 1e9);
+        sample.sched_wait_s = self.sched.then(|| self.wait_ns as f64 / 1e9);
     }
 }
 
@@ -65,7 +149,7 @@ impl Sampler<TreeSample> {
 
 impl<T: Send + 'static> Sampler<T> {
     /// Calls `read` every `every` on a thread of its own, keeping what it returns.
-    fn every(every: Duration, read: impl Fn(Instant) -> Option<T> + Send + 'static) -> Self {
+    fn every(every: Duration, mut read: impl FnMut(Instant) -> Option<T> + Send + 'static) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -123,6 +207,7 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
         kernel_stack_mib,
         kernel_slab_mib,
         tree_rss_sum_mib: None,
+        ..ServerSample::default()
     })
 }
 
@@ -140,6 +225,7 @@ fn read_tree(root: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
         kernel_stack_mib: stack,
         kernel_slab_mib: slab,
         tree_rss_sum_mib: Some(tree.rss_kib / 1024.0),
+        ..ServerSample::default()
     })
 }
 
@@ -216,6 +302,49 @@ pub struct ServerSummary {
     pub kernel_slab_delta_mib: Option<f64>,
     /// A process tree: the peak of its processes' RSS added up, MiB.
     pub tree_rss_sum_peak_mib: Option<f64>,
+    /// Mean threads in the window.
+    pub threads_mean: f64,
+    /// What the scheduler counted for the server's threads in the window (None: they
+    /// were not read twice in it).
+    pub scheduler: Option<SchedulerDelta>,
+}
+
+/// The change of the server threads' scheduler counters between two readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SchedulerDelta {
+    /// Seconds between the two readings.
+    pub span_s: f64,
+    /// Voluntary context switches.
+    pub voluntary: u64,
+    /// Involuntary context switches.
+    pub involuntary: u64,
+    /// Seconds on a CPU, summed over threads (None: no schedstat).
+    pub run_s: Option<f64>,
+    /// Seconds runnable but waiting for a CPU, summed over threads (None: no schedstat).
+    pub wait_s: Option<f64>,
+}
+
+impl SchedulerDelta {
+    /// From the first to the last of `samples` that read the threads.
+    fn of(samples: &[&ServerSample]) -> Option<Self> {
+        let read: Vec<&&ServerSample> = samples
+            .iter()
+            .filter(|s| s.ctx_voluntary.is_some())
+            .collect();
+        let (first, last) = (read.first()?, read.last()?);
+        let span_s = last.t_s - first.t_s;
+        if span_s <= 0.0 {
+            return None;
+        }
+        let delta = |f: fn(&ServerSample) -> Option<f64>| Some((f(last)? - f(first)?).max(0.0));
+        Some(Self {
+            span_s,
+            voluntary: last.ctx_voluntary? - first.ctx_voluntary?,
+            involuntary: last.ctx_involuntary? - first.ctx_involuntary?,
+            run_s: delta(|s| s.sched_run_s),
+            wait_s: delta(|s| s.sched_wait_s),
+        })
+    }
 }
 
 /// Summarizes `samples` over the measured window of length `window`.
@@ -244,6 +373,9 @@ pub fn summarize(samples: &[ServerSample], window: Duration) -> ServerSummary {
             .iter()
             .filter_map(|s| s.tree_rss_sum_mib)
             .reduce(f64::max),
+        threads_mean: measured.iter().map(|s| s.threads as f64).sum::<f64>()
+            / measured.len() as f64,
+        scheduler: SchedulerDelta::of(&measured),
     }
 }
 
@@ -265,7 +397,7 @@ mod tests {
     #[test]
     fn samples_this_process_and_summarizes_the_window() {
         let origin = Instant::now();
-        let sampler = Sampler::start(std::process::id(), origin, Duration::from_millis(20));
+        let sampler = Sampler::server(std::process::id(), false, origin, Duration::from_millis(20));
         // Burn 100 ms of this thread's CPU (however long a busy machine takes to give it).
         let cpu_at_start = crate::load::engine::thread_cpu_seconds();
         let give_up = Instant::now() + Duration::from_secs(20);
@@ -284,5 +416,9 @@ mod tests {
         assert!(summary.rss_peak_mib > 1.0 && summary.rss_mean_mib > 1.0);
         assert!(summary.threads_max >= 2, "the test thread and the sampler");
         assert!(summary.cpu_user_s + summary.cpu_sys_s > 0.05, "{summary:?}");
+        // The sampler thread sleeps between samples: voluntary switches; the burn ran.
+        let scheduler = summary.scheduler.expect("the threads were read");
+        assert!(scheduler.voluntary >= 2, "{scheduler:?}");
+        assert!(scheduler.run_s.unwrap_or(1.0) > 0.05, "{scheduler:?}");
     }
 }

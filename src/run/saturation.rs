@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use super::bench_cap::RateCap;
 use super::cell::run_load;
+use super::mechanism::PoolReading;
 use super::process::Child;
 use super::sampler;
 use super::scenario::Saturate;
@@ -73,6 +74,8 @@ pub(super) struct Capacity {
     pub(super) rate: Option<f64>,
     /// The server's samples during the chosen probe only.
     pub(super) samples: Vec<ServerSample>,
+    /// The blocking style's thread occupancy during the chosen probe.
+    pub(super) pool: PoolReading,
     /// Why no capacity was found, when the start rate already missed the SLO.
     pub(super) start_failed: Option<String>,
     /// Where the search itself stopped the rate: its highest probe when none failed
@@ -88,6 +91,8 @@ pub(super) struct ProbeTarget<'a> {
     pub(super) path: &'a str,
     /// Whether the server is a process tree (a target of the user's own), sampled whole.
     pub(super) tree: bool,
+    /// Whether the server is the blocking style (which reports its threads' occupancy).
+    pub(super) blocking: bool,
     /// Starts a fresh server, its log named after the probe.
     pub(super) restart: &'a mut dyn FnMut(&str) -> anyhow::Result<Child>,
 }
@@ -138,10 +143,12 @@ pub(super) fn saturate(
         let met = meets(&report, search);
         probes.push(ProbeRow::of(rate, &report, met));
         RunDir::write_csv(&dir.samples_dir().join(format!("{id}.probes.csv")), &probes)?;
+        let window = Duration::from_secs_f64(report.duration_s);
         Ok(Probed {
             rate,
             met,
             samples: sampler.finish(),
+            pool: PoolReading::fetch(target.blocking, target.server.addr(), origin, window),
             report,
         })
     };
@@ -166,6 +173,7 @@ pub(super) fn saturate(
             report: finish_probe(dir, id, first.report, first.rate)?,
             rate: None,
             samples: first.samples,
+            pool: first.pool,
             start_failed: Some(why),
             ceiling: None,
         });
@@ -210,6 +218,7 @@ pub(super) fn saturate(
         rate: Some(good.rate),
         report: finish_probe(dir, id, good.report, good.rate)?,
         samples: good.samples,
+        pool: good.pool,
         start_failed: None,
         ceiling,
     })
@@ -248,6 +257,7 @@ struct Probed {
     met: bool,
     report: LoadReport,
     samples: Vec<ServerSample>,
+    pool: PoolReading,
 }
 
 /// Keeps the chosen probe's histogram log as the cell's.

@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::occupancy::{Occupancy, POOL_PATH};
 use super::reply::Reply;
 use super::reply::{db_stats, DB_STATS_PATH};
 use super::wire::{self, Parsed};
@@ -45,6 +46,8 @@ struct State {
     open: Arc<AtomicUsize>,
     /// Each serving thread's stack size (None: Rust's default, 2 MiB).
     stack_bytes: Option<usize>,
+    /// Threads holding a connection and working on a request (`GET /pool`).
+    occupancy: Arc<Occupancy>,
 }
 
 /// A builder for a serving thread named `name`, with the configured stack size.
@@ -85,6 +88,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
         shutdown: shutdown.clone(),
         open: Arc::new(AtomicUsize::new(0)),
         stack_bytes: knobs.stack_kib.map(|kib| kib * 1024),
+        occupancy: Occupancy::start((!knobs.thread_per_connection).then_some(knobs.threads.max(1))),
     });
     let mut dispatch = if knobs.thread_per_connection {
         Dispatch::per_connection()
@@ -295,6 +299,7 @@ impl Accepted {
 
 /// Serves one connection; a panic in a handler closes that connection only.
 fn serve_connection_safely(accepted: Accepted, state: &State) {
+    let _held = state.occupancy.hold();
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if let Err(error) = serve_connection(accepted, state) {
             if !matches!(
@@ -341,9 +346,11 @@ fn serve_connection(accepted: Accepted, state: &State) -> std::io::Result<()> {
                 // A pipelined request already begun keeps its own clock.
                 began = (!buffer.is_empty()).then(Instant::now);
                 let keep_alive = head.keep_alive && !state.shutdown.is_triggered();
+                let working = state.occupancy.work();
                 out.clear();
                 wire::write_response(&mut out, &answer(&head, state), keep_alive);
                 stream.write_all(&out)?;
+                drop(working);
                 if !keep_alive {
                     return Ok(());
                 }
@@ -399,6 +406,9 @@ fn answer(head: &wire::RequestHead, state: &State) -> Reply {
     match Route::from_target(&head.target) {
         Some(route) => respond(route, state),
         None if head.target == DB_STATS_PATH => db_stats(state.db.stats()),
+        None if head.target == POOL_PATH => {
+            Reply::text(serde_json::to_string(&state.occupancy.snapshot()).unwrap_or_default())
+        }
         None if head.target == "/lag" => Reply::error(
             404,
             "error: /lag measures an async runtime's lag; the blocking style has none\n".into(),

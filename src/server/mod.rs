@@ -13,6 +13,7 @@ pub mod blocking;
 pub mod hog;
 pub mod hybrid;
 pub mod lag;
+pub mod occupancy;
 pub mod offload;
 pub mod reply;
 pub mod wire;
