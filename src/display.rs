@@ -11,6 +11,34 @@ pub fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "—".to_string(), |s| format!("{:.1} %", 100.0 * s))
 }
 
+/// A measured figure to about three significant digits, thousands separated:
+/// `9,360`, `123`, `12.3`, `1.23`, `0.063`.
+pub fn figure(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude >= 1000.0 {
+        let digits = format!("{:.0}", magnitude);
+        let mut grouped = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        let sign = if value < 0.0 { "-" } else { "" };
+        format!("{sign}{grouped}")
+    } else if magnitude >= 100.0 {
+        format!("{value:.0}")
+    } else if magnitude >= 10.0 {
+        format!("{value:.1}")
+    } else if magnitude >= 1.0 || magnitude == 0.0 {
+        format!("{value:.2}")
+    } else {
+        // Two significant digits below 1.
+        let decimals = (-magnitude.log10().floor()) as usize + 1;
+        format!("{value:.decimals$}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +49,16 @@ mod tests {
         assert_eq!(or_dash(Some(1.234), 2), "1.23");
         assert_eq!(percent(None), "—");
         assert_eq!(percent(Some(0.125)), "12.5 %");
+    }
+
+    #[test]
+    fn figures_keep_about_three_significant_digits() {
+        assert_eq!(figure(9360.4), "9,360");
+        assert_eq!(figure(1_234_567.0), "1,234,567");
+        assert_eq!(figure(123.4), "123");
+        assert_eq!(figure(12.34), "12.3");
+        assert_eq!(figure(1.234), "1.23");
+        assert_eq!(figure(0.0634), "0.063");
+        assert_eq!(figure(0.0), "0.00");
     }
 }

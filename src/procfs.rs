@@ -204,9 +204,19 @@ pub struct ThreadCounters {
     pub sched: Option<(u64, u64)>,
 }
 
+/// Whether this kernel keeps per-thread scheduler statistics (`schedstat`, built with
+/// CONFIG_SCHED_INFO).
+pub fn has_schedstat() -> bool {
+    std::path::Path::new("/proc/self/schedstat").exists()
+}
+
 /// The counters of every thread of `pids`, by thread id (threads that exit meanwhile
-/// are skipped).
-pub fn thread_counters(pids: &[u32]) -> std::collections::HashMap<u32, ThreadCounters> {
+/// are skipped). With `schedstat` (see [`has_schedstat`]) a thread whose schedstat
+/// cannot be read has exited, and is skipped too.
+pub fn thread_counters(
+    pids: &[u32],
+    schedstat: bool,
+) -> std::collections::HashMap<u32, ThreadCounters> {
     let mut counters = std::collections::HashMap::new();
     for pid in pids {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -216,7 +226,7 @@ pub fn thread_counters(pids: &[u32]) -> std::collections::HashMap<u32, ThreadCou
             .flatten()
             .filter_map(|t| t.file_name().to_str()?.parse().ok())
         {
-            if let Some(read) = read_thread(*pid, tid) {
+            if let Some(read) = read_thread(*pid, tid).filter(|r| r.sched.is_some() || !schedstat) {
                 counters.insert(tid, read);
             }
         }

@@ -111,18 +111,63 @@ fn a_tiny_scenario_produces_every_file() {
         "{summary}"
     );
     assert!(summary.contains("## Capacity at the SLO"), "{summary}");
+    // The mechanism: every cell measured it, and the report explains and recommends.
+    let cells: Vec<std::collections::HashMap<String, String>> =
+        csv::Reader::from_path(run.join("cells.csv"))
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+    for cell in &cells {
+        for column in [
+            "threads_mean",
+            "ctx_voluntary_per_ok",
+            "cpu_sys_us_per_ok",
+            "runnable_mean",
+            "blocked_share",
+        ] {
+            assert!(
+                !cell[column].is_empty(),
+                "{column} of {}: {}",
+                cell["cell"],
+                cell["mechanism_missing"]
+            );
+        }
+        let blocking = cell["style"] == "blocking";
+        assert_eq!(
+            !cell["pool_held_mean"].is_empty(),
+            blocking,
+            "{}",
+            cell["cell"]
+        );
+    }
+    assert!(
+        summary.contains("### Why") && summary.contains("| run queue (cores) |"),
+        "{summary}"
+    );
+    assert!(summary.contains("### Recommendation"), "{summary}");
 
     let charts: Vec<PathBuf> = std::fs::read_dir(run.join("charts"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
+    let mechanism = run.join("charts").join("mechanism-io.svg");
+    let text = std::fs::read_to_string(&mechanism).expect("the mechanism chart");
+    assert!(
+        text.contains("<rect")
+            && text.contains("async(workers=1)")
+            && text.contains("context switches")
+    );
+    let line_chart = |p: &&PathBuf| !p.to_string_lossy().contains("mechanism-");
     let svgs: Vec<&PathBuf> = charts
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .filter(line_chart)
         .collect();
     let pngs: Vec<&PathBuf> = charts
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .filter(line_chart)
         .collect();
     assert_eq!(
         svgs.len(),
@@ -160,9 +205,10 @@ fn a_tiny_scenario_produces_every_file() {
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert_eq!(
         html.matches("<svg").count(),
-        svgs.len(),
-        "every chart is inlined"
+        svgs.len() + 1,
+        "every chart, the mechanism chart too, is inlined"
     );
+    assert!(html.contains("<h3>Why</h3>") && html.contains("<h3>Recommendation</h3>"));
     assert!(
         !html.contains("src=\""),
         "self-contained: no external files"

@@ -124,6 +124,83 @@ pub struct Group {
     pub failed: usize,
     /// The cell ids, first repetition first.
     pub cells: Vec<String>,
+    /// The knobs, as in cells.csv (`threads=16 header-read=…`).
+    pub knobs: String,
+    /// Cores the server could run on (None: an older run).
+    pub server_cores: Option<u64>,
+    /// What its threads did: medians over the repetitions.
+    pub mechanism: Mechanism,
+}
+
+/// The mechanism metrics of a cell, medians over its repetitions (None: none measured
+/// it). See cells.csv's columns of the same names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mechanism {
+    /// User CPU per success, µs.
+    pub cpu_user_us: Option<f64>,
+    /// System CPU per success, µs.
+    pub cpu_sys_us: Option<f64>,
+    /// Voluntary context switches per success.
+    pub ctx_voluntary: Option<f64>,
+    /// Involuntary context switches per success.
+    pub ctx_involuntary: Option<f64>,
+    /// Mean threads.
+    pub threads: Option<f64>,
+    /// Mean runnable threads (the run queue).
+    pub runnable: Option<f64>,
+    /// Share of thread time on a CPU.
+    pub running: Option<f64>,
+    /// Share waiting for a CPU.
+    pub waiting: Option<f64>,
+    /// Share blocked.
+    pub blocked: Option<f64>,
+    /// Blocking style: threads holding a connection, mean.
+    pub pool_held: Option<f64>,
+    /// Blocking style: threads working on a request, mean.
+    pub pool_working: Option<f64>,
+    /// Successes' corrected p50, ms.
+    pub p50_ms: Option<f64>,
+    /// What could not be measured and why (the first repetition that says).
+    pub missing: String,
+}
+
+impl Mechanism {
+    /// Medians of `members`' mechanism columns.
+    fn of(members: &[&CellRecord]) -> Self {
+        let median = |value: fn(&CellRecord) -> Option<f64>| {
+            Stat::of(members.iter().filter_map(|c| value(c))).map(|s| s.median)
+        };
+        Self {
+            cpu_user_us: median(|c| c.cpu_user_us_per_ok),
+            cpu_sys_us: median(|c| c.cpu_sys_us_per_ok),
+            ctx_voluntary: median(|c| c.ctx_voluntary_per_ok),
+            ctx_involuntary: median(|c| c.ctx_involuntary_per_ok),
+            threads: median(|c| c.threads_mean),
+            runnable: median(|c| c.runnable_mean),
+            running: median(|c| c.running_share),
+            waiting: median(|c| c.waiting_share),
+            blocked: median(|c| c.blocked_share),
+            pool_held: median(|c| c.pool_held_mean),
+            pool_working: median(|c| c.pool_working_mean),
+            p50_ms: median(|c| c.p50_ms),
+            missing: members
+                .iter()
+                .map(|c| c.mechanism_missing.as_str())
+                .find(|m| !m.is_empty())
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
+    /// CPU per success, user and system, µs.
+    pub fn cpu_us(&self) -> Option<f64> {
+        Some(self.cpu_user_us? + self.cpu_sys_us?)
+    }
+
+    /// Cores kept busy at `rps` successes a second.
+    pub fn cores_busy(&self, rps: f64) -> Option<f64> {
+        Some(self.cpu_us()? * rps / 1e6)
+    }
 }
 
 impl Group {
@@ -211,6 +288,9 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                 valid: members.iter().all(|c| c.valid),
                 failed: members.iter().filter(|c| c.failed()).count(),
                 cells: members.iter().map(|c| c.cell.clone()).collect(),
+                knobs: first.knobs.clone(),
+                server_cores: first.server_cores,
+                mechanism: Mechanism::of(&members),
             }
         })
         .collect()

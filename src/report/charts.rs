@@ -1,6 +1,6 @@
 //! Charts (SVG always, PNG too) per workload: throughput vs connections, p95 vs offered
 //! rate (log y), peak RSS vs connections, the latency percentile spectrum (HdrHistogram
-//! style) and a per-second timeline. Text uses the OFL font the repository ships, so
+//! style), a per-second timeline, and the mechanism chart (`mechanism_chart`). Text uses the OFL font the repository ships, so
 //! charts render the same on a bare machine with no fonts installed.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +31,9 @@ impl Exporter for Charts {
         let mut written = Vec::new();
         for workload in run.workloads() {
             for chart in charts_for(run, &workload) {
+                written.extend(chart.write(&dir)?);
+            }
+            if let Some(chart) = super::mechanism_chart::MechanismChart::of(run, &workload) {
                 written.extend(chart.write(&dir)?);
             }
         }
@@ -85,7 +88,7 @@ fn two_significant(v: f64) -> f64 {
     (v / magnitude).round() * magnitude
 }
 
-fn human(v: f64) -> String {
+pub(super) fn human(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
@@ -213,7 +216,7 @@ impl LineChart {
 }
 
 /// Distinct, readable series colours (Tableau 10, yellow last).
-fn color(index: usize) -> RGBAColor {
+pub(super) fn color(index: usize) -> RGBAColor {
     const COLORS: [(u8, u8, u8); 10] = [
         (78, 121, 167),
         (242, 142, 43),

@@ -99,7 +99,9 @@ pub fn markdown_to_html(markdown: &str) -> String {
             out.push_str("</ul>\n");
             list = false;
         }
-        if let Some(h) = trimmed.strip_prefix("## ") {
+        if let Some(h) = trimmed.strip_prefix("### ") {
+            let _ = writeln!(out, "<h3>{}</h3>", inline(h));
+        } else if let Some(h) = trimmed.strip_prefix("## ") {
             let _ = writeln!(out, "<h2>{}</h2>", inline(h));
         } else if let Some(h) = trimmed.strip_prefix("# ") {
             let _ = writeln!(out, "<h1>{}</h1>", inline(h));
@@ -135,8 +137,13 @@ fn render(run: &RunData) -> anyhow::Result<String> {
             .and_then(|rest| rest.split('`').next());
         if let Some(workload) = workload {
             body.push_str("<div class=\"charts\">\n");
-            for chart in charts::charts_for(run, workload) {
-                let path = run.dir.charts_dir().join(format!("{}.svg", chart.file));
+            let mechanism = super::mechanism_chart::MechanismChart::of(run, workload);
+            let files = charts::charts_for(run, workload)
+                .into_iter()
+                .map(|c| c.file)
+                .chain(mechanism.map(|c| c.file));
+            for file in files {
+                let path = run.dir.charts_dir().join(format!("{file}.svg"));
                 if let Ok(svg) = std::fs::read_to_string(&path) {
                     let svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
                     let _ = writeln!(body, "<figure>{svg}</figure>");

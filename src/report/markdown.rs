@@ -83,6 +83,8 @@ fn render(run: &RunData) -> String {
         let _ = writeln!(out, "## Workload `{workload}`\n");
         out.push_str(&table(run, &workload));
         out.push('\n');
+        out.push_str(&super::why::section(&levels_of(run, &workload)));
+        out.push_str(&super::recommend::section(run, &workload));
     }
     out.push_str(&super::slowloris::section(run));
     out.push_str(&timer_fairness_section(run));
@@ -477,7 +479,7 @@ fn pairs_section(run: &RunData) -> String {
 }
 
 /// The saturation search a workload ran: its own, or the scenario's `[load]` one.
-fn search_of<'a>(run: &'a RunData, workload: &str) -> Option<&'a serde_json::Value> {
+pub(crate) fn search_of<'a>(run: &'a RunData, workload: &str) -> Option<&'a serde_json::Value> {
     let scenario = &run.manifest.scenario;
     scenario
         .get("workloads")

@@ -10,11 +10,14 @@ pub mod database;
 pub mod hlog;
 pub mod html;
 pub mod markdown;
+pub mod mechanism_chart;
 pub mod pipeline;
+pub mod recommend;
 pub mod scale;
 pub mod slowloris;
 pub mod stats;
 pub mod targets;
+pub mod why;
 
 use std::path::PathBuf;
 

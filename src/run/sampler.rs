@@ -60,7 +60,7 @@ struct ThreadTally {
     involuntary: u64,
     run_ns: u64,
     wait_ns: u64,
-    /// False once a thread had no schedstat (the kernel lacks it).
+    /// Whether the kernel keeps per-thread schedstat.
     sched: bool,
     /// When the threads may be read again.
     next: Instant,
@@ -76,7 +76,7 @@ impl ThreadTally {
             involuntary: 0,
             run_ns: 0,
             wait_ns: 0,
-            sched: true,
+            sched: crate::procfs::has_schedstat(),
             next: Instant::now(),
         }
     }
@@ -88,7 +88,7 @@ impl ThreadTally {
         }
         let began = Instant::now();
         let processes = crate::procfs::server_processes(self.root, self.tree);
-        let current = crate::procfs::thread_counters(&processes);
+        let current = crate::procfs::thread_counters(&processes, self.sched);
         // Reading took `took`: wait nine times that before the next, so it stays
         // within a tenth of the sampler's time however many threads there are.
         self.next = began + began.elapsed() * 9;
@@ -113,11 +113,10 @@ impl ThreadTally {
                         self.run_ns += run;
                         self.wait_ns += wait;
                     }
-                    (None, _) => self.sched = false,
+                    (None, _) => {}
                 }
             }
         }
-        self.sched &= current.values().all(|c| c.sched.is_some());
         self.previous = Some(current);
         sample.ctx_voluntary = Some(self.voluntary);
         sample.ctx_involuntary = Some(self.involuntary);

@@ -72,6 +72,10 @@ pub struct Scenario {
     /// listed in its cell and the summary, and the run exits 4.
     #[serde(default)]
     pub thresholds: Vec<String>,
+    /// The objective for the report's recommendation where a workload has no
+    /// saturation search of its own.
+    #[serde(default)]
+    pub recommendation: Option<RecommendationSpec>,
 }
 
 impl Scenario {
@@ -744,6 +748,30 @@ pub struct Saturate {
     /// The load the capacity table sizes instances for.
     #[serde(default = "defaults::capacity_target")]
     pub capacity_target_rps: f64,
+    /// What one instance costs a month (any currency): the recommendation then prices
+    /// the instances each style needs for `capacity_target_rps`.
+    #[serde(default)]
+    pub capacity_cost_per_instance: Option<f64>,
+}
+
+/// `[recommendation]`: the objective a workload without a saturation search is judged
+/// by (a workload with `saturate` uses the search's own), for the report's
+/// recommendation: the style and knobs with the most throughput within it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendationSpec {
+    /// The p95 of successes a level must stay at or under to count.
+    #[serde(with = "humantime_serde")]
+    pub p95_slo: Duration,
+    /// The share of requests that may fail or not finish.
+    #[serde(default = "defaults::max_error_rate")]
+    pub max_error_rate: f64,
+    /// The load to size instances for (none: no instance count).
+    #[serde(default)]
+    pub target_rps: Option<f64>,
+    /// What one instance costs a month (none: no cost).
+    #[serde(default)]
+    pub capacity_cost_per_instance: Option<f64>,
 }
 
 mod defaults {

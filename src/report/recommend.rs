@@ -1,0 +1,373 @@
+//! The recommendation per workload: the style and knobs with the most throughput
+//! within the workload's objective (its saturation search's p95 and failed share, or
+//! the scenario's `[recommendation]`), its margin over the best of the other styles,
+//! whether that margin is real by the Mann–Whitney test `compare` uses, what it costs
+//! per 1,000 req/s in memory and CPU, and the instances (and their monthly cost) for a
+//! target load. When no style meets the objective, or the margin is within the noise,
+//! or there are too few repetitions to tell, it says so instead of naming a winner.
+
+use std::fmt::Write as _;
+
+use super::aggregate::Group;
+use super::compare::{judge, Verdict};
+use super::RunData;
+use crate::display::{figure, percent};
+use crate::results::CellRecord;
+use crate::run::scenario::{RecommendationSpec, Saturate};
+
+/// What a style must meet to count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objective {
+    /// Corrected p95 of successes at or under this, ms.
+    pub p95_ms: f64,
+    /// Failed or unfinished share at or under this.
+    pub max_error_rate: f64,
+    /// The load to size instances for.
+    pub target_rps: Option<f64>,
+    /// What an instance costs a month.
+    pub cost_per_instance: Option<f64>,
+    /// Whether throughput is a saturation search's capacity (else a measured level's).
+    pub capacity: bool,
+}
+
+impl Objective {
+    /// The workload's objective: its saturation search's, else the scenario's
+    /// `[recommendation]` (None: neither).
+    pub fn of(run: &RunData, workload: &str) -> Option<Self> {
+        let saturated = run
+            .groups
+            .iter()
+            .any(|g| g.workload == workload && g.load_mode == "saturate");
+        let search = super::markdown::search_of(run, workload)
+            .and_then(|s| serde_json::from_value::<Saturate>(s.clone()).ok());
+        if let Some(search) = search.filter(|_| saturated) {
+            return Some(Self {
+                p95_ms: search.p95_slo.as_secs_f64() * 1000.0,
+                max_error_rate: search.max_error_rate,
+                target_rps: Some(search.capacity_target_rps),
+                cost_per_instance: search.capacity_cost_per_instance,
+                capacity: true,
+            });
+        }
+        let spec: RecommendationSpec =
+            serde_json::from_value(run.manifest.scenario.get("recommendation")?.clone()).ok()?;
+        Some(Self {
+            p95_ms: spec.p95_slo.as_secs_f64() * 1000.0,
+            max_error_rate: spec.max_error_rate,
+            target_rps: spec.target_rps,
+            cost_per_instance: spec.capacity_cost_per_instance,
+            capacity: false,
+        })
+    }
+
+    /// Whether `group` met it (valid, nothing failed outright, p95 and failed share within).
+    fn met_by(&self, group: &Group) -> bool {
+        group.valid
+            && group.failed == 0
+            && group.p95.is_some_and(|p| p.median <= self.p95_ms)
+            && group.failure_share().unwrap_or(1.0) <= self.max_error_rate
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "p95 ≤ {} ms with at most {} failed",
+            figure(self.p95_ms),
+            percent(Some(self.max_error_rate))
+        )
+    }
+}
+
+/// A style's best within the objective: the group, its throughput (median), and its
+/// repetitions' throughputs.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    /// The cell group (style, knobs, level).
+    pub group: &'a Group,
+    /// Throughput within the objective: a capacity, or a level's successes per second.
+    pub rps: f64,
+    /// The same, repetition by repetition.
+    pub values: Vec<f64>,
+}
+
+/// Each style and knob setting's best within `objective` among `groups` (one
+/// workload's), best first.
+pub fn candidates<'a>(
+    cells: &[CellRecord],
+    groups: &[&'a Group],
+    objective: &Objective,
+) -> Vec<Candidate<'a>> {
+    let mut best: Vec<Candidate<'a>> = Vec::new();
+    for group in groups.iter().filter(|g| objective.met_by(g)) {
+        let (rps, values) = if objective.capacity {
+            let values = group.rows(cells).filter_map(|c| c.target_rps).collect();
+            (group.target_rps.unwrap_or(0.0), values)
+        } else {
+            (group.achieved.median, group.values(cells, "achieved_rps"))
+        };
+        let candidate = Candidate { group, rps, values };
+        match best.iter_mut().find(|b| b.group.variant == group.variant) {
+            Some(known) if known.rps < rps => *known = candidate,
+            Some(_) => {}
+            None => best.push(candidate),
+        }
+    }
+    best.sort_by(|a, b| b.rps.total_cmp(&a.rps));
+    best
+}
+
+/// The recommendation paragraph of one workload (markdown).
+pub fn section(run: &RunData, workload: &str) -> String {
+    let mut out = String::from("### Recommendation\n\n");
+    let Some(objective) = Objective::of(run, workload) else {
+        out.push_str("None: the scenario sets no objective for this workload (give it a `saturate` search, or the scenario a `[recommendation]` with `p95_slo`).\n\n");
+        return out;
+    };
+    let groups: Vec<&Group> = run
+        .groups
+        .iter()
+        .filter(|g| g.workload == workload)
+        .filter(|g| !objective.capacity || g.load_mode == "saturate")
+        .collect();
+    let _ = writeln!(out, "{}\n", decide(&run.cells, &groups, &objective));
+    out
+}
+
+/// What to choose among `groups` (of `cells`) at `objective`, or why nothing is chosen.
+pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) -> String {
+    let measure = if objective.capacity {
+        "capacity at the objective"
+    } else {
+        "throughput at the best level within the objective"
+    };
+    let found = candidates(cells, groups, objective);
+    let Some(winner) = found.first() else {
+        return format!(
+            "No recommendation: no style met {} at any level measured.",
+            objective.text()
+        );
+    };
+    let runner_up = found
+        .iter()
+        .skip(1)
+        .find(|c| c.group.style != winner.group.style)
+        .or_else(|| found.get(1));
+    let Some(runner_up) = runner_up else {
+        return format!(
+            "Choose {}: the only style that met {} ({} req/s {measure}, {}).{}",
+            winner.group.variant,
+            objective.text(),
+            figure(winner.rps),
+            winner.group.level,
+            costs(winner, None, objective)
+        );
+    };
+    let (w, r) = (winner.group, runner_up.group);
+    let margin = format!(
+        "{} req/s against {}'s {} ({}×)",
+        figure(winner.rps),
+        r.variant,
+        figure(runner_up.rps),
+        figure(winner.rps / runner_up.rps.max(f64::MIN_POSITIVE))
+    );
+    match judge(&runner_up.values, &winner.values) {
+        Verdict::Real(p) => format!(
+            "Choose {} ({}) for {}: {margin}, {measure}; the margin is real (Mann–Whitney p = {p:.3}, {} and {} repetitions).{}",
+            w.variant,
+            w.level,
+            objective.text(),
+            runner_up.values.len(),
+            winner.values.len(),
+            costs(winner, Some(runner_up), objective)
+        ),
+        Verdict::WithinNoise(p) => format!(
+            "No winner at {}: {} leads with {margin}, but the difference is within the noise (Mann–Whitney p = {p:.2}): either will do.",
+            objective.text(),
+            w.variant
+        ),
+        Verdict::TooFew => format!(
+            "No winner yet at {}: {} leads with {margin}, but with {} and {} repetitions no difference can be shown real (the test needs 4 a side): run the scenario with `repetitions = 4` or more.",
+            objective.text(),
+            w.variant,
+            runner_up.values.len(),
+            winner.values.len()
+        ),
+    }
+}
+
+/// The winner's memory and CPU per 1,000 req/s, and the instances (and their cost) for
+/// the target load, beside the runner-up's.
+fn costs(
+    winner: &Candidate<'_>,
+    runner_up: Option<&Candidate<'_>>,
+    objective: &Objective,
+) -> String {
+    let mut out = String::new();
+    let per_thousand = |c: &Candidate<'_>| {
+        let thousands = c.rps / 1000.0;
+        let memory = c.group.rss_peak.median / thousands;
+        let cpu = c.group.mechanism.cpu_us().map(|us| us * 1000.0 / 1e6);
+        match cpu {
+            Some(cores) => format!("{} MiB and {} cores", figure(memory), figure(cores)),
+            None => format!("{} MiB (CPU not measured)", figure(memory)),
+        }
+    };
+    let _ = write!(
+        out,
+        " Per 1,000 req/s it takes {} at this load",
+        per_thousand(winner)
+    );
+    if let Some(r) = runner_up {
+        let _ = write!(out, " ({}: {})", r.group.variant, per_thousand(r));
+    }
+    out.push('.');
+    if let Some(target) = objective.target_rps.filter(|t| *t > 0.0) {
+        let instances = |c: &Candidate<'_>| (target / c.rps.max(f64::MIN_POSITIVE)).ceil();
+        let n = instances(winner);
+        let _ = write!(
+            out,
+            " For {} req/s: {} instance{}",
+            figure(target),
+            n,
+            plural(n)
+        );
+        if let Some(r) = runner_up {
+            let _ = write!(out, " against {} of {}", instances(r), r.group.variant);
+        }
+        if let Some(cost) = objective.cost_per_instance {
+            let _ = write!(out, ", {} a month", figure(n * cost));
+            if let Some(r) = runner_up {
+                let _ = write!(out, " against {}", figure(instances(r) * cost));
+            }
+            let _ = write!(out, " at {} an instance", figure(cost));
+        }
+        out.push('.');
+    }
+    out
+}
+
+fn plural(n: f64) -> &'static str {
+    if n == 1.0 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::aggregate::groups;
+
+    /// A saturation cell: `variant` of `style`, repetition `rep`, capacity `rps`.
+    fn capacity(style: &str, variant: &str, rep: u32, rps: f64) -> CellRecord {
+        CellRecord {
+            cell: format!("{variant}-r{rep}"),
+            workload: "io-heavy".into(),
+            style: style.into(),
+            variant: variant.into(),
+            load_mode: "saturate".into(),
+            connections: 2048,
+            target_rps: Some(rps),
+            repetition: rep,
+            achieved_rps: rps,
+            requests_scheduled: 1000,
+            requests_ok: 1000,
+            p95_ms: Some(30.0),
+            rss_peak_mib: 20.0,
+            cpu_user_us_per_ok: Some(10.0),
+            cpu_sys_us_per_ok: Some(10.0),
+            valid: true,
+            ..CellRecord::default()
+        }
+    }
+
+    fn objective(target: Option<f64>, cost: Option<f64>) -> Objective {
+        Objective {
+            p95_ms: 50.0,
+            max_error_rate: 0.001,
+            target_rps: target,
+            cost_per_instance: cost,
+            capacity: true,
+        }
+    }
+
+    fn decided(cells: &[CellRecord], objective: &Objective) -> String {
+        let all = groups(cells);
+        let refs: Vec<&Group> = all.iter().collect();
+        decide(cells, &refs, objective)
+    }
+
+    #[test]
+    fn a_real_margin_names_the_winner_with_its_costs_and_instances() {
+        let mut cells = Vec::new();
+        for (rep, (fast, slow)) in [
+            (4000.0, 1000.0),
+            (4100.0, 990.0),
+            (3900.0, 1010.0),
+            (4050.0, 1005.0),
+            (3950.0, 995.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            cells.push(capacity("async", "async(workers=1)", rep as u32 + 1, fast));
+            cells.push(capacity(
+                "blocking",
+                "blocking(pool=8)",
+                rep as u32 + 1,
+                slow,
+            ));
+        }
+        assert_eq!(
+            decided(&cells, &objective(Some(8000.0), Some(300.0))),
+            "Choose async(workers=1) (max@SLO) for p95 ≤ 50.0 ms with at most 0.1 % failed: 4,000 req/s against blocking(pool=8)'s 1,000 (4.00×), capacity at the objective; the margin is real (Mann–Whitney p = 0.008, 5 and 5 repetitions). \
+             Per 1,000 req/s it takes 5.00 MiB and 0.020 cores at this load (blocking(pool=8): 20.0 MiB and 0.020 cores). \
+             For 8,000 req/s: 2 instances against 8 of blocking(pool=8), 600 a month against 2,400 at 300 an instance."
+        );
+    }
+
+    #[test]
+    fn overlapping_or_too_few_repetitions_name_no_winner() {
+        let mut cells = Vec::new();
+        for (rep, (a, b)) in [
+            (1000.0, 990.0),
+            (1010.0, 1020.0),
+            (990.0, 1000.0),
+            (1005.0, 995.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            cells.push(capacity("async", "async(workers=1)", rep as u32 + 1, a));
+            cells.push(capacity("blocking", "blocking(pool=64)", rep as u32 + 1, b));
+        }
+        let text = decided(&cells, &objective(None, None));
+        assert!(text.starts_with("No winner at p95 ≤ 50.0 ms"), "{text}");
+        assert!(text.contains("within the noise"), "{text}");
+        let once = [
+            capacity("async", "async(workers=1)", 1, 4000.0),
+            capacity("blocking", "blocking(pool=8)", 1, 1000.0),
+        ];
+        let text = decided(&once, &objective(None, None));
+        assert!(text.starts_with("No winner yet"), "{text}");
+        assert!(text.contains("`repetitions = 4`"), "{text}");
+    }
+
+    #[test]
+    fn no_style_within_the_objective_means_no_recommendation() {
+        let mut slow = capacity("async", "async(workers=1)", 1, 4000.0);
+        slow.p95_ms = Some(80.0);
+        let mut failing = capacity("blocking", "blocking(pool=8)", 1, 1000.0);
+        failing.err_timeout = 10;
+        assert_eq!(
+            decided(&[slow.clone(), failing.clone()], &objective(None, None)),
+            "No recommendation: no style met p95 ≤ 50.0 ms with at most 0.1 % failed at any level measured."
+        );
+        let fine = capacity("hybrid", "hybrid(workers=1)", 1, 2000.0);
+        let text = decided(&[slow, failing, fine], &objective(Some(1000.0), None));
+        assert_eq!(
+            text,
+            "Choose hybrid(workers=1): the only style that met p95 ≤ 50.0 ms with at most 0.1 % failed (2,000 req/s capacity at the objective, max@SLO). Per 1,000 req/s it takes 10.0 MiB and 0.020 cores at this load. For 1,000 req/s: 1 instance."
+        );
+    }
+}

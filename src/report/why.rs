@@ -1,0 +1,646 @@
+//! Why a style got the result it got: sentences written by rules over the measured
+//! mechanism metrics, never by hand. Each rule ([`RULES`]) reads named columns of one
+//! style at one level of a workload (and, for the comparative rules, of the other styles
+//! at that level) and either says nothing or writes one sentence that cites the numbers
+//! it read: the medians over repetitions shown in the workload's mechanism table.
+
+use std::fmt::Write as _;
+
+use super::aggregate::Group;
+use crate::display::{figure, percent};
+
+/// One style at one level of a workload, and every style at that level (itself too).
+pub struct Case<'a> {
+    /// The style the sentence is about.
+    pub group: &'a Group,
+    /// Every style measured at the same workload and level.
+    pub peers: &'a [&'a Group],
+}
+
+/// A rule: its name, the cells.csv columns it reads, and the sentence it writes.
+pub struct Rule {
+    /// Short name, shown after the sentence.
+    pub name: &'static str,
+    /// The columns it reads.
+    pub reads: &'static str,
+    /// The sentence, when the rule applies.
+    pub explain: fn(&Case<'_>) -> Option<String>,
+}
+
+/// The rules, in the order their sentences are listed.
+pub const RULES: [Rule; 7] = [
+    Rule {
+        name: "pool-held",
+        reads: "knobs (threads), connections, connections_unserved, pool_held_mean, pool_working_mean",
+        explain: pool_held,
+    },
+    Rule {
+        name: "runtime-held",
+        reads: "lag_max_ms, cpu_user_us_per_ok, cpu_sys_us_per_ok, runnable_mean, server_cores, knobs (workers)",
+        explain: runtime_held,
+    },
+    Rule {
+        name: "cpu-contention",
+        reads: "runnable_mean, server_cores, threads_mean, running_share, waiting_share",
+        explain: cpu_contention,
+    },
+    Rule {
+        name: "cpu-bound",
+        reads: "cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores",
+        explain: cpu_bound,
+    },
+    Rule {
+        name: "wait-bound",
+        reads: "load_mode, blocked_share, cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores, connections, p50_ms",
+        explain: wait_bound,
+    },
+    Rule {
+        name: "kernel-heavy",
+        reads: "cpu_sys_us_per_ok, cpu_user_us_per_ok, of this style and the others at the level",
+        explain: kernel_heavy,
+    },
+    Rule {
+        name: "switches",
+        reads: "ctx_voluntary_per_ok, threads_mean, of this style and the others at the level",
+        explain: switches,
+    },
+];
+
+/// Every sentence the rules write about `case`, with the rule's name.
+pub fn explain(case: &Case<'_>) -> Vec<(&'static str, String)> {
+    RULES
+        .iter()
+        .filter_map(|rule| (rule.explain)(case).map(|sentence| (rule.name, sentence)))
+        .collect()
+}
+
+/// The "Why" list of one workload: for each level, what the rules say of each style
+/// (empty when no rule applies anywhere).
+pub fn list(levels: &[(String, Vec<&Group>)]) -> String {
+    let mut out = String::new();
+    for (level, groups) in levels {
+        for group in groups {
+            let case = Case {
+                group,
+                peers: groups,
+            };
+            for (rule, sentence) in explain(&case) {
+                let _ = writeln!(out, "- {level}: {sentence} ({rule})");
+            }
+        }
+    }
+    out
+}
+
+/// The "Why" of one workload in markdown: the rules' sentences level by level, then
+/// the mechanism table whose medians they cite.
+pub fn section(levels: &[(String, Vec<&Group>)]) -> String {
+    let mut out = String::from("### Why\n\n");
+    let sentences = list(levels);
+    if sentences.is_empty() {
+        out.push_str("No rule applied: no style was starved, held, CPU-bound or contended at these levels, and no two styles differed twofold in kernel CPU or context switches.\n\n");
+    } else {
+        out.push_str(&sentences);
+        out.push('\n');
+    }
+    out.push_str(&table(levels));
+    out
+}
+
+/// The mechanism metrics of each style and level: medians over repetitions, as the
+/// sentences cite them.
+fn table(levels: &[(String, Vec<&Group>)]) -> String {
+    let mut out = String::from(
+        "Mechanism (medians over repetitions; per request = per success; `—` not measured): \
+         CPU is the server's per request (user + kernel), switches are voluntary / involuntary per request over all its threads, \
+         run queue is the mean of threads on a CPU or waiting for one (beside the cores it had), the shares are of its threads' time, \
+         and a blocking pool's threads are those holding a connection / working on a request.\n\n\
+         | level | style | CPU µs/req (user + kernel) | switches/req (vol / invol) | threads | run queue (cores) | running / waiting / blocked | pool held / working | lag max ms |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let or_dash = |v: Option<f64>| v.map_or_else(|| "—".to_string(), figure);
+    for (level, groups) in levels {
+        for g in groups {
+            let m = &g.mechanism;
+            let cpu = match (m.cpu_user_us, m.cpu_sys_us) {
+                (Some(user), Some(sys)) => format!(
+                    "{} ({} + {})",
+                    figure(user + sys),
+                    figure(user),
+                    figure(sys)
+                ),
+                _ => "—".into(),
+            };
+            let shares = match (m.running, m.waiting, m.blocked) {
+                (Some(r), Some(w), Some(b)) => format!(
+                    "{} / {} / {}",
+                    percent(Some(r)),
+                    percent(Some(w)),
+                    percent(Some(b))
+                ),
+                _ => "—".into(),
+            };
+            let pool = match (m.pool_held, m.pool_working) {
+                (Some(h), Some(w)) => format!("{} / {}", figure(h), figure(w)),
+                _ => "—".into(),
+            };
+            let cores = g.server_cores.map_or(String::new(), |n| format!(" ({n})"));
+            let _ = writeln!(
+                out,
+                "| {level} | {} | {cpu} | {} / {} | {} | {}{cores} | {shares} | {pool} | {} |",
+                g.variant,
+                or_dash(m.ctx_voluntary),
+                or_dash(m.ctx_involuntary),
+                or_dash(m.threads),
+                or_dash(m.runnable),
+                or_dash(g.lag_max.map(|l| l.median)),
+            );
+        }
+    }
+    let missing: Vec<String> = levels
+        .iter()
+        .flat_map(|(level, groups)| groups.iter().map(move |g| (level, g)))
+        .filter(|(_, g)| !g.mechanism.missing.is_empty())
+        .map(|(level, g)| format!("- {level} {}: {}", g.variant, g.mechanism.missing))
+        .collect();
+    if !missing.is_empty() {
+        out.push_str("\nNot measured, and why:\n\n");
+        out.push_str(&missing.join("\n"));
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// The value of `name=` among a cell's knobs (`threads=16 header-read=10s …`).
+pub fn knob(knobs: &str, name: &str) -> Option<u64> {
+    knobs
+        .split_whitespace()
+        .find_map(|k| k.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+fn cores(n: u64) -> String {
+    if n == 1 {
+        "1 core".into()
+    } else {
+        format!("{n} cores")
+    }
+}
+
+/// A CPU time per request: `850 µs`, `10.2 ms`.
+fn cpu_time(us: f64) -> String {
+    if us >= 1000.0 {
+        format!("{} ms", figure(us / 1000.0))
+    } else {
+        format!("{} µs", figure(us))
+    }
+}
+
+/// A blocking pool whose threads are all held by connections, with connections left
+/// over: the keep-alive starvation of a fixed pool.
+fn pool_held(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    if g.style != "blocking" {
+        return None;
+    }
+    let threads = knob(&g.knobs, "threads")?;
+    let (held, working) = (g.mechanism.pool_held?, g.mechanism.pool_working?);
+    let c = g.connections;
+    if c <= threads || held < 0.9 * threads as f64 {
+        return None;
+    }
+    let figures = format!(
+        "{} held, {} working on average",
+        figure(held),
+        figure(working)
+    );
+    let law = format!("with a thread per keep-alive connection, {c} connections need {c} threads");
+    Some(if g.unserved > 0 {
+        format!(
+            "{} served {} of {c} connections: each of its {threads} threads was held by a keep-alive connection ({figures}), so {} connections never got a thread ({law})",
+            g.variant,
+            c - g.unserved.min(c),
+            g.unserved
+        )
+    } else if working < 0.5 * held {
+        format!(
+            "{} had {c} connections for {threads} threads, and its threads were held by mostly idle keep-alive connections ({figures}): requests on the other connections waited for a thread ({law})",
+            g.variant
+        )
+    } else {
+        format!(
+            "{} had {c} connections for {threads} threads, all of them busy ({figures}): requests waited for a thread ({law})",
+            g.variant
+        )
+    })
+}
+
+/// An async runtime whose workers were held by CPU work: the lag probe woke late.
+fn runtime_held(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    if g.style != "async" && g.style != "hybrid" {
+        return None;
+    }
+    let lag = g.lag_max?.median;
+    if lag < 20.0 {
+        return None;
+    }
+    let cpu = g.mechanism.cpu_us()?;
+    let runnable = g.mechanism.runnable?;
+    let n = g.server_cores?;
+    let held = match knob(&g.knobs, "workers") {
+        Some(1) => "the only worker".to_string(),
+        Some(w) => format!("its {w} workers"),
+        None => "its workers".to_string(),
+    };
+    let what = if g.style == "async" {
+        format!("CPU work held {held}")
+    } else {
+        format!("CPU work handed off still competed with {held} for the CPU")
+    };
+    Some(format!(
+        "{} at {} of CPU a request: runtime lag max {} ms, run queue {} on {} — {what}",
+        g.variant,
+        cpu_time(cpu),
+        figure(lag),
+        figure(runnable),
+        cores(n)
+    ))
+}
+
+/// More threads runnable than cores: they queued for a CPU.
+fn cpu_contention(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    let m = &g.mechanism;
+    let (runnable, n) = (m.runnable?, g.server_cores?);
+    if runnable <= 1.5 * n as f64 {
+        return None;
+    }
+    let (running, waiting) = (m.running?, m.waiting?);
+    let queued = waiting / (running + waiting).max(f64::MIN_POSITIVE);
+    Some(format!(
+        "{}: run queue {} on {} ({} threads) — a thread that could run waited for a CPU {} of that time",
+        g.variant,
+        figure(runnable),
+        cores(n),
+        figure(m.threads?),
+        percent(Some(queued))
+    ))
+}
+
+/// Every core the server had was busy: the CPU sets the throughput.
+fn cpu_bound(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    let n = g.server_cores?;
+    let rps = g.achieved.median;
+    let busy = g.mechanism.cores_busy(rps)?;
+    if busy < 0.85 * n as f64 {
+        return None;
+    }
+    Some(format!(
+        "{}: CPU-bound — {} of {} busy ({} of CPU a request × {} req/s), so more concurrency cannot add throughput",
+        g.variant,
+        figure(busy),
+        cores(n),
+        cpu_time(g.mechanism.cpu_us()?),
+        figure(rps)
+    ))
+}
+
+/// A closed loop whose server mostly waited: throughput is what the connections allow
+/// at the latency (Little's law), not what the server could do.
+fn wait_bound(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    if g.load_mode != "closed" {
+        return None;
+    }
+    let m = &g.mechanism;
+    let (blocked, n, p50) = (m.blocked?, g.server_cores?, m.p50_ms?);
+    let rps = g.achieved.median;
+    let busy = m.cores_busy(rps)?;
+    let allowed = g.connections as f64 * 1000.0 / p50.max(1e-9);
+    if blocked < 0.9 || busy > 0.5 * n as f64 || rps < 0.8 * allowed {
+        return None;
+    }
+    Some(format!(
+        "{}: its threads were blocked {} of the time and {} of {} busy — waiting, not the CPU, set the pace: {} connections at {} ms p50 allow about {} req/s (Little's law), and it served {}",
+        g.variant,
+        percent(Some(blocked)),
+        figure(busy),
+        cores(n),
+        g.connections,
+        figure(p50),
+        figure(allowed),
+        figure(rps)
+    ))
+}
+
+/// Far more kernel CPU a request than the leanest style at the level.
+fn kernel_heavy(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    let sys = g.mechanism.cpu_sys_us?;
+    let total = g.mechanism.cpu_us()?;
+    let leanest = case
+        .peers
+        .iter()
+        .filter_map(|p| Some((p, p.mechanism.cpu_sys_us?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    if sys < 20.0 || sys < 2.0 * leanest.1 || sys < 0.4 * total {
+        return None;
+    }
+    let per_call = if g.variant.contains("+no-pool") {
+        " — a connection set up per call"
+    } else {
+        ""
+    };
+    Some(format!(
+        "{}: {} of kernel CPU a request, {}× {}'s {} ({} of its CPU in the kernel){per_call}",
+        g.variant,
+        cpu_time(sys),
+        figure(sys / leanest.1.max(f64::MIN_POSITIVE)),
+        leanest.0.variant,
+        cpu_time(leanest.1),
+        percent(Some(sys / total))
+    ))
+}
+
+/// The style that switched threads most per request, against the one that switched
+/// least, when they differ at least twofold.
+fn switches(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    let own = g.mechanism.ctx_voluntary?;
+    let measured: Vec<(&&Group, f64)> = case
+        .peers
+        .iter()
+        .filter_map(|p| Some((p, p.mechanism.ctx_voluntary?)))
+        .collect();
+    let most = measured.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max);
+    let (least_group, least) = *measured.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    if own < most || own < 1.0 || own < 2.0 * least {
+        return None;
+    }
+    let threads = |group: &Group| {
+        group
+            .mechanism
+            .threads
+            .map_or(String::new(), |t| format!(" ({} threads)", figure(t)))
+    };
+    Some(format!(
+        "{} made {} voluntary context switches a request{}, {}× {}'s {}{}: each is a thread that stopped to wait and had to be woken",
+        g.variant,
+        figure(own),
+        threads(g),
+        figure(own / least.max(f64::MIN_POSITIVE)),
+        least_group.variant,
+        figure(least),
+        threads(least_group)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::aggregate::{Mechanism, Stat};
+
+    /// A synthetic group: `style`, `variant`, `knobs`, at `connections`, closed loop.
+    fn group(style: &str, variant: &str, knobs: &str, connections: u64) -> Group {
+        Group {
+            workload: "io".into(),
+            style: style.into(),
+            variant: variant.into(),
+            load_mode: "closed".into(),
+            level: format!("c={connections}"),
+            connections,
+            target_rps: None,
+            n: 1,
+            achieved: Stat::of([1000.0]).unwrap(),
+            p95: None,
+            p99: None,
+            rss_peak: Stat::default(),
+            threads_max: 0,
+            kernel_stack_mib: 0.0,
+            errors: 0,
+            unfinished: 0,
+            unserved: 0,
+            server_wait_p50: None,
+            probe_p95: None,
+            lag_max: None,
+            requests: 0,
+            valid: true,
+            failed: 0,
+            cells: vec![],
+            knobs: knobs.into(),
+            server_cores: Some(1),
+            mechanism: Mechanism::default(),
+        }
+    }
+
+    fn only(case: &Case<'_>, rule: &str) -> Option<String> {
+        explain(case)
+            .into_iter()
+            .find(|(name, _)| *name == rule)
+            .map(|(_, s)| s)
+    }
+
+    #[test]
+    fn a_pool_held_by_keep_alive_connections_is_named_with_its_numbers() {
+        let mut g = group(
+            "blocking",
+            "blocking(pool=16)",
+            "threads=16 header-read=10s",
+            64,
+        );
+        g.unserved = 48;
+        g.mechanism.pool_held = Some(16.0);
+        g.mechanism.pool_working = Some(15.9);
+        let peers = [&g];
+        assert_eq!(
+            only(&Case { group: &g, peers: &peers }, "pool-held").unwrap(),
+            "blocking(pool=16) served 16 of 64 connections: each of its 16 threads was held by a keep-alive connection (16.0 held, 15.9 working on average), so 48 connections never got a thread (with a thread per keep-alive connection, 64 connections need 64 threads)"
+        );
+        // Idle keep-alive connections holding every thread of an open-loop pool.
+        let mut idle = group("blocking", "blocking(pool=8)", "threads=8", 256);
+        idle.load_mode = "open".into();
+        idle.mechanism.pool_held = Some(8.0);
+        idle.mechanism.pool_working = Some(0.4);
+        let peers = [&idle];
+        assert_eq!(
+            only(&Case { group: &idle, peers: &peers }, "pool-held").unwrap(),
+            "blocking(pool=8) had 256 connections for 8 threads, and its threads were held by mostly idle keep-alive connections (8.00 held, 0.40 working on average): requests on the other connections waited for a thread (with a thread per keep-alive connection, 256 connections need 256 threads)"
+        );
+        // A pool larger than the connections is never starved.
+        let roomy = group("blocking", "blocking(pool=128)", "threads=128", 64);
+        let peers = [&roomy];
+        assert_eq!(
+            only(
+                &Case {
+                    group: &roomy,
+                    peers: &peers
+                },
+                "pool-held"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn cpu_work_holding_the_only_worker_is_named() {
+        let mut g = group("async", "async(workers=1)", "workers=1", 8);
+        g.lag_max = Stat::of([320.0]);
+        g.mechanism.cpu_user_us = Some(9800.0);
+        g.mechanism.cpu_sys_us = Some(200.0);
+        g.mechanism.runnable = Some(1.9);
+        let peers = [&g];
+        assert_eq!(
+            only(&Case { group: &g, peers: &peers }, "runtime-held").unwrap(),
+            "async(workers=1) at 10.0 ms of CPU a request: runtime lag max 320 ms, run queue 1.90 on 1 core — CPU work held the only worker"
+        );
+        g.lag_max = Stat::of([3.0]);
+        assert_eq!(
+            only(
+                &Case {
+                    group: &g,
+                    peers: &[&g]
+                },
+                "runtime-held"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_run_queue_deeper_than_the_cores_is_contention() {
+        let mut g = group("blocking", "blocking(pool=16)", "threads=16", 64);
+        g.mechanism.runnable = Some(15.1);
+        g.mechanism.threads = Some(19.0);
+        g.mechanism.running = Some(0.05);
+        g.mechanism.waiting = Some(0.75);
+        let peers = [&g];
+        assert_eq!(
+            only(&Case { group: &g, peers: &peers }, "cpu-contention").unwrap(),
+            "blocking(pool=16): run queue 15.1 on 1 core (19.0 threads) — a thread that could run waited for a CPU 93.8 % of that time"
+        );
+        g.mechanism.runnable = Some(1.2);
+        assert_eq!(
+            only(
+                &Case {
+                    group: &g,
+                    peers: &[&g]
+                },
+                "cpu-contention"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_busy_core_is_cpu_bound_and_an_idle_one_is_wait_bound() {
+        let mut cpu = group("async", "async(workers=1)", "workers=1", 8);
+        cpu.achieved = Stat::of([9000.0]).unwrap();
+        cpu.mechanism.cpu_user_us = Some(95.0);
+        cpu.mechanism.cpu_sys_us = Some(5.0);
+        let peers = [&cpu];
+        assert_eq!(
+            only(&Case { group: &cpu, peers: &peers }, "cpu-bound").unwrap(),
+            "async(workers=1): CPU-bound — 0.90 of 1 core busy (100 µs of CPU a request × 9,000 req/s), so more concurrency cannot add throughput"
+        );
+        let mut io = group("async", "async(workers=1)", "workers=1", 64);
+        io.achieved = Stat::of([6300.0]).unwrap();
+        io.mechanism.cpu_user_us = Some(4.0);
+        io.mechanism.cpu_sys_us = Some(13.0);
+        io.mechanism.blocked = Some(0.97);
+        io.mechanism.p50_ms = Some(10.1);
+        let peers = [&io];
+        assert_eq!(
+            only(&Case { group: &io, peers: &peers }, "wait-bound").unwrap(),
+            "async(workers=1): its threads were blocked 97.0 % of the time and 0.11 of 1 core busy — waiting, not the CPU, set the pace: 64 connections at 10.1 ms p50 allow about 6,337 req/s (Little's law), and it served 6,300"
+        );
+        assert_eq!(
+            only(
+                &Case {
+                    group: &io,
+                    peers: &peers
+                },
+                "cpu-bound"
+            ),
+            None
+        );
+        assert_eq!(
+            only(
+                &Case {
+                    group: &cpu,
+                    peers: &[&cpu]
+                },
+                "wait-bound"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn kernel_cpu_and_switches_are_compared_with_the_leanest_style() {
+        let mut no_pool = group("async", "async(workers=1)+no-pool", "workers=1", 32);
+        no_pool.mechanism.cpu_user_us = Some(400.0);
+        no_pool.mechanism.cpu_sys_us = Some(2800.0);
+        no_pool.mechanism.ctx_voluntary = Some(0.5);
+        let mut pooled = group("async", "async(workers=1)", "workers=1", 32);
+        pooled.mechanism.cpu_user_us = Some(60.0);
+        pooled.mechanism.cpu_sys_us = Some(40.0);
+        pooled.mechanism.ctx_voluntary = Some(0.4);
+        let peers = [&no_pool, &pooled];
+        assert_eq!(
+            only(&Case { group: &no_pool, peers: &peers }, "kernel-heavy").unwrap(),
+            "async(workers=1)+no-pool: 2.80 ms of kernel CPU a request, 70.0× async(workers=1)'s 40.0 µs (87.5 % of its CPU in the kernel) — a connection set up per call"
+        );
+        assert_eq!(
+            only(
+                &Case {
+                    group: &pooled,
+                    peers: &peers
+                },
+                "kernel-heavy"
+            ),
+            None
+        );
+        // Switches: 0.5 vs 0.4 is not twofold.
+        assert_eq!(
+            only(
+                &Case {
+                    group: &no_pool,
+                    peers: &peers
+                },
+                "switches"
+            ),
+            None
+        );
+        let mut threads = group("blocking", "blocking(pool=128)", "threads=128", 64);
+        threads.mechanism.ctx_voluntary = Some(1.91);
+        threads.mechanism.threads = Some(131.0);
+        let mut runtime = group("async", "async(workers=1)", "workers=1", 64);
+        runtime.mechanism.ctx_voluntary = Some(0.63);
+        runtime.mechanism.threads = Some(4.0);
+        let peers = [&threads, &runtime];
+        assert_eq!(
+            only(&Case { group: &threads, peers: &peers }, "switches").unwrap(),
+            "blocking(pool=128) made 1.91 voluntary context switches a request (131 threads), 3.03× async(workers=1)'s 0.63 (4.00 threads): each is a thread that stopped to wait and had to be woken"
+        );
+        assert_eq!(
+            only(
+                &Case {
+                    group: &runtime,
+                    peers: &peers
+                },
+                "switches"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn knobs_are_read_by_name() {
+        assert_eq!(knob("threads=16 header-read=10s", "threads"), Some(16));
+        assert_eq!(knob("workers=2 offload=SpawnBlocking", "workers"), Some(2));
+        assert_eq!(knob("thread-per-connection", "threads"), None);
+    }
+}
