@@ -160,6 +160,8 @@ pub struct Mechanism {
     pub pool_working: Option<f64>,
     /// Successes' corrected p50, ms.
     pub p50_ms: Option<f64>,
+    /// One clock tick of CPU per success, µs: the resolution of the user/kernel split.
+    pub cpu_tick_us: Option<f64>,
     /// What could not be measured and why (the first repetition that says).
     pub missing: String,
 }
@@ -183,6 +185,7 @@ impl Mechanism {
             pool_held: median(|c| c.pool_held_mean),
             pool_working: median(|c| c.pool_working_mean),
             p50_ms: median(|c| c.p50_ms),
+            cpu_tick_us: median(|c| c.cpu_tick_us_per_ok),
             missing: members
                 .iter()
                 .map(|c| c.mechanism_missing.as_str())

@@ -473,6 +473,26 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
         out.push('\n');
         out.push_str(&super::database::ceiling(database));
     }
+    out.push_str(&why_section(run));
+    out
+}
+
+/// Why each workload's styles got their results, and what to choose: the rules'
+/// sentences (see summary.md for the mechanism tables they cite) and the recommendation.
+fn why_section(run: &RunData) -> String {
+    let mut out = String::from(
+        "\n## Why, and what to choose\n\nWritten by rules over each cell's mechanism metrics (cells.csv; the tables are in summary.md), never by hand.\n\n",
+    );
+    for workload in run.workloads() {
+        let levels = super::markdown::levels_of(run, &workload);
+        let _ = writeln!(out, "### `{workload}`\n");
+        out.push_str(&super::why::sentences(&levels));
+        let _ = writeln!(
+            out,
+            "Recommendation: {}\n",
+            super::recommend::decision(run, &workload)
+        );
+    }
     out
 }
 

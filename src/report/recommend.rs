@@ -117,10 +117,13 @@ pub fn candidates<'a>(
 
 /// The recommendation paragraph of one workload (markdown).
 pub fn section(run: &RunData, workload: &str) -> String {
-    let mut out = String::from("### Recommendation\n\n");
+    format!("### Recommendation\n\n{}\n\n", decision(run, workload))
+}
+
+/// What to choose for `workload`, or why nothing is chosen.
+pub fn decision(run: &RunData, workload: &str) -> String {
     let Some(objective) = Objective::of(run, workload) else {
-        out.push_str("None: the scenario sets no objective for this workload (give it a `saturate` search, or the scenario a `[recommendation]` with `p95_slo`).\n\n");
-        return out;
+        return "None: the scenario sets no objective for this workload (give it a `saturate` search, or the scenario a `[recommendation]` with `p95_slo`).".into();
     };
     let groups: Vec<&Group> = run
         .groups
@@ -128,8 +131,7 @@ pub fn section(run: &RunData, workload: &str) -> String {
         .filter(|g| g.workload == workload)
         .filter(|g| !objective.capacity || g.load_mode == "saturate")
         .collect();
-    let _ = writeln!(out, "{}\n", decide(&run.cells, &groups, &objective));
-    out
+    decide(&run.cells, &groups, &objective)
 }
 
 /// What to choose among `groups` (of `cells`) at `objective`, or why nothing is chosen.

@@ -31,7 +31,7 @@ pub struct Rule {
 pub const RULES: [Rule; 7] = [
     Rule {
         name: "pool-held",
-        reads: "knobs (threads), connections, connections_unserved, pool_held_mean, pool_working_mean",
+        reads: "knobs (threads), connections, connections_unserved, pool_held_mean, pool_working_mean, p50_ms, achieved_rps",
         explain: pool_held,
     },
     Rule {
@@ -56,7 +56,7 @@ pub const RULES: [Rule; 7] = [
     },
     Rule {
         name: "kernel-heavy",
-        reads: "cpu_sys_us_per_ok, cpu_user_us_per_ok, of this style and the others at the level",
+        reads: "cpu_sys_us_per_ok, cpu_user_us_per_ok, cpu_tick_us_per_ok, of this style and the others at the level",
         explain: kernel_heavy,
     },
     Rule {
@@ -96,15 +96,19 @@ pub fn list(levels: &[(String, Vec<&Group>)]) -> String {
 /// the mechanism table whose medians they cite.
 pub fn section(levels: &[(String, Vec<&Group>)]) -> String {
     let mut out = String::from("### Why\n\n");
-    let sentences = list(levels);
-    if sentences.is_empty() {
-        out.push_str("No rule applied: no style was starved, held, CPU-bound or contended at these levels, and no two styles differed twofold in kernel CPU or context switches.\n\n");
-    } else {
-        out.push_str(&sentences);
-        out.push('\n');
-    }
+    out.push_str(&sentences(levels));
     out.push_str(&table(levels));
     out
+}
+
+/// The rules' sentences of one workload, or a line saying none applied.
+pub fn sentences(levels: &[(String, Vec<&Group>)]) -> String {
+    let list = list(levels);
+    if list.is_empty() {
+        "No rule applied: no style was starved, held, CPU-bound or contended at these levels, and no two styles differed twofold in kernel CPU or context switches.\n\n".into()
+    } else {
+        format!("{list}\n")
+    }
 }
 
 /// The mechanism metrics of each style and level: medians over repetitions, as the
@@ -114,7 +118,8 @@ fn table(levels: &[(String, Vec<&Group>)]) -> String {
         "Mechanism (medians over repetitions; per request = per success; `—` not measured): \
          CPU is the server's per request (user + kernel), switches are voluntary / involuntary per request over all its threads, \
          run queue is the mean of threads on a CPU or waiting for one (beside the cores it had), the shares are of its threads' time, \
-         and a blocking pool's threads are those holding a connection / working on a request.\n\n\
+         and a blocking pool's threads are those holding a connection / working on a request. \
+         The kernel counts user and kernel CPU in clock ticks: each is ± one tick per request (`cpu_tick_us_per_ok`).\n\n\
          | level | style | CPU µs/req (user + kernel) | switches/req (vol / invol) | threads | run queue (cores) | running / waiting / blocked | pool held / working | lag max ms |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
@@ -207,6 +212,18 @@ fn pool_held(case: &Case<'_>) -> Option<String> {
     let threads = knob(&g.knobs, "threads")?;
     let (held, working) = (g.mechanism.pool_held?, g.mechanism.pool_working?);
     let c = g.connections;
+    if c <= threads && working >= 0.9 * threads as f64 {
+        // As many connections as threads, every thread working: the pool is the limit.
+        let p50 = g.mechanism.p50_ms?;
+        return Some(format!(
+            "{}: its {threads} threads were all working ({} on average): at {} ms a request, {threads} threads serve at most about {} req/s (Little's law), and it served {}",
+            g.variant,
+            figure(working),
+            figure(p50),
+            figure(threads as f64 * 1000.0 / p50.max(1e-9)),
+            figure(g.achieved.median)
+        ));
+    }
     if c <= threads || held < 0.9 * threads as f64 {
         return None;
     }
@@ -341,12 +358,23 @@ fn kernel_heavy(case: &Case<'_>) -> Option<String> {
     let g = case.group;
     let sys = g.mechanism.cpu_sys_us?;
     let total = g.mechanism.cpu_us()?;
+    // User and kernel CPU are counted in clock ticks: a figure under three ticks per
+    // request's worth is too coarse to compare.
+    let resolved = |group: &Group, us: f64| {
+        group
+            .mechanism
+            .cpu_tick_us
+            .is_some_and(|tick| us >= 3.0 * tick)
+    };
     let leanest = case
         .peers
         .iter()
         .filter_map(|p| Some((p, p.mechanism.cpu_sys_us?)))
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
     if sys < 20.0 || sys < 2.0 * leanest.1 || sys < 0.4 * total {
+        return None;
+    }
+    if !resolved(g, sys) || !resolved(leanest.0, leanest.1) {
         return None;
     }
     let per_call = if g.variant.contains("+no-pool") {
@@ -436,6 +464,10 @@ mod tests {
         }
     }
 
+    fn said(group: &Group, peers: &[&Group], rule: &str) -> Option<String> {
+        only(&Case { group, peers }, rule)
+    }
+
     fn only(case: &Case<'_>, rule: &str) -> Option<String> {
         explain(case)
             .into_iter()
@@ -481,6 +513,17 @@ mod tests {
                 "pool-held"
             ),
             None
+        );
+        // As many connections as threads, all working: the pool is the limit.
+        let mut busy = group("blocking", "blocking(pool=8)", "threads=8", 8);
+        busy.load_mode = "saturate".into();
+        busy.achieved = Stat::of([390.0]).unwrap();
+        busy.mechanism.pool_held = Some(8.0);
+        busy.mechanism.pool_working = Some(7.9);
+        busy.mechanism.p50_ms = Some(20.1);
+        assert_eq!(
+            said(&busy, &[&busy], "pool-held").unwrap(),
+            "blocking(pool=8): its 8 threads were all working (7.90 on average): at 20.1 ms a request, 8 threads serve at most about 398 req/s (Little's law), and it served 390"
         );
     }
 
@@ -584,10 +627,12 @@ mod tests {
         no_pool.mechanism.cpu_user_us = Some(400.0);
         no_pool.mechanism.cpu_sys_us = Some(2800.0);
         no_pool.mechanism.ctx_voluntary = Some(0.5);
+        no_pool.mechanism.cpu_tick_us = Some(5.0);
         let mut pooled = group("async", "async(workers=1)", "workers=1", 32);
         pooled.mechanism.cpu_user_us = Some(60.0);
         pooled.mechanism.cpu_sys_us = Some(40.0);
         pooled.mechanism.ctx_voluntary = Some(0.4);
+        pooled.mechanism.cpu_tick_us = Some(1.0);
         let peers = [&no_pool, &pooled];
         assert_eq!(
             only(&Case { group: &no_pool, peers: &peers }, "kernel-heavy").unwrap(),
@@ -603,6 +648,10 @@ mod tests {
             ),
             None
         );
+        // A leanest figure of under three clock ticks' worth is too coarse to compare.
+        let mut coarse = pooled.clone();
+        coarse.mechanism.cpu_tick_us = Some(20.0);
+        assert_eq!(said(&no_pool, &[&no_pool, &coarse], "kernel-heavy"), None);
         // Switches: 0.5 vs 0.4 is not twofold.
         assert_eq!(
             only(

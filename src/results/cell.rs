@@ -256,6 +256,10 @@ pub struct CellRecord {
     /// Mechanism: its system (kernel) CPU per successful request, µs.
     #[serde(default)]
     pub cpu_sys_us_per_ok: Option<f64>,
+    /// Mechanism: the resolution of the two above: the kernel counts user and system
+    /// CPU in clock ticks, so this is one tick per successful request, µs.
+    #[serde(default)]
+    pub cpu_tick_us_per_ok: Option<f64>,
     /// Mechanism: voluntary context switches (a thread gave up the CPU to wait) per
     /// successful request, summed over all the server's threads.
     #[serde(default)]
@@ -432,7 +436,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 59] = [
+    const NEWER: [&str; 60] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -482,6 +486,7 @@ mod tests {
         "server_cores",
         "cpu_user_us_per_ok",
         "cpu_sys_us_per_ok",
+        "cpu_tick_us_per_ok",
         "ctx_voluntary_per_ok",
         "ctx_involuntary_per_ok",
         "threads_mean",
@@ -586,6 +591,7 @@ mod tests {
             server_cores: None,
             cpu_user_us_per_ok: None,
             cpu_sys_us_per_ok: None,
+            cpu_tick_us_per_ok: None,
             ctx_voluntary_per_ok: None,
             ctx_involuntary_per_ok: None,
             threads_mean: None,

@@ -83,6 +83,7 @@ pub(super) fn fill(record: &mut CellRecord, inputs: &Inputs<'_>) {
     if sampled && ok > 0.0 {
         record.cpu_user_us_per_ok = Some(server.cpu_user_s / ok * 1e6);
         record.cpu_sys_us_per_ok = Some(server.cpu_sys_s / ok * 1e6);
+        record.cpu_tick_us_per_ok = Some(1e6 / crate::procfs::clock_ticks_per_second() / ok);
     } else if sampled {
         missing.push("per request: no request succeeded");
     }
