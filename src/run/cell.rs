@@ -189,8 +189,8 @@ pub(super) fn run_cell(
         .server
         .style()
         .is_some_and(|s| s.style == crate::server::Style::Blocking);
-    let sampler =
-        (!searching).then(|| sampler::Sampler::server(server.pid(), tree, origin, SAMPLE_EVERY));
+    let sampler = (!searching)
+        .then(|| sampler::Sampler::server(server.pid(), tree, origin, SAMPLE_EVERY, &base.cpus));
     let database_sampler = database
         .and_then(|(_, root)| *root)
         .filter(|_| !searching)

@@ -32,10 +32,12 @@ impl Sampler<ServerSample> {
     /// supervisor of a target of the user's own; not sampled itself) sampled as one
     /// server: memory is the tree's summed PSS (shared pages divided among the processes
     /// sharing them, so a master and its forked workers are not counted twice), threads
-    /// and CPU are summed; the peak is the highest sample.
-    pub fn server(pid: u32, tree: bool, origin: Instant, every: Duration) -> Self {
+    /// and CPU are summed; the peak is the highest sample. The sampling thread runs on
+    /// `cpus` (the generator's, so reading a server's threads takes none of its CPU;
+    /// empty: anywhere).
+    pub fn server(pid: u32, tree: bool, origin: Instant, every: Duration, cpus: &[usize]) -> Self {
         let mut threads = ThreadTally::new(pid, tree);
-        Self::every(every, move |now| {
+        Self::every(every, cpus, move |now| {
             let mut sample = if tree {
                 read_tree(pid, now, origin)
             } else {
@@ -137,7 +139,7 @@ pub struct TreeSample {
 impl Sampler<TreeSample> {
     /// Samples the descendants of `root` every `every`.
     pub fn tree(root: u32, origin: Instant, every: Duration) -> Self {
-        Self::every(every, move |now| {
+        Self::every(every, &[], move |now| {
             crate::procfs::tree_usage(root).map(|usage| TreeSample {
                 t_s: seconds_since(origin, now),
                 usage,
@@ -147,13 +149,20 @@ impl Sampler<TreeSample> {
 }
 
 impl<T: Send + 'static> Sampler<T> {
-    /// Calls `read` every `every` on a thread of its own, keeping what it returns.
-    fn every(every: Duration, mut read: impl FnMut(Instant) -> Option<T> + Send + 'static) -> Self {
+    /// Calls `read` every `every` on a thread of its own (on `cpus`, when given),
+    /// keeping what it returns.
+    fn every(
+        every: Duration,
+        cpus: &[usize],
+        mut read: impl FnMut(Instant) -> Option<T> + Send + 'static,
+    ) -> Self {
+        let cpus = cpus.to_vec();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("sampler".into())
             .spawn(move || {
+                let _ = crate::affinity::pin_current_thread(&cpus);
                 let mut samples = Vec::new();
                 while !flag.load(Ordering::SeqCst) {
                     let now = Instant::now();
@@ -396,7 +405,13 @@ mod tests {
     #[test]
     fn samples_this_process_and_summarizes_the_window() {
         let origin = Instant::now();
-        let sampler = Sampler::server(std::process::id(), false, origin, Duration::from_millis(20));
+        let sampler = Sampler::server(
+            std::process::id(),
+            false,
+            origin,
+            Duration::from_millis(20),
+            &[],
+        );
         // Burn 100 ms of this thread's CPU (however long a busy machine takes to give it).
         let cpu_at_start = crate::load::engine::thread_cpu_seconds();
         let give_up = Instant::now() + Duration::from_secs(20);

@@ -135,7 +135,7 @@ pub(super) fn saturate(
         };
         let pid = target.server.pid();
         let origin = Instant::now() + base.warmup;
-        let sampler = sampler::Sampler::server(pid, target.tree, origin, SAMPLE_EVERY);
+        let sampler = sampler::Sampler::server(pid, target.tree, origin, SAMPLE_EVERY, &base.cpus);
         let report = run_load(
             &config,
             dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),
