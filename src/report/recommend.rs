@@ -3,12 +3,13 @@
 //! the scenario's `[recommendation]`), its margin over the best of the other styles,
 //! whether that margin is real by the Mann–Whitney test `compare` uses, what it costs
 //! per 1,000 req/s in memory and CPU, and the instances (and their monthly cost) for a
-//! target load. When no style meets the objective, or the margin is within the noise,
+//! target load. When no style meets the objective, the margin is within the noise or
+//! the two styles' repetitions overlap,
 //! or there are too few repetitions to tell, it says so instead of naming a winner.
 
 use std::fmt::Write as _;
 
-use super::aggregate::Group;
+use super::aggregate::{Group, Stat};
 use super::compare::{judge, Verdict};
 use super::RunData;
 use crate::display::{figure, percent};
@@ -171,8 +172,22 @@ pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) ->
         figure(runner_up.rps),
         figure(winner.rps / runner_up.rps.max(f64::MIN_POSITIVE))
     );
-    match judge(&runner_up.values, &winner.values) {
-        Verdict::Real(p) => format!(
+    let range = |values: &[f64]| Stat::of(values.iter().copied());
+    let overlap = match (range(&winner.values), range(&runner_up.values)) {
+        (Some(w), Some(r)) if w.overlaps(&r) && (w.max > w.min || r.max > r.min) => Some((w, r)),
+        _ => None,
+    };
+    match (judge(&runner_up.values, &winner.values), overlap) {
+        (Verdict::Real(_), Some((wr, rr))) => format!(
+            "No winner at {}: {} leads with {margin}, but their repetitions overlap ({} to {} against {} to {} req/s): either will do.",
+            objective.text(),
+            w.variant,
+            figure(wr.min),
+            figure(wr.max),
+            figure(rr.min),
+            figure(rr.max)
+        ),
+        (Verdict::Real(p), None) => format!(
             "Choose {} ({}) for {}: {margin}, {measure}; the margin is real (Mann–Whitney p = {p:.3}, {} and {} repetitions).{}",
             w.variant,
             w.level,
@@ -181,12 +196,12 @@ pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) ->
             winner.values.len(),
             costs(winner, Some(runner_up), objective)
         ),
-        Verdict::WithinNoise(p) => format!(
+        (Verdict::WithinNoise(p), _) => format!(
             "No winner at {}: {} leads with {margin}, but the difference is within the noise (Mann–Whitney p = {p:.2}): either will do.",
             objective.text(),
             w.variant
         ),
-        Verdict::TooFew => format!(
+        (Verdict::TooFew, _) => format!(
             "No winner yet at {}: {} leads with {margin}, but with {} and {} repetitions no difference can be shown real (the test needs 4 a side): run the scenario with `repetitions = 4` or more.",
             objective.text(),
             w.variant,
@@ -346,6 +361,26 @@ mod tests {
         let text = decided(&cells, &objective(None, None));
         assert!(text.starts_with("No winner at p95 ≤ 50.0 ms"), "{text}");
         assert!(text.contains("within the noise"), "{text}");
+        // A difference the test calls real (p = 0.016) whose runs still overlap.
+        let mut close = Vec::new();
+        for (rep, (a, b)) in [
+            (1100.0, 1000.0),
+            (1110.0, 1010.0),
+            (1005.0, 1020.0),
+            (1120.0, 990.0),
+            (1130.0, 995.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            close.push(capacity("async", "async(workers=1)", rep as u32 + 1, a));
+            close.push(capacity("blocking", "blocking(pool=64)", rep as u32 + 1, b));
+        }
+        let text = decided(&close, &objective(None, None));
+        assert!(
+            text.contains("their repetitions overlap (1,005 to 1,130 against 990 to 1,020 req/s)"),
+            "{text}"
+        );
         let once = [
             capacity("async", "async(workers=1)", 1, 4000.0),
             capacity("blocking", "blocking(pool=8)", 1, 1000.0),
