@@ -3,9 +3,9 @@
 //! the scenario's `[recommendation]`), its margin over the best of the other styles,
 //! whether that margin is real by the Mann–Whitney test `compare` uses, what it costs
 //! per 1,000 req/s in memory and CPU, and the instances (and their monthly cost) for a
-//! target load. When no style meets the objective, the margin is within the noise or
-//! the two styles' repetitions overlap,
-//! or there are too few repetitions to tell, it says so instead of naming a winner.
+//! target load. When no style meets the objective, the margin is within the noise, the
+//! two styles' repetitions overlap, or there are too few repetitions to tell, it says
+//! so instead of naming a winner.
 
 use std::fmt::Write as _;
 
