@@ -126,14 +126,32 @@ pub struct LineChart {
     pub legend: SeriesLabelPosition,
 }
 
-impl LineChart {
+/// A chart drawn on any plotters backend, written as SVG and PNG.
+pub trait Chart {
+    /// File name without extension.
+    fn file(&self) -> &str;
+    /// Width and height, pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draws it on `root`.
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()>;
+
     /// Writes `<file>.svg` and `<file>.png` into `dir`.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-        let svg = dir.join(format!("{}.svg", self.file));
-        let png = dir.join(format!("{}.png", self.file));
-        self.draw(SVGBackend::new(&svg, SIZE).into_drawing_area())?;
-        self.draw(BitMapBackend::new(&png, SIZE).into_drawing_area())?;
+    fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+        let svg = dir.join(format!("{}.svg", self.file()));
+        let png = dir.join(format!("{}.png", self.file()));
+        self.draw(SVGBackend::new(&svg, self.size()).into_drawing_area())?;
+        self.draw(BitMapBackend::new(&png, self.size()).into_drawing_area())?;
         Ok(vec![svg, png])
+    }
+}
+
+impl Chart for LineChart {
+    fn file(&self) -> &str {
+        &self.file
+    }
+
+    fn size(&self) -> (u32, u32) {
+        SIZE
     }
 
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {

@@ -5,12 +5,11 @@
 //! part stacked lighter) and its context switches per request (voluntary, involuntary
 //! stacked lighter) at that same level. Outcome beside mechanism.
 
-use std::path::{Path, PathBuf};
-
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::aggregate::Group;
+use super::charts::Chart;
 use super::recommend::{candidates, Objective};
 use super::RunData;
 use crate::display::figure;
@@ -109,15 +108,15 @@ impl MechanismChart {
             bars,
         })
     }
+}
 
-    /// Writes `<file>.svg` and `<file>.png` into `dir`.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-        let svg = dir.join(format!("{}.svg", self.file));
-        let png = dir.join(format!("{}.png", self.file));
-        let size = (1200, 560);
-        self.draw(SVGBackend::new(&svg, size).into_drawing_area())?;
-        self.draw(BitMapBackend::new(&png, size).into_drawing_area())?;
-        Ok(vec![svg, png])
+impl Chart for MechanismChart {
+    fn file(&self) -> &str {
+        &self.file
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1200, 560)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
@@ -153,7 +152,9 @@ impl MechanismChart {
         root.present().map_err(fail)?;
         Ok(())
     }
+}
 
+impl MechanismChart {
     /// One panel: a bar per style of `values` (a part and a lighter part stacked on it).
     fn panel<DB: DrawingBackend>(
         &self,

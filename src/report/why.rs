@@ -488,7 +488,7 @@ mod tests {
         g.mechanism.pool_working = Some(15.9);
         let peers = [&g];
         assert_eq!(
-            only(&Case { group: &g, peers: &peers }, "pool-held").unwrap(),
+            said(&g, &peers, "pool-held").unwrap(),
             "blocking(pool=16) served 16 of 64 connections: each of its 16 threads was held by a keep-alive connection (16.0 held, 15.9 working on average), so 48 connections never got a thread (with a thread per keep-alive connection, 64 connections need 64 threads)"
         );
         // Idle keep-alive connections holding every thread of an open-loop pool.
@@ -498,22 +498,13 @@ mod tests {
         idle.mechanism.pool_working = Some(0.4);
         let peers = [&idle];
         assert_eq!(
-            only(&Case { group: &idle, peers: &peers }, "pool-held").unwrap(),
+            said(&idle, &peers, "pool-held").unwrap(),
             "blocking(pool=8) had 256 connections for 8 threads, and its threads were held by mostly idle keep-alive connections (8.00 held, 0.40 working on average): requests on the other connections waited for a thread (with a thread per keep-alive connection, 256 connections need 256 threads)"
         );
         // A pool larger than the connections is never starved.
         let roomy = group("blocking", "blocking(pool=128)", "threads=128", 64);
         let peers = [&roomy];
-        assert_eq!(
-            only(
-                &Case {
-                    group: &roomy,
-                    peers: &peers
-                },
-                "pool-held"
-            ),
-            None
-        );
+        assert_eq!(said(&roomy, &peers, "pool-held"), None);
         // As many connections as threads, all working: the pool is the limit.
         let mut busy = group("blocking", "blocking(pool=8)", "threads=8", 8);
         busy.load_mode = "saturate".into();
@@ -536,20 +527,11 @@ mod tests {
         g.mechanism.runnable = Some(1.9);
         let peers = [&g];
         assert_eq!(
-            only(&Case { group: &g, peers: &peers }, "runtime-held").unwrap(),
+            said(&g, &peers, "runtime-held").unwrap(),
             "async(workers=1) at 10.0 ms of CPU a request: runtime lag max 320 ms, run queue 1.90 on 1 core — CPU work held the only worker"
         );
         g.lag_max = Stat::of([3.0]);
-        assert_eq!(
-            only(
-                &Case {
-                    group: &g,
-                    peers: &[&g]
-                },
-                "runtime-held"
-            ),
-            None
-        );
+        assert_eq!(said(&g, &[&g], "runtime-held"), None);
     }
 
     #[test]
@@ -561,20 +543,11 @@ mod tests {
         g.mechanism.waiting = Some(0.75);
         let peers = [&g];
         assert_eq!(
-            only(&Case { group: &g, peers: &peers }, "cpu-contention").unwrap(),
+            said(&g, &peers, "cpu-contention").unwrap(),
             "blocking(pool=16): run queue 15.1 on 1 core (19.0 threads) — a thread that could run waited for a CPU 93.8 % of that time"
         );
         g.mechanism.runnable = Some(1.2);
-        assert_eq!(
-            only(
-                &Case {
-                    group: &g,
-                    peers: &[&g]
-                },
-                "cpu-contention"
-            ),
-            None
-        );
+        assert_eq!(said(&g, &[&g], "cpu-contention"), None);
     }
 
     #[test]
@@ -585,7 +558,7 @@ mod tests {
         cpu.mechanism.cpu_sys_us = Some(5.0);
         let peers = [&cpu];
         assert_eq!(
-            only(&Case { group: &cpu, peers: &peers }, "cpu-bound").unwrap(),
+            said(&cpu, &peers, "cpu-bound").unwrap(),
             "async(workers=1): CPU-bound — 0.90 of 1 core busy (100 µs of CPU a request × 9,000 req/s), so more concurrency cannot add throughput"
         );
         let mut io = group("async", "async(workers=1)", "workers=1", 64);
@@ -596,29 +569,11 @@ mod tests {
         io.mechanism.p50_ms = Some(10.1);
         let peers = [&io];
         assert_eq!(
-            only(&Case { group: &io, peers: &peers }, "wait-bound").unwrap(),
+            said(&io, &peers, "wait-bound").unwrap(),
             "async(workers=1): its threads were blocked 97.0 % of the time and 0.11 of 1 core busy — waiting, not the CPU, set the pace: 64 connections at 10.1 ms p50 allow about 6,337 req/s (Little's law), and it served 6,300"
         );
-        assert_eq!(
-            only(
-                &Case {
-                    group: &io,
-                    peers: &peers
-                },
-                "cpu-bound"
-            ),
-            None
-        );
-        assert_eq!(
-            only(
-                &Case {
-                    group: &cpu,
-                    peers: &[&cpu]
-                },
-                "wait-bound"
-            ),
-            None
-        );
+        assert_eq!(said(&io, &peers, "cpu-bound"), None);
+        assert_eq!(said(&cpu, &[&cpu], "wait-bound"), None);
     }
 
     #[test]
@@ -635,34 +590,16 @@ mod tests {
         pooled.mechanism.cpu_tick_us = Some(1.0);
         let peers = [&no_pool, &pooled];
         assert_eq!(
-            only(&Case { group: &no_pool, peers: &peers }, "kernel-heavy").unwrap(),
+            said(&no_pool, &peers, "kernel-heavy").unwrap(),
             "async(workers=1)+no-pool: 2.80 ms of kernel CPU a request, 70.0× async(workers=1)'s 40.0 µs (87.5 % of its CPU in the kernel) — a connection set up per call"
         );
-        assert_eq!(
-            only(
-                &Case {
-                    group: &pooled,
-                    peers: &peers
-                },
-                "kernel-heavy"
-            ),
-            None
-        );
+        assert_eq!(said(&pooled, &peers, "kernel-heavy"), None);
         // A leanest figure of under three clock ticks' worth is too coarse to compare.
         let mut coarse = pooled.clone();
         coarse.mechanism.cpu_tick_us = Some(20.0);
         assert_eq!(said(&no_pool, &[&no_pool, &coarse], "kernel-heavy"), None);
         // Switches: 0.5 vs 0.4 is not twofold.
-        assert_eq!(
-            only(
-                &Case {
-                    group: &no_pool,
-                    peers: &peers
-                },
-                "switches"
-            ),
-            None
-        );
+        assert_eq!(said(&no_pool, &peers, "switches"), None);
         let mut threads = group("blocking", "blocking(pool=128)", "threads=128", 64);
         threads.mechanism.ctx_voluntary = Some(1.91);
         threads.mechanism.threads = Some(131.0);
@@ -671,19 +608,10 @@ mod tests {
         runtime.mechanism.threads = Some(4.0);
         let peers = [&threads, &runtime];
         assert_eq!(
-            only(&Case { group: &threads, peers: &peers }, "switches").unwrap(),
+            said(&threads, &peers, "switches").unwrap(),
             "blocking(pool=128) made 1.91 voluntary context switches a request (131 threads), 3.03× async(workers=1)'s 0.63 (4.00 threads): each is a thread that stopped to wait and had to be woken"
         );
-        assert_eq!(
-            only(
-                &Case {
-                    group: &runtime,
-                    peers: &peers
-                },
-                "switches"
-            ),
-            None
-        );
+        assert_eq!(said(&runtime, &peers, "switches"), None);
     }
 
     #[test]
