@@ -36,7 +36,7 @@ pub const RULES: [Rule; 7] = [
     },
     Rule {
         name: "runtime-held",
-        reads: "lag_max_ms, cpu_user_us_per_ok, cpu_sys_us_per_ok, runnable_mean, server_cores, knobs (workers)",
+        reads: "lag_max_ms, cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, runnable_mean, server_cores, knobs (workers)",
         explain: runtime_held,
     },
     Rule {
@@ -266,11 +266,25 @@ fn runtime_held(case: &Case<'_>) -> Option<String> {
     let cpu = g.mechanism.cpu_us()?;
     let runnable = g.mechanism.runnable?;
     let n = g.server_cores?;
-    let held = match knob(&g.knobs, "workers") {
+    let workers = knob(&g.knobs, "workers");
+    let held = match workers {
         Some(1) => "the only worker".to_string(),
         Some(w) => format!("its {w} workers"),
         None => "its workers".to_string(),
     };
+    // A worker held but not running: it slept inside a handler (a blocking call).
+    let busy = g.mechanism.cores_busy(g.achieved.median)?;
+    let workers = workers.unwrap_or(n) as f64;
+    if runnable < 0.5 * workers.min(n as f64) && busy < 0.5 * n as f64 {
+        return Some(format!(
+            "{}: runtime lag max {} ms with a run queue of only {} on {} and {} of CPU a request — a blocking call, not CPU work, held {held} (it slept inside a handler)",
+            g.variant,
+            figure(lag),
+            figure(runnable),
+            cores(n),
+            cpu_time(cpu)
+        ));
+    }
     let what = if g.style == "async" {
         format!("CPU work held {held}")
     } else {
@@ -529,6 +543,17 @@ mod tests {
         assert_eq!(
             said(&g, &peers, "runtime-held").unwrap(),
             "async(workers=1) at 10.0 ms of CPU a request: runtime lag max 320 ms, run queue 1.90 on 1 core — CPU work held the only worker"
+        );
+        // The same lag with the worker asleep, not running: a blocking call inline.
+        let mut asleep = g.clone();
+        asleep.variant = "async(workers=1)+blocking-in-async".into();
+        asleep.achieved = Stat::of([95.0]).unwrap();
+        asleep.mechanism.cpu_user_us = Some(30.0);
+        asleep.mechanism.cpu_sys_us = Some(20.0);
+        asleep.mechanism.runnable = Some(0.02);
+        assert_eq!(
+            said(&asleep, &[&asleep], "runtime-held").unwrap(),
+            "async(workers=1)+blocking-in-async: runtime lag max 320 ms with a run queue of only 0.020 on 1 core and 50.0 µs of CPU a request — a blocking call, not CPU work, held the only worker (it slept inside a handler)"
         );
         g.lag_max = Stat::of([3.0]);
         assert_eq!(said(&g, &[&g], "runtime-held"), None);
