@@ -51,7 +51,7 @@ pub const RULES: [Rule; 7] = [
     },
     Rule {
         name: "wait-bound",
-        reads: "load_mode, blocked_share, cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores, connections, p50_ms",
+        reads: "load_mode, blocked_share, cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores, connections, p50_ms, lag_max_ms",
         explain: wait_bound,
     },
     Rule {
@@ -352,6 +352,10 @@ fn wait_bound(case: &Case<'_>) -> Option<String> {
     let busy = m.cores_busy(rps)?;
     let allowed = g.connections as f64 * 1000.0 / p50.max(1e-9);
     if blocked < 0.9 || busy > 0.5 * n as f64 || rps < 0.8 * allowed {
+        return None;
+    }
+    // A runtime whose workers were held is explained by `runtime-held`, not by its wait.
+    if g.lag_max.is_some_and(|lag| lag.median >= 20.0) {
         return None;
     }
     Some(format!(
