@@ -56,12 +56,12 @@ pub const RULES: [Rule; 7] = [
     },
     Rule {
         name: "kernel-heavy",
-        reads: "cpu_sys_us_per_ok, cpu_user_us_per_ok, cpu_tick_us_per_ok, of this style and the others at the level",
+        reads: "cpu_sys_us_per_ok, cpu_user_us_per_ok, cpu_tick_us_per_ok, failed share, of this style and the others at the level",
         explain: kernel_heavy,
     },
     Rule {
         name: "switches",
-        reads: "ctx_voluntary_per_ok, threads_mean, of this style and the others at the level",
+        reads: "ctx_voluntary_per_ok, threads_mean, failed share, of this style and the others at the level",
         explain: switches,
     },
 ];
@@ -285,6 +285,30 @@ fn runtime_held(case: &Case<'_>) -> Option<String> {
             cpu_time(cpu)
         ));
     }
+    let own = workers.min(n as f64);
+    if cpu < 1000.0 && busy < 0.5 * own {
+        // Runnable, yet its own work kept the core idle: something else had the CPU.
+        return Some(format!(
+            "{}: runtime lag max {} ms with a run queue of {} on {} while its own work kept only {} of it busy — {held} waited for a CPU that another process held",
+            g.variant,
+            figure(lag),
+            figure(runnable),
+            cores(n),
+            figure(busy)
+        ));
+    }
+    if cpu < 1000.0 {
+        // Many short requests, not one long one: the worker was kept busy.
+        return Some(format!(
+            "{}: runtime lag max {} ms at {} of {} busy ({} of CPU a request × {} req/s) — {held} was kept busy by many short requests, not held by a long one",
+            g.variant,
+            figure(lag),
+            figure(busy),
+            cores(n),
+            cpu_time(cpu),
+            figure(g.achieved.median)
+        ));
+    }
     let what = if g.style == "async" {
         format!("CPU work held {held}")
     } else {
@@ -371,9 +395,20 @@ fn wait_bound(case: &Case<'_>) -> Option<String> {
     ))
 }
 
-/// Far more kernel CPU a request than the leanest style at the level.
+/// Whether a group's per-success figures describe its work: at most 1 % of its
+/// requests failed or never finished (a failing cell's successes carry the failures'
+/// cost, so comparing them says little).
+fn mostly_succeeded(group: &Group) -> bool {
+    group.failure_share().is_some_and(|share| share <= 0.01)
+}
+
+/// Far more kernel CPU a request than the leanest style at the level (styles that
+/// mostly succeeded only).
 fn kernel_heavy(case: &Case<'_>) -> Option<String> {
     let g = case.group;
+    if !mostly_succeeded(g) {
+        return None;
+    }
     let sys = g.mechanism.cpu_sys_us?;
     let total = g.mechanism.cpu_us()?;
     // User and kernel CPU are counted in clock ticks: a figure under three ticks per
@@ -387,6 +422,7 @@ fn kernel_heavy(case: &Case<'_>) -> Option<String> {
     let leanest = case
         .peers
         .iter()
+        .filter(|p| mostly_succeeded(p))
         .filter_map(|p| Some((p, p.mechanism.cpu_sys_us?)))
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
     if sys < 20.0 || sys < 2.0 * leanest.1 || sys < 0.4 * total {
@@ -412,13 +448,17 @@ fn kernel_heavy(case: &Case<'_>) -> Option<String> {
 }
 
 /// The style that switched threads most per request, against the one that switched
-/// least, when they differ at least twofold.
+/// least, when they differ at least twofold (styles that mostly succeeded only).
 fn switches(case: &Case<'_>) -> Option<String> {
     let g = case.group;
+    if !mostly_succeeded(g) {
+        return None;
+    }
     let own = g.mechanism.ctx_voluntary?;
     let measured: Vec<(&&Group, f64)> = case
         .peers
         .iter()
+        .filter(|p| mostly_succeeded(p))
         .filter_map(|p| Some((p, p.mechanism.ctx_voluntary?)))
         .collect();
     let most = measured.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max);
@@ -472,7 +512,7 @@ mod tests {
             server_wait_p50: None,
             probe_p95: None,
             lag_max: None,
-            requests: 0,
+            requests: 1000,
             valid: true,
             failed: 0,
             cells: vec![],
@@ -559,6 +599,25 @@ mod tests {
             said(&asleep, &[&asleep], "runtime-held").unwrap(),
             "async(workers=1)+blocking-in-async: runtime lag max 320 ms with a run queue of only 0.020 on 1 core and 50.0 µs of CPU a request — a blocking call, not CPU work, held the only worker (it slept inside a handler)"
         );
+        // Lag from many short requests at capacity, not from one long handler.
+        let mut busy = g.clone();
+        busy.achieved = Stat::of([48_000.0]).unwrap();
+        busy.mechanism.cpu_user_us = Some(10.0);
+        busy.mechanism.cpu_sys_us = Some(5.6);
+        busy.mechanism.runnable = Some(1.07);
+        busy.lag_max = Stat::of([27.5]);
+        assert_eq!(
+            said(&busy, &[&busy], "runtime-held").unwrap(),
+            "async(workers=1): runtime lag max 27.5 ms at 0.75 of 1 core busy (15.6 µs of CPU a request × 48,000 req/s) — the only worker was kept busy by many short requests, not held by a long one"
+        );
+        // Runnable but its own work idle: another process had the core.
+        let mut crowded = busy.clone();
+        crowded.achieved = Stat::of([600.0]).unwrap();
+        crowded.mechanism.runnable = Some(0.86);
+        assert_eq!(
+            said(&crowded, &[&crowded], "runtime-held").unwrap(),
+            "async(workers=1): runtime lag max 27.5 ms with a run queue of 0.86 on 1 core while its own work kept only 0.0094 of it busy — the only worker waited for a CPU that another process held"
+        );
         g.lag_max = Stat::of([3.0]);
         assert_eq!(said(&g, &[&g], "runtime-held"), None);
     }
@@ -623,6 +682,12 @@ mod tests {
             "async(workers=1)+no-pool: 2.80 ms of kernel CPU a request, 70.0× async(workers=1)'s 40.0 µs (87.5 % of its CPU in the kernel) — a connection set up per call"
         );
         assert_eq!(said(&pooled, &peers, "kernel-heavy"), None);
+        // A style whose requests mostly failed is not compared: its successes carry the
+        // failures' cost.
+        let mut failing = no_pool.clone();
+        failing.errors = 200;
+        assert_eq!(said(&failing, &[&failing, &pooled], "kernel-heavy"), None);
+        assert_eq!(said(&failing, &[&failing, &pooled], "switches"), None);
         // A leanest figure of under three clock ticks' worth is too coarse to compare.
         let mut coarse = pooled.clone();
         coarse.mechanism.cpu_tick_us = Some(20.0);
