@@ -36,7 +36,7 @@ pub const RULES: [Rule; 7] = [
     },
     Rule {
         name: "runtime-held",
-        reads: "lag_max_ms, cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, runnable_mean, server_cores, knobs (workers)",
+        reads: "lag_max_ms, cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, runnable_mean, server_cores, knobs (workers), failed share",
         explain: runtime_held,
     },
     Rule {
@@ -46,7 +46,7 @@ pub const RULES: [Rule; 7] = [
     },
     Rule {
         name: "cpu-bound",
-        reads: "cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores",
+        reads: "cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores, failed share",
         explain: cpu_bound,
     },
     Rule {
@@ -104,11 +104,31 @@ pub fn section(levels: &[(String, Vec<&Group>)]) -> String {
 /// The rules' sentences of one workload, or a line saying none applied.
 pub fn sentences(levels: &[(String, Vec<&Group>)]) -> String {
     let list = list(levels);
-    if list.is_empty() {
-        "No rule applied: no style was starved, held, CPU-bound or contended at these levels, and no two styles differed twofold in kernel CPU or context switches.\n\n".into()
+    let failing: Vec<String> = levels
+        .iter()
+        .flat_map(|(level, groups)| groups.iter().map(move |g| (level, g)))
+        .filter(|(_, g)| !mostly_succeeded(g))
+        .map(|(level, g)| {
+            format!(
+                "{} at {level} ({} failed or unfinished)",
+                g.variant,
+                percent(g.failure_share())
+            )
+        })
+        .collect();
+    let mut out = if list.is_empty() {
+        "No rule applied at these levels.\n\n".to_string()
     } else {
         format!("{list}\n")
+    };
+    if !failing.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not explained per request, as more than 1 % of their requests failed (their successes carry the failures' cost): {}.\n",
+            failing.join(", ")
+        );
     }
+    out
 }
 
 /// The mechanism metrics of each style and level: medians over repetitions, as the
@@ -256,7 +276,7 @@ fn pool_held(case: &Case<'_>) -> Option<String> {
 /// An async runtime whose workers were held by CPU work: the lag probe woke late.
 fn runtime_held(case: &Case<'_>) -> Option<String> {
     let g = case.group;
-    if g.style != "async" && g.style != "hybrid" {
+    if (g.style != "async" && g.style != "hybrid") || !mostly_succeeded(g) {
         return None;
     }
     let lag = g.lag_max?.median;
@@ -347,6 +367,9 @@ fn cpu_contention(case: &Case<'_>) -> Option<String> {
 /// Every core the server had was busy: the CPU sets the throughput.
 fn cpu_bound(case: &Case<'_>) -> Option<String> {
     let g = case.group;
+    if !mostly_succeeded(g) {
+        return None;
+    }
     let n = g.server_cores?;
     let rps = g.achieved.median;
     let busy = g.mechanism.cores_busy(rps)?;
