@@ -124,7 +124,7 @@ pub fn sentences(levels: &[(String, Vec<&Group>)]) -> String {
     if !failing.is_empty() {
         let _ = writeln!(
             out,
-            "Not explained per request, as more than 1 % of their requests failed (their successes carry the failures' cost): {}.\n",
+            "Rules that read figures per request skipped these, as more than 1 % of their requests failed (their successes carry the failures' cost): {}.\n",
             failing.join(", ")
         );
     }
