@@ -196,3 +196,51 @@ fn graceful_shutdown_lets_an_in_flight_slow_request_finish() {
         );
     }
 }
+
+/// Voluntary context switches so far of this process's threads named `name`.
+fn switches_of_threads_named(name: &str) -> u64 {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+#[test]
+fn idle_blocking_threads_sleep_until_a_request_or_shutdown_wakes_them() {
+    // A thread per connection, 20 idle keep-alive connections: their threads block in
+    // read (no polling for shutdown), and shutdown still ends them at once.
+    let style = StyleConfig {
+        thread_per_connection: true,
+        ..StyleConfig::new(server::Style::Blocking)
+    };
+    let server = start(&style, sleep_workload(Duration::from_millis(1)));
+    let mut connections: Vec<RawConnection> = (0..20)
+        .map(|_| RawConnection::connect(server.addr()))
+        .collect();
+    for connection in &mut connections {
+        assert_eq!(connection.get("/io").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let before = switches_of_threads_named("connection");
+    std::thread::sleep(Duration::from_secs(1));
+    let woken = switches_of_threads_named("connection") - before;
+    // A 100 ms poll would wake each of the 20 threads 10 times in that second.
+    assert!(woken < 20, "idle threads woke {woken} times in a second");
+    server.stop().expect("server stops cleanly");
+    for connection in &mut connections {
+        assert!(
+            connection.is_closed_by_server(),
+            "an idle connection was closed at shutdown"
+        );
+    }
+}

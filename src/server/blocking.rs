@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::occupancy::{Occupancy, POOL_PATH};
+use super::readers::Readers;
 use super::reply::Reply;
 use super::reply::{db_stats, DB_STATS_PATH};
 use super::wire::{self, Parsed};
@@ -24,8 +25,8 @@ use crate::workload::{
     WorkloadConfig, HEALTH_BODY, NULL_BODY,
 };
 
-/// How often an idle connection looks up to see whether shutdown has begun.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+/// The shortest read timeout set (a deadline already past still gets one try).
+const MIN_READ_WAIT: Duration = Duration::from_millis(1);
 /// Upstream pool size for thread-per-connection (no fixed thread count to size it by).
 const PER_CONNECTION_POOL: usize = 1024;
 /// Most threads the fan-out pool starts (they are started on demand and reused).
@@ -48,6 +49,8 @@ struct State {
     stack_bytes: Option<usize>,
     /// Threads holding a connection and working on a request (`GET /pool`).
     occupancy: Arc<Occupancy>,
+    /// The connections' sockets, whose reads shutdown wakes.
+    readers: Arc<Readers>,
 }
 
 /// A builder for a serving thread named `name`, with the configured stack size.
@@ -68,6 +71,9 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
     shutdown.on_trigger(move || {
         let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
     });
+    let readers = Arc::new(Readers::default());
+    let waker = readers.clone();
+    shutdown.on_trigger(move || waker.wake_all());
     let knobs = &config.style;
     let pool_size = if knobs.thread_per_connection {
         PER_CONNECTION_POOL
@@ -89,6 +95,7 @@ pub fn run(listener: TcpListener, config: ServerConfig, shutdown: Shutdown) -> s
         open: Arc::new(AtomicUsize::new(0)),
         stack_bytes: knobs.stack_kib.map(|kib| kib * 1024),
         occupancy: Occupancy::start((!knobs.thread_per_connection).then_some(knobs.threads.max(1))),
+        readers,
     });
     let mut dispatch = if knobs.thread_per_connection {
         Dispatch::per_connection()
@@ -319,8 +326,9 @@ fn serve_connection(accepted: Accepted, state: &State) -> std::io::Result<()> {
     // When the current request's first byte arrived (None: idle between requests).
     let mut began = accepted.first_request_began();
     let mut stream = accepted.stream;
+    // Declared after the stream: unregistered before it closes.
+    let _registered = state.readers.register(&stream);
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(SHUTDOWN_POLL))?;
     stream.set_write_timeout(Some(limits.write_timeout))?;
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
@@ -429,8 +437,9 @@ enum More {
 }
 
 /// Reads more bytes into `buffer`: within the header-read timeout counted from the
-/// request's first byte (`began`), or, with no request begun, the idle timeout; looking
-/// up for shutdown every poll.
+/// request's first byte (`began`), or, with no request begun, the idle timeout. The read
+/// blocks until then; shutdown wakes it by shutting the socket's read side (see
+/// [`Readers`]), and a connection idle when shutdown began ends at once.
 fn read_more(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
@@ -443,6 +452,11 @@ fn read_more(
         _ => Instant::now() + state.limits.idle_timeout,
     };
     loop {
+        // Registered before this look, so a shutdown after it wakes the read below.
+        if buffer.is_empty() && state.shutdown.is_triggered() {
+            return Ok(More::Closed);
+        }
+        stream.set_read_timeout(Some(wait_until(deadline)))?;
         match stream.read(chunk) {
             Ok(0) => return Ok(More::Closed),
             Ok(n) => {
@@ -475,6 +489,7 @@ fn skip_body(
 ) -> std::io::Result<More> {
     let deadline = began.unwrap_or_else(Instant::now) + state.limits.header_read_timeout;
     while missing > 0 {
+        stream.set_read_timeout(Some(wait_until(deadline)))?;
         let wanted = missing.min(chunk.len());
         match stream.read(&mut chunk[..wanted]) {
             Ok(0) => return Ok(More::Closed),
@@ -489,6 +504,14 @@ fn skip_body(
         }
     }
     Ok(More::Read)
+}
+
+/// How long a read may block to end by `deadline` (at least [`MIN_READ_WAIT`]: a zero
+/// timeout would mean none).
+fn wait_until(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(MIN_READ_WAIT)
 }
 
 /// Does the route's work on this thread, waiting by blocking.

@@ -15,6 +15,7 @@ pub mod hybrid;
 pub mod lag;
 pub mod occupancy;
 pub mod offload;
+pub mod readers;
 pub mod reply;
 pub mod wire;
 
