@@ -227,7 +227,7 @@ impl Dispatch {
                     counter.fetch_sub(1, Ordering::SeqCst);
                 });
                 if let Err(error) = spawned {
-                    eprintln!("cannot start a connection thread: {error} (raise `ulimit -u` or use a fixed pool with --threads)");
+                    eprintln!("cannot start a connection thread: {error} (raise `ulimit -u`, kernel.threads-max or vm.max_map_count: a thread takes 4 memory maps, so the default 65,530 stops near 16,000 threads; or use a fixed pool with --threads)");
                     live.fetch_sub(1, Ordering::SeqCst);
                 }
             }
