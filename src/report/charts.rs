@@ -274,6 +274,11 @@ fn series(
     out
 }
 
+/// How heavy a level is: its rate, else its connections.
+pub(super) fn weight(group: &Group) -> f64 {
+    group.target_rps.unwrap_or(group.connections as f64)
+}
+
 /// The cell (first repetition) of each variant at the workload's heaviest level.
 fn heaviest_cells<'a>(groups: &[&'a Group]) -> (String, Vec<&'a Group>) {
     let closed: Vec<&Group> = groups
@@ -290,7 +295,6 @@ fn heaviest_cells<'a>(groups: &[&'a Group]) -> (String, Vec<&'a Group>) {
     } else {
         closed
     };
-    let weight = |g: &Group| g.target_rps.unwrap_or(g.connections as f64);
     let Some(top) = pool.iter().map(|g| weight(g)).reduce(f64::max) else {
         return (String::new(), Vec::new());
     };

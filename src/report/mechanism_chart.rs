@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::aggregate::Group;
-use super::charts::Chart;
+use super::charts::{weight, Chart};
 use super::recommend::{candidates, Objective};
 use super::RunData;
 use crate::display::figure;
@@ -43,19 +43,10 @@ pub struct MechanismChart {
 impl MechanismChart {
     /// The chart of `workload`, None when no cell measured the mechanism.
     pub fn of(run: &RunData, workload: &str) -> Option<Self> {
-        let groups: Vec<&Group> = run
-            .groups
-            .iter()
-            .filter(|g| g.workload == workload && g.load_mode != "slowloris")
-            .collect();
         let objective = Objective::of(run, workload);
         let (outcome, chosen): (String, Vec<(&Group, Option<f64>)>) = match &objective {
             Some(objective) => {
-                let pool: Vec<&Group> = groups
-                    .iter()
-                    .copied()
-                    .filter(|g| !objective.capacity || g.load_mode == "saturate")
-                    .collect();
+                let pool = objective.groups(run, workload);
                 let found = candidates(&run.cells, &pool, objective);
                 let mut chosen: Vec<(&Group, Option<f64>)> =
                     found.iter().map(|c| (c.group, Some(c.rps))).collect();
@@ -65,14 +56,14 @@ impl MechanismChart {
                         chosen.push((g, None));
                     }
                 }
-                let what = if objective.capacity {
-                    "capacity at the objective"
-                } else {
-                    "req/s at the best level within the objective"
-                };
-                (what.to_string(), chosen)
+                (objective.measure().to_string(), chosen)
             }
             None => {
+                let groups: Vec<&Group> = run
+                    .groups
+                    .iter()
+                    .filter(|g| g.workload == workload && g.load_mode != "slowloris")
+                    .collect();
                 let top = groups.iter().map(|g| weight(g)).reduce(f64::max)?;
                 let chosen: Vec<(&Group, Option<f64>)> = groups
                     .iter()
@@ -231,9 +222,4 @@ impl MechanismChart {
         }
         Ok(())
     }
-}
-
-/// How heavy a level is: its rate, else its connections.
-fn weight(group: &Group) -> f64 {
-    group.target_rps.unwrap_or(group.connections as f64)
 }

@@ -69,6 +69,25 @@ impl Objective {
             && group.failure_share().unwrap_or(1.0) <= self.max_error_rate
     }
 
+    /// The groups of `workload` it judges: the saturation cells when it is a search's,
+    /// else every measured level.
+    pub fn groups<'a>(&self, run: &'a RunData, workload: &str) -> Vec<&'a Group> {
+        run.groups
+            .iter()
+            .filter(|g| g.workload == workload && g.load_mode != "slowloris")
+            .filter(|g| !self.capacity || g.load_mode == "saturate")
+            .collect()
+    }
+
+    /// What a style's throughput under it is.
+    pub fn measure(&self) -> &'static str {
+        if self.capacity {
+            "capacity at the objective"
+        } else {
+            "throughput at the best level within the objective"
+        }
+    }
+
     fn text(&self) -> String {
         format!(
             "p95 ≤ {} ms with at most {} failed",
@@ -126,22 +145,12 @@ pub fn decision(run: &RunData, workload: &str) -> String {
     let Some(objective) = Objective::of(run, workload) else {
         return "None: the scenario sets no objective for this workload (give it a `saturate` search, or the scenario a `[recommendation]` with `p95_slo`).".into();
     };
-    let groups: Vec<&Group> = run
-        .groups
-        .iter()
-        .filter(|g| g.workload == workload)
-        .filter(|g| !objective.capacity || g.load_mode == "saturate")
-        .collect();
-    decide(&run.cells, &groups, &objective)
+    decide(&run.cells, &objective.groups(run, workload), &objective)
 }
 
 /// What to choose among `groups` (of `cells`) at `objective`, or why nothing is chosen.
 pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) -> String {
-    let measure = if objective.capacity {
-        "capacity at the objective"
-    } else {
-        "throughput at the best level within the objective"
-    };
+    let measure = objective.measure();
     let found = candidates(cells, groups, objective);
     let Some(winner) = found.first() else {
         return format!(
