@@ -368,10 +368,12 @@ fn requests_of(config: &LoadConfig, target: &Target) -> Result<target::Requests,
         targets.push(each);
     }
     let weights: Vec<f64> = urls.iter().map(|(w, _)| *w).collect();
-    let head = config.request.method.eq_ignore_ascii_case("HEAD");
-    let mut requests = target::Requests::new(&targets, &weights, head, config.seed);
-    requests.keep_alive = config.request.keep_alive;
-    Ok(requests)
+    Ok(target::Requests::new(
+        &targets,
+        &weights,
+        &config.request,
+        config.seed,
+    ))
 }
 
 /// Starts worker threads `indices` of `workers` in all (a worker's connections are

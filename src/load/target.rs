@@ -170,8 +170,10 @@ pub struct Requests {
 }
 
 impl Requests {
-    /// The requests for `targets` with `weights` (all on one address).
-    pub fn new(targets: &[Target], weights: &[f64], head: bool, seed: u64) -> Self {
+    /// The requests for `targets` with `weights` (all on one address), each as `spec`
+    /// renders it (its method says whether answers have bodies; its keep-alive whether
+    /// a connection is reused).
+    pub fn new(targets: &[Target], weights: &[f64], spec: &RequestSpec, seed: u64) -> Self {
         let total: f64 = weights.iter().sum();
         let mut sum = 0.0;
         let cumulative = weights
@@ -184,8 +186,8 @@ impl Requests {
         Self {
             bytes: targets.iter().map(|t| t.request.clone()).collect(),
             cumulative,
-            head,
-            keep_alive: true,
+            head: spec.method.eq_ignore_ascii_case("HEAD"),
+            keep_alive: spec.keep_alive,
             seed,
         }
     }
@@ -316,7 +318,7 @@ mod tests {
             .iter()
             .map(|u| Target::parse(u, false).unwrap())
             .collect();
-        let requests = Requests::new(&targets, &[3.0, 1.0], false, 7);
+        let requests = Requests::new(&targets, &[3.0, 1.0], &RequestSpec::default(), 7);
         let a = (0..40_000)
             .filter(|n| requests.pick(*n).starts_with(b"GET /a"))
             .count();
@@ -324,7 +326,7 @@ mod tests {
             (29_000..31_000).contains(&a),
             "{a} of 40000 picked /a (weight 3 of 4)"
         );
-        let again = Requests::new(&targets, &[3.0, 1.0], false, 7);
+        let again = Requests::new(&targets, &[3.0, 1.0], &RequestSpec::default(), 7);
         assert!((0..100).all(|n| requests.pick(n) == again.pick(n)));
         let parsed = parse_url_file("# mix\n3 http://x/a\nhttp://x/b\n", "f").unwrap();
         assert_eq!(
