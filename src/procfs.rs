@@ -108,10 +108,15 @@ pub struct TreeDetail {
 /// [`TreeDetail`] of every descendant of `root` (not `root` itself); None when `root`
 /// is gone.
 pub fn tree_detail(root: u32) -> Option<TreeDetail> {
+    tree_detail_of(root, &descendants(root))
+}
+
+/// [`tree_detail`] when the descendants of `root` are already listed (`processes`).
+pub fn tree_detail_of(root: u32, processes: &[u32]) -> Option<TreeDetail> {
     std::fs::metadata(format!("/proc/{root}")).ok()?;
     let ticks = clock_ticks_per_second();
     let mut detail = TreeDetail::default();
-    for pid in descendants(root) {
+    for &pid in processes {
         let Some(fields) = stat_fields(pid) else {
             continue; // it exited meanwhile
         };

@@ -36,14 +36,16 @@ impl Sampler<ServerSample> {
     /// `cpus` (the generator's, so reading a server's threads takes none of its CPU;
     /// empty: anywhere).
     pub fn server(pid: u32, tree: bool, origin: Instant, every: Duration, cpus: &[usize]) -> Self {
-        let mut threads = ThreadTally::new(pid, tree);
+        let mut threads = ThreadTally::new();
         Self::every(every, cpus, move |now| {
+            // A tree's processes are listed once a sample (a scan of /proc), for both.
+            let processes = crate::procfs::server_processes(pid, tree);
             let mut sample = if tree {
-                read_tree(pid, now, origin)
+                read_tree(pid, &processes, now, origin)
             } else {
                 read(pid, now, origin)
             }?;
-            threads.add_to(&mut sample, now);
+            threads.add_to(&mut sample, now, &processes);
             Some(sample)
         })
     }
@@ -55,8 +57,6 @@ impl Sampler<ServerSample> {
 /// two readings takes with it what it did after the first of them (at most one reading
 /// interval of one thread).
 struct ThreadTally {
-    root: u32,
-    tree: bool,
     previous: Option<HashMap<u32, ThreadCounters>>,
     voluntary: u64,
     involuntary: u64,
@@ -69,10 +69,8 @@ struct ThreadTally {
 }
 
 impl ThreadTally {
-    fn new(root: u32, tree: bool) -> Self {
+    fn new() -> Self {
         Self {
-            root,
-            tree,
             previous: None,
             voluntary: 0,
             involuntary: 0,
@@ -83,14 +81,14 @@ impl ThreadTally {
         }
     }
 
-    /// Reads the threads (when it is time to) and puts the totals in `sample`.
-    fn add_to(&mut self, sample: &mut ServerSample, now: Instant) {
+    /// Reads the threads of `processes` (when it is time to) and puts the totals in
+    /// `sample`.
+    fn add_to(&mut self, sample: &mut ServerSample, now: Instant, processes: &[u32]) {
         if now < self.next {
             return;
         }
         let began = Instant::now();
-        let processes = crate::procfs::server_processes(self.root, self.tree);
-        let current = crate::procfs::thread_counters(&processes, self.sched);
+        let current = crate::procfs::thread_counters(processes, self.sched);
         // Reading took `took`: wait nine times that before the next, so it stays
         // within a tenth of the sampler's time however many threads there are.
         self.next = began + began.elapsed() * 9;
@@ -219,9 +217,10 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
     })
 }
 
-/// One reading of the tree under `root` as a server sample; None once `root` is gone.
-fn read_tree(root: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
-    let tree = crate::procfs::tree_detail(root)?;
+/// One reading of the tree under `root` (its `processes`) as a server sample; None
+/// once `root` is gone.
+fn read_tree(root: u32, processes: &[u32], now: Instant, origin: Instant) -> Option<ServerSample> {
+    let tree = crate::procfs::tree_detail_of(root, processes)?;
     let (stack, slab) = machine_kernel_memory();
     Some(ServerSample {
         t_s: seconds_since(origin, now),
