@@ -464,12 +464,13 @@ fn read_more(
                 return Ok(More::Read);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                let late = Instant::now() >= deadline;
-                if buffer.is_empty() && (state.shutdown.is_triggered() || late) {
-                    return Ok(More::Closed);
-                }
-                if late {
-                    return Ok(More::TimedOut);
+                // Shutdown is looked for at the top of the loop; here only the deadline.
+                if Instant::now() >= deadline {
+                    return Ok(if buffer.is_empty() {
+                        More::Closed
+                    } else {
+                        More::TimedOut
+                    });
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
