@@ -307,6 +307,17 @@ mod tests {
         }
     }
 
+    /// async(workers=1) against blocking `variant`, repetition by repetition: (async's
+    /// capacity, blocking's).
+    fn async_against(variant: &str, capacities: &[(f64, f64)]) -> Vec<CellRecord> {
+        let mut cells = Vec::new();
+        for (rep, (fast, slow)) in capacities.iter().enumerate() {
+            cells.push(capacity("async", "async(workers=1)", rep as u32 + 1, *fast));
+            cells.push(capacity("blocking", variant, rep as u32 + 1, *slow));
+        }
+        cells
+    }
+
     fn objective(target: Option<f64>, cost: Option<f64>) -> Objective {
         Objective {
             p95_ms: 50.0,
@@ -325,25 +336,16 @@ mod tests {
 
     #[test]
     fn a_real_margin_names_the_winner_with_its_costs_and_instances() {
-        let mut cells = Vec::new();
-        for (rep, (fast, slow)) in [
-            (4000.0, 1000.0),
-            (4100.0, 990.0),
-            (3900.0, 1010.0),
-            (4050.0, 1005.0),
-            (3950.0, 995.0),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            cells.push(capacity("async", "async(workers=1)", rep as u32 + 1, fast));
-            cells.push(capacity(
-                "blocking",
-                "blocking(pool=8)",
-                rep as u32 + 1,
-                slow,
-            ));
-        }
+        let cells = async_against(
+            "blocking(pool=8)",
+            &[
+                (4000.0, 1000.0),
+                (4100.0, 990.0),
+                (3900.0, 1010.0),
+                (4050.0, 1005.0),
+                (3950.0, 995.0),
+            ],
+        );
         assert_eq!(
             decided(&cells, &objective(Some(8000.0), Some(300.0))),
             "Choose async(workers=1) (max@SLO) for p95 ≤ 50.0 ms with at most 0.1 % failed: 4,000 req/s against blocking(pool=8)'s 1,000 (4.00×), capacity at the objective; the margin is real (Mann–Whitney p = 0.008, 5 and 5 repetitions). \
@@ -354,37 +356,29 @@ mod tests {
 
     #[test]
     fn overlapping_or_too_few_repetitions_name_no_winner() {
-        let mut cells = Vec::new();
-        for (rep, (a, b)) in [
-            (1000.0, 990.0),
-            (1010.0, 1020.0),
-            (990.0, 1000.0),
-            (1005.0, 995.0),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            cells.push(capacity("async", "async(workers=1)", rep as u32 + 1, a));
-            cells.push(capacity("blocking", "blocking(pool=64)", rep as u32 + 1, b));
-        }
+        let cells = async_against(
+            "blocking(pool=64)",
+            &[
+                (1000.0, 990.0),
+                (1010.0, 1020.0),
+                (990.0, 1000.0),
+                (1005.0, 995.0),
+            ],
+        );
         let text = decided(&cells, &objective(None, None));
         assert!(text.starts_with("No winner at p95 ≤ 50.0 ms"), "{text}");
         assert!(text.contains("within the noise"), "{text}");
         // A difference the test calls real (p = 0.016) whose runs still overlap.
-        let mut close = Vec::new();
-        for (rep, (a, b)) in [
-            (1100.0, 1000.0),
-            (1110.0, 1010.0),
-            (1005.0, 1020.0),
-            (1120.0, 990.0),
-            (1130.0, 995.0),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            close.push(capacity("async", "async(workers=1)", rep as u32 + 1, a));
-            close.push(capacity("blocking", "blocking(pool=64)", rep as u32 + 1, b));
-        }
+        let close = async_against(
+            "blocking(pool=64)",
+            &[
+                (1100.0, 1000.0),
+                (1110.0, 1010.0),
+                (1005.0, 1020.0),
+                (1120.0, 990.0),
+                (1130.0, 995.0),
+            ],
+        );
         let text = decided(&close, &objective(None, None));
         assert!(
             text.contains("their repetitions overlap (1,005 to 1,130 against 990 to 1,020 req/s)"),
