@@ -28,11 +28,7 @@ fn json_run(args: &[&str]) -> Value {
     let path_text = path.to_string_lossy().into_owned();
     all.extend(["--json", &path_text, "--quiet"]);
     let output = sabench(&all);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
     value
@@ -350,11 +346,7 @@ fn more_connections_than_one_process_may_hold_run_in_several_merged_exactly() {
         .args(["--json", &json_text])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json);
     let problems = validate(&schema, &schema, &report, "$");

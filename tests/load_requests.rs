@@ -159,11 +159,7 @@ fn the_method_headers_and_body_asked_for_are_what_the_server_gets() {
         ],
         "post",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     assert_eq!(report["requests_ok"], 20);
     let seen = target.seen();
     assert_eq!(seen.len(), 20);
@@ -211,11 +207,7 @@ fn a_weighted_url_mix_is_followed() {
         ],
         "mix",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     assert_eq!(report["requests_ok"], 4000);
     let a = target.seen().iter().filter(|r| r.path == "/a").count();
     assert!(
@@ -250,11 +242,7 @@ fn poisson_arrivals_have_exponential_gaps_and_corrected_latency() {
         ],
         "poisson",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let times: Vec<f64> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
@@ -294,11 +282,7 @@ fn no_keepalive_opens_a_connection_per_request_and_reports_its_connect_time() {
     let target = Recorder::start();
     let url = format!("{}/", target.url);
     let (output, report) = json_of(&[&url, "--no-keepalive", "-n", "50", "-c", "2"], "close");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     assert_eq!(report["requests_ok"], 50);
     assert!(
         target.seen().iter().all(|r| r.on_connection == 0),
@@ -331,11 +315,7 @@ fn thresholds_pass_or_fail_the_run_with_exit_status_3() {
         ],
         "pass",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     assert_eq!(
         report["thresholds"][0]["passed"], true,
         "{}",
@@ -436,11 +416,7 @@ fn https_targets_are_loaded_and_an_untrusted_certificate_says_what_to_do() {
         &[&url, "--insecure", "--rate", "300", "-d", "1s", "-c", "4"],
         "tls-insecure",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     assert_eq!(report["requests_ok"], 300, "{}", report["errors"]);
     let ca = scratch("ca.pem");
     std::fs::write(&ca, &pem).unwrap();
@@ -456,11 +432,7 @@ fn https_targets_are_loaded_and_an_untrusted_certificate_says_what_to_do() {
         ],
         "tls-ca",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     assert_eq!(report["requests_ok"], 50);
     let untrusted = sabench(&[&url, "-n", "5", "-c", "1"]);
     assert!(!untrusted.status.success());
@@ -482,11 +454,7 @@ fn tls_failures_after_the_first_handshake_are_counted_as_tls_errors() {
         &[&url, "--insecure", "--no-keepalive", "-n", "20", "-c", "1"],
         "tls-broken",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let ok = report["requests_ok"].as_u64().unwrap();
     let errors = &report["errors"];
     assert!((1..20).contains(&ok), "{report}");

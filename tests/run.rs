@@ -21,11 +21,7 @@ fn run_ok(scenario: &Path, out: &Path) -> PathBuf {
         .arg(out)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     run_folder(out)
 }
 
@@ -219,11 +215,7 @@ fn a_tiny_scenario_produces_every_file() {
     std::fs::remove_file(run.join("summary.md")).unwrap();
     std::fs::remove_dir_all(run.join("charts")).unwrap();
     let rebuilt = sabench().arg("report").arg(&run).output().unwrap();
-    assert!(
-        rebuilt.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rebuilt.stderr)
-    );
+    common::assert_success(&rebuilt);
     assert_eq!(
         std::fs::read_to_string(run.join("summary.md")).unwrap(),
         summary
@@ -266,11 +258,7 @@ connections = [2]
         .arg(&runs[1])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("| cpu | async(workers=1) | c=2 |"), "{text}");
     assert!(

@@ -172,11 +172,7 @@ fn shards_in_separate_processes_merge_exactly() {
         .arg(dir.join("merged.hlog"))
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let merged: Value = serde_json::from_slice(&std::fs::read(&merged_path).unwrap()).unwrap();
     let sum = |key: &str| -> u64 {
         reports

@@ -81,11 +81,7 @@ connections = [4]
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let run = run_folder(&out);
     let rows = cells(&run);
     let tiny = rows
@@ -352,11 +348,7 @@ connections = [4]
     );
     let out = dir.join("results");
     let output = run(&scenario, &out);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let run = run_folder(&out);
     let rows = cells(&run);
     assert_eq!(rows.len(), 6);

@@ -1,11 +1,22 @@
 //! Test helpers: a raw HTTP/1.1 client over `TcpStream`, so tests see exactly what
-//! went over the wire (status, headers, body, whether the connection stayed open).
+//! went over the wire (status, headers, body, whether the connection stayed open), and
+//! a check that a command succeeded that shows its stderr when it did not.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+/// Asserts that a command exited 0, showing what it said on stderr when it did not.
+#[track_caller]
+pub fn assert_success(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
 
 /// One parsed response.
 #[derive(Debug, Clone)]
