@@ -442,3 +442,58 @@ fn an_interrupted_run_over_several_processes_reports_and_leaves_none_behind() {
         );
     }
 }
+
+/// Ctrl-C on a run whose connections hold tickets far ahead: 1,000 connections at
+/// 25 req/s each take a request up to 40 s ahead of its time. The run must end at
+/// once, count none of those never-due requests, and report its rate over the time it
+/// ran (not over the 120 s it was planned for).
+#[test]
+fn ctrl_c_on_held_connections_ends_at_once_and_counts_only_what_was_due() {
+    let target = Target::delayed(Duration::ZERO);
+    let url = target.url("/");
+    let json = std::env::temp_dir().join(format!("sabench-held-int-{}.json", std::process::id()));
+    let json_text = json.to_string_lossy().into_owned();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args([
+            "load", &url, "-c", "1000", "--ramp", "5000", "--rate", "25", "-d", "120s", "--json",
+            &json_text, "-q",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // The ramp (0.2 s) and its settling (0.5 s), then about 2 s of the window.
+    std::thread::sleep(Duration::from_millis(2700));
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGINT);
+    }
+    // The last ticket taken is due about 40 s after the window began: waiting for it
+    // would take the run past this bound.
+    let status = common::wait_for_exit(&mut run, Duration::from_secs(20), "the run on Ctrl-C");
+    let ran = started.elapsed().as_secs_f64();
+    assert_eq!(status.code(), Some(130));
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let requests = &report["requests"];
+    let count = |key: &str| requests[key].as_u64().unwrap();
+    assert_eq!(
+        count("scheduled"),
+        count("sent") + count("unsent"),
+        "{requests}"
+    );
+    // At 25 req/s, a run that lasted `ran` seconds was due at most 25 × ran requests
+    // (plus a second's slack); the 1,000 tickets taken ahead were never due.
+    let due_at_most = (25.0 * (ran + 1.0)) as u64;
+    assert!(
+        (1..=due_at_most).contains(&count("scheduled")),
+        "{requests} in {ran:.1} s"
+    );
+    let window = report["duration_s"].as_f64().unwrap();
+    assert!(
+        window > 0.0 && window <= ran,
+        "the window is the time it ran ({ran:.1} s), not the planned 120 s: {window}"
+    );
+    assert_eq!(report["connection_ramp"]["established"], 1000);
+}

@@ -49,6 +49,8 @@ pub(crate) struct Collected {
     timeline: Vec<Second>,
     cpu_seconds: f64,
     elapsed: Duration,
+    /// The earliest instant a worker found the run stopped or its count spent.
+    ended_early: Option<Instant>,
     unserved: u64,
     busy: Option<f64>,
     last_answer: Option<Instant>,
@@ -107,6 +109,7 @@ pub(crate) fn collect(
     let mut last_answer: Option<Instant> = None;
     let mut ramp: Option<RampTally> = None;
     let mut sends = Vec::new();
+    let mut ended_early: Option<Instant> = None;
     while done < workers {
         let Ok(message) = receiver.recv() else { break };
         match message {
@@ -136,7 +139,12 @@ pub(crate) fn collect(
                     last_answer: worker_last,
                     ramp: worker_ramp,
                     sends: worker_sends,
-                } = summary;
+                    ended_early: worker_ended,
+                } = *summary;
+                ended_early = match (ended_early, worker_ended) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 sends.extend(worker_sends);
                 if let Some(tally) = worker_ramp {
                     ramp.get_or_insert_with(RampTally::default).merge(&tally);
@@ -158,6 +166,7 @@ pub(crate) fn collect(
         timeline: emitter.timeline,
         cpu_seconds: worker_cpu + (thread_cpu_seconds() - cpu_before),
         elapsed,
+        ended_early,
         unserved,
         busy,
         last_answer,
@@ -288,6 +297,7 @@ impl Collected {
             timeline,
             cpu_seconds,
             elapsed: Duration::ZERO,
+            ended_early: None,
             unserved,
             busy,
             last_answer,
@@ -312,6 +322,22 @@ impl Collected {
         }
     }
 
+    /// The measured window: the planned duration, cut at the instant the run was
+    /// stopped (Ctrl-C) or its count spent; a run with no duration lasts as long as it
+    /// ran. Rates divide by this, so a run stopped at 3 s of 60 reports its rate over
+    /// 3 s, not 3/60 of it.
+    fn window(&self, planned: Option<Duration>) -> Duration {
+        let until_cut = self
+            .ended_early
+            .map(|at| at.saturating_duration_since(self.measure_start));
+        let window = match (planned, until_cut) {
+            (Some(planned), Some(cut)) => planned.min(cut),
+            (Some(planned), None) => planned,
+            (None, _) => self.elapsed,
+        };
+        window.max(Duration::from_millis(1))
+    }
+
     /// The final report.
     pub(crate) fn into_report(
         self,
@@ -321,10 +347,7 @@ impl Collected {
         processes: usize,
         generator_rss_mib: f64,
     ) -> LoadReport {
-        let window = config
-            .duration
-            .unwrap_or(self.elapsed)
-            .max(Duration::from_millis(1));
+        let window = self.window(config.duration);
         let secs = window.as_secs_f64();
         let counts = &self.totals.counts;
         let requests = RequestCounts::of(counts);
@@ -541,6 +564,33 @@ mod tests {
         }
         .list()
         .0
+    }
+
+    #[test]
+    fn a_run_stopped_early_is_measured_over_the_time_it_ran() {
+        let start = Instant::now();
+        let mut collected = Collected::merged(
+            Recording::default(),
+            Vec::new(),
+            0.0,
+            0,
+            None,
+            start,
+            None,
+            None,
+        );
+        collected.elapsed = Duration::from_secs(4);
+        let minute = Some(Duration::from_secs(60));
+        assert_eq!(collected.window(minute), Duration::from_secs(60));
+        assert_eq!(collected.window(None), Duration::from_secs(4), "no plan");
+        collected.ended_early = Some(start + Duration::from_secs(3));
+        assert_eq!(collected.window(minute), Duration::from_secs(3), "Ctrl-C");
+        collected.ended_early = start.checked_sub(Duration::from_secs(1));
+        assert_eq!(
+            collected.window(minute),
+            Duration::from_millis(1),
+            "stopped in the warm-up: an empty window, never a negative one"
+        );
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! the schedule called for that no connection ever sent, are recorded as unfinished
 //! with latency `end − intended` (a lower bound). Warm-up requests still unanswered
 //! when the window begins are counted in it.
+//!
+//! A stopped run (Ctrl-C) ends at once: a connection waiting for its ticket's time
+//! gives the ticket back (it was never due, so it is not counted), and the window ends
+//! where the stop was seen ([`WorkerSummary::ended_early`]).
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -120,6 +124,9 @@ pub(crate) struct WorkerSummary {
     pub ramp: Option<RampTally>,
     /// Every intended send time, s from the schedule's start (only with `--send-log`).
     pub sends: Vec<f64>,
+    /// When the worker found the run stopped (Ctrl-C) or its request count spent, if
+    /// it did before the planned end: the measured window ends there.
+    pub ended_early: Option<Instant>,
 }
 
 /// Messages from a worker thread to the collector.
@@ -127,7 +134,7 @@ pub(crate) enum WorkerMessage {
     /// A finished interval.
     Interval(Box<IntervalReport>),
     /// The worker is done.
-    Done(WorkerSummary),
+    Done(Box<WorkerSummary>),
 }
 
 /// A request a connection is about to send.
@@ -195,7 +202,6 @@ impl Worker {
                     return None;
                 }
             }
-            self.interval.borrow_mut().note_scheduled();
         }
         let offset = self.pacer.borrow_mut().next_send();
         if let (true, Some(offset)) = (plan.log_sends, offset) {
@@ -209,6 +215,21 @@ impl Worker {
             measured,
             number: taken * self.workers as u64 + self.index as u64,
         })
+    }
+
+    /// Gives back a ticket whose time had not come when the run was stopped: it was
+    /// never due, so it is neither sent nor unsent (it was not counted as scheduled;
+    /// that happens when a request is sent), and it leaves the send log.
+    fn withdraw(&self, ticket: &Ticket) {
+        self.end_early(Instant::now());
+        let (true, Some(intended)) = (self.plan.log_sends, ticket.intended) else {
+            return;
+        };
+        let offset = intended.duration_since(self.plan.start).as_secs_f64();
+        let mut sends = self.sends.borrow_mut();
+        if let Some(at) = sends.iter().rposition(|logged| *logged == offset) {
+            sends.remove(at);
+        }
     }
 
     fn end_early(&self, at: Instant) {
@@ -359,7 +380,7 @@ pub(crate) fn run_worker(
         .get()
         .filter(|_| !window.is_zero())
         .map(|at_start| (cpu_seconds - at_start) / window.as_secs_f64());
-    let _ = reports.send(WorkerMessage::Done(WorkerSummary {
+    let _ = reports.send(WorkerMessage::Done(Box::new(WorkerSummary {
         cpu_seconds,
         busy,
         unserved: worker.unserved.get(),
@@ -370,7 +391,8 @@ pub(crate) fn run_worker(
             .as_ref()
             .map(|_| worker.ramp.replace(RampTally::default())),
         sends: worker.sends.take(),
-    }));
+        ended_early: worker.cut_short.get(),
+    })));
     Ok(())
 }
 
@@ -412,10 +434,13 @@ async fn drive(worker: &Worker, slot: usize) {
     // the window has requests, many are never asked, and that is not "unserved".
     let mut asked = false;
     while let Some(ticket) = worker.next_ticket() {
-        asked |= ticket.measured;
         if let Some(at) = ticket.intended {
-            pace_until(at, &worker.alarm).await;
+            if !pace_unless_stopped(worker, at).await {
+                worker.withdraw(&ticket);
+                break;
+            }
         }
+        asked |= ticket.measured;
         let sent = Instant::now();
         if ticket.measured {
             worker.interval.borrow_mut().note_sent();
@@ -495,11 +520,34 @@ async fn watch_stop(worker: &Worker) {
     worker.released.notify_waiters();
 }
 
+/// Waits until `at`, or until the run is stopped (Ctrl-C), whichever comes first; true
+/// when `at` came. A connection may hold a ticket for up to connections ÷ rate ahead
+/// (20 s for 2,000 held connections at 100 req/s), and a stopped run must not wait
+/// for it.
+async fn pace_unless_stopped(worker: &Worker, at: Instant) -> bool {
+    if worker.plan.stop.is_none() || at <= Instant::now() + COARSE_ABOVE {
+        pace_until(at, &worker.alarm).await;
+        return true;
+    }
+    // Single-threaded: `watch_stop` cannot run between the check and the first poll of
+    // `released`, so a release cannot be missed.
+    if worker.plan.stopped() {
+        return false;
+    }
+    tokio::select! {
+        () = worker.released.notified() => false,
+        () = pace_until(at, &worker.alarm) => true,
+    }
+}
+
 /// Opens connection `index` at its time on the ramp, noting how long it took or why
-/// it failed (a failed one is retried at its first request, as any other).
+/// it failed (a failed one is retried at its first request, as any other). A run
+/// stopped before its time opens nothing more.
 async fn open_on_ramp(worker: &Worker, ramp: &Ramp, index: usize) -> Option<Connection> {
     let at = ramp.opens_at(index);
-    pace_until(at, &worker.alarm).await;
+    if !pace_unless_stopped(worker, at).await {
+        return None;
+    }
     let outcome = connect(&worker.plan, index).await;
     let mut tally = worker.ramp.borrow_mut();
     match outcome {

@@ -242,13 +242,12 @@ impl Default for Recording {
 }
 
 impl Recording {
-    /// A request of the measured window left the schedule (taken by a connection).
-    pub fn note_scheduled(&mut self) {
-        self.counts.scheduled += 1;
-    }
-
-    /// A request of the measured window was sent.
+    /// A request of the measured window was sent: it was due (scheduled) and left.
+    /// A request is counted as scheduled only here or as unsent, never when a
+    /// connection merely takes it ahead of its time: a run stopped before that time
+    /// never called for it.
     pub fn note_sent(&mut self) {
+        self.counts.scheduled += 1;
         self.counts.sent += 1;
     }
 
@@ -431,7 +430,6 @@ mod tests {
             connect: None,
         };
         for finished in [ok, busy, Finished::failed(ErrorClass::Reset)] {
-            recording.note_scheduled();
             recording.note_sent();
             recording.record(&timing, &finished);
         }
@@ -463,7 +461,6 @@ mod tests {
         let end = at(start, 6_000);
         let mut recording = Recording::default();
         // Sent at 4 s, never answered.
-        recording.note_scheduled();
         recording.note_sent();
         recording.record_in_flight(at(start, 4_000), at(start, 4_000), end);
         // Due at 5 s, never sent.

@@ -242,6 +242,9 @@ enum Wire {
         ramp: Option<RampText>,
         #[serde(default)]
         sends: Vec<f64>,
+        /// When the worker ended early, ns after the plan's start.
+        #[serde(default)]
+        ended_early_ns: Option<i64>,
     },
     /// The process is done: its peak resident memory.
     End { peak_rss_mib: f64 },
@@ -262,6 +265,7 @@ impl Wire {
                 last_answer_ns: summary.last_answer.map(|at| signed_ns(at, start)),
                 ramp: summary.ramp.as_ref().map(RampText::from),
                 sends: summary.sends.clone(),
+                ended_early_ns: summary.ended_early.map(|at| signed_ns(at, start)),
             },
         }
     }
@@ -285,14 +289,16 @@ impl Wire {
                 last_answer_ns,
                 ramp,
                 sends,
-            } => WorkerMessage::Done(WorkerSummary {
+                ended_early_ns,
+            } => WorkerMessage::Done(Box::new(WorkerSummary {
                 cpu_seconds,
                 busy,
                 unserved,
                 last_answer: last_answer_ns.map(|ns| from_signed_ns(start, ns)),
                 ramp: ramp.as_ref().map(RampText::decode).transpose()?,
                 sends,
-            }),
+                ended_early: ended_early_ns.map(|ns| from_signed_ns(start, ns)),
+            })),
             Wire::End { .. } => return Ok(None),
         }))
     }
@@ -614,7 +620,6 @@ mod tests {
         let mut recording = Recording::default();
         let origin = Instant::now();
         for ms in sample_ms {
-            recording.note_scheduled();
             recording.note_sent();
             let done = origin + Duration::from_millis(*ms);
             let timing = Timing {
@@ -668,14 +673,15 @@ mod tests {
         tally.failed(ErrorClass::ConnectTimeout);
         tally.stayed_up = 1;
         let earlier = start.checked_sub(Duration::from_millis(5)).unwrap_or(start);
-        let message = WorkerMessage::Done(WorkerSummary {
+        let message = WorkerMessage::Done(Box::new(WorkerSummary {
             cpu_seconds: 0.5,
             busy: Some(0.25),
             unserved: 2,
             last_answer: Some(earlier),
             ramp: Some(tally.clone()),
             sends: Vec::new(),
-        });
+            ended_early: Some(start + Duration::from_millis(7)),
+        }));
         let back: Wire =
             serde_json::from_str(&serde_json::to_string(&Wire::of(&message, start)).unwrap())
                 .unwrap();
@@ -684,6 +690,7 @@ mod tests {
         };
         assert_eq!(summary.unserved, 2);
         assert_eq!(summary.last_answer, Some(earlier));
+        assert_eq!(summary.ended_early, Some(start + Duration::from_millis(7)));
         let ramp = summary.ramp.unwrap();
         assert_eq!((ramp.established, ramp.stayed_up), (1, 1));
         assert_eq!(ramp.failed, tally.failed);
