@@ -98,6 +98,39 @@ fn lag_max_ms(server: &Running) -> f64 {
     lag["max_ms"].as_f64().unwrap()
 }
 
+/// The runner names each cell's window before its load: a stall before it (the
+/// warm-up's) is in the figures since start, not in the window's.
+#[test]
+fn a_named_lag_window_leaves_out_the_stalls_before_it() {
+    let workload = WorkloadConfig {
+        io: IoSpec {
+            calls: 1,
+            latency: Duration::from_millis(400),
+            mode: IoMode::Sleep,
+        },
+        ..WorkloadConfig::default()
+    };
+    let server = start(style(Style::Async, Variant::BlockingInAsync), workload);
+    assert_eq!(RawConnection::connect(server.addr()).get("/io").status, 200);
+    let mut control = RawConnection::connect(server.addr());
+    let named = control.get("/lag/window?begins_in_ms=0&lasts_ms=200");
+    assert_eq!(named.status, 200, "{}", named.text());
+    std::thread::sleep(Duration::from_millis(300));
+    let lag: serde_json::Value = serde_json::from_str(&control.get("/lag").text()).unwrap();
+    assert!(lag["max_ms"].as_f64().unwrap() >= 250.0, "{lag}");
+    let window = &lag["window"];
+    assert!(window["samples"].as_u64().unwrap() > 0, "{lag}");
+    assert!(
+        window["max_ms"].as_f64().unwrap() < 150.0,
+        "the 400 ms stall came before the window: {lag}"
+    );
+    assert_eq!(
+        control.get("/lag/window?begins_in_ms=soon").status,
+        400,
+        "a malformed window is refused"
+    );
+}
+
 #[test]
 fn runtime_lag_is_large_when_a_handler_blocks_and_small_when_it_awaits() {
     let workload = WorkloadConfig {

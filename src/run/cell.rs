@@ -183,6 +183,11 @@ pub(super) fn run_cell(
     // The saturation search samples each probe on its own, each on a fresh server (see
     // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
     let searching = matches!(cell.level, Level::Saturate { .. });
+    // A target of the user's own has no runtime-lag probe nor database counters.
+    let own = cell.server.style().is_some();
+    if own && !searching {
+        process::name_lag_window(server.addr(), origin, scenario.duration);
+    }
     // A target may be a tree of processes: all of it is sampled, under the supervisor.
     let tree = cell.server.style().is_none();
     let blocking = cell
@@ -212,6 +217,7 @@ pub(super) fn run_cell(
         });
     let mut slow = None;
     let mut searched = None;
+    let mut searched_lag = None;
     let mut ceiling = None;
     let (report, target) = match &cell.level {
         Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
@@ -237,6 +243,7 @@ pub(super) fn run_cell(
                 path: &route_path(cell),
                 tree,
                 blocking,
+                own,
                 restart: &mut restart,
             };
             let found = saturate(
@@ -249,6 +256,7 @@ pub(super) fn run_cell(
             )?;
             let rate = found.rate;
             ceiling = found.ceiling;
+            searched_lag = found.lag;
             searched = Some((found.samples, found.start_failed, found.pool));
             (found.report, rate)
         }
@@ -272,9 +280,10 @@ pub(super) fn run_cell(
         ),
         None => None,
     };
-    // A target of the user's own has no runtime-lag probe nor database counters.
-    let own = cell.server.style().is_some();
-    let lag = own.then(|| process::fetch_lag(server.addr())).flatten();
+    let lag = match searching {
+        true => searched_lag,
+        false => own.then(|| process::fetch_lag(server.addr())).flatten(),
+    };
     let db_stats = database
         .filter(|_| own)
         .and_then(|_| process::fetch_db_stats(server.addr()));

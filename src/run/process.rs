@@ -327,10 +327,21 @@ pub fn fetch_db_stats(addr: SocketAddr) -> Option<crate::workload::db::DbStatsSn
     }
 }
 
-/// The server's runtime lag (async styles; None for blocking, which has no runtime).
-pub fn fetch_lag(addr: SocketAddr) -> Option<crate::server::lag::LagSnapshot> {
-    match get(addr, "/lag")? {
-        (200, body) => serde_json::from_str(&body).ok(),
+/// Names the measured window to the server's runtime-lag probe: it begins at `origin`
+/// and lasts `lasts` (async styles; the blocking style has no probe and says 404).
+pub fn name_lag_window(addr: SocketAddr, origin: Instant, lasts: Duration) {
+    let begins_in = origin.saturating_duration_since(Instant::now());
+    let _ = get(addr, &crate::server::lag::window_target(begins_in, lasts));
+}
+
+/// The server's runtime lag over the window named by [`name_lag_window`] (None for
+/// blocking, which has no runtime; for a probe switched off; or with no window named).
+pub fn fetch_lag(addr: SocketAddr) -> Option<crate::server::lag::LagFigures> {
+    match get(addr, crate::server::lag::PATH)? {
+        (200, body) => serde_json::from_str::<crate::server::lag::LagSnapshot>(&body)
+            .ok()?
+            .window
+            .filter(|window| window.samples > 0),
         _ => None,
     }
 }

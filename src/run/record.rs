@@ -17,7 +17,7 @@ pub(super) struct Measured<'a> {
     pub(super) report: &'a LoadReport,
     pub(super) target_rps: Option<f64>,
     pub(super) probe: Option<&'a LoadReport>,
-    pub(super) lag: Option<crate::server::lag::LagSnapshot>,
+    pub(super) lag: Option<crate::server::lag::LagFigures>,
     pub(super) samples: &'a [ServerSample],
     pub(super) window: Duration,
     /// The blocking style's thread occupancy in the window.

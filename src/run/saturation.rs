@@ -16,6 +16,7 @@ use super::sampler;
 use super::scenario::Saturate;
 use crate::load::{LoadConfig, LoadReport, Schedule};
 use crate::results::{RunDir, ServerSample};
+use crate::server::lag::LagFigures;
 
 /// Whether a probe met the SLO: valid, successes' p95 within it, and errors plus
 /// unfinished requests within the allowed share. A probe with no success never meets it.
@@ -76,6 +77,8 @@ pub(super) struct Capacity {
     pub(super) samples: Vec<ServerSample>,
     /// The blocking style's thread occupancy during the chosen probe.
     pub(super) pool: PoolReading,
+    /// The runtime lag during the chosen probe (async styles of our own).
+    pub(super) lag: Option<LagFigures>,
     /// Why no capacity was found, when the start rate already missed the SLO.
     pub(super) start_failed: Option<String>,
     /// Where the search itself stopped the rate: its highest probe when none failed
@@ -93,6 +96,8 @@ pub(super) struct ProbeTarget<'a> {
     pub(super) tree: bool,
     /// Whether the server is the blocking style (which reports its threads' occupancy).
     pub(super) blocking: bool,
+    /// Whether the server is one of our styles (async ones report their runtime lag).
+    pub(super) own: bool,
     /// Starts a fresh server, its log named after the probe.
     pub(super) restart: &'a mut dyn FnMut(&str) -> anyhow::Result<Child>,
 }
@@ -136,6 +141,10 @@ pub(super) fn saturate(
         let pid = target.server.pid();
         let origin = Instant::now() + base.warmup;
         let sampler = sampler::Sampler::server(pid, target.tree, origin, SAMPLE_EVERY, &base.cpus);
+        let addr = target.server.addr();
+        if target.own {
+            super::process::name_lag_window(addr, origin, search.probe_duration);
+        }
         let report = run_load(
             &config,
             dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),
@@ -148,7 +157,11 @@ pub(super) fn saturate(
             rate,
             met,
             samples: sampler.finish(),
-            pool: PoolReading::fetch(target.blocking, target.server.addr(), origin, window),
+            pool: PoolReading::fetch(target.blocking, addr, origin, window),
+            lag: target
+                .own
+                .then(|| super::process::fetch_lag(addr))
+                .flatten(),
             report,
         })
     };
@@ -174,6 +187,7 @@ pub(super) fn saturate(
             rate: None,
             samples: first.samples,
             pool: first.pool,
+            lag: first.lag,
             start_failed: Some(why),
             ceiling: None,
         });
@@ -219,6 +233,7 @@ pub(super) fn saturate(
         report: finish_probe(dir, id, good.report, good.rate)?,
         samples: good.samples,
         pool: good.pool,
+        lag: good.lag,
         start_failed: None,
         ceiling,
     })
@@ -258,6 +273,7 @@ struct Probed {
     report: LoadReport,
     samples: Vec<ServerSample>,
     pool: PoolReading,
+    lag: Option<LagFigures>,
 }
 
 /// Keeps the chosen probe's histogram log as the cell's.

@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response};
 use tokio::sync::SemaphorePermit;
 
 use super::admission::{Admission, RoomFull};
-use super::lag::LagProbe;
+use super::lag::{self, LagProbe};
 use super::offload::CpuOffload;
 use super::reply::{db_stats, Reply, CONTENT_TYPE, DB_STATS_PATH, WAITED_HEADER};
 use super::{ServerConfig, Variant};
@@ -89,8 +89,17 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
     if request.method() != Method::GET {
         return Reply::method_not_allowed();
     }
-    if request.uri().path() == "/lag" {
+    if request.uri().path() == lag::PATH {
         return Reply::text(serde_json::to_string(&state.lag.snapshot()).unwrap_or_default());
+    }
+    if request.uri().path() == lag::WINDOW_PATH {
+        return match lag::window_query(request.uri().query().unwrap_or("")) {
+            Some((begins_in, lasts)) => {
+                state.lag.set_window(begins_in, lasts);
+                Reply::text("window named".to_string())
+            }
+            None => Reply::error(400, "want ?begins_in_ms=B&lasts_ms=L".to_string()),
+        };
     }
     if request.uri().path() == DB_STATS_PATH {
         return db_stats(state.db.stats());

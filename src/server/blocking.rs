@@ -417,7 +417,7 @@ fn answer(head: &wire::RequestHead, state: &State) -> Reply {
         None if head.target == POOL_PATH => {
             Reply::text(serde_json::to_string(&state.occupancy.snapshot()).unwrap_or_default())
         }
-        None if head.target == "/lag" => Reply::error(
+        None if head.target == crate::server::lag::PATH => Reply::error(
             404,
             "error: /lag measures an async runtime's lag; the blocking style has none\n".into(),
         ),
