@@ -87,7 +87,7 @@ fn render(run: &RunData) -> String {
         out.push_str(&super::recommend::section(run, &workload));
     }
     out.push_str(&super::slowloris::section(run));
-    out.push_str(&timer_fairness_section(run));
+    out.push_str(&unequal_waits_section(run));
     out.push_str(&littles_law_section(run));
     out.push_str(&pairs_section(run));
     out.push_str(&super::scale::section(&run.cells));
@@ -316,7 +316,7 @@ pub const WAIT_SPREAD_LIMIT_MS: f64 = 0.2;
 
 /// The levels at which the styles' achieved I/O waits (median, as the servers report
 /// them) differ by more than [`WAIT_SPREAD_LIMIT_MS`]; empty when every level is fair.
-fn timer_fairness_section(run: &RunData) -> String {
+fn unequal_waits_section(run: &RunData) -> String {
     let mut uneven = Vec::new();
     for workload in run.workloads() {
         for (level, groups) in levels_of(run, &workload) {
@@ -336,7 +336,7 @@ fn timer_fairness_section(run: &RunData) -> String {
         return String::new();
     }
     format!(
-        "## Timer fairness\n\nAt these levels the styles' achieved I/O waits differ by more than {WAIT_SPREAD_LIMIT_MS} ms, so part of a difference between them may be their timers rather than their concurrency model (in upstream mode, a stalled dependency also shows here):\n\n{}\n\n",
+        "## Unequal waits\n\nAt these levels the styles' I/O waits (the median each server reports) differ by more than {WAIT_SPREAD_LIMIT_MS} ms, so part of a difference between them may be how long they waited rather than their concurrency model: their timers (sleep mode), a stalled dependency (upstream mode), or queueing for a pooled database connection (db routes):\n\n{}\n\n",
         uneven.join("\n")
     )
 }
