@@ -334,6 +334,11 @@ command = [".venv/bin/uvicorn", "--workers", "{{workers}}", "--host", "127.0.0.1
 cwd = "{examples}"
 routes = {{ io = "/io", cpu = "/cpu" }}
 workers = [1]
+[[targets]]
+name = "fastapi-aiohttp"
+command = [".venv/bin/uvicorn", "--workers", "1", "--host", "127.0.0.1", "--port", "{{port}}", "--no-access-log", "app_fastapi:app"]
+cwd = "{examples}"
+routes = {{ io = "/io-aiohttp" }}
 [[workloads]]
 route = "io"
 io_mode = "upstream"
@@ -351,7 +356,8 @@ connections = [4]
     common::assert_success(&output);
     let run = run_folder(&out);
     let rows = cells(&run);
-    assert_eq!(rows.len(), 6);
+    // Two workloads for the style and two targets; /io only for the aiohttp route.
+    assert_eq!(rows.len(), 7);
     for row in &rows {
         assert_eq!(row["error"], "", "verify and measure passed: {row:?}");
         assert!(row["requests_ok"].parse::<u64>().unwrap() > 0, "{row:?}");

@@ -4,6 +4,8 @@ One event loop per worker process: the upstream is awaited with one shared
 `httpx.AsyncClient`, PostgreSQL with an asyncpg pool (SABENCH_DB_POOL connections, as
 the article pools them). `/io-blocking` is the articles' mistake: `requests` called
 inside an `async def` handler, which stops the whole event loop for every wait.
+`/io-aiohttp` is `/io` with one shared `aiohttp.ClientSession` instead of httpx: the
+same stack with another client, to tell the cost of the stack from that of its client.
 
     uvicorn --workers 1 --host 127.0.0.1 --port 8000 app_fastapi:app
 """
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import time
 
+import aiohttp
 import asyncpg
 import httpx
 import requests
@@ -28,12 +31,17 @@ async def lifespan(_app):
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     state["client"] = httpx.AsyncClient(timeout=10.0, limits=limits)
     state["blocking"] = requests.Session()
+    state["aiohttp"] = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256),
+        timeout=aiohttp.ClientTimeout(total=10.0),
+    )
     if contract.DATABASE:
         state["db"] = await asyncpg.create_pool(
             contract.DATABASE, min_size=1, max_size=contract.DB_POOL
         )
     yield
     await state["client"].aclose()
+    await state["aiohttp"].close()
     if "db" in state:
         await state["db"].close()
 
@@ -79,6 +87,25 @@ async def io():
             if reply.status_code // 100 != 2:
                 return _text(f"error: upstream answered {reply.status_code}\n", status=502)
             received += len(reply.content)
+    return _text(contract.io_body(received), time.perf_counter() - started)
+
+
+@app.get("/io-aiohttp")
+async def io_aiohttp():
+    """`/io` with aiohttp as the upstream client instead of httpx."""
+    started = time.perf_counter()
+    received = 0
+    if contract.IO_MODE == "sleep":
+        return await io()
+    if not contract.UPSTREAM:
+        return _text(contract.no_upstream(), status=500)
+    session = state["aiohttp"]
+    for k in range(contract.IO_CALLS):
+        async with session.get(contract.UPSTREAM + contract.item_path(k)) as reply:
+            body = await reply.read()
+            if reply.status // 100 != 2:
+                return _text(f"error: upstream answered {reply.status}\n", status=502)
+            received += len(body)
     return _text(contract.io_body(received), time.perf_counter() - started)
 
 
