@@ -372,3 +372,55 @@ connections = [4]
     );
     assert_no_child_left(&run);
 }
+
+/// A saturation search starts a target afresh for every probe unless it says
+/// `restart_between_probes = false`: then one server serves every probe.
+#[test]
+fn a_target_may_keep_its_server_through_a_saturation_search() {
+    let dir = temp_dir("target-kept");
+    std::fs::write(dir.join("tiny.py"), TINY_SERVER).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("tiny.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "kept"
+duration = "1s"
+warmup = "100ms"
+[[targets]]
+name = "fresh"
+command = ["sh", "-c", "echo start >> fresh.starts && exec ./tiny.py {port} 'null\\n'"]
+routes = { null = "/null" }
+[[targets]]
+name = "kept"
+command = ["sh", "-c", "echo start >> kept.starts && exec ./tiny.py {port} 'null\\n'"]
+routes = { null = "/null" }
+restart_between_probes = false
+[[workloads]]
+route = "null"
+saturate = { p95_slo = "1s", start_rps = 20.0, max_rps = 80.0, probe_duration = "300ms", bisections = 0 }
+"#,
+    );
+    let out = dir.join("results");
+    let output = run(&scenario, &out);
+    common::assert_success(&output);
+    let run = run_folder(&out);
+    let starts = |name: &str| {
+        std::fs::read_to_string(dir.join(format!("{name}.starts")))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    // 20, 40 and 80 req/s: three probes, none failing.
+    for row in cells(&run) {
+        assert_eq!(row["error"], "", "{row:?}");
+        assert_eq!(
+            row["achieved_rps"].parse::<f64>().unwrap().round(),
+            80.0,
+            "{row:?}"
+        );
+    }
+    assert_eq!(starts("fresh"), 3, "a fresh server per probe");
+    assert_eq!(starts("kept"), 1, "one server for the search");
+    assert_no_child_left(&run);
+}

@@ -68,7 +68,7 @@ fn cells_table(database: &DatabaseInfo, cells: &[CellRecord]) -> String {
     if rows.is_empty() {
         return out;
     }
-    out.push_str("Per cell: the server's connections to PostgreSQL and its database errors by class (from `/db-stats`; a saturation search reports its last probe's server), and PostgreSQL's processes sampled like the server (not during a saturation search, whose probes each run on a fresh server) (summed PSS, so shared buffers count once; CPU includes backends that exited). `stack peak` is the server's peak RSS plus PostgreSQL's peak PSS.\n\n\
+    out.push_str("Per cell: the server's connections to PostgreSQL and its database errors by class (from `/db-stats`; a saturation search reports its chosen probe's server), and PostgreSQL's processes sampled like the server (not during a saturation search, whose probes each run on a fresh server) (summed PSS, so shared buffers count once; CPU includes backends that exited). `stack peak` is the server's peak RSS plus PostgreSQL's peak PSS.\n\n\
 | workload | style | level | ok req/s | of pgbench pooled | connections opened | database errors | PostgreSQL PSS mean | PostgreSQL CPU | processes | stack peak |\n\
 |---|---|---|---|---|---|---|---|---|---|---|\n");
     for cell in rows {

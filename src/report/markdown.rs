@@ -508,7 +508,7 @@ fn capacity_table(run: &RunData) -> String {
         return String::new();
     }
     let mut out = String::from(
-        "## Capacity at the SLO\n\nThe highest rate each style sustained within its search's objective (corrected p95 of successes, failed share), and how many such instances the target load would need (the shape of the \"8 → 2 instances\" claim). Each probe ran on a fresh server; `samples/<cell>.probes.csv` has every probe and why it failed. A capacity near the bench's cap is the bench's, not the style's.\n\n\
+        "## Capacity at the SLO\n\nThe highest rate each style sustained within its search's objective (corrected p95 of successes, failed share), and how many such instances the target load would need (the shape of the \"8 → 2 instances\" claim). Each probe ran on a fresh server (a target with `restart_between_probes = false` keeps one, idle between probes, and its memory includes what earlier probes left); `samples/<cell>.probes.csv` has every probe and why it failed. A capacity near the bench's cap is the bench's, not the style's.\n\n\
          | workload | style | objective | max req/s at it | p95 ms there | bench cap req/s | instances for the target |\n|---|---|---|---:|---:|---:|---:|\n",
     );
     for g in saturated {

@@ -189,7 +189,7 @@ pub struct CellRecord {
     #[serde(default)]
     pub service_lost_s: Option<f64>,
     /// Database workloads: connections the server opened to PostgreSQL (a saturation
-    /// search: on its last probe's server).
+    /// search: on its chosen probe's server).
     #[serde(default)]
     pub db_connections_opened: Option<u64>,
     /// Database workloads: the server's database failures by class, e.g.

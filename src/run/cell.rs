@@ -11,13 +11,13 @@ use anyhow::Context;
 
 use super::bench_cap::{planned_cap, RateCap};
 use super::children::{serve_args, start_upstream};
-use super::mechanism::PoolReading;
 use super::plan::{CellPlan, Level, ServerPlan};
 use super::process::{self, Child, Tether};
 use super::progress::Progress;
 use super::record::{mark_crashed, record, Measured, SlowMeasure};
 use super::saturation::{saturate, ProbeTarget, SAMPLE_EVERY};
 use super::scenario::{self, Scenario};
+use super::self_report::{Reporter, SelfReport};
 use super::{sampler, slowloris, target, RunOptions};
 use crate::load::{self, LoadConfig, LoadReport, Schedule};
 use crate::results::{CellRecord, RunDir};
@@ -183,17 +183,20 @@ pub(super) fn run_cell(
     // The saturation search samples each probe on its own, each on a fresh server (see
     // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
     let searching = matches!(cell.level, Level::Saturate { .. });
-    // A target of the user's own has no runtime-lag probe nor database counters.
-    let own = cell.server.style().is_some();
-    if own && !searching {
-        process::name_lag_window(server.addr(), origin, scenario.duration);
+    // A target of the user's own has no pool, runtime-lag probe nor database counters.
+    let reporter = Reporter {
+        blocking: cell
+            .server
+            .style()
+            .is_some_and(|s| s.style == crate::server::Style::Blocking),
+        own: cell.server.style().is_some(),
+        database: database.is_some(),
+    };
+    if !searching {
+        reporter.name_window(server.addr(), origin, scenario.duration);
     }
     // A target may be a tree of processes: all of it is sampled, under the supervisor.
     let tree = cell.server.style().is_none();
-    let blocking = cell
-        .server
-        .style()
-        .is_some_and(|s| s.style == crate::server::Style::Blocking);
     let sampler = (!searching)
         .then(|| sampler::Sampler::server(server.pid(), tree, origin, SAMPLE_EVERY, &base.cpus));
     let database_sampler = database
@@ -217,7 +220,6 @@ pub(super) fn run_cell(
         });
     let mut slow = None;
     let mut searched = None;
-    let mut searched_lag = None;
     let mut ceiling = None;
     let (report, target) = match &cell.level {
         Level::Closed(_) => (run_load(&base, dir.hlog_path(&cell.id))?, None),
@@ -242,8 +244,11 @@ pub(super) fn run_cell(
                 server: &mut server,
                 path: &route_path(cell),
                 tree,
-                blocking,
-                own,
+                reporter,
+                keep_server: matches!(
+                    &cell.server,
+                    ServerPlan::Target { spec, .. } if !spec.restart_between_probes
+                ),
                 restart: &mut restart,
             };
             let found = saturate(
@@ -256,8 +261,7 @@ pub(super) fn run_cell(
             )?;
             let rate = found.rate;
             ceiling = found.ceiling;
-            searched_lag = found.lag;
-            searched = Some((found.samples, found.start_failed, found.pool));
+            searched = Some((found.samples, found.start_failed, found.told));
             (found.report, rate)
         }
         Level::Slowloris { clients, spec } => {
@@ -280,23 +284,16 @@ pub(super) fn run_cell(
         ),
         None => None,
     };
-    let lag = match searching {
-        true => searched_lag,
-        false => own.then(|| process::fetch_lag(server.addr())).flatten(),
-    };
-    let db_stats = database
-        .filter(|_| own)
-        .and_then(|_| process::fetch_db_stats(server.addr()));
     let database_samples = database_sampler.map(sampler::Sampler::finish);
     let window = Duration::from_secs_f64(report.duration_s);
-    let (samples, start_failed, pool) = match (sampler, searched) {
+    let (samples, start_failed, told) = match (sampler, searched) {
         (Some(sampler), _) => (
             sampler.finish(),
             None,
-            PoolReading::fetch(blocking, server.addr(), origin, window),
+            reporter.read(server.addr(), origin, window),
         ),
         (None, Some(found)) => found,
-        (None, None) => (Vec::new(), None, PoolReading::NotApplicable),
+        (None, None) => (Vec::new(), None, SelfReport::none()),
     };
     let crashes: Vec<process::ChildExited> = std::iter::once(server.crash())
         .chain(own_upstream.as_mut().map(Child::crash))
@@ -311,10 +308,10 @@ pub(super) fn run_cell(
         report: &report,
         target_rps: target,
         probe: probe.as_ref(),
-        lag,
+        lag: told.lag,
         samples: &samples,
         window,
-        pool,
+        pool: told.pool,
         slow,
     };
     let mut record = record(scenario, cell, &measured);
@@ -334,7 +331,7 @@ pub(super) fn run_cell(
     for crash in &crashes {
         mark_crashed(&mut record, crash);
     }
-    if let Some(stats) = db_stats {
+    if let Some(stats) = told.db {
         record.db_connections_opened = Some(stats.connections_opened);
         record.db_errors = stats.errors_text();
     }

@@ -16,6 +16,7 @@ mod record;
 pub mod sampler;
 mod saturation;
 pub mod scenario;
+mod self_report;
 pub mod slowloris;
 pub mod supervisor;
 pub mod target;

@@ -1,7 +1,10 @@
 //! The saturation search: the highest open-loop rate at which a style still meets
 //! its objective (p95 and error share), by doubling then bisection. Every probe after
 //! the first runs on a fresh server, so no probe inherits an earlier one's queue, heap
-//! or peak RSS (VmHWM only grows), and each is sampled on its own.
+//! or peak RSS (VmHWM only grows), and each is sampled on its own. A target of the
+//! user's own with `restart_between_probes = false` (one that takes long to start)
+//! keeps its server, which must first fall idle: its memory then includes what the
+//! earlier probes left.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,13 +13,12 @@ use anyhow::Context;
 
 use super::bench_cap::RateCap;
 use super::cell::run_load;
-use super::mechanism::PoolReading;
 use super::process::Child;
 use super::sampler;
 use super::scenario::Saturate;
+use super::self_report::{Reporter, SelfReport};
 use crate::load::{LoadConfig, LoadReport, Schedule};
 use crate::results::{RunDir, ServerSample};
-use crate::server::lag::LagFigures;
 
 /// Whether a probe met the SLO: valid, successes' p95 within it, and errors plus
 /// unfinished requests within the allowed share. A probe with no success never meets it.
@@ -75,10 +77,8 @@ pub(super) struct Capacity {
     pub(super) rate: Option<f64>,
     /// The server's samples during the chosen probe only.
     pub(super) samples: Vec<ServerSample>,
-    /// The blocking style's thread occupancy during the chosen probe.
-    pub(super) pool: PoolReading,
-    /// The runtime lag during the chosen probe (async styles of our own).
-    pub(super) lag: Option<LagFigures>,
+    /// What the server said about itself during the chosen probe.
+    pub(super) told: SelfReport,
     /// Why no capacity was found, when the start rate already missed the SLO.
     pub(super) start_failed: Option<String>,
     /// Where the search itself stopped the rate: its highest probe when none failed
@@ -94,20 +94,27 @@ pub(super) struct ProbeTarget<'a> {
     pub(super) path: &'a str,
     /// Whether the server is a process tree (a target of the user's own), sampled whole.
     pub(super) tree: bool,
-    /// Whether the server is the blocking style (which reports its threads' occupancy).
-    pub(super) blocking: bool,
-    /// Whether the server is one of our styles (async ones report their runtime lag).
-    pub(super) own: bool,
+    /// What the server can say about itself.
+    pub(super) reporter: Reporter,
+    /// Keep the server from probe to probe, once it is idle (a target's
+    /// `restart_between_probes = false`).
+    pub(super) keep_server: bool,
     /// Starts a fresh server, its log named after the probe.
     pub(super) restart: &'a mut dyn FnMut(&str) -> anyhow::Result<Child>,
 }
 
+/// The longest wait for a kept server to fall idle before it is restarted after all.
+const IDLE_BOUND: Duration = Duration::from_secs(30);
+
 impl ProbeTarget<'_> {
-    /// Stops the current server (a crash during the last probe is an error: the cell
-    /// fails with how it ended) and starts a fresh one.
-    fn fresh(&mut self, probe: &str) -> anyhow::Result<()> {
+    /// Readies the server for the next probe (a crash during the last probe is an
+    /// error: the cell fails with how it ended): a fresh one, or the same once idle.
+    fn next(&mut self, probe: &str) -> anyhow::Result<()> {
         if let Some(crash) = self.server.crash() {
             return Err(crash.into());
+        }
+        if self.keep_server && super::target::wait_quiet(self.server, IDLE_BOUND) {
+            return Ok(());
         }
         self.server.stop_now();
         *self.server = (self.restart)(probe)?;
@@ -130,7 +137,7 @@ pub(super) fn saturate(
     let mut probes = Vec::new();
     let mut probe_once = |rate: f64, first: bool| -> anyhow::Result<Probed> {
         if !first {
-            target.fresh(&format!("probe-{rate:.0}"))?;
+            target.next(&format!("probe-{rate:.0}"))?;
         }
         let config = LoadConfig {
             url: format!("http://{}{}", target.server.addr(), target.path),
@@ -142,9 +149,9 @@ pub(super) fn saturate(
         let origin = Instant::now() + base.warmup;
         let sampler = sampler::Sampler::server(pid, target.tree, origin, SAMPLE_EVERY, &base.cpus);
         let addr = target.server.addr();
-        if target.own {
-            super::process::name_lag_window(addr, origin, search.probe_duration);
-        }
+        target
+            .reporter
+            .name_window(addr, origin, search.probe_duration);
         let report = run_load(
             &config,
             dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),
@@ -157,11 +164,7 @@ pub(super) fn saturate(
             rate,
             met,
             samples: sampler.finish(),
-            pool: PoolReading::fetch(target.blocking, addr, origin, window),
-            lag: target
-                .own
-                .then(|| super::process::fetch_lag(addr))
-                .flatten(),
+            told: target.reporter.read(addr, origin, window),
             report,
         })
     };
@@ -186,8 +189,7 @@ pub(super) fn saturate(
             report: finish_probe(dir, id, first.report, first.rate)?,
             rate: None,
             samples: first.samples,
-            pool: first.pool,
-            lag: first.lag,
+            told: first.told,
             start_failed: Some(why),
             ceiling: None,
         });
@@ -232,8 +234,7 @@ pub(super) fn saturate(
         rate: Some(good.rate),
         report: finish_probe(dir, id, good.report, good.rate)?,
         samples: good.samples,
-        pool: good.pool,
-        lag: good.lag,
+        told: good.told,
         start_failed: None,
         ceiling,
     })
@@ -272,8 +273,7 @@ struct Probed {
     met: bool,
     report: LoadReport,
     samples: Vec<ServerSample>,
-    pool: PoolReading,
-    lag: Option<LagFigures>,
+    told: SelfReport,
 }
 
 /// Keeps the chosen probe's histogram log as the cell's.

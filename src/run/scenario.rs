@@ -370,6 +370,13 @@ pub struct TargetSpec {
     /// A fixed port [default: a free one for each cell].
     #[serde(default)]
     pub port: Option<u16>,
+    /// Whether a saturation search starts it afresh for every probe (the default: no
+    /// probe inherits another's queue or memory). False keeps one server for the
+    /// search, each probe waiting until it is idle: for a server that takes long to
+    /// start (gunicorn with many workers), at the price of memory figures that
+    /// include what earlier probes left.
+    #[serde(default = "defaults::yes")]
+    pub restart_between_probes: bool,
 }
 
 /// The placeholders a target's command and environment may use.

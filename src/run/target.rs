@@ -136,7 +136,7 @@ pub fn start(
         Tether::StdinPipe,
     )?;
     child.wait_ready(&spec.ready, spec.ready_timeout)?;
-    wait_quiet(&child, spec.ready_timeout);
+    let _ = wait_quiet(&child, spec.ready_timeout);
     Ok(child)
 }
 
@@ -145,22 +145,26 @@ const QUIET_SHARE: f64 = 0.05;
 /// How long a target must stay idle to count as started.
 const QUIET_SPAN: Duration = Duration::from_millis(500);
 
-/// Waits (at most `bound`) until the target's processes are idle: a server that
-/// answers its ready path may still be starting the rest of itself (gunicorn's workers
-/// import the app one after another after the first answers), and that start-up CPU
-/// must not be measured as its cost under load.
-fn wait_quiet(child: &Child, bound: Duration) {
+/// Waits (at most `bound`) until the target's processes are idle, and says whether
+/// they are: a server that answers its ready path may still be starting the rest of
+/// itself (gunicorn's workers import the app one after another after the first
+/// answers), and that start-up CPU must not be measured as its cost under load; a
+/// server kept between probes may still be working off the last one's queue.
+pub(super) fn wait_quiet(child: &Child, bound: Duration) -> bool {
     let cpu = || crate::procfs::tree_detail(child.pid()).map(|t| t.cpu_user_s + t.cpu_sys_s);
     let deadline = Instant::now() + bound;
-    let Some(mut before) = cpu() else { return };
+    let Some(mut before) = cpu() else {
+        return false;
+    };
     while Instant::now() < deadline {
         std::thread::sleep(QUIET_SPAN);
-        let Some(now) = cpu() else { return };
+        let Some(now) = cpu() else { return false };
         if now - before < QUIET_SHARE * QUIET_SPAN.as_secs_f64() {
-            return;
+            return true;
         }
         before = now;
     }
+    false
 }
 
 /// Fails when something already listens on `port`: the target would then fail to
