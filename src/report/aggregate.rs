@@ -128,6 +128,9 @@ pub struct Group {
     pub knobs: String,
     /// Cores the server could run on (None: an older run).
     pub server_cores: Option<u64>,
+    /// The lowest cap the bench put on its rate over the repetitions, req/s (None:
+    /// nothing capped it); see [`Group::rate_cap`] for what set it.
+    pub rate_cap_rps: Option<f64>,
     /// What its threads did: medians over the repetitions.
     pub mechanism: Mechanism,
 }
@@ -293,6 +296,10 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                 cells: members.iter().map(|c| c.cell.clone()).collect(),
                 knobs: first.knobs.clone(),
                 server_cores: first.server_cores,
+                rate_cap_rps: members
+                    .iter()
+                    .filter_map(|c| c.rate_cap_rps)
+                    .reduce(f64::min),
                 mechanism: Mechanism::of(&members),
             }
         })

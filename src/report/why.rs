@@ -28,7 +28,7 @@ pub struct Rule {
 }
 
 /// The rules, in the order their sentences are listed.
-pub const RULES: [Rule; 7] = [
+pub const RULES: [Rule; 8] = [
     Rule {
         name: "pool-held",
         reads: "knobs (threads), connections, connections_unserved, pool_held_mean, pool_working_mean, p50_ms, achieved_rps",
@@ -48,6 +48,11 @@ pub const RULES: [Rule; 7] = [
         name: "cpu-bound",
         reads: "cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores, failed share",
         explain: cpu_bound,
+    },
+    Rule {
+        name: "limit-elsewhere",
+        reads: "load_mode, cpu_user_us_per_ok, cpu_sys_us_per_ok, achieved_rps, server_cores, rate_cap_rps, lag_max_ms, knobs (threads), pool_working_mean, failed share",
+        explain: limit_elsewhere,
     },
     Rule {
         name: "wait-bound",
@@ -386,6 +391,74 @@ fn cpu_bound(case: &Case<'_>) -> Option<String> {
     ))
 }
 
+/// A capacity (saturation search) that neither the CPU, a held pool or runtime, nor
+/// the bench set: at the highest rate that met the objective the server used well
+/// under its cores. Little's law then says how many requests it held at once: about
+/// one (something serializes them), about one per worker of a server of the user's
+/// own (sync workers), or more, when the limit is one these metrics do not show.
+/// Saying so beats saying nothing, or letting a reader assume the CPU.
+fn limit_elsewhere(case: &Case<'_>) -> Option<String> {
+    let g = case.group;
+    if g.load_mode != "saturate" || !mostly_succeeded(g) {
+        return None;
+    }
+    let rps = g.achieved.median;
+    // Near the bench's cap the capacity is the bench's (or only "at least").
+    if g.rate_cap_rps.is_some_and(|cap| rps >= 0.8 * cap) {
+        return None;
+    }
+    let n = g.server_cores?;
+    let cpu_us = g.mechanism.cpu_us()?;
+    let busy = g.mechanism.cores_busy(rps)?;
+    if busy >= 0.6 * n as f64 {
+        return None;
+    }
+    // A held runtime or an all-working pool is the limit, and their rules say so.
+    if g.lag_max.is_some_and(|lag| lag.median >= 20.0) {
+        return None;
+    }
+    let all_working = knob(&g.knobs, "threads")
+        .zip(g.mechanism.pool_working)
+        .is_some_and(|(threads, working)| working >= 0.9 * threads as f64);
+    if all_working {
+        return None;
+    }
+    let p50 = g.mechanism.p50_ms?;
+    let in_flight = rps * p50 / 1000.0;
+    let law = format!(
+        "{} requests in flight on average ({} req/s × {} ms p50, Little's law) with {} of {} busy",
+        figure(in_flight),
+        figure(rps),
+        figure(p50),
+        figure(busy),
+        cores(n)
+    );
+    let external = g.style == "external";
+    let workers = knob(&g.knobs, "workers").filter(|_| external);
+    let conclusion = if in_flight < 1.5 {
+        "it served about one request at a time: something serializes them (a blocking call inside an event loop, a single worker, a global lock)".to_string()
+    } else if let Some(w) =
+        workers.filter(|&w| w >= 2 && (0.8 * w as f64..=1.2 * w as f64).contains(&in_flight))
+    {
+        format!("about one per worker of its {w}: workers that serve one request at a time (sync workers) were the limit")
+    } else {
+        let unseen = if external {
+            "nothing measured here shows its limit"
+        } else {
+            "no pool or runtime worker was held"
+        };
+        format!(
+            "{unseen}, and {} of CPU a request would allow about {} req/s: the limit is one these metrics do not show (a lock, a connection pool, a client library); the search's failing probes are in samples/<cell>.probes.csv",
+            cpu_time(cpu_us),
+            figure(n as f64 * 1e6 / cpu_us.max(f64::MIN_POSITIVE))
+        )
+    };
+    Some(format!(
+        "{}: not CPU-bound at its capacity — {law}; {conclusion}",
+        g.variant
+    ))
+}
+
 /// A closed loop whose server mostly waited: throughput is what the connections allow
 /// at the latency (Little's law), not what the server could do.
 fn wait_bound(case: &Case<'_>) -> Option<String> {
@@ -541,6 +614,7 @@ mod tests {
             cells: vec![],
             knobs: knobs.into(),
             server_cores: Some(1),
+            rate_cap_rps: None,
             mechanism: Mechanism::default(),
         }
     }
@@ -554,6 +628,69 @@ mod tests {
             .into_iter()
             .find(|(name, _)| *name == rule)
             .map(|(_, s)| s)
+    }
+
+    /// FastAPI with httpx in python-c2: 566 req/s at 1.01 ms of CPU a request on one
+    /// core, half of it idle, and the next probe failed.
+    #[test]
+    fn a_capacity_the_cpu_did_not_set_is_said_to_lie_elsewhere() {
+        let mut httpx = group("external", "fastapi-uvicorn(workers=1)", "", 512);
+        httpx.load_mode = "saturate".into();
+        httpx.level = "max@SLO".into();
+        httpx.achieved = Stat::of([566.0]).unwrap();
+        httpx.rate_cap_rps = Some(25_600.0);
+        httpx.knobs = "workers=1".into();
+        httpx.mechanism.cpu_user_us = Some(892.0);
+        httpx.mechanism.cpu_sys_us = Some(115.0);
+        httpx.mechanism.p50_ms = Some(22.3);
+        assert_eq!(
+            said(&httpx, &[&httpx], "limit-elsewhere").as_deref(),
+            Some("fastapi-uvicorn(workers=1): not CPU-bound at its capacity — 12.6 requests in flight on average (566 req/s × 22.3 ms p50, Little's law) with 0.57 of 1 core busy; nothing measured here shows its limit, and 1.01 ms of CPU a request would allow about 993 req/s: the limit is one these metrics do not show (a lock, a connection pool, a client library); the search's failing probes are in samples/<cell>.probes.csv")
+        );
+        // Flask with 4 sync workers: 3.6 in flight for 4 workers.
+        let mut flask = httpx.clone();
+        flask.variant = "flask(workers=4)".into();
+        flask.knobs = "workers=4".into();
+        flask.achieved = Stat::of([162.0]).unwrap();
+        assert_eq!(
+            said(&flask, &[&flask], "limit-elsewhere").as_deref(),
+            Some("flask(workers=4): not CPU-bound at its capacity — 3.61 requests in flight on average (162 req/s × 22.3 ms p50, Little's law) with 0.16 of 1 core busy; about one per worker of its 4: workers that serve one request at a time (sync workers) were the limit")
+        );
+        // requests inside async def: one at a time.
+        let mut serial = httpx.clone();
+        serial.achieved = Stat::of([40.0]).unwrap();
+        assert!(said(&serial, &[&serial], "limit-elsewhere")
+            .is_some_and(|s| s.contains("0.89 requests in flight")
+                && s.contains("about one request at a time")),);
+        // The CPU's limit (aiohttp: 0.87 of 1 core) is cpu-bound's to say.
+        let mut aiohttp = httpx.clone();
+        aiohttp.achieved = Stat::of([2588.0]).unwrap();
+        aiohttp.mechanism.cpu_user_us = Some(278.0);
+        aiohttp.mechanism.cpu_sys_us = Some(60.0);
+        assert_eq!(said(&aiohttp, &[&aiohttp], "limit-elsewhere"), None);
+        // Near the bench's cap, the capacity is the bench's.
+        let mut capped = httpx.clone();
+        capped.rate_cap_rps = Some(600.0);
+        assert_eq!(said(&capped, &[&capped], "limit-elsewhere"), None);
+        // A runtime held 300 ms is runtime-held's; a fixed level is no capacity.
+        let mut held = httpx.clone();
+        held.lag_max = Stat::of([300.0]);
+        assert_eq!(said(&held, &[&held], "limit-elsewhere"), None);
+        let mut closed = httpx.clone();
+        closed.load_mode = "closed".into();
+        assert_eq!(said(&closed, &[&closed], "limit-elsewhere"), None);
+        // A blocking pool whose every thread worked is pool-held's.
+        let mut pool = group("blocking", "blocking(pool=8)", "threads=8", 512);
+        pool.load_mode = "saturate".into();
+        pool.achieved = Stat::of([383.0]).unwrap();
+        pool.mechanism.cpu_user_us = Some(20.0);
+        pool.mechanism.cpu_sys_us = Some(30.0);
+        pool.mechanism.pool_working = Some(7.6);
+        assert_eq!(said(&pool, &[&pool], "limit-elsewhere"), None);
+        pool.mechanism.pool_working = Some(2.0);
+        pool.mechanism.p50_ms = Some(20.0);
+        assert!(said(&pool, &[&pool], "limit-elsewhere")
+            .is_some_and(|s| s.contains("no pool or runtime worker was held")));
     }
 
     #[test]
