@@ -42,12 +42,18 @@ class Handler(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 "#;
 
+/// A fresh folder holding [`TINY_SERVER`] as an executable `tiny.py`.
+fn folder_with_tiny_server(name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir(name);
+    std::fs::write(dir.join("tiny.py"), TINY_SERVER).unwrap();
+    std::fs::set_permissions(dir.join("tiny.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 #[test]
 fn a_command_of_your_own_is_started_verified_measured_sampled_as_a_tree_and_stopped() {
-    let dir = temp_dir("target-tiny");
-    std::fs::write(dir.join("tiny.py"), TINY_SERVER).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("tiny.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = folder_with_tiny_server("target-tiny");
     let scenario = write_scenario(
         &dir,
         r#"
@@ -116,8 +122,7 @@ connections = [4]
 
 #[test]
 fn a_target_answering_other_bytes_than_the_styles_fails_verify() {
-    let dir = temp_dir("target-verify");
-    std::fs::write(dir.join("tiny.py"), TINY_SERVER).unwrap();
+    let dir = folder_with_tiny_server("target-verify");
     let scenario = write_scenario(
         &dir,
         r#"
@@ -377,10 +382,7 @@ connections = [4]
 /// `restart_between_probes = false`: then one server serves every probe.
 #[test]
 fn a_target_may_keep_its_server_through_a_saturation_search() {
-    let dir = temp_dir("target-kept");
-    std::fs::write(dir.join("tiny.py"), TINY_SERVER).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("tiny.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = folder_with_tiny_server("target-kept");
     let scenario = write_scenario(
         &dir,
         r#"

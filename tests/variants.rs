@@ -98,18 +98,24 @@ fn lag_max_ms(server: &Running) -> f64 {
     lag["max_ms"].as_f64().unwrap()
 }
 
-/// The runner names each cell's window before its load: a stall before it (the
-/// warm-up's) is in the figures since start, not in the window's.
-#[test]
-fn a_named_lag_window_leaves_out_the_stalls_before_it() {
-    let workload = WorkloadConfig {
+/// `/io` as one 400 ms sleep: inline in a blocking-in-async handler, it holds the
+/// runtime's worker that long.
+fn sleeps_400ms() -> WorkloadConfig {
+    WorkloadConfig {
         io: IoSpec {
             calls: 1,
             latency: Duration::from_millis(400),
             mode: IoMode::Sleep,
         },
         ..WorkloadConfig::default()
-    };
+    }
+}
+
+/// The runner names each cell's window before its load: a stall before it (the
+/// warm-up's) is in the figures since start, not in the window's.
+#[test]
+fn a_named_lag_window_leaves_out_the_stalls_before_it() {
+    let workload = sleeps_400ms();
     let server = start(style(Style::Async, Variant::BlockingInAsync), workload);
     assert_eq!(RawConnection::connect(server.addr()).get("/io").status, 200);
     let mut control = RawConnection::connect(server.addr());
@@ -133,14 +139,7 @@ fn a_named_lag_window_leaves_out_the_stalls_before_it() {
 
 #[test]
 fn runtime_lag_is_large_when_a_handler_blocks_and_small_when_it_awaits() {
-    let workload = WorkloadConfig {
-        io: IoSpec {
-            calls: 1,
-            latency: Duration::from_millis(400),
-            mode: IoMode::Sleep,
-        },
-        ..WorkloadConfig::default()
-    };
+    let workload = sleeps_400ms();
     for (variant, blocks) in [(Variant::BlockingInAsync, true), (Variant::Standard, false)] {
         let server = start(style(Style::Async, variant), workload.clone());
         std::thread::sleep(Duration::from_millis(50));
