@@ -21,19 +21,21 @@ fn summary(run: &Path) -> String {
     std::fs::read_to_string(run.join("summary.md")).unwrap()
 }
 
-/// Starts `sabench run`, waits for the second cell, kills the child whose command line
-/// contains `which` with SIGKILL in the middle of that cell; returns the run folder
-/// and the runner.
+/// Starts `sabench run`, waits for the second cell, kills the child running
+/// `sabench <subcommand>` with SIGKILL in the middle of that cell; returns the run
+/// folder and the runner.
 fn kill_mid_cell(
     scenario: &Path,
     out: &Path,
-    which: &str,
+    subcommand: &str,
 ) -> (std::path::PathBuf, std::process::Child) {
     let runner = spawn_run(scenario, out);
+    // By its subcommand (`sabench upstream …`), never by a word anywhere in its command
+    // line: a server of the upstream workload says `--io-mode upstream` too.
     let victim = |run: &Path| {
         children_of(run)
             .into_iter()
-            .find(|(_, cmd)| cmd.contains(which))
+            .find(|(_, cmd)| cmd.split_whitespace().nth(1) == Some(subcommand))
             .map(|(pid, _)| pid)
     };
     let run = wait_for_run(out, "the second cell never started", |run| {
@@ -65,7 +67,7 @@ connections = [2, 4, 8]
 "#,
     );
     let out = dir.join("results");
-    let (run, mut runner) = kill_mid_cell(&scenario, &out, " serve ");
+    let (run, mut runner) = kill_mid_cell(&scenario, &out, "serve");
     let status = common::wait_for_exit(&mut runner, Duration::from_secs(60), "the runner");
     assert_eq!(status.code(), Some(SOME_CELLS_FAILED));
     let rows = cells(&run);
@@ -121,7 +123,7 @@ connections = [2, 4, 8]
 "#,
     );
     let out = dir.join("results");
-    let (run, mut runner) = kill_mid_cell(&scenario, &out, " upstream ");
+    let (run, mut runner) = kill_mid_cell(&scenario, &out, "upstream");
     let status = common::wait_for_exit(&mut runner, Duration::from_secs(60), "the runner");
     assert_eq!(status.code(), Some(SOME_CELLS_FAILED));
     let rows = cells(&run);
