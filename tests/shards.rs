@@ -225,5 +225,21 @@ fn shards_in_separate_processes_merge_exactly() {
         .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("shard 3/3 is missing"));
+
+    // A shard that stopped early (Ctrl-C, or its -n) measured a shorter window: its rates
+    // are over other seconds, so the merge refuses it and says why.
+    let mut short = reports[2].clone();
+    short["duration_s"] = serde_json::json!(0.5);
+    let short_path = dir.join("short.json");
+    std::fs::write(&short_path, serde_json::to_vec(&short).unwrap()).unwrap();
+    let shorter = Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .arg("merge")
+        .args(&paths[..2])
+        .arg(&short_path)
+        .output()
+        .unwrap();
+    assert!(!shorter.status.success());
+    let said = String::from_utf8_lossy(&shorter.stderr);
+    assert!(said.contains("stopped early"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }

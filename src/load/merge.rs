@@ -135,10 +135,17 @@ fn check_one_run(reports: &[LoadReport], raws: &[&ShardRaw]) -> Result<(), Merge
                 raw.index + 1
             )));
         }
-        if report.url != reports[0].url || report.duration_s != reports[0].duration_s {
+        if report.url != reports[0].url {
             return Err(MergeError::Mismatch(format!(
-                "{} for {:.1} s and {} for {:.1} s",
-                reports[0].url, reports[0].duration_s, report.url, report.duration_s
+                "one shard loaded {} and another {}",
+                reports[0].url, report.url
+            )));
+        }
+        if report.duration_s != reports[0].duration_s {
+            return Err(MergeError::Mismatch(format!(
+                "one shard measured {:.1} s and another {:.1} s: a shard stopped early \
+                 (by Ctrl-C or its -n) has a shorter window; run it again with the others",
+                reports[0].duration_s, report.duration_s
             )));
         }
     }
