@@ -11,9 +11,21 @@ pub fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "—".to_string(), |s| format!("{:.1} %", 100.0 * s))
 }
 
+/// `12.35` with `decimals`; an unbounded value (the open top of a ratio's interval when
+/// a repetition scored 0) is `∞`.
+pub fn fixed(value: f64, decimals: usize) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "∞" } else { "-∞" }.to_string();
+    }
+    format!("{value:.decimals$}")
+}
+
 /// A measured figure to about three significant digits, thousands separated:
-/// `9,360`, `123`, `12.3`, `1.23`, `0.063`.
+/// `9,360`, `123`, `12.3`, `1.23`, `0.063`; `∞` when unbounded.
 pub fn figure(value: f64) -> String {
+    if value.is_infinite() {
+        return fixed(value, 0);
+    }
     let magnitude = value.abs();
     if magnitude >= 1000.0 {
         let digits = format!("{:.0}", magnitude);
@@ -60,5 +72,8 @@ mod tests {
         assert_eq!(figure(1.234), "1.23");
         assert_eq!(figure(0.0634), "0.063");
         assert_eq!(figure(0.0), "0.00");
+        assert_eq!(figure(f64::INFINITY), "∞");
+        assert_eq!(fixed(f64::INFINITY, 3), "∞");
+        assert_eq!(fixed(2.5, 3), "2.500");
     }
 }

@@ -1,5 +1,6 @@
 //! Groups repetitions of the same cell and summarizes them: median, min and max.
 
+use crate::display::fixed;
 use crate::results::CellRecord;
 
 /// Median and range of one metric over repetitions.
@@ -54,11 +55,13 @@ impl Stat {
     pub fn display(&self, decimals: usize) -> String {
         if self.max > self.min {
             format!(
-                "{:.*} [{:.*}–{:.*}]",
-                decimals, self.median, decimals, self.min, decimals, self.max
+                "{} [{}–{}]",
+                fixed(self.median, decimals),
+                fixed(self.min, decimals),
+                fixed(self.max, decimals)
             )
         } else {
-            format!("{:.*}", decimals, self.median)
+            fixed(self.median, decimals)
         }
     }
 

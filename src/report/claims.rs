@@ -277,7 +277,10 @@ pub fn judge(
             } else {
                 (w, r, &pair.right)
             };
-            if den.min <= 0.0 {
+            // A side whose median is 0 has no ratio (and a server that served nothing
+            // may be broken, not slow); a repetition of 0 among others only opens the
+            // interval's top, so the verdict rests on its bottom.
+            if den.median <= 0.0 {
                 return Judgement::cannot(format!(
                     "{den_label}'s {} is 0: there is no ratio",
                     pair.metric
@@ -430,7 +433,7 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
          an interval across the threshold is inconclusive. A gated check needs at least 5 repetitions a side. \
          A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
          A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
-         has no value, would divide by 0, or is capped by the bench below what the check needs (Little's law: `rate_cap_rps` in cells.csv); `why` says which. A gate that cannot decide fails.\n\n\
+         has no value, has a median of 0 where the ratio divides by it (a repetition of 0 among others leaves the interval open above, `∞`, and the verdict rests on its bottom), or is capped by the bench below what the check needs (Little's law: `rate_cap_rps` in cells.csv); `why` says which. A gate that cannot decide fails.\n\n\
          | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | why | gate |\n\
          |---|---|---|---|---|---|---|---:|---:|---|---|---|\n",
         m.run_id, m.cores, m.cpu_model, m.kernel, m.git_revision, m.started
@@ -573,6 +576,37 @@ mod tests {
         );
         let j = judged(&latency, side("bad", Some(50.0)), side("good", Some(0.0)));
         assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        // Most repetitions of the wrong side served 0: its median is 0, still no ratio.
+        let j = judged(
+            &pair(|_| {}),
+            repeated("bad", &[0.0, 0.0, 0.0, 4.0, 5.0]),
+            repeated("good", &[20.0, 21.0, 22.0, 21.0, 20.0]),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(j.reason.contains("is 0"), "{}", j.reason);
+    }
+
+    #[test]
+    fn a_repetition_of_zero_among_others_opens_the_top_of_the_interval() {
+        // The unbounded fan-out: some repetitions served nothing, the others a few req/s.
+        // The ratio of medians exists; the interval's top is ∞; its bottom decides.
+        let wrong = [0.0, 2.3, 6.7, 0.0, 2.0];
+        let right = [21.3, 21.0, 22.0, 21.7, 20.7];
+        let j = judged(
+            &pair(|_| {}),
+            repeated("bad", &wrong),
+            repeated("good", &right),
+        );
+        let ratio = j.ratio.expect("a ratio of medians");
+        assert!((ratio.median - 21.3 / 2.0).abs() < 1e-9, "{ratio:?}");
+        assert!(ratio.max.is_infinite(), "{ratio:?}");
+        assert!(ratio.min >= 3.0, "{ratio:?}");
+        assert_eq!(j.verdict, ClaimVerdict::Holds, "{}", j.reason);
+        assert!(Stat::display_or_dash(j.ratio, 3).ends_with("–∞]"));
+        // ... and a bottom under the threshold leaves it inconclusive, never "holds".
+        let strict = pair(|p| p.threshold = Some(5.0));
+        let j = judged(&strict, repeated("bad", &wrong), repeated("good", &right));
+        assert_eq!(j.verdict, ClaimVerdict::Inconclusive, "{}", j.reason);
     }
 
     #[test]

@@ -126,7 +126,8 @@ pub fn median(values: &[f64]) -> f64 {
 /// resampling each side with replacement; None when a side is empty or a resampled
 /// denominator median is not above 0.
 pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f64)> {
-    if numerator.is_empty() || denominator.is_empty() {
+    // No interval where the point estimate itself has no ratio.
+    if numerator.is_empty() || denominator.is_empty() || median(denominator) <= 0.0 {
         return None;
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -148,10 +149,17 @@ pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f6
     for _ in 0..RESAMPLES {
         let top = resample(numerator, &mut a);
         let bottom = resample(denominator, &mut b);
-        if bottom <= 0.0 || !bottom.is_finite() || !top.is_finite() {
+        if bottom < 0.0 || !bottom.is_finite() || !top.is_finite() || bottom == top && top == 0.0 {
             return None;
         }
-        ratios.push(top / bottom);
+        // A resample whose denominator's median is 0 (a repetition that scored 0 drawn
+        // often enough) has no finite ratio: it is unboundedly worse, and the interval's
+        // top is open.
+        ratios.push(if bottom == 0.0 {
+            f64::INFINITY
+        } else {
+            top / bottom
+        });
     }
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
@@ -202,6 +210,9 @@ mod tests {
         .unwrap();
         assert!(noisy.0 < 2.0 && noisy.1 > 2.0, "{noisy:?}");
         assert!(ratio_interval(&[1.0], &[0.0]).is_none());
+        // One repetition of 0 among five: the top is open, the bottom finite.
+        let open = ratio_interval(&[10.0; 5], &[0.0, 2.0, 2.0, 2.5, 2.0]).unwrap();
+        assert!(open.0.is_finite() && open.1.is_infinite(), "{open:?}");
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 }
