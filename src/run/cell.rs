@@ -197,8 +197,16 @@ pub(super) fn run_cell(
     }
     // A target may be a tree of processes: all of it is sampled, under the supervisor.
     let tree = cell.server.style().is_none();
-    let sampler = (!searching)
-        .then(|| sampler::Sampler::server(server.pid(), tree, origin, SAMPLE_EVERY, &base.cpus));
+    let sampler = (!searching).then(|| {
+        sampler::Sampler::server(
+            server.pid(),
+            tree,
+            origin,
+            scenario.duration,
+            SAMPLE_EVERY,
+            &base.cpus,
+        )
+    });
     let database_sampler = database
         .and_then(|(_, root)| *root)
         .filter(|_| !searching)

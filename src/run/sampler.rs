@@ -35,8 +35,19 @@ impl Sampler<ServerSample> {
     /// and CPU are summed; the peak is the highest sample. The sampling thread runs on
     /// `cpus` (the generator's, so reading a server's threads takes none of its CPU;
     /// empty: anywhere).
-    pub fn server(pid: u32, tree: bool, origin: Instant, every: Duration, cpus: &[usize]) -> Self {
-        let mut threads = ThreadTally::new();
+    ///
+    /// The threads are read whenever the budget allows (see [`ThreadTally`]), and besides
+    /// at the window's first sample and once more before `window` ends, so a server of
+    /// 10,000 threads, half a second a reading, is still read twice in a 3 s window.
+    pub fn server(
+        pid: u32,
+        tree: bool,
+        origin: Instant,
+        window: Duration,
+        every: Duration,
+        cpus: &[usize],
+    ) -> Self {
+        let mut threads = ThreadTally::new(origin, origin + window);
         Self::every(every, cpus, move |now| {
             // A tree's processes are listed once a sample (a scan of /proc), for both.
             let processes = crate::procfs::server_processes(pid, tree);
@@ -56,6 +67,10 @@ impl Sampler<ServerSample> {
 /// previous one; a thread born meanwhile adds all it has. A thread that exits between
 /// two readings takes with it what it did after the first of them (at most one reading
 /// interval of one thread).
+///
+/// Reading takes about 55 µs a thread, on the generator's CPUs. The budget keeps it
+/// within a tenth of the sampler's time; two readings in the window are taken whatever
+/// the budget says (a rate needs two), at a cost of two readings a window.
 struct ThreadTally {
     previous: Option<HashMap<u32, ThreadCounters>>,
     voluntary: u64,
@@ -66,10 +81,16 @@ struct ThreadTally {
     sched: bool,
     /// When the threads may be read again.
     next: Instant,
+    /// The measured window.
+    window: (Instant, Instant),
+    /// Readings taken since the window began.
+    read_in_window: u32,
+    /// How long the last reading took.
+    took: Duration,
 }
 
 impl ThreadTally {
-    fn new() -> Self {
+    fn new(begins: Instant, ends: Instant) -> Self {
         Self {
             previous: None,
             voluntary: 0,
@@ -78,20 +99,39 @@ impl ThreadTally {
             wait_ns: 0,
             sched: crate::procfs::has_schedstat(),
             next: Instant::now(),
+            window: (begins, ends),
+            read_in_window: 0,
+            took: Duration::ZERO,
         }
+    }
+
+    /// Whether to read the threads at `now`: when the budget allows, at the window's
+    /// first sample, and, with only that one reading in the window, at the last sample
+    /// that still lets a reading as long as the last one end before the window does.
+    fn due(&self, now: Instant) -> bool {
+        let (begins, ends) = self.window;
+        if now < begins || now >= ends {
+            return now >= self.next;
+        }
+        let last_chance = now + self.took + self.took / 2 >= ends;
+        now >= self.next || self.read_in_window == 0 || (self.read_in_window == 1 && last_chance)
     }
 
     /// Reads the threads of `processes` (when it is time to) and puts the totals in
     /// `sample`.
     fn add_to(&mut self, sample: &mut ServerSample, now: Instant, processes: &[u32]) {
-        if now < self.next {
+        if !self.due(now) {
             return;
         }
         let began = Instant::now();
         let current = crate::procfs::thread_counters(processes, self.sched);
         // Reading took `took`: wait nine times that before the next, so it stays
         // within a tenth of the sampler's time however many threads there are.
-        self.next = began + began.elapsed() * 9;
+        self.took = began.elapsed();
+        self.next = began + self.took * 9;
+        if now >= self.window.0 {
+            self.read_in_window += 1;
+        }
         if current.is_empty() {
             return;
         }
@@ -408,6 +448,7 @@ mod tests {
             std::process::id(),
             false,
             origin,
+            Duration::from_secs(60),
             Duration::from_millis(20),
             &[],
         );
@@ -433,5 +474,41 @@ mod tests {
         let scheduler = summary.scheduler.expect("the threads were read");
         assert!(scheduler.voluntary >= 2, "{scheduler:?}");
         assert!(scheduler.run_s.unwrap_or(1.0) > 0.05, "{scheduler:?}");
+    }
+
+    #[test]
+    fn a_slow_reading_is_still_taken_twice_in_the_window() {
+        // 10,000 threads: about 0.55 s a reading, so the budget alone would allow the
+        // next one 5 s later, after a 3 s window has ended.
+        let begins = Instant::now() + Duration::from_secs(1);
+        let ends = begins + Duration::from_secs(3);
+        let mut tally = ThreadTally::new(begins, ends);
+        tally.took = Duration::from_millis(550);
+        let warm_up_read = begins - Duration::from_millis(500);
+        tally.next = warm_up_read + tally.took * 9;
+        let at = |ms: u64| begins + Duration::from_millis(ms);
+        assert!(
+            !tally.due(begins - Duration::from_millis(100)),
+            "the budget rules the warm-up"
+        );
+        assert!(tally.due(at(0)), "the window's first sample");
+        tally.read_in_window = 1;
+        tally.next = at(0) + tally.took * 9;
+        assert!(!tally.due(at(1_000)), "between the two: the budget");
+        assert!(!tally.due(at(2_100)), "still time for a later one");
+        assert!(
+            tally.due(at(2_200)),
+            "the last that ends before the window does"
+        );
+        tally.read_in_window = 2;
+        assert!(
+            !tally.due(at(2_800)),
+            "two readings are enough: the budget again"
+        );
+        assert!(!tally.due(at(3_100)), "after the window: the budget");
+        // A fast reading (a few threads) is taken at every sample, as before.
+        tally.took = Duration::from_micros(200);
+        tally.next = at(1_000) + tally.took * 9;
+        assert!(tally.due(at(1_100)));
     }
 }

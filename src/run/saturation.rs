@@ -147,7 +147,14 @@ pub(super) fn saturate(
         };
         let pid = target.server.pid();
         let origin = Instant::now() + base.warmup;
-        let sampler = sampler::Sampler::server(pid, target.tree, origin, SAMPLE_EVERY, &base.cpus);
+        let sampler = sampler::Sampler::server(
+            pid,
+            target.tree,
+            origin,
+            search.probe_duration,
+            SAMPLE_EVERY,
+            &base.cpus,
+        );
         let addr = target.server.addr();
         target
             .reporter
