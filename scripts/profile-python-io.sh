@@ -41,10 +41,15 @@ port="$(free_port)"
     "$venv/bin/uvicorn" --workers 1 --host 127.0.0.1 --port "$port" --backlog 2048 \
     --no-access-log app_fastapi:app) >"$out/uvicorn.log" 2>&1 &
 pids+=($!)
+ready() { "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null; }
 for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port$route" >/dev/null 2>&1 && break
+    ready "http://127.0.0.1:$port$route" && break
     sleep 0.1
 done
+if ! ready "http://127.0.0.1:$port$route"; then
+    echo "profile-python-io: uvicorn did not answer $route with a success within 10 s (a route of examples/python/app_fastapi.py?); its log: $out/uvicorn.log" >&2
+    exit 1
+fi
 worker="$(pgrep -f "uvicorn.*--port $port" | head -1)"
 
 for rate in $rates; do
