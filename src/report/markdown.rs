@@ -521,7 +521,7 @@ fn capacity_table(run: &RunData) -> String {
         let errors = field("max_error_rate").and_then(|v| v.as_f64());
         let rate = g.target_rps.filter(|r| *r > 0.0);
         let instances = rate.map_or("—".into(), |r| format!("{:.0}", (target / r).ceil()));
-        let cap = g.rate_cap(&run.cells).map(|(rps, _)| rps);
+        let cap = g.rate_cap_rps;
         let _ = writeln!(
             out,
             "| {} | {} | p95 ≤ {slo}, failed ≤ {} | {} | {} | {} | {instances} for {target:.0} req/s |",

@@ -123,8 +123,9 @@ pub fn median(values: &[f64]) -> f64 {
 }
 
 /// A 95 % percentile-bootstrap interval for median(`numerator`) / median(`denominator`),
-/// resampling each side with replacement; None when a side is empty or a resampled
-/// denominator median is not above 0.
+/// resampling each side with replacement; None when a side is empty, the denominator's
+/// median is not above 0, or a resample is 0 / 0. A resampled denominator median of 0
+/// under a numerator above 0 counts as ∞, so the interval's top may be open.
 pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f64)> {
     // No interval where the point estimate itself has no ratio.
     if numerator.is_empty() || denominator.is_empty() || median(denominator) <= 0.0 {
@@ -149,12 +150,12 @@ pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f6
     for _ in 0..RESAMPLES {
         let top = resample(numerator, &mut a);
         let bottom = resample(denominator, &mut b);
-        if bottom < 0.0 || !bottom.is_finite() || !top.is_finite() || bottom == top && top == 0.0 {
+        if bottom < 0.0 || !bottom.is_finite() || !top.is_finite() || (top == 0.0 && bottom == 0.0)
+        {
             return None;
         }
-        // A resample whose denominator's median is 0 (a repetition that scored 0 drawn
-        // often enough) has no finite ratio: it is unboundedly worse, and the interval's
-        // top is open.
+        // A denominator median of 0 (a repetition that scored 0, drawn often enough):
+        // unboundedly worse.
         ratios.push(if bottom == 0.0 {
             f64::INFINITY
         } else {

@@ -184,14 +184,7 @@ pub(super) fn run_cell(
     // `saturate`), so neither this sampler nor the cheap-route probe runs beside it.
     let searching = matches!(cell.level, Level::Saturate { .. });
     // A target of the user's own has no pool, runtime-lag probe nor database counters.
-    let reporter = Reporter {
-        blocking: cell
-            .server
-            .style()
-            .is_some_and(|s| s.style == crate::server::Style::Blocking),
-        own: cell.server.style().is_some(),
-        database: database.is_some(),
-    };
+    let reporter = Reporter::new(cell.server.style().map(|s| s.style), database.is_some());
     if !searching {
         reporter.name_window(server.addr(), origin, scenario.duration);
     }

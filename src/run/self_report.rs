@@ -10,17 +10,17 @@ use std::time::{Duration, Instant};
 use super::mechanism::PoolReading;
 use super::process;
 use crate::server::lag::LagFigures;
+use crate::server::Style;
 use crate::workload::db::DbStatsSnapshot;
 
 /// Which reports a cell's server can give.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Reporter {
-    /// The blocking style: `/pool`.
-    pub(super) blocking: bool,
-    /// One of our styles (a target of the user's own reports nothing).
-    pub(super) own: bool,
+    /// Our style serving the cell (None: a target of the user's own, which reports
+    /// nothing): the blocking one reports `/pool`, the others `/lag`.
+    style: Option<Style>,
     /// A database workload: `/db-stats`.
-    pub(super) database: bool,
+    database: bool,
 }
 
 /// What the server said.
@@ -46,10 +46,26 @@ impl SelfReport {
 }
 
 impl Reporter {
+    /// The reports of `style` (None: a target of the user's own) on a database
+    /// workload or not.
+    pub(super) fn new(style: Option<Style>, database: bool) -> Self {
+        Self { style, database }
+    }
+
+    /// The blocking style: its pool's occupancy.
+    fn pool(&self) -> bool {
+        self.style == Some(Style::Blocking)
+    }
+
+    /// The async styles: their runtime's lag.
+    fn lag(&self) -> bool {
+        self.style.is_some_and(|s| s != Style::Blocking)
+    }
+
     /// Names the window that begins at `origin` and lasts `lasts` to the server's
     /// runtime-lag probe; call it before the load starts.
     pub(super) fn name_window(&self, addr: SocketAddr, origin: Instant, lasts: Duration) {
-        if self.own && !self.blocking {
+        if self.lag() {
             process::name_lag_window(addr, origin, lasts);
         }
     }
@@ -58,11 +74,9 @@ impl Reporter {
     /// `window`.
     pub(super) fn read(&self, addr: SocketAddr, origin: Instant, window: Duration) -> SelfReport {
         SelfReport {
-            pool: PoolReading::fetch(self.blocking && self.own, addr, origin, window),
-            lag: (self.own && !self.blocking)
-                .then(|| process::fetch_lag(addr))
-                .flatten(),
-            db: (self.own && self.database)
+            pool: PoolReading::fetch(self.pool(), addr, origin, window),
+            lag: self.lag().then(|| process::fetch_lag(addr)).flatten(),
+            db: (self.style.is_some() && self.database)
                 .then(|| process::fetch_db_stats(addr))
                 .flatten(),
         }
