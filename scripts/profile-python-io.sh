@@ -40,7 +40,8 @@ port="$(free_port)"
 (cd "$app" && SABENCH_UPSTREAM="http://127.0.0.1:$upstream_port" exec taskset -c 1 \
     "$venv/bin/uvicorn" --workers 1 --host 127.0.0.1 --port "$port" --backlog 2048 \
     --no-access-log app_fastapi:app) >"$out/uvicorn.log" 2>&1 &
-pids+=($!)
+worker=$!   # the subshell execs taskset, which execs uvicorn: one pid, the worker's
+pids+=("$worker")
 ready() { "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null; }
 for _ in $(seq 100); do
     ready "http://127.0.0.1:$port$route" && break
@@ -50,7 +51,6 @@ if ! ready "http://127.0.0.1:$port$route"; then
     echo "profile-python-io: uvicorn did not answer $route with a success within 10 s (a route of examples/python/app_fastapi.py?); its log: $out/uvicorn.log" >&2
     exit 1
 fi
-worker="$(pgrep -f "uvicorn.*--port $port" | head -1)"
 
 for rate in $rates; do
     taskset -c 0 "$sabench" load "http://127.0.0.1:$port$route" --rate "$rate" -c 512 -d 8s \
