@@ -1075,11 +1075,14 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         "{} has no claims checks: run a scenario with checks first, e.g. `sabench run scenarios/claims.toml`",
         args.dir.display()
     );
-    let (text, gates_hold) = crate::report::claims::check(&run);
-    let path = dir.write_text("claims.md", &text)?;
-    print!("{text}");
+    let outcome = crate::report::claims::check(&run);
+    let path = dir.write_text("claims.md", &outcome.text)?;
+    print!("{}", outcome.text);
     eprintln!("written to {}", path.display());
-    if gates_hold {
+    for line in &outcome.gate_lines {
+        eprintln!("{line}");
+    }
+    if outcome.gates_hold {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("a gated claim did not hold (see the `gate` column): exiting with status 1");

@@ -426,6 +426,17 @@ gate = true
             "{}",
             String::from_utf8_lossy(&checked.stdout)
         );
+        // One line per gate on stderr, with its value, threshold and margin.
+        let said = String::from_utf8_lossy(&checked.stderr);
+        assert!(said.contains("gate T1 holds: "), "{said}");
+        let t4 = said.lines().find(|l| l.starts_with("gate T4 ")).unwrap();
+        assert!(t4.contains("margin"), "{t4}");
+        let t4_verdict = if expected_exit == 0 {
+            "holds"
+        } else {
+            "does not hold"
+        };
+        assert!(t4.starts_with(&format!("gate T4 {t4_verdict}: ")), "{t4}");
         let claims = std::fs::read_to_string(run.join("claims.md")).unwrap();
         assert!(
             claims.contains("| T1 |") && claims.contains("**holds**"),
@@ -437,6 +448,61 @@ gate = true
             "{claims}"
         );
     }
+}
+
+#[test]
+fn a_gate_whose_load_is_over_half_the_generators_ceiling_is_refused_before_any_cell() {
+    let dir = temp_dir("ceiling");
+    // No 2-core machine's generator reaches 2,000,000 req/s (this one: about 230,000 on
+    // /null in a release build), so the gate is refused whatever the machine.
+    let file = write_scenario(
+        &dir,
+        r#"
+name = "too-much"
+duration = "300ms"
+warmup = "100ms"
+repetitions = 5
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "null"
+rates = [2000000.0]
+open_loop_connections = 4
+[[pairs]]
+claim = "T1"
+title = "a gate that would measure the generator"
+workload = "null"
+wrong = ""
+right = "async(workers=1)"
+metric = "achieved_rps"
+threshold = 1.0
+gate = true
+"#,
+    );
+    let out = dir.join("results");
+    let output = sabench()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("refused before the run"), "{said}");
+    assert!(
+        said.contains("gate T1 (null) offers up to 2000000 req/s on 4 connections"),
+        "{said}"
+    );
+    let run = run_folder(&out);
+    let manifest = manifest(&run);
+    assert_eq!(manifest["status"], "refused", "{manifest}");
+    assert_eq!(manifest["cells_done"], 0, "no cell ran");
+    let ceiling = &manifest["generator_ceiling"];
+    assert!(ceiling["closed_rps"].as_f64().unwrap() > 0.0, "{ceiling}");
+    assert_eq!(ceiling["gates"][0]["rate"], 2000000.0, "{ceiling}");
+    assert_eq!(data_rows(&run), 0, "no cell was written");
 }
 
 #[test]

@@ -24,13 +24,12 @@ use std::time::{Duration, Instant};
 
 use super::client::{Connection, ExchangeError};
 use super::pacer::{Pacer, Schedule};
+use super::precise_timer::PreciseTimer;
 use super::ramp::{Ramp, RampTally, HELD_BUFFER};
 use super::recorder::{ErrorClass, Finished, Recording, RequestOutcome, Timing};
-use crate::alarm::AlarmHandle;
 
-/// Waits longer than this use tokio's (millisecond) timer for the bulk, then the
-/// precise alarm clock for the rest.
-const COARSE_ABOVE: Duration = Duration::from_millis(3);
+/// A stop (Ctrl-C) is watched for only while waiting longer than this.
+const WATCH_STOP_ABOVE: Duration = Duration::from_millis(3);
 /// Pause after a failed connect so a dead target is not hammered in a tight loop.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
 /// The longest drain for requests in flight when a timed window ends.
@@ -156,7 +155,8 @@ struct Worker {
     ramp: RefCell<RampTally>,
     pacer: RefCell<Pacer>,
     interval: RefCell<Recording>,
-    alarm: AlarmHandle,
+    /// Wakes each connection at its send time, on this thread.
+    timer: PreciseTimer,
     unserved: Cell<u64>,
     /// When the run ended early (stop flag or request count), if it did.
     cut_short: Cell<Option<Instant>>,
@@ -307,12 +307,16 @@ pub(crate) fn run_worker(
     workers: usize,
     connections: usize,
     reports: Sender<WorkerMessage>,
-    alarm: AlarmHandle,
 ) -> std::io::Result<()> {
     crate::affinity::pin_current_thread(&plan.cpus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The timer's fd registers with this runtime's reactor.
+    let timer = {
+        let _inside = runtime.enter();
+        PreciseTimer::new()?
+    };
     let worker = Rc::new(Worker {
         index,
         workers,
@@ -325,7 +329,7 @@ pub(crate) fn run_worker(
             plan.seed,
         )),
         interval: RefCell::new(Recording::default()),
-        alarm,
+        timer,
         unserved: Cell::new(0),
         cut_short: Cell::new(None),
         last_answer: Cell::new(None),
@@ -351,6 +355,8 @@ pub(crate) fn run_worker(
         let mut ticker = std::pin::pin!(tick(&worker, &reports));
         let watcher = worker.clone();
         local.spawn_local(async move { watch_stop(&watcher).await });
+        let clock = worker.clone();
+        local.spawn_local(async move { clock.timer.run().await });
         local
             .run_until(async {
                 tokio::select! {
@@ -525,8 +531,8 @@ async fn watch_stop(worker: &Worker) {
 /// (20 s for 2,000 held connections at 100 req/s), and a stopped run must not wait
 /// for it.
 async fn pace_unless_stopped(worker: &Worker, at: Instant) -> bool {
-    if worker.plan.stop.is_none() || at <= Instant::now() + COARSE_ABOVE {
-        pace_until(at, &worker.alarm).await;
+    if worker.plan.stop.is_none() || at <= Instant::now() + WATCH_STOP_ABOVE {
+        worker.timer.sleep_until(at).await;
         return true;
     }
     // Single-threaded: `watch_stop` cannot run between the check and the first poll of
@@ -536,7 +542,7 @@ async fn pace_unless_stopped(worker: &Worker, at: Instant) -> bool {
     }
     tokio::select! {
         () = worker.released.notified() => false,
-        () = pace_until(at, &worker.alarm) => true,
+        () = worker.timer.sleep_until(at) => true,
     }
 }
 
@@ -569,14 +575,6 @@ async fn connect(plan: &Plan, index: usize) -> Result<Connection, ErrorClass> {
         Ok(Err(error)) => Err(classify_connect(&error)),
         Ok(Ok(connection)) => Ok(connection),
     }
-}
-
-/// Waits until `at`: tokio's timer for the bulk of a long wait, then the alarm clock.
-async fn pace_until(at: Instant, alarm: &AlarmHandle) {
-    if at > Instant::now() + COARSE_ABOVE {
-        tokio::time::sleep_until((at - COARSE_ABOVE).into()).await;
-    }
-    alarm.sleep_until(at).await;
 }
 
 /// Sends one request on `slot`'s connection (connecting first if needed) and classifies

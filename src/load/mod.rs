@@ -16,6 +16,7 @@ pub mod distribution;
 pub(crate) mod engine;
 pub mod merge;
 pub mod pacer;
+mod precise_timer;
 pub mod ramp;
 pub mod recorder;
 pub mod report;
@@ -258,8 +259,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     let (collected, generator_rss_mib) = if processes == 1 {
         let plan = Arc::new(Plan::new(config, &target, Instant::now(), tls)?);
         let measure_start = plan.measure_start;
-        let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
-        let handles = spawn_workers(&plan, 0..threads, workers, &sender, &alarm)?;
+        let handles = spawn_workers(&plan, 0..threads, workers, &sender)?;
         drop(sender);
         let mut collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
         join_workers(handles)?;
@@ -384,7 +384,6 @@ fn spawn_workers(
     indices: std::ops::Range<usize>,
     workers: usize,
     sender: &mpsc::Sender<engine::WorkerMessage>,
-    alarm: &crate::alarm::AlarmClock,
 ) -> Result<Vec<std::thread::JoinHandle<std::io::Result<()>>>, LoadError> {
     let total = plan.connections;
     let mut handles = Vec::new();
@@ -392,10 +391,9 @@ fn spawn_workers(
         let connections = total / workers + usize::from(index < total % workers);
         let plan = plan.clone();
         let sender = sender.clone();
-        let alarm = alarm.handle();
         let handle = std::thread::Builder::new()
             .name(format!("load-{index}"))
-            .spawn(move || engine::run_worker(plan, index, workers, connections, sender, alarm))
+            .spawn(move || engine::run_worker(plan, index, workers, connections, sender))
             .map_err(LoadError::Start)?;
         handles.push(handle);
     }

@@ -67,7 +67,6 @@ pub(crate) fn run_as_shard(
         instant_of(of.start_unix_ns),
         tls,
     )?);
-    let alarm = crate::alarm::AlarmClock::start(&config.cpus).map_err(LoadError::Start)?;
     let (sender, receiver) = mpsc::channel();
     let indices = of.index * threads..(of.index + 1) * threads;
     let total = config.connections;
@@ -75,7 +74,7 @@ pub(crate) fn run_as_shard(
         .clone()
         .map(|i| total / workers + usize::from(i < total % workers))
         .sum();
-    let handles = spawn_workers(&plan, indices, workers, &sender, &alarm)?;
+    let handles = spawn_workers(&plan, indices, workers, &sender)?;
     drop(sender);
     // Its share: the rate and connections it sends, judged as such.
     let share = LoadConfig {
@@ -349,10 +348,9 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
         tls,
     )?);
     let start = plan.start;
-    let alarm = crate::alarm::AlarmClock::start(&config.cpus)?;
     let (sender, receiver) = mpsc::channel();
     let workers = order.threads * order.processes;
-    let handles = spawn_workers(&plan, order.workers(), workers, &sender, &alarm)?;
+    let handles = spawn_workers(&plan, order.workers(), workers, &sender)?;
     drop(sender);
     for message in receiver {
         write_line(&mut output, &Wire::of(&message, start))?;

@@ -500,13 +500,62 @@ fn why_section(run: &RunData) -> String {
 }
 
 /// Evaluates every check of the run; returns claims.md and whether every gate held.
-pub fn check(run: &RunData) -> (String, bool) {
+pub fn check(run: &RunData) -> CheckOutcome {
     let results: Vec<CheckResult> = checks(run).iter().map(|p| evaluate(run, p)).collect();
-    let gates_hold = results
-        .iter()
-        .filter(|r| r.pair.gate)
-        .all(|r| r.verdict == ClaimVerdict::Holds);
-    (render(run, &results), gates_hold)
+    let gates: Vec<&CheckResult> = results.iter().filter(|r| r.pair.gate).collect();
+    CheckOutcome {
+        gates_hold: gates.iter().all(|r| r.verdict == ClaimVerdict::Holds),
+        gate_lines: gates.iter().map(|r| gate_line(r)).collect(),
+        text: render(run, &results),
+    }
+}
+
+/// What `sabench check` comes to.
+pub struct CheckOutcome {
+    /// `claims.md`.
+    pub text: String,
+    /// Whether every gated check holds.
+    pub gates_hold: bool,
+    /// One line per gate: its value, threshold and margin (see [`gate_line`]).
+    pub gate_lines: Vec<String>,
+}
+
+/// One gate in a line, so a failure says at once how far it was from passing:
+/// `gate C1 holds: 42.4 [38.0–45.3] ≥ 10, margin 3.80× (the interval's bottom over the
+/// threshold; under 1 fails)`. A check that cannot decide says why instead.
+pub fn gate_line(result: &CheckResult) -> String {
+    let pair = &result.pair;
+    let head = format!("gate {} {}", pair.claim, result.verdict.text());
+    let Some(ratio) = result.ratio else {
+        return format!("{head}: {}", result.reason);
+    };
+    let value = Stat::display_or_dash(Some(ratio), 3);
+    let margin = match pair.within {
+        // An equivalence: the room left inside the band at the interval's worse end.
+        Some(band) => {
+            let off = (ratio.max - 1.0).max(1.0 - ratio.min);
+            format!("{:.3} of the ± {band} band used", off / band)
+        }
+        None => {
+            let threshold = pair.threshold.unwrap_or(1.0);
+            let margin = if pair.wrong.is_empty() && pair.at_most {
+                threshold / ratio.max
+            } else {
+                ratio.min / threshold
+            };
+            format!("margin {margin:.2}× (the interval's worse end against the threshold; under 1 fails)")
+        }
+    };
+    let why = if result.reason.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", result.reason)
+    };
+    format!(
+        "{head}: {value} {} ({}), {margin}{why}",
+        bound(pair),
+        pair.metric
+    )
 }
 
 #[cfg(test)]
@@ -545,6 +594,50 @@ mod tests {
         let mut pair: Pair = toml::from_str(text).unwrap();
         change(&mut pair);
         pair
+    }
+
+    fn gate_result(ratio: Option<Stat>, verdict: ClaimVerdict, reason: &str) -> CheckResult {
+        CheckResult {
+            pair: pair(|p| {
+                p.claim = "C1".into();
+                p.threshold = Some(10.0);
+                p.gate = true;
+            }),
+            level: "max@SLO".into(),
+            wrong: None,
+            right: None,
+            ratio,
+            verdict,
+            reason: reason.into(),
+            p: None,
+        }
+    }
+
+    #[test]
+    fn a_gate_line_gives_the_value_the_threshold_and_the_margin_at_the_worse_end() {
+        let ratio = Stat {
+            median: 42.0,
+            min: 38.0,
+            max: 45.0,
+        };
+        let line = gate_line(&gate_result(Some(ratio), ClaimVerdict::Holds, ""));
+        assert!(
+            line.starts_with("gate C1 holds: 42.000 [38.000–45.000] ≥ 10"),
+            "{line}"
+        );
+        assert!(line.contains("margin 3.80×"), "{line}");
+        let short = Stat {
+            median: 2.2,
+            min: 2.1,
+            max: 2.3,
+        };
+        let line = gate_line(&gate_result(Some(short), ClaimVerdict::DoesNotHold, ""));
+        assert!(
+            line.contains("does not hold") && line.contains("margin 0.21×"),
+            "{line}"
+        );
+        let line = gate_line(&gate_result(None, ClaimVerdict::CannotDecide, "no side"));
+        assert_eq!(line, "gate C1 cannot decide: no side");
     }
 
     fn side(label: &str, value: Option<f64>) -> Result<Side, String> {

@@ -45,6 +45,10 @@ pub struct Manifest {
     /// The servers of the user's own the run measured (`[[targets]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetFacts>,
+    /// What the generator could offer on this machine, measured before a run with gated
+    /// claims (None: no gate, or an older run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_ceiling: Option<super::ceiling::GeneratorCeiling>,
 }
 
 /// What a run records of a server of the user's own.

@@ -11,6 +11,7 @@
 //!   summary.md, charts/, report.html   written by `report`
 //! ```
 
+pub mod ceiling;
 pub mod cell;
 pub mod layout;
 pub mod manifest;

@@ -214,6 +214,10 @@ pub(super) fn run_cell(
                 url: format!("http://{}{}", server.addr(), probe.route),
                 schedule: Schedule::Constant { rate: probe.rate },
                 connections: probe.connections as usize,
+                // Poisson arrivals see the server's time averages (PASTA): evenly spaced,
+                // the probe locks onto the phase of an evenly spaced main load and reads
+                // the same few points of every busy period.
+                arrival: load::pacer::Arrival::Poisson,
                 on_second: None,
                 ..base.clone()
             };

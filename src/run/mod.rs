@@ -5,6 +5,7 @@
 //! report of what is done.
 
 pub mod bench_cap;
+mod ceiling;
 mod cell;
 mod children;
 mod database;
@@ -121,8 +122,10 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
             .iter()
             .map(|t| target::facts(t, &options.scenario_dir()))
             .collect(),
+        generator_ceiling: None,
     };
     dir.write_manifest(&manifest)?;
+    measure_ceiling(&scenario, &dir, options, &mut manifest)?;
     eprintln!(
         "run {}: {} cells of {:?} + {:?} warm-up each → {}",
         dir.id(),
@@ -160,6 +163,58 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
         thresholds_failed: manifest.thresholds_failed,
         interrupted: options.interrupted.load(Ordering::SeqCst),
     })
+}
+
+/// Measures the generator's ceiling before a run with gated claims, records it, prints
+/// a line per gate, and refuses the run (its manifest says `refused`) when a gate's
+/// load is more than the generator can offer with room to spare.
+fn measure_ceiling(
+    scenario: &Scenario,
+    dir: &RunDir,
+    options: &RunOptions,
+    manifest: &mut Manifest,
+) -> anyhow::Result<()> {
+    let loads = ceiling::gate_loads(scenario);
+    if loads.is_empty() {
+        return Ok(());
+    }
+    eprintln!("generator ceiling: a closed loop on /null, then each gate's heaviest load ...");
+    let samples = dir.samples_dir();
+    let measured = ceiling::measure(
+        scenario,
+        loads,
+        &ceiling::CeilingOptions {
+            sabench: &options.sabench,
+            run_dir: dir.root(),
+            samples_dir: &samples,
+            interrupted: options.interrupted.clone(),
+        },
+    )
+    .context("measuring the generator's ceiling before the gated claims")?;
+    let Some(measured) = measured else {
+        return Ok(());
+    };
+    eprintln!(
+        "generator ceiling: {:.0} req/s closed loop on /null with {} connections",
+        measured.closed_rps, measured.closed_connections
+    );
+    for gate in &measured.gates {
+        eprintln!("  {}", gate.describe());
+    }
+    let refusals = measured.refusals();
+    manifest.generator_ceiling = Some(measured);
+    if !refusals.is_empty() {
+        manifest.status = "refused".into();
+        manifest.finished = Some(now_rfc3339());
+    }
+    dir.write_manifest(manifest)?;
+    anyhow::ensure!(
+        refusals.is_empty(),
+        "{}: refused before the run:\n- {}",
+        options.scenario.display(),
+        refusals.join("\n- ")
+    );
+    Ok(())
 }
 
 /// The thresholds `record` fails, with what it measured: `p95<100ms (measured 130.2 ms)`.
