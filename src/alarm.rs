@@ -5,42 +5,18 @@
 //! burns a whole core. This clock is one OS thread that sleeps with `std::thread`
 //! precision (timer slack set to 1 ns) and wakes the task whose time has come.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
+
+use crate::deadlines::{Deadlines, Register, WaitUntil};
 
 /// Waits shorter than this are spun (yielding to other tasks) instead of scheduled.
 const SPIN_BELOW: Duration = Duration::from_micros(30);
 
-struct Alarm {
-    at: Instant,
-    waker: Waker,
-}
-
-impl PartialEq for Alarm {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
-    }
-}
-impl Eq for Alarm {}
-impl PartialOrd for Alarm {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Alarm {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.at.cmp(&other.at)
-    }
-}
-
 #[derive(Default)]
 struct State {
-    alarms: BinaryHeap<Reverse<Alarm>>,
+    alarms: Deadlines,
     stopped: bool,
 }
 
@@ -100,18 +76,12 @@ fn ring(shared: &Shared) {
             return;
         }
         let now = Instant::now();
-        while state
-            .alarms
-            .peek()
-            .is_some_and(|Reverse(alarm)| alarm.at <= now)
-        {
-            if let Some(Reverse(alarm)) = state.alarms.pop() {
-                alarm.waker.wake();
-            }
+        for waker in state.alarms.take_due(now) {
+            waker.wake();
         }
-        state = match state.alarms.peek() {
-            Some(Reverse(next)) => {
-                let wait = next.at.saturating_duration_since(now);
+        state = match state.alarms.next() {
+            Some(next) => {
+                let wait = next.saturating_duration_since(now);
                 shared
                     .changed
                     .wait_timeout(state, wait)
@@ -153,12 +123,7 @@ impl AlarmHandle {
             return;
         }
         if let Some(shared) = self.shared.as_ref().filter(|_| at - now > SPIN_BELOW) {
-            WaitFor {
-                at,
-                shared,
-                registered: false,
-            }
-            .await;
+            WaitUntil::new(shared.as_ref(), at).await;
         }
         while Instant::now() < at {
             tokio::task::yield_now().await;
@@ -166,36 +131,14 @@ impl AlarmHandle {
     }
 }
 
-impl Shared {
+impl Register for Shared {
     fn register(&self, at: Instant, waker: Waker) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let earliest = state.alarms.peek().is_none_or(|Reverse(next)| at < next.at);
-        state.alarms.push(Reverse(Alarm { at, waker }));
+        let earliest = state.alarms.push(at, waker);
         drop(state);
         if earliest {
             self.changed.notify_one();
         }
-    }
-}
-
-struct WaitFor<'a> {
-    at: Instant,
-    shared: &'a Shared,
-    registered: bool,
-}
-
-impl Future for WaitFor<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            return Poll::Ready(());
-        }
-        if !self.registered {
-            self.registered = true;
-            self.shared.register(self.at, cx.waker().clone());
-        }
-        Poll::Pending
     }
 }
 

@@ -12,6 +12,7 @@ pub mod affinity;
 pub mod alarm;
 pub mod cli;
 pub mod db;
+mod deadlines;
 pub mod display;
 pub mod flags;
 pub mod fuzzing;

@@ -16,52 +16,25 @@
 //! timer cannot stand in: it rounds every wait up to the next whole millisecond.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::future::Future;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
+
+use crate::deadlines::{Deadlines, Register, WaitUntil};
 
 /// Deadlines within one slot of this length share one arming of the timer: the most a
 /// send is late because of the timer.
 pub(crate) const SLOT: Duration = Duration::from_micros(100);
 
-/// A deadline and the task waiting for it (ordered by time, then by arrival).
-struct Entry {
-    at: Instant,
-    order: u64,
-    waker: Waker,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.order) == (other.at, other.order)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.order).cmp(&(other.at, other.order))
-    }
-}
-
 #[derive(Default)]
 struct State {
-    waiting: BinaryHeap<Reverse<Entry>>,
+    waiting: Deadlines,
     /// The deadline the timerfd is armed for, if any (the end of a slot).
     armed: Option<Instant>,
     /// Where the slots are counted from.
     origin: Option<Instant>,
-    registered: u64,
 }
 
 /// The timer of one thread (single-threaded: share it with `Rc`). [`PreciseTimer::run`]
@@ -97,12 +70,8 @@ impl PreciseTimer {
     }
 
     /// Completes at `at` or just after, never before.
-    pub(crate) fn sleep_until(&self, at: Instant) -> Sleep<'_> {
-        Sleep {
-            timer: self,
-            at,
-            registered: false,
-        }
+    pub(crate) fn sleep_until(&self, at: Instant) -> WaitUntil<'_, Self> {
+        WaitUntil::new(self, at)
     }
 
     /// Wakes every waiter whose time has come, each time the timerfd fires; runs until
@@ -132,40 +101,16 @@ impl PreciseTimer {
     /// Wakes the waiters that are due and arms the timerfd for the next one.
     fn fire(&self) {
         let now = Instant::now();
-        let mut due = Vec::new();
-        let next = {
+        let (due, next) = {
             let mut state = self.state.borrow_mut();
             state.armed = None;
-            while state
-                .waiting
-                .peek()
-                .is_some_and(|Reverse(entry)| entry.at <= now)
-            {
-                if let Some(Reverse(entry)) = state.waiting.pop() {
-                    due.push(entry.waker);
-                }
-            }
-            state.waiting.peek().map(|Reverse(entry)| entry.at)
+            (state.waiting.take_due(now), state.waiting.next())
         };
         if let Some(next) = next {
             self.arm_for(next);
         }
         for waker in due {
             waker.wake();
-        }
-    }
-
-    fn register(&self, at: Instant, waker: Waker) {
-        let earlier = {
-            let mut state = self.state.borrow_mut();
-            state.registered += 1;
-            let order = state.registered;
-            state.waiting.push(Reverse(Entry { at, order, waker }));
-            let slot = state.slot_end(at);
-            state.armed.is_none_or(|armed| slot < armed).then_some(slot)
-        };
-        if let Some(slot) = earlier {
-            self.arm(slot);
         }
     }
 
@@ -208,6 +153,20 @@ impl PreciseTimer {
     }
 }
 
+impl Register for PreciseTimer {
+    fn register(&self, at: Instant, waker: Waker) {
+        let earlier = {
+            let mut state = self.state.borrow_mut();
+            state.waiting.push(at, waker);
+            let slot = state.slot_end(at);
+            state.armed.is_none_or(|armed| slot < armed).then_some(slot)
+        };
+        if let Some(slot) = earlier {
+            self.arm(slot);
+        }
+    }
+}
+
 impl State {
     /// The end of the slot that holds `at`: the first slot boundary at or after it.
     fn slot_end(&mut self, at: Instant) -> Instant {
@@ -216,28 +175,6 @@ impl State {
         let slot = SLOT.as_nanos();
         let slots = offset.div_ceil(slot);
         origin + Duration::from_nanos((slots * slot) as u64)
-    }
-}
-
-/// The future of [`PreciseTimer::sleep_until`].
-pub(crate) struct Sleep<'a> {
-    timer: &'a PreciseTimer,
-    at: Instant,
-    registered: bool,
-}
-
-impl Future for Sleep<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            return Poll::Ready(());
-        }
-        if !self.registered {
-            self.registered = true;
-            self.timer.register(self.at, cx.waker().clone());
-        }
-        Poll::Pending
     }
 }
 
