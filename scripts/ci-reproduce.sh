@@ -13,13 +13,17 @@ cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
 cargo build --release --quiet
 
-# Runs scenario $1 into $out and prints the run folder.
+# Runs scenario $1 into $out and prints the run folder; exits when the run failed or
+# was refused (a gate over what this machine's generator can offer), with its words.
 run_scenario() {
-  target/release/sabench run "$1" --out "$out" >/dev/null
+  if ! target/release/sabench run "$1" --out "$out" >/dev/null; then
+    echo "$1: the run failed or was refused before any cell (see above): no gate was judged" >&2
+    exit 1
+  fi
   ls -d "$out"/*-"$(basename "$1" .toml)"/ | sort | tail -n 1
 }
 
-run=$(run_scenario scenarios/ci-claims.toml)
+run=$(run_scenario scenarios/ci-claims.toml) || exit 1
 status=0
 echo "ci-claims: ${run%/}"
 target/release/sabench check "${run%/}" >/dev/null || status=$?
@@ -28,7 +32,7 @@ held=$(grep -cE '\*\*holds\*\* \| [^|]* \| yes \|$' "${run%/}/claims.md" || true
 gates=$(grep -c '| yes |$' "${run%/}/claims.md" || true)
 echo "gated claims: $held passed, $((gates - held)) failed"
 
-twin=$(run_scenario scenarios/ci-broken-twin.toml)
+twin=$(run_scenario scenarios/ci-broken-twin.toml) || exit 1
 echo "broken twin: ${twin%/}"
 if target/release/sabench check "${twin%/}" >/dev/null; then
   echo "broken twin: the C1 gate HELD for an async server limited to 16 requests at once: the gate cannot fail (${twin%/}/claims.md)"

@@ -47,6 +47,9 @@ pub struct GateLoadCheck {
     pub load: GateLoad,
     /// `rate` over the closed-loop ceiling.
     pub share_of_ceiling: f64,
+    /// The rate the check offered: the gate's own, or more when that is too low to
+    /// tell anything in a short window (200 req/s).
+    pub checked_rps: f64,
     /// What the open loop achieved, req/s.
     pub achieved_rps: f64,
     /// How late the generator sent, p99, ms (None: nothing sent).
@@ -58,20 +61,39 @@ pub struct GateLoadCheck {
 }
 
 impl GateLoadCheck {
-    /// One line: `C1 io-heavy: 3200 req/s on 512 connections = 1.4 % of the ceiling, p99 lag 0.09 ms`.
+    /// One line: `C1 io-heavy: 3200 req/s on 512 connections (100 ms each) = 1.4 % of
+    /// the ceiling; offered on time (achieved 3200 req/s, generator p99 lag 0.09 ms)`.
     pub fn describe(&self) -> String {
         let lag = crate::display::or_dash(self.lag_p99_ms, 2);
+        let checked = if self.checked_rps > self.load.rate {
+            format!("checked at {:.0} req/s: ", self.checked_rps)
+        } else {
+            String::new()
+        };
         format!(
-            "{} {}: {:.0} req/s on {} connections ({:.0} ms each) = {:.1} % of the ceiling, achieved {:.0} req/s, generator p99 lag {lag} ms{}",
+            "{} {}: {} req/s on {} connections ({:.0} ms each) = {:.1} % of the ceiling; {checked}{} (achieved {:.0} req/s, generator p99 lag {lag} ms)",
             self.load.claim,
             self.load.workload,
-            self.load.rate,
+            rate_text(self.load.rate),
             self.load.connections,
             self.load.wait_ms,
             100.0 * self.share_of_ceiling,
+            if self.on_time {
+                "offered on time".to_string()
+            } else {
+                format!("NOT ON TIME: {}", self.why_not)
+            },
             self.achieved_rps,
-            if self.on_time { String::new() } else { format!(" — NOT ON TIME: {}", self.why_not) }
         )
+    }
+}
+
+/// A rate as said: whole req/s, or one decimal under 10 (`2.5`).
+fn rate_text(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.0}")
     }
 }
 
@@ -83,10 +105,10 @@ impl GeneratorCeiling {
             let load = &gate.load;
             if gate.share_of_ceiling > self.max_share {
                 refusals.push(format!(
-                    "gate {} ({}) offers up to {:.0} req/s on {} connections, {:.0} % of the {:.0} req/s this machine's generator reaches closed loop on /null with {} connections (at most {:.0} % allowed): its verdict would measure the generator, not the styles. Lower the workload's rates or max_rps (a longer wait per request shows the same effect at a lower rate), or give the generator more cores",
+                    "gate {} ({}) offers up to {} req/s on {} connections, {:.0} % of the {:.0} req/s this machine's generator reaches closed loop on /null with {} connections (at most {:.0} % allowed): its verdict would measure the generator, not the styles. Lower the workload's rates or max_rps (a longer wait per request shows the same effect at a lower rate), or give the generator more cores",
                     load.claim,
                     load.workload,
-                    load.rate,
+                    rate_text(load.rate),
                     load.connections,
                     100.0 * gate.share_of_ceiling,
                     self.closed_rps,
@@ -96,7 +118,7 @@ impl GeneratorCeiling {
             } else if !gate.on_time {
                 refusals.push(format!(
                     "gate {} ({}): the generator could not offer {:.0} req/s on {} connections on time before the run ({}): its verdict would measure the generator. Lower the rate or the connections, or give the generator more cores",
-                    load.claim, load.workload, load.rate, load.connections, gate.why_not
+                    load.claim, load.workload, gate.checked_rps, load.connections, gate.why_not
                 ));
             }
         }
@@ -123,6 +145,7 @@ mod tests {
                     wait_ms: 100.0,
                 },
                 share_of_ceiling: rate / closed_rps,
+                checked_rps: rate,
                 achieved_rps: rate,
                 lag_p99_ms: Some(if on_time { 0.1 } else { 14.0 }),
                 on_time,
@@ -153,6 +176,21 @@ mod tests {
         );
         assert!(why.contains("26000 req/s"), "{why}");
         assert!(why.contains("394 %"), "{why}");
+    }
+
+    #[test]
+    fn a_low_rate_is_said_with_its_decimal_and_its_check_rate_beside_it() {
+        let mut gate = ceiling(26_000.0, 2.5, true).gates.remove(0);
+        gate.checked_rps = 200.0;
+        let line = gate.describe();
+        assert!(
+            line.starts_with("C1 io-heavy: 2.5 req/s on 512 connections"),
+            "{line}"
+        );
+        assert!(
+            line.contains("checked at 200 req/s: offered on time"),
+            "{line}"
+        );
     }
 
     #[test]

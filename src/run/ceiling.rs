@@ -68,6 +68,16 @@ pub fn gate_loads(scenario: &Scenario) -> Vec<GateLoad> {
     loads
 }
 
+/// The lowest rate a gate's load is checked at: a window of 1 s at 2.5 req/s holds two
+/// or three requests, and the rate it "achieved" says nothing of the generator. A
+/// generator that offers this rate on time on the gate's connections offers less too.
+const MIN_CHECKED_RPS: f64 = 200.0;
+
+/// The rate a gate's load of `rate` is checked at.
+fn checked_rate(rate: f64) -> f64 {
+    rate.max(MIN_CHECKED_RPS)
+}
+
 /// Where and how the checks run.
 pub struct CeilingOptions<'a> {
     /// The `sabench` executable (the cheap server is started from it).
@@ -120,12 +130,17 @@ pub fn measure(
         let route = if wait.is_zero() { "null" } else { "io" };
         let report = crate::load::run(&LoadConfig {
             url: format!("http://{}/{route}", server.addr()),
-            schedule: Schedule::Constant { rate: load.rate },
+            schedule: Schedule::Constant {
+                rate: checked_rate(load.rate),
+            },
             connections: load.connections as usize,
             ..base.clone()
         })?;
         server.stop();
         gates.push(check_of(load, &report, closed.achieved_rps));
+        if let Some(gate) = gates.last_mut() {
+            gate.checked_rps = checked_rate(gate.load.rate);
+        }
     }
     Ok(Some(GeneratorCeiling {
         closed_rps: closed.achieved_rps,
@@ -145,6 +160,7 @@ fn check_of(load: GateLoad, report: &LoadReport, closed_rps: f64) -> GateLoadChe
         } else {
             f64::INFINITY
         },
+        checked_rps: load.rate,
         achieved_rps: report.achieved_rps,
         lag_p99_ms: report.generator_lag_ms.as_ref().map(|p| p.p99),
         on_time,
