@@ -50,6 +50,10 @@ pub struct GateLoadCheck {
     /// The rate the check offered: the gate's own, or more when that is too low to
     /// tell anything in a short window (200 req/s).
     pub checked_rps: f64,
+    /// The connections the check offered it on: the gate's own, or more when the rate
+    /// was raised (enough to hold twice the requests in flight at its wait).
+    #[serde(default)]
+    pub checked_connections: u32,
     /// What the open loop achieved, req/s.
     pub achieved_rps: f64,
     /// How late the generator sent, p99, ms (None: nothing sent).
@@ -66,7 +70,10 @@ impl GateLoadCheck {
     pub fn describe(&self) -> String {
         let lag = crate::display::or_dash(self.lag_p99_ms, 2);
         let checked = if self.checked_rps > self.load.rate {
-            format!("checked at {:.0} req/s: ", self.checked_rps)
+            format!(
+                "checked at {:.0} req/s on {} connections: ",
+                self.checked_rps, self.checked_connections
+            )
         } else {
             String::new()
         };
@@ -118,7 +125,7 @@ impl GeneratorCeiling {
             } else if !gate.on_time {
                 refusals.push(format!(
                     "gate {} ({}): the generator could not offer {:.0} req/s on {} connections on time before the run ({}): its verdict would measure the generator. Lower the rate or the connections, or give the generator more cores",
-                    load.claim, load.workload, gate.checked_rps, load.connections, gate.why_not
+                    load.claim, load.workload, gate.checked_rps, gate.checked_connections, gate.why_not
                 ));
             }
         }
@@ -146,6 +153,7 @@ mod tests {
                 },
                 share_of_ceiling: rate / closed_rps,
                 checked_rps: rate,
+                checked_connections: 512,
                 achieved_rps: rate,
                 lag_p99_ms: Some(if on_time { 0.1 } else { 14.0 }),
                 on_time,
@@ -182,13 +190,14 @@ mod tests {
     fn a_low_rate_is_said_with_its_decimal_and_its_check_rate_beside_it() {
         let mut gate = ceiling(26_000.0, 2.5, true).gates.remove(0);
         gate.checked_rps = 200.0;
+        gate.checked_connections = 640;
         let line = gate.describe();
         assert!(
             line.starts_with("C1 io-heavy: 2.5 req/s on 512 connections"),
             "{line}"
         );
         assert!(
-            line.contains("checked at 200 req/s: offered on time"),
+            line.contains("checked at 200 req/s on 640 connections: offered on time"),
             "{line}"
         );
     }

@@ -73,9 +73,17 @@ pub fn gate_loads(scenario: &Scenario) -> Vec<GateLoad> {
 /// generator that offers this rate on time on the gate's connections offers less too.
 const MIN_CHECKED_RPS: f64 = 200.0;
 
-/// The rate a gate's load of `rate` is checked at.
-fn checked_rate(rate: f64) -> f64 {
-    rate.max(MIN_CHECKED_RPS)
+/// The rate and connections a gate's load is checked at: its own, or, when its rate is
+/// under [`MIN_CHECKED_RPS`], that rate on enough connections to hold it (twice the
+/// requests in flight at the workload's wait): 16 connections that each wait 200 ms
+/// carry 80 req/s, and a check at 200 req/s on them would measure the connections.
+fn checked_load(load: &GateLoad) -> (f64, u32) {
+    if load.rate >= MIN_CHECKED_RPS {
+        return (load.rate, load.connections);
+    }
+    let in_flight = MIN_CHECKED_RPS * load.wait_ms / 1000.0;
+    let needed = (2.0 * in_flight).ceil() as u32;
+    (MIN_CHECKED_RPS, load.connections.max(needed))
 }
 
 /// Where and how the checks run.
@@ -128,19 +136,15 @@ pub fn measure(
         let wait = Duration::from_secs_f64(load.wait_ms / 1000.0);
         let server = start_server(scenario, wait, options, &format!("ceiling-{}", load.claim))?;
         let route = if wait.is_zero() { "null" } else { "io" };
+        let (rate, connections) = checked_load(&load);
         let report = crate::load::run(&LoadConfig {
             url: format!("http://{}/{route}", server.addr()),
-            schedule: Schedule::Constant {
-                rate: checked_rate(load.rate),
-            },
-            connections: load.connections as usize,
+            schedule: Schedule::Constant { rate },
+            connections: connections as usize,
             ..base.clone()
         })?;
         server.stop();
         gates.push(check_of(load, &report, closed.achieved_rps));
-        if let Some(gate) = gates.last_mut() {
-            gate.checked_rps = checked_rate(gate.load.rate);
-        }
     }
     Ok(Some(GeneratorCeiling {
         closed_rps: closed.achieved_rps,
@@ -154,13 +158,15 @@ pub fn measure(
 /// What one gate's open-loop check came to.
 fn check_of(load: GateLoad, report: &LoadReport, closed_rps: f64) -> GateLoadCheck {
     let on_time = report.valid && !report.generator_limited;
+    let (checked_rps, checked_connections) = checked_load(&load);
     GateLoadCheck {
         share_of_ceiling: if closed_rps > 0.0 {
             load.rate / closed_rps
         } else {
             f64::INFINITY
         },
-        checked_rps: load.rate,
+        checked_rps,
+        checked_connections,
         achieved_rps: report.achieved_rps,
         lag_p99_ms: report.generator_lag_ms.as_ref().map(|p| p.p99),
         on_time,
@@ -233,5 +239,21 @@ mod tests {
             loads.iter().all(|l| l.claim != "C3"),
             "the pipeline puts no load on the generator"
         );
+    }
+
+    #[test]
+    fn a_low_rate_is_checked_at_200_on_enough_connections_to_hold_it() {
+        let loads = gate_loads(&ci_claims());
+        let c4 = loads.iter().find(|l| l.claim == "C4").unwrap();
+        // 200 req/s × 200 ms = 40 in flight: 16 connections would cap it at 80 req/s.
+        assert_eq!(checked_load(c4), (200.0, 80));
+        let c5 = loads.iter().find(|l| l.claim == "C5").unwrap();
+        assert_eq!(
+            checked_load(c5),
+            (200.0, 16),
+            "no wait: its own connections"
+        );
+        let c1 = loads.iter().find(|l| l.claim == "C1").unwrap();
+        assert_eq!(checked_load(c1), (3200.0, 512), "a high rate is its own");
     }
 }
