@@ -35,8 +35,15 @@ fn assert_conserved(report: &LoadReport) {
     let statuses: u64 = report.status_counts.values().sum();
     assert!(statuses <= r.answered, "{statuses} statuses of {r:?}");
     assert_eq!(
-        report.latency_ms.all.requests, r.scheduled,
-        "every scheduled request has a latency in the `all` view"
+        report.latency_ms.all.requests,
+        r.scheduled + r.carried_over.in_all_view(),
+        "every scheduled request, and every carried-over one that failed or never ended, has a latency in the `all` view"
+    );
+    let carried = r.carried_over;
+    assert_eq!(
+        carried.requests,
+        carried.ok + carried.failed + carried.unfinished,
+        "{carried:?}"
     );
     assert_eq!(report.latency_ms.ok.requests, r.ok);
 }
@@ -181,7 +188,7 @@ fn every_tenth_500_is_counted_by_status_and_never_in_the_success_latency() {
 }
 
 #[test]
-fn warm_up_requests_still_unanswered_count_in_the_window() {
+fn warm_up_requests_still_unanswered_are_carried_over_not_counted_in_the_window() {
     // The first three requests (in the warm-up) hang; the rest are fast.
     let target = Target::start(|n, _| if n < 3 { Action::Hang } else { fast() });
     let mut config = LoadConfig::open(&target.url("/"), 100.0, 8, Duration::from_secs(1));
@@ -189,11 +196,98 @@ fn warm_up_requests_still_unanswered_count_in_the_window() {
     let report = run(&config);
     assert_conserved(&report);
     let r = &report.requests;
+    assert_eq!(r.scheduled, 100, "rate × window exactly: {r:?}");
+    assert_eq!(
+        r.in_flight_at_end, 0,
+        "the window's own all finished: {r:?}"
+    );
     // The three hung ones, and any warm-up request that happened to end just after.
-    assert!(r.carried_over >= 3, "{r:?}");
-    assert_eq!(r.in_flight_at_end, 3, "{r:?}");
+    assert!(r.carried_over.requests >= 3, "{r:?}");
+    assert_eq!(r.carried_over.unfinished, 3, "{r:?}");
     let all = report.latency_ms.all.corrected.expect("requests");
     assert!(all.max >= 1_000.0, "they waited the whole window: {all:?}");
+}
+
+/// The window identity against a target that answers in `latency`: whatever the
+/// warm-up and the rate, `scheduled` is rate × window exactly, nothing of the warm-up
+/// is sent, answered or achieved in it, and what was in flight when the window opened
+/// is carried over on its own (about rate × latency of them).
+fn window_holds_exactly_its_own_requests(rate: f64, latency: Duration, warmup: Duration) {
+    let target = Target::start(move |_, _| Action::Respond {
+        status: 200,
+        delay: latency,
+    });
+    let window = Duration::from_secs(1);
+    let in_flight = (rate * latency.as_secs_f64()).ceil() as usize;
+    let mut config = LoadConfig::open(&target.url("/"), rate, 4 * in_flight + 8, window);
+    config.warmup = warmup;
+    let report = run(&config);
+    assert_conserved(&report);
+    let r = &report.requests;
+    let expected = (rate * window.as_secs_f64()).round() as u64;
+    assert_eq!(r.scheduled, expected, "rate × window: {r:?}");
+    assert_eq!(r.sent + r.unsent, expected, "{r:?}");
+    assert!(
+        r.ok <= expected,
+        "nothing of the warm-up succeeds in the window: {r:?}"
+    );
+    assert!(
+        report.achieved_rps <= rate + 1e-9,
+        "achieved {} over a rate of {rate}",
+        report.achieved_rps
+    );
+    if !warmup.is_zero() {
+        assert!(
+            r.carried_over.requests >= 1,
+            "{in_flight} requests were in flight when the window opened: {r:?}"
+        );
+    }
+    assert_eq!(
+        r.carried_over.failed + r.carried_over.unfinished,
+        0,
+        "{r:?}"
+    );
+}
+
+#[test]
+fn the_window_holds_exactly_rate_times_window_at_20ms_and_a_1s_warm_up() {
+    window_holds_exactly_its_own_requests(200.0, Duration::from_millis(20), Duration::from_secs(1));
+}
+
+#[test]
+fn the_window_holds_exactly_rate_times_window_at_100ms_and_a_short_warm_up() {
+    window_holds_exactly_its_own_requests(
+        400.0,
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+    );
+}
+
+#[test]
+fn the_window_holds_exactly_rate_times_window_without_a_warm_up() {
+    window_holds_exactly_its_own_requests(150.0, Duration::from_millis(50), Duration::ZERO);
+}
+
+#[test]
+fn a_closed_loop_window_holds_what_was_sent_in_it() {
+    // 4 connections, 50 ms a request: about 80 sent in the window; the 4 in flight when
+    // it opened are the warm-up's.
+    let target = Target::start(|_, _| Action::Respond {
+        status: 200,
+        delay: Duration::from_millis(50),
+    });
+    let mut config = LoadConfig::closed(&target.url("/"), 4, Duration::from_secs(1));
+    config.warmup = Duration::from_millis(500);
+    let report = run(&config);
+    assert_conserved(&report);
+    let r = &report.requests;
+    let carried = r.carried_over;
+    assert!(
+        (1..=4).contains(&carried.requests),
+        "one a connection at most: {r:?}"
+    );
+    assert_eq!(carried.ok, carried.requests, "{r:?}");
+    assert!(r.scheduled <= 84, "{r:?}");
 }
 
 #[test]

@@ -360,10 +360,12 @@ impl Collected {
                 &self.totals.ok_service,
                 requests.scheduled,
             ),
+            // The all view holds the window's requests and the warm-up's failed or
+            // unfinished ones carried into it.
             all: LatencyView::of(
                 &self.totals.all_corrected,
                 &self.totals.all_service,
-                requests.scheduled,
+                requests.scheduled + requests.carried_over.in_all_view(),
             ),
         };
         let last_answer_s = self.last_answer.map(|at| {

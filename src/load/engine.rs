@@ -136,6 +136,16 @@ pub(crate) enum WorkerMessage {
     Done(Box<WorkerSummary>),
 }
 
+/// Where a request's outcome is recorded.
+enum Belongs {
+    /// Intended in the window: counted in it.
+    Window,
+    /// Intended in the warm-up, ended (or given up) in the window: on its own.
+    CarriedOver,
+    /// Intended and ended in the warm-up: not recorded.
+    WarmUp,
+}
+
 /// A request a connection is about to send.
 struct Ticket {
     intended: Option<Instant>,
@@ -192,9 +202,10 @@ impl Worker {
             }
         }
         let at = due.unwrap_or(ready);
-        // Measured: scheduled inside the window, or sent inside it after waiting out the
-        // warm-up's backlog (an overloaded server's queue is part of what it costs).
-        let measured = at >= plan.measure_start || ready >= plan.measure_start;
+        // A request belongs to the window its intended time falls in (closed loop: the
+        // time a free connection took it). A warm-up request sent late, inside the
+        // window, is still the warm-up's: it is carried over, never scheduled here.
+        let measured = at >= plan.measure_start;
         if measured {
             if let Some(max) = plan.max_requests {
                 if plan.issued.fetch_add(1, Ordering::Relaxed) >= max {
@@ -247,17 +258,17 @@ impl Worker {
         }
     }
 
-    /// Whether a request of `ticket` counts in the window when it ends at `at`; counts
-    /// a warm-up request carried into the window.
-    fn counts_at(&self, ticket: &Ticket, at: Instant, interval: &mut Recording) -> bool {
+    /// Where a request of `ticket` whose outcome came (or was given up) at `at` is
+    /// recorded: in the window, carried over from the warm-up, or nowhere (a warm-up
+    /// request that ended in the warm-up).
+    fn belongs(&self, ticket: &Ticket, at: Instant) -> Belongs {
         if ticket.measured {
-            return true;
+            Belongs::Window
+        } else if at >= self.plan.measure_start {
+            Belongs::CarriedOver
+        } else {
+            Belongs::WarmUp
         }
-        if at < self.plan.measure_start {
-            return false;
-        }
-        interval.note_carried_over();
-        true
     }
 
     fn record_finished(&self, ticket: &Ticket, timing: &Timing, finished: &Finished) {
@@ -265,21 +276,28 @@ impl Worker {
             self.last_answer.set(Some(timing.done));
         }
         let mut interval = self.interval.borrow_mut();
-        if self.counts_at(ticket, timing.done, &mut interval) {
-            interval.record(timing, finished);
+        match self.belongs(ticket, timing.done) {
+            Belongs::Window => interval.record(timing, finished),
+            Belongs::CarriedOver => interval.record_carried_over(timing, finished),
+            Belongs::WarmUp => {}
         }
     }
 
     fn record_in_flight(&self, ticket: &Ticket, intended: Instant, sent: Instant) {
         let end = self.effective_end().unwrap_or_else(Instant::now);
         let mut interval = self.interval.borrow_mut();
-        if self.counts_at(ticket, end, &mut interval) {
-            interval.record_in_flight(intended, sent, end);
+        match self.belongs(ticket, end) {
+            Belongs::Window => interval.record_in_flight(intended, sent, end),
+            Belongs::CarriedOver => {
+                interval.record_carried_over_unfinished(intended, Some(sent), end)
+            }
+            Belongs::WarmUp => {}
         }
     }
 
     /// Records every request the schedule called for before the end that no
-    /// connection ever took (the backlog of a stalled or saturated target).
+    /// connection ever took (the backlog of a stalled or saturated target): due in the
+    /// window, unsent; due in the warm-up, carried over and unfinished.
     fn record_unsent(&self) {
         let Some(end) = self.effective_end() else {
             return;
@@ -294,7 +312,11 @@ impl Worker {
                 break;
             }
             pacer.next_send();
-            interval.record_unsent(due, end);
+            if due >= self.plan.measure_start {
+                interval.record_unsent(due, end);
+            } else {
+                interval.record_carried_over_unfinished(due, None, end);
+            }
         }
     }
 }

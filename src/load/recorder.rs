@@ -142,12 +142,45 @@ pub struct Timing {
     pub done: Instant,
 }
 
+/// Warm-up requests (intended, or in closed loop sent, before the window opened) whose
+/// outcome came inside the window or never came: reported on their own, never as
+/// scheduled, sent or achieved in the window, so that `scheduled` is rate × window
+/// whatever the warm-up and the latency. `requests = ok + failed + unfinished`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CarriedOver {
+    /// Warm-up requests still without an outcome when the window opened.
+    pub requests: u64,
+    /// Of those, answered successfully inside the window (or its drain).
+    pub ok: u64,
+    /// Answered with an error inside the window (these enter the all-requests view).
+    pub failed: u64,
+    /// Never answered by the end (sent or not; these enter the all-requests view at
+    /// their lower bound `end − intended`).
+    pub unfinished: u64,
+}
+
+impl CarriedOver {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &CarriedOver) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.unfinished += other.unfinished;
+    }
+
+    /// How many of them the all-requests latency view holds (failures and unfinished).
+    pub fn in_all_view(&self) -> u64 {
+        self.failed + self.unfinished
+    }
+}
+
 /// Counters for a span of time. Over a whole run they obey
-/// `scheduled = sent + unsent` and `sent = ok + errors + in_flight_at_end`.
+/// `scheduled = sent + unsent` and `sent = ok + errors + in_flight_at_end`; the
+/// warm-up's requests carried into the window are apart, in [`CarriedOver`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
-    /// Requests the schedule called for in the measured window (closed loop: taken by a
-    /// free connection), plus warm-up requests still unanswered when it began.
+    /// Requests the schedule called for in the measured window (closed loop: sent by a
+    /// free connection inside it).
     pub scheduled: u64,
     /// Of those, requests written to (or attempted on) a connection.
     pub sent: u64,
@@ -155,8 +188,9 @@ pub struct Counts {
     pub unsent: u64,
     /// Sent but neither answered nor failed when the run (and its short drain) ended.
     pub in_flight_at_end: u64,
-    /// Warm-up requests counted in the window because they were unanswered when it began.
-    pub carried_over: u64,
+    /// Warm-up requests that were unanswered when the window began, on their own.
+    #[serde(default)]
+    pub carried_over: CarriedOver,
     /// Successful replies.
     pub ok: u64,
     /// Failures by class.
@@ -174,7 +208,7 @@ impl Counts {
         self.sent += other.sent;
         self.unsent += other.unsent;
         self.in_flight_at_end += other.in_flight_at_end;
-        self.carried_over += other.carried_over;
+        self.carried_over.merge(&other.carried_over);
         self.ok += other.ok;
         self.bytes_received += other.bytes_received;
         for (class, n) in &other.errors {
@@ -251,12 +285,45 @@ impl Recording {
         self.counts.sent += 1;
     }
 
-    /// A warm-up request, sent before the window, is counted in it because it was still
-    /// unanswered when the window began.
-    pub fn note_carried_over(&mut self) {
-        self.counts.scheduled += 1;
-        self.counts.sent += 1;
-        self.counts.carried_over += 1;
+    /// A warm-up request that ended inside the window: counted on its own, and in the
+    /// all-requests view only when it failed (its success belongs to no window).
+    pub fn record_carried_over(&mut self, timing: &Timing, finished: &Finished) {
+        let carried = &mut self.counts.carried_over;
+        carried.requests += 1;
+        match finished.outcome {
+            RequestOutcome::Ok(_) => carried.ok += 1,
+            RequestOutcome::Failed(_) => {
+                carried.failed += 1;
+                record_duration(
+                    &mut self.all_corrected,
+                    timing.done.saturating_duration_since(timing.intended),
+                );
+                record_duration(
+                    &mut self.all_service,
+                    timing.done.saturating_duration_since(timing.sent),
+                );
+            }
+        }
+    }
+
+    /// A warm-up request never answered by `end` (`sent`: None when it was never sent):
+    /// counted on its own, in the all-requests view at its lower bound.
+    pub fn record_carried_over_unfinished(
+        &mut self,
+        intended: Instant,
+        sent: Option<Instant>,
+        end: Instant,
+    ) {
+        let carried = &mut self.counts.carried_over;
+        carried.requests += 1;
+        carried.unfinished += 1;
+        record_duration(
+            &mut self.all_corrected,
+            end.saturating_duration_since(intended),
+        );
+        if let Some(sent) = sent {
+            record_duration(&mut self.all_service, end.saturating_duration_since(sent));
+        }
     }
 
     /// Adds one finished request (already counted as scheduled and sent).

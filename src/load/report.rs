@@ -90,8 +90,8 @@ pub struct Latency {
 /// `answered = ok + Σ errors`, `unfinished = unsent + in_flight_at_end`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestCounts {
-    /// Due in the window by the schedule (closed loop: taken by a free connection),
-    /// plus warm-up requests still unanswered when it began.
+    /// Due in the window by the schedule (closed loop: taken by a free connection in
+    /// it): rate × window exactly, whatever the warm-up and the latency.
     pub scheduled: u64,
     /// Written to (or attempted on) a connection.
     pub sent: u64,
@@ -103,8 +103,9 @@ pub struct RequestCounts {
     pub in_flight_at_end: u64,
     /// unsent + in_flight_at_end.
     pub unfinished: u64,
-    /// Warm-up requests counted here because they were unanswered when the window began.
-    pub carried_over: u64,
+    /// Warm-up requests still unanswered when the window began, with their outcomes:
+    /// on their own, in none of the counts above.
+    pub carried_over: crate::load::recorder::CarriedOver,
     /// Successful (1xx–3xx) replies.
     pub ok: u64,
     /// Answered with an error (every class in `errors`).
@@ -401,11 +402,12 @@ impl LoadReport {
                 r.unfinished, r.unsent, r.in_flight_at_end, self.drain_s
             );
         }
-        if r.carried_over > 0 {
+        let carried = r.carried_over;
+        if carried.requests > 0 {
             let _ = writeln!(
                 out,
-                "  carried    {} warm-up requests were unanswered when the window began and count in it",
-                r.carried_over
+                "  carried    {} warm-up requests were unanswered when the window began ({} ok, {} failed, {} never answered): on their own, not in the window",
+                carried.requests, carried.ok, carried.failed, carried.unfinished
             );
         }
         let _ = writeln!(
