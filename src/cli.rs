@@ -66,6 +66,15 @@ pub enum Command {
     Pipeline(PipelineArgs),
     /// Check the articles' claims against a run: writes claims.md; gated claims set the exit code.
     Check(CheckArgs),
+    /// Run a scenario as written, then again with each of the bench's own knobs changed
+    /// (window doubled, generator connections doubled, probe connections doubled), and
+    /// say whether each ratio and headline figure moved beyond its noise.
+    ///
+    /// A figure that moves with a knob of the bench describes the bench, not the
+    /// styles. Writes invariance.md and invariance.json beside the runs. Exit status:
+    /// 0 every figure stayed within its noise, 5 some moved or could not be told, 130
+    /// interrupted (what was compared so far kept), 1 the check could not run.
+    Invariance(InvarianceArgs),
 }
 
 /// `sabench check`.
@@ -109,6 +118,22 @@ pub struct RunArgs {
     pub out: std::path::PathBuf,
     /// The database workloads query this PostgreSQL (it needs the seeded `users`
     /// table) instead of a throwaway one `sabench` starts and removes.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `sabench invariance`.
+#[derive(Debug, Args)]
+pub struct InvarianceArgs {
+    /// Scenario file (use at least 3 repetitions: a figure's noise is its spread).
+    pub scenario: std::path::PathBuf,
+    /// Folder under which the check's own folder is created (never overwriting a run).
+    #[arg(long, default_value = "results")]
+    pub out: std::path::PathBuf,
+    /// The knobs to change, one run each (default: all three).
+    #[arg(long = "factor", value_enum)]
+    pub factors: Vec<crate::run::invariance::Factor>,
+    /// The database workloads query this PostgreSQL instead of a throwaway one.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 }
@@ -535,6 +560,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare(args),
         Command::Pipeline(args) => pipeline(args),
         Command::Check(args) => check(args),
+        Command::Invariance(args) => invariance(args),
     }
 }
 
@@ -1087,6 +1113,44 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!("a gated claim did not hold (see the `gate` column): exiting with status 1");
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Exit status of an invariance check where some figure moved or could not be told.
+const EXIT_NOT_INVARIANT: u8 = 5;
+
+fn invariance(args: InvarianceArgs) -> anyhow::Result<ExitCode> {
+    let interrupted =
+        crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
+    let options = crate::run::RunOptions {
+        scenario: args.scenario,
+        out: args.out,
+        sabench: std::env::current_exe().context("cannot find the sabench executable")?,
+        interrupted,
+        database_url: args.database_url,
+    };
+    crate::load::raise_open_file_limit();
+    let factors = if args.factors.is_empty() {
+        crate::run::invariance::Factor::ALL.to_vec()
+    } else {
+        args.factors
+    };
+    let outcome = crate::run::invariance::run(&options, &factors)?;
+    let path = outcome.root.join("invariance.md");
+    print!("{}", std::fs::read_to_string(&path).unwrap_or_default());
+    eprintln!("written to {}", path.display());
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: the runs measured so far are compared in {}",
+            path.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if outcome.invariant {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("some figure moved with a knob of the bench, or could not be told: exiting with status {EXIT_NOT_INVARIANT}");
+        Ok(ExitCode::from(EXIT_NOT_INVARIANT))
     }
 }
 

@@ -54,7 +54,7 @@ achieved_rps,requests_scheduled,requests_sent,requests_unsent,requests_in_flight
 err_connect_refused,err_connect_timeout,err_reset,err_timeout,err_status_4xx,\
 err_status_5xx,err_tls,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,service_p50_ms,\
 service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
-probe_p95_ms,probe_p99_ms,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
+probe_p95_ms,probe_p99_ms,probe_ok_share,probe_lower_bound,probe_invalid_reason,lag_p99_ms,lag_max_ms,server_wait_p50_ms,\
 server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
 server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,connect_failures,tree_rss_sum_peak_mib,thresholds_failed,\
 server_cores,cpu_user_us_per_ok,cpu_sys_us_per_ok,cpu_tick_us_per_ok,ctx_voluntary_per_ok,ctx_involuntary_per_ok,threads_mean,runnable_mean,\
@@ -694,4 +694,79 @@ fn a_scenarios_thresholds_are_checked_per_cell_and_fail_the_run_with_exit_status
         stderr.contains("`thresholds`") && stderr.contains("not a latency"),
         "{stderr}"
     );
+}
+
+/// A blocking call in the only worker (10 ms a request, 8 connections) makes a cheap
+/// request wait about 80 ms, so a probe of 50 req/s on one connection (about 12 a
+/// second) never catches up: its p95 is a lower bound that grows with the window.
+const PROBE_ON_ONE_CONNECTION: &str = r#"
+name = "probe-one"
+duration = "500ms"
+warmup = "200ms"
+repetitions = 2
+[load]
+probe = { route = "/health", rate = 50.0, connections = 1 }
+[[workloads]]
+name = "io-sleep"
+route = "io"
+io_latency = "10ms"
+connections = [8]
+[[styles]]
+style = "async"
+workers = [1]
+variant = "blocking-in-async"
+"#;
+
+#[test]
+fn invariance_reruns_with_the_bench_changed_and_a_backlogged_probe_is_a_bound_not_a_figure() {
+    let dir = temp_dir("invariance");
+    let scenario = write_scenario(&dir, PROBE_ON_ONE_CONNECTION);
+    let out = dir.join("out");
+    let output = sabench()
+        .args(["invariance"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .args(["--factor", "window", "--factor", "connections"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    let checks = common::runs::run_folders(&out);
+    assert_eq!(checks.len(), 1, "one folder for the check: {checks:?}");
+    let check = &checks[0];
+    let runs: Vec<PathBuf> = common::runs::run_folders(check)
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(runs.len(), 2, "as written and window-x2: {runs:?}");
+    let doubled = runs
+        .iter()
+        .find(|r| r.to_string_lossy().ends_with("probe-one-window-x2"))
+        .unwrap_or_else(|| panic!("{runs:?}"));
+    assert_eq!(manifest(doubled)["scenario"]["duration"], "1s");
+    assert_eq!(manifest(&runs[0])["scenario"]["duration"], "500ms");
+    let cells = common::runs::cells(&runs[0]);
+    assert!(
+        cells.iter().all(|c| c["probe_lower_bound"] == "true"),
+        "{cells:?}"
+    );
+    assert!(
+        cells
+            .iter()
+            .all(|c| c["probe_invalid_reason"].contains("--connections 1")),
+        "{cells:?}"
+    );
+    let text = std::fs::read_to_string(check.join("invariance.md")).unwrap();
+    assert!(text.contains("connections-x2: not run"), "{text}");
+    let probe_row = text
+        .lines()
+        .find(|l| l.contains("probe_p95_ms"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(probe_row.contains("| ≥ "), "{probe_row}");
+    assert!(probe_row.contains("cannot tell: a bound"), "{probe_row}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(check.join("invariance.json")).unwrap()).unwrap();
+    assert_eq!(json["invariant"], false);
+    assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
 }

@@ -4,7 +4,7 @@ use crate::display::fixed;
 use crate::results::CellRecord;
 
 /// Median and range of one metric over repetitions.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Stat {
     /// Median.
     pub median: f64,
@@ -117,6 +117,9 @@ pub struct Group {
     pub server_wait_p50: Option<f64>,
     /// The cheap-route probe's p95, ms (when the scenario runs one).
     pub probe_p95: Option<Stat>,
+    /// Whether the probe's p95 is only a lower bound in some repetition (it never
+    /// caught up with its schedule, so a longer window reads more).
+    pub probe_lower_bound: bool,
     /// Largest runtime lag, ms (async styles).
     pub lag_max: Option<Stat>,
     /// Requests scheduled over all repetitions (older runs: answered ones).
@@ -286,6 +289,7 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                 probe_p95: first
                     .probe_p95_ms
                     .and_then(|_| Stat::of_every(members.iter().map(|c| c.probe_p95_ms))),
+                probe_lower_bound: members.iter().any(|c| c.probe_lower_bound),
                 lag_max: first
                     .lag_max_ms
                     .and_then(|_| Stat::of(members.iter().filter_map(|c| c.lag_max_ms))),

@@ -54,6 +54,28 @@ pub struct Side {
     /// The lowest cap the bench put on its rate over its repetitions, req/s, and what
     /// set it (Little's law, the offered rate, where a search stopped).
     pub rate_cap: Option<(f64, String)>,
+    /// Why its values are only lower bounds (None: they are measurements): a probe that
+    /// never caught up with its schedule reads more the longer the window.
+    pub lower_bound: Option<String>,
+}
+
+/// What a ratio is when a side's value is only a bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatioBound {
+    /// The true ratio is at least this (the numerator is a lower bound).
+    AtLeast,
+    /// The true ratio is at most this (the denominator is a lower bound).
+    AtMost,
+}
+
+impl RatioBound {
+    /// `≥ ` or `≤ `, put before the ratio.
+    pub fn sign(self) -> &'static str {
+        match self {
+            RatioBound::AtLeast => "≥ ",
+            RatioBound::AtMost => "≤ ",
+        }
+    }
 }
 
 /// One evaluated check.
@@ -75,6 +97,8 @@ pub struct CheckResult {
     pub reason: String,
     /// The Mann–Whitney p-value of the two sides' repetitions, when both have some.
     pub p: Option<f64>,
+    /// Whether the ratio is only a bound (a side's value was a lower bound).
+    pub bound: Option<RatioBound>,
 }
 
 /// A side of `workload` at `level` (the pipeline's ways too); Err says why there is none.
@@ -103,6 +127,7 @@ pub fn side(
             error_share: None,
             values,
             rate_cap: None,
+            lower_bound: None,
         });
     }
     let levels = levels_of(run, workload);
@@ -116,11 +141,30 @@ pub fn side(
         .filter(|c| !c.valid)
         // In an overload experiment the target not keeping up is the effect.
         .find(|c| !overload || c.generator_limited);
+    let probe_metric = metric.starts_with("probe_");
+    // A probe the generator could not drive describes nothing; one the target (or its
+    // own connections) held back reads a lower bound.
+    let probe_invalid = group
+        .rows(&run.cells)
+        .filter(|_| probe_metric)
+        .find(|c| !c.probe_invalid_reason.is_empty() && !c.probe_lower_bound);
     let unusable = if group.failed > 0 {
         Some(format!("{} of its {} runs failed", group.failed, group.n))
+    } else if let Some(c) = invalid {
+        Some(format!("its cell is invalid ({})", c.invalid_reason))
     } else {
-        invalid.map(|c| format!("its cell is invalid ({})", c.invalid_reason))
+        probe_invalid.map(|c| format!("its probe is invalid ({})", c.probe_invalid_reason))
     };
+    let lower_bound = group
+        .rows(&run.cells)
+        .filter(|_| probe_metric)
+        .find(|c| c.probe_lower_bound)
+        .map(|c| {
+            format!(
+                "its probe did not keep its schedule ({}), so its latency grows with the window: a lower bound",
+                c.probe_invalid_reason
+            )
+        });
     let values = group.values(&run.cells, metric);
     Ok(Side {
         label: label.to_string(),
@@ -129,6 +173,7 @@ pub fn side(
         error_share: group.failure_share(),
         values,
         rate_cap: group.rate_cap(&run.cells),
+        lower_bound,
     })
 }
 
@@ -182,6 +227,7 @@ pub fn evaluate(run: &RunData, pair: &Pair) -> CheckResult {
         verdict: judgement.verdict,
         reason: judgement.reason,
         p: judgement.p,
+        bound: judgement.bound,
     }
 }
 
@@ -198,6 +244,8 @@ pub struct Judgement {
     /// The Mann–Whitney p-value of the two sides' repetitions (None: a single value
     /// on some side, or an absolute check).
     pub p: Option<f64>,
+    /// Whether the ratio is only a bound.
+    pub bound: Option<RatioBound>,
 }
 
 impl Judgement {
@@ -207,7 +255,48 @@ impl Judgement {
             verdict: ClaimVerdict::CannotDecide,
             reason,
             p: None,
+            bound: None,
         }
+    }
+}
+
+/// What a ratio of `numerator` over `denominator` is when either side's value is only
+/// a lower bound: Ok(None) a plain ratio, Ok(Some) a bound, Err why there is none.
+fn ratio_bound(numerator: &Side, denominator: &Side) -> Result<Option<RatioBound>, String> {
+    match (&numerator.lower_bound, &denominator.lower_bound) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Ok(Some(RatioBound::AtLeast)),
+        (None, Some(_)) => Ok(Some(RatioBound::AtMost)),
+        (Some(why), Some(_)) => Err(format!(
+            "both sides are lower bounds ({}: {why}), so their ratio is no bound at all",
+            numerator.label
+        )),
+    }
+}
+
+/// A verdict on a ratio that is only a bound: a lower bound can show that a "≥"
+/// threshold holds, never that it does not; an upper bound only the reverse. What a
+/// bound cannot show is "cannot decide", with the reason.
+fn bounded_verdict(
+    verdict: ClaimVerdict,
+    bound: RatioBound,
+    at_most: bool,
+    why: &str,
+) -> (ClaimVerdict, String) {
+    let shows = match (bound, at_most) {
+        (RatioBound::AtLeast, false) | (RatioBound::AtMost, true) => ClaimVerdict::Holds,
+        (RatioBound::AtLeast, true) | (RatioBound::AtMost, false) => ClaimVerdict::DoesNotHold,
+    };
+    if verdict == shows {
+        (verdict, format!("the ratio is a bound: {why}"))
+    } else {
+        (
+            ClaimVerdict::CannotDecide,
+            format!(
+                "the ratio is only a bound ({}the value) and does not reach the threshold: {why}",
+                bound.sign()
+            ),
+        )
     }
 }
 
@@ -228,11 +317,13 @@ pub fn judge(
     let mut values = Vec::new();
     let mut repetitions = Vec::new();
     let mut caps = Vec::new();
+    let mut used: Vec<&Side> = Vec::new();
     for side in sides {
         let side = match side {
             Ok(side) => side,
             Err(why) => return Judgement::cannot(why.clone()),
         };
+        used.push(side);
         if let Some(why) = &side.unusable {
             return Judgement::cannot(format!("{}: {why}", side.label));
         }
@@ -320,18 +411,50 @@ pub fn judge(
             ..Judgement::cannot(why)
         };
     }
+    let bound = match used.as_slice() {
+        [only] => Ok(only.lower_bound.as_ref().map(|_| RatioBound::AtLeast)),
+        [w, r] if higher_better(&pair.metric) => ratio_bound(r, w),
+        [w, r] => ratio_bound(w, r),
+        _ => Ok(None),
+    };
+    let bound = match bound {
+        Ok(bound) => bound,
+        Err(why) => {
+            return Judgement {
+                ratio: Some(ratio),
+                p,
+                ..Judgement::cannot(why)
+            }
+        }
+    };
+    let at_most = pair.wrong.is_empty() && pair.at_most;
     let verdict = match pair.within {
         Some(band) => within(&ratio, band),
-        None => verdict(
-            &ratio,
-            pair.threshold.unwrap_or(1.0),
-            pair.wrong.is_empty() && pair.at_most,
+        None => verdict(&ratio, pair.threshold.unwrap_or(1.0), at_most),
+    };
+    let (verdict, reason) = match bound {
+        None => (verdict, String::new()),
+        Some(_) if pair.within.is_some() => (
+            ClaimVerdict::CannotDecide,
+            "a side is only a lower bound, and an equivalence needs measurements".into(),
         ),
+        Some(bound) => {
+            let why = used
+                .iter()
+                .find_map(|side| {
+                    side.lower_bound
+                        .as_ref()
+                        .map(|why| format!("{}: {why}", side.label))
+                })
+                .unwrap_or_default();
+            bounded_verdict(verdict, bound, at_most, &why)
+        }
     };
     Judgement {
         ratio: Some(ratio),
         verdict,
-        reason: String::new(),
+        bound,
+        reason,
         p,
     }
 }
@@ -422,6 +545,16 @@ fn bound(pair: &Pair) -> String {
     }
 }
 
+/// A check's ratio as printed: `12.3 [10.1–14.0]`, `≥ 26,580` when it is only a
+/// bound, `—` when there is none.
+fn ratio_text(result: &CheckResult) -> String {
+    let value = Stat::display_or_dash(result.ratio, 3);
+    match (result.bound, result.ratio) {
+        (Some(bound), Some(_)) => format!("{}{value}", bound.sign()),
+        _ => value,
+    }
+}
+
 /// `claims.md`.
 pub fn render(run: &RunData, results: &[CheckResult]) -> String {
     let m = &run.manifest;
@@ -433,7 +566,7 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
          an interval across the threshold is inconclusive. A gated check needs at least 5 repetitions a side. \
          A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
          A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
-         has no value, has a median of 0 where the ratio divides by it (a repetition of 0 among others leaves the interval open above, `∞`, and the verdict rests on its bottom), or is capped by the bench below what the check needs (Little's law: `rate_cap_rps` in cells.csv); `why` says which. A gate that cannot decide fails.\n\n\
+         has no value, is only a bound that cannot show the verdict (a probe that never caught up with its schedule reads a lower bound: `≥` before the ratio), has a median of 0 where the ratio divides by it (a repetition of 0 among others leaves the interval open above, `∞`, and the verdict rests on its bottom), or is capped by the bench below what the check needs (Little's law: `rate_cap_rps` in cells.csv); `why` says which. A gate that cannot decide fails.\n\n\
          | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | why | gate |\n\
          |---|---|---|---|---|---|---|---:|---:|---|---|---|\n",
         m.run_id, m.cores, m.cpu_model, m.kernel, m.git_revision, m.started
@@ -463,8 +596,8 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             Stat::display_or_dash(r.right, 3),
             r.level,
             match r.p {
-                Some(value) => format!("{}, p = {value:.3}", Stat::display_or_dash(r.ratio, 3)),
-                None => Stat::display_or_dash(r.ratio, 3),
+                Some(value) => format!("{}, p = {value:.3}", ratio_text(r)),
+                None => ratio_text(r),
             },
             bound(p),
             r.verdict.text(),
@@ -529,7 +662,7 @@ pub fn gate_line(result: &CheckResult) -> String {
     let Some(ratio) = result.ratio else {
         return format!("{head}: {}", result.reason);
     };
-    let value = Stat::display_or_dash(Some(ratio), 3);
+    let value = ratio_text(result);
     let margin = match pair.within {
         // An equivalence: the room left inside the band at the interval's worse end.
         Some(band) => {
@@ -608,6 +741,7 @@ mod tests {
             right: None,
             ratio,
             verdict,
+            bound: None,
             reason: reason.into(),
             p: None,
         }
@@ -785,6 +919,7 @@ mod tests {
             error_share: Some(0.0),
             values: values.to_vec(),
             rate_cap: None,
+            lower_bound: None,
         })
     }
 
@@ -816,6 +951,71 @@ mod tests {
             repeated("good", &good[..2]),
         );
         assert_eq!(j.verdict, ClaimVerdict::Holds);
+    }
+
+    fn bounded(side: Result<Side, String>) -> Result<Side, String> {
+        side.map(|s| Side {
+            lower_bound: Some("its probe did not keep its schedule".into()),
+            ..s
+        })
+    }
+
+    #[test]
+    fn a_ratio_on_a_lower_bound_is_a_bound_and_decides_only_what_a_bound_can_show() {
+        // Probe p95 (lower is better): wrong ÷ right. A backlogged wrong side makes the
+        // ratio "at least": it can show that "≥ 10" holds, never that it does not.
+        let probe = pair(|p| {
+            p.metric = "probe_p95_ms".into();
+            p.threshold = Some(10.0);
+        });
+        let j = judged(
+            &probe,
+            bounded(side("bad", Some(3_000.0))),
+            side("good", Some(1.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::Holds);
+        assert_eq!(j.bound, Some(RatioBound::AtLeast));
+        assert!(j.reason.contains("a bound"), "{}", j.reason);
+        let j = judged(
+            &probe,
+            bounded(side("bad", Some(5.0))),
+            side("good", Some(1.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide, "5 is only ≥ 5");
+        // A backlogged right side makes it "at most": it can show "does not hold".
+        let j = judged(
+            &probe,
+            side("bad", Some(5.0)),
+            bounded(side("good", Some(1.0))),
+        );
+        assert_eq!(
+            (j.verdict, j.bound),
+            (ClaimVerdict::DoesNotHold, Some(RatioBound::AtMost))
+        );
+        let j = judged(
+            &probe,
+            side("bad", Some(50.0)),
+            bounded(side("good", Some(1.0))),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        // Both bounds: no ratio can be judged.
+        let j = judged(
+            &probe,
+            bounded(side("bad", Some(50.0))),
+            bounded(side("good", Some(1.0))),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(j.reason.contains("both sides"), "{}", j.reason);
+        // Printed with its sign.
+        let result = CheckResult {
+            bound: Some(RatioBound::AtLeast),
+            ..gate_result(Some(Stat::of([26_580.0]).unwrap()), ClaimVerdict::Holds, "")
+        };
+        assert!(
+            gate_line(&result).contains(": ≥ 26580"),
+            "{}",
+            gate_line(&result)
+        );
     }
 
     fn capped(side: Result<Side, String>, cap: f64) -> Result<Side, String> {

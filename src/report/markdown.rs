@@ -287,7 +287,16 @@ fn table(run: &RunData, workload: &str) -> String {
                 percent(group.failure_share()),
             );
             if has_probe {
-                let _ = write!(row, " {} |", Stat::display_or_dash(group.probe_p95, 2));
+                let sign = if group.probe_lower_bound && group.probe_p95.is_some() {
+                    "≥ "
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    row,
+                    " {sign}{} |",
+                    Stat::display_or_dash(group.probe_p95, 2)
+                );
             }
             if has_lag {
                 let _ = write!(row, " {} |", Stat::display_or_dash(group.lag_max, 2));
@@ -448,13 +457,20 @@ fn pairs_section(run: &RunData) -> String {
                 (super::claims::ClaimVerdict::CannotDecide, _) | (_, None) => {
                     format!("— ({})", judged.reason)
                 }
-                (_, Some(ratio)) => format!("{:.1}×", ratio.median),
+                (_, Some(ratio)) => format!(
+                    "{}{:.1}×",
+                    judged.bound.map_or("", |b| b.sign()),
+                    ratio.median
+                ),
             };
             let value = |side: &Result<super::claims::Side, String>| {
-                crate::display::or_dash(
-                    side.as_ref().ok().and_then(|s| s.value).map(|v| v.median),
-                    3,
-                )
+                let side = side.as_ref().ok();
+                let sign = match side {
+                    Some(s) if s.lower_bound.is_some() && s.value.is_some() => "≥ ",
+                    _ => "",
+                };
+                let median = side.and_then(|s| s.value).map(|v| v.median);
+                format!("{sign}{}", crate::display::or_dash(median, 3))
             };
             let _ = writeln!(
                 out,

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod database;
 pub mod hlog;
 pub mod html;
+pub mod invariance;
 pub mod markdown;
 pub mod mechanism_chart;
 pub mod pipeline;

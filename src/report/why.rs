@@ -607,6 +607,7 @@ mod tests {
             unserved: 0,
             server_wait_p50: None,
             probe_p95: None,
+            probe_lower_bound: false,
             lag_max: None,
             requests: 1000,
             valid: true,

@@ -103,12 +103,27 @@ pub struct CellRecord {
     /// Every request's corrected max, ms.
     #[serde(default)]
     pub all_max_ms: Option<f64>,
-    /// The probe's (cheap route alongside the load) corrected p95, ms.
+    /// The probe's (cheap route alongside the load) corrected p95, ms: of its
+    /// successes; when `probe_lower_bound`, of every request it was scheduled to send,
+    /// the unfinished at `end − intended` (a lower bound).
     #[serde(default)]
     pub probe_p95_ms: Option<f64>,
     /// The probe's corrected p99, ms.
     #[serde(default)]
     pub probe_p99_ms: Option<f64>,
+    /// The share of the probe's scheduled requests that succeeded (None: no probe).
+    #[serde(default)]
+    pub probe_ok_share: Option<f64>,
+    /// The probe's latencies are lower bounds: it did not keep its schedule (its own
+    /// connections capped it, or the target stalled it), so its backlog grew with the
+    /// window and a longer window would read more. `probe_invalid_reason` says why.
+    #[serde(default)]
+    pub probe_lower_bound: bool,
+    /// Why the probe's load was not valid (empty: valid, or no probe). When
+    /// `probe_lower_bound` is false too, the generator was at fault and its figures
+    /// describe nothing.
+    #[serde(default)]
+    pub probe_invalid_reason: String,
     /// Async styles: runtime lag p99 since the server started, ms.
     #[serde(default)]
     pub lag_p99_ms: Option<f64>,
@@ -436,7 +451,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 60] = [
+    const NEWER: [&str; 63] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -450,6 +465,9 @@ mod tests {
         "connections_unserved",
         "probe_p95_ms",
         "probe_p99_ms",
+        "probe_ok_share",
+        "probe_lower_bound",
+        "probe_invalid_reason",
         "lag_p99_ms",
         "lag_max_ms",
         "server_wait_p50_ms",
@@ -546,6 +564,9 @@ mod tests {
             all_max_ms: Some(1.0),
             probe_p95_ms: Some(1.0),
             probe_p99_ms: Some(1.0),
+            probe_ok_share: Some(1.0),
+            probe_lower_bound: false,
+            probe_invalid_reason: String::new(),
             lag_p99_ms: Some(1.0),
             lag_max_ms: Some(1.0),
             server_wait_p50_ms: Some(1.0),

@@ -9,6 +9,7 @@ mod ceiling;
 mod cell;
 mod children;
 mod database;
+pub mod invariance;
 mod mechanism;
 pub mod plan;
 pub mod process;
@@ -43,6 +44,7 @@ use record::{failed_record, mark_crashed};
 use scenario::Scenario;
 
 /// How to run.
+#[derive(Clone)]
 pub struct RunOptions {
     /// The scenario file.
     pub scenario: PathBuf,
@@ -88,6 +90,13 @@ pub struct RunOutcome {
 /// Runs a scenario to the end (or to an interruption), then writes its report.
 pub fn run(options: &RunOptions) -> anyhow::Result<RunOutcome> {
     let scenario = scenario::load(&options.scenario)?;
+    run_loaded(scenario, options)
+}
+
+/// Runs `scenario` (already read from `options.scenario`, perhaps changed since, as
+/// the invariance check does) to the end or to an interruption, then writes its
+/// report. The manifest records the scenario as run.
+pub fn run_loaded(scenario: Scenario, options: &RunOptions) -> anyhow::Result<RunOutcome> {
     let cells = plan::cells(&scenario);
     // Refused now, with the numbers, rather than as a scatter of failed connects later.
     let most = cells

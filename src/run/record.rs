@@ -107,6 +107,23 @@ pub(super) fn failed_record(
     }
 }
 
+/// Whether a probe's latencies are only lower bounds: it did not keep its schedule, and
+/// not for the generator's fault (its connections or the target held it back).
+fn probe_is_lower_bound(probe: &LoadReport) -> bool {
+    !probe.valid && !probe.generator_limited
+}
+
+/// The probe's latency: of its successes; or, when it fell behind, of every request it
+/// was scheduled to send, the unfinished at `end − intended` (a lower bound: with a
+/// backlog that never drains, the successes alone may be none, or only the early ones).
+fn probe_latency(probe: &LoadReport) -> Option<crate::load::report::Percentiles> {
+    if probe_is_lower_bound(probe) {
+        probe.latency_ms.all.corrected
+    } else {
+        probe.latency_ms.ok.corrected
+    }
+}
+
 pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'_>) -> CellRecord {
     let report = measured.report;
     let target_rps = measured.target_rps;
@@ -158,12 +175,14 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         all_p95_ms: all.map(|p| p.p95),
         all_p99_ms: all.map(|p| p.p99),
         all_max_ms: all.map(|p| p.max),
-        probe_p95_ms: measured
+        probe_p95_ms: measured.probe.and_then(probe_latency).map(|c| c.p95),
+        probe_p99_ms: measured.probe.and_then(probe_latency).map(|c| c.p99),
+        probe_ok_share: measured.probe.and_then(|p| p.latency_ms.ok.share),
+        probe_lower_bound: measured.probe.is_some_and(probe_is_lower_bound),
+        probe_invalid_reason: measured
             .probe
-            .and_then(|p| p.latency_ms.ok.corrected.map(|c| c.p95)),
-        probe_p99_ms: measured
-            .probe
-            .and_then(|p| p.latency_ms.ok.corrected.map(|c| c.p99)),
+            .map(|p| p.invalid_reasons.join("; "))
+            .unwrap_or_default(),
         lag_p99_ms: measured.lag.map(|l| l.p99_ms),
         lag_max_ms: measured.lag.map(|l| l.max_ms),
         server_wait_p50_ms: report.server_wait_ms.map(|w| w.p50),

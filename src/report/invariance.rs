@@ -1,0 +1,349 @@
+//! The invariance check's comparison: the same scenario measured as written and with
+//! one of the bench's own knobs changed (window, generator connections, probe
+//! connections; see `run::invariance`), read from the runs' folders alone. Every pair's
+//! ratio and every cell's headline figures (throughput, p95, the probe's p95) are set
+//! side by side; a figure whose range over the repetitions in a variant does not
+//! overlap its range as written moved beyond its noise, and so describes the bench,
+//! not the styles. Writes `invariance.md` and `invariance.json`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::aggregate::Stat;
+use super::RunData;
+use crate::results::RunDir;
+
+/// One run of the check: the scenario as written, or with one knob changed.
+pub struct Variant {
+    /// "as written", or the factor's name (`window-x2`, ...).
+    pub label: String,
+    /// Its run folder.
+    pub dir: RunDir,
+}
+
+/// How far apart two medians must be, besides their ranges parting, for a figure to
+/// have moved: runs of the same build a minute apart drifted up to 6.9 % here
+/// (DESIGN.md), more than the spread of a few repetitions within one run shows.
+pub const DRIFT: f64 = 0.10;
+
+/// Whether a figure stayed within its noise in a variant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", content = "why", rename_all = "snake_case")]
+pub enum Movement {
+    /// Its ranges overlap: the knob did not move it beyond its noise.
+    Within,
+    /// Its ranges do not overlap: the knob moved it (the bench set it).
+    Moved,
+    /// It cannot be told (a side not measured, one repetition, a bound).
+    CannotTell(String),
+}
+
+impl Movement {
+    /// Compares a figure as written with the same figure in a variant. Each `Stat` is
+    /// a median with its range (min–max over repetitions, or a ratio's interval).
+    pub fn of(base: Option<&Figure>, variant: Option<&Figure>) -> Self {
+        let (Some(base), Some(variant)) = (base, variant) else {
+            return Movement::CannotTell("not measured on both".into());
+        };
+        if base.repetitions < 2 || variant.repetitions < 2 {
+            return Movement::CannotTell(
+                "one repetition has no spread to judge by: run at least 3".into(),
+            );
+        }
+        let apart = (variant.value.median - base.value.median).abs()
+            > DRIFT * base.value.median.abs().max(variant.value.median.abs());
+        if base.value.overlaps(&variant.value) || !apart {
+            Movement::Within
+        } else {
+            Movement::Moved
+        }
+    }
+}
+
+/// A figure in one run: its median and range, and how many repetitions gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Figure {
+    /// Median, and its range or interval.
+    pub value: Stat,
+    /// Repetitions behind it.
+    pub repetitions: usize,
+    /// Whether it is only a bound (`≥` or `≤`, a probe that never caught up).
+    pub bound: Option<&'static str>,
+}
+
+impl Figure {
+    fn text(&self) -> String {
+        format!("{}{}", self.bound.unwrap_or(""), self.value.display(3))
+    }
+}
+
+/// One figure across the variants.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// What it is: `C4 ratio (probe_p95_ms)`, `io-sleep async(workers=1) c=32 p95_ms`.
+    pub figure: String,
+    /// As written.
+    pub base: Option<Figure>,
+    /// In each variant, with its movement.
+    pub variants: Vec<(String, Option<Figure>, Movement)>,
+}
+
+/// The comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvarianceReport {
+    /// Every figure stayed within its noise in every variant (and there was one).
+    pub invariant: bool,
+    /// The variants, in order (the first is the scenario as written).
+    pub runs: Vec<(String, String)>,
+    /// Factors not run, and why.
+    pub skipped: Vec<String>,
+    /// The figures.
+    pub rows: Vec<Row>,
+}
+
+/// Headline figures of every cell.
+const CELL_METRICS: [&str; 3] = ["achieved_rps", "p95_ms", "probe_p95_ms"];
+
+/// The figures of one run, by name.
+fn figures(run: &RunData) -> Vec<(String, Figure)> {
+    let mut out = Vec::new();
+    for check in super::claims::checks(run) {
+        let result = super::claims::evaluate(run, &check);
+        if let Some(ratio) = result.ratio {
+            out.push((
+                format!("{} ratio ({}, {})", check.claim, check.metric, result.level),
+                Figure {
+                    value: ratio,
+                    repetitions: repetitions_of(run, &check.workload),
+                    bound: result.bound.map(|b| b.sign()),
+                },
+            ));
+        }
+    }
+    for group in run.groups.iter().filter(|g| g.load_mode != "slowloris") {
+        for metric in CELL_METRICS {
+            let values = group.values(&run.cells, metric);
+            let Some(value) = Stat::of(values.iter().copied()) else {
+                continue;
+            };
+            let bound = (metric == "probe_p95_ms" && group.probe_lower_bound).then_some("≥ ");
+            out.push((
+                format!(
+                    "{} {} {} {metric}",
+                    group.workload, group.variant, group.level
+                ),
+                Figure {
+                    value,
+                    repetitions: values.len(),
+                    bound,
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Repetitions of a workload's cells (the pipeline's batches for the pipeline).
+fn repetitions_of(run: &RunData, workload: &str) -> usize {
+    if workload == "pipeline" {
+        return run.manifest.scenario["repetitions"].as_u64().unwrap_or(1) as usize;
+    }
+    run.groups
+        .iter()
+        .filter(|g| g.workload == workload)
+        .map(|g| g.n)
+        .min()
+        .unwrap_or(0)
+}
+
+/// Compares the runs (the first is the scenario as written).
+pub fn compare(runs: &[(String, RunData)], skipped: &[String]) -> InvarianceReport {
+    let per_run: Vec<Vec<(String, Figure)>> = runs.iter().map(|(_, run)| figures(run)).collect();
+    let find = |figures: &[(String, Figure)], name: &str| {
+        figures.iter().find(|(n, _)| n == name).map(|(_, f)| *f)
+    };
+    let mut rows = Vec::new();
+    if let Some(base) = per_run.first() {
+        for (name, figure) in base {
+            let variants = runs
+                .iter()
+                .zip(&per_run)
+                .skip(1)
+                .map(|((label, _), figures)| {
+                    let other = find(figures, name);
+                    let movement = match (figure.bound, other.and_then(|o| o.bound)) {
+                        (None, None) => Movement::of(Some(figure), other.as_ref()),
+                        _ => Movement::CannotTell(
+                            "a bound, not a measurement: a probe that never caught up reads more the longer the window".into(),
+                        ),
+                    };
+                    (label.clone(), other, movement)
+                })
+                .collect();
+            rows.push(Row {
+                figure: name.clone(),
+                base: Some(*figure),
+                variants,
+            });
+        }
+    }
+    let invariant = runs.len() > 1
+        && rows
+            .iter()
+            .all(|r| r.variants.iter().all(|(_, _, m)| *m == Movement::Within));
+    InvarianceReport {
+        invariant,
+        runs: runs
+            .iter()
+            .map(|(label, run)| (label.clone(), run.manifest.run_id.clone()))
+            .collect(),
+        skipped: skipped.to_vec(),
+        rows,
+    }
+}
+
+/// `invariance.md`.
+pub fn render(report: &InvarianceReport) -> String {
+    let moved: Vec<&Row> = report
+        .rows
+        .iter()
+        .filter(|r| r.variants.iter().any(|(_, _, m)| *m == Movement::Moved))
+        .collect();
+    let untold = report
+        .rows
+        .iter()
+        .filter(|r| {
+            r.variants
+                .iter()
+                .any(|(_, _, m)| matches!(m, Movement::CannotTell(_)))
+        })
+        .count();
+    let mut out = String::from("# Invariance check\n\n");
+    let verdict = if report.runs.len() < 2 {
+        "Only the scenario as written was measured: nothing to compare yet.".to_string()
+    } else if report.invariant {
+        format!(
+            "**Every figure stayed within its noise** ({} figures, {} changes of the bench): the bench's own knobs did not set them.",
+            report.rows.len(),
+            report.runs.len() - 1
+        )
+    } else if !moved.is_empty() {
+        format!(
+            "**{} of {} figures moved beyond their noise** when a knob of the bench changed: they describe the bench, not the styles ({}). {untold} could not be told.",
+            moved.len(),
+            report.rows.len(),
+            moved
+                .iter()
+                .map(|r| r.figure.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    } else {
+        format!("**Not shown invariant**: {untold} figures could not be told (see the table), none moved beyond its noise.")
+    };
+    let _ = writeln!(out, "{verdict}\n");
+    out.push_str("The scenario was measured as written, then once per change of the bench's own knobs (`window-x2`: the measured window doubled; `connections-x2`: the open-loop generator's connections doubled; `probe-connections-x2`: the probe's connections doubled). A figure **moved** when its range over the repetitions (a ratio: its 95 % interval) does not overlap its range as written and its median is more than 10 % away (runs a minute apart drift up to 7 % here).\n\n");
+    for (label, id) in &report.runs {
+        let _ = writeln!(out, "- {label}: run `{id}`");
+    }
+    for skipped in &report.skipped {
+        let _ = writeln!(out, "- {skipped}");
+    }
+    out.push_str("\n| figure | as written |");
+    let labels: Vec<&str> = report
+        .runs
+        .iter()
+        .skip(1)
+        .map(|(l, _)| l.as_str())
+        .collect();
+    for label in &labels {
+        let _ = write!(out, " {label} |");
+    }
+    out.push_str("\n|---|---:|");
+    for _ in &labels {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for row in &report.rows {
+        let _ = write!(
+            out,
+            "| {} | {} |",
+            row.figure,
+            row.base.map_or("—".into(), |f| f.text())
+        );
+        for (_, figure, movement) in &row.variants {
+            let value = figure.map_or("—".into(), |f| f.text());
+            let mark = match movement {
+                Movement::Within => "within".to_string(),
+                Movement::Moved => "**moved**".to_string(),
+                Movement::CannotTell(why) => format!("cannot tell: {why}"),
+            };
+            let _ = write!(out, " {value} ({mark}) |");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Reads every variant's run folder, compares them, and writes `invariance.md` and
+/// `invariance.json` into `root`.
+pub fn write(
+    root: &Path,
+    variants: &[Variant],
+    skipped: &[String],
+) -> anyhow::Result<InvarianceReport> {
+    let runs = variants
+        .iter()
+        .map(|v| Ok((v.label.clone(), RunData::read(&v.dir)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let report = compare(&runs, skipped);
+    let markdown = root.join("invariance.md");
+    std::fs::write(&markdown, render(&report))
+        .with_context(|| format!("cannot write {}", markdown.display()))?;
+    let json = root.join("invariance.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure(min: f64, median: f64, max: f64, repetitions: usize) -> Figure {
+        Figure {
+            value: Stat { median, min, max },
+            repetitions,
+            bound: None,
+        }
+    }
+
+    #[test]
+    fn a_figure_moves_only_when_its_ranges_part() {
+        let base = figure(95.0, 100.0, 104.0, 5);
+        assert_eq!(
+            Movement::of(Some(&base), Some(&figure(101.0, 103.0, 110.0, 5))),
+            Movement::Within
+        );
+        assert_eq!(
+            Movement::of(Some(&base), Some(&figure(190.0, 200.0, 210.0, 5))),
+            Movement::Moved
+        );
+        assert_eq!(
+            Movement::of(Some(&base), Some(&figure(105.0, 106.0, 107.0, 5))),
+            Movement::Within,
+            "apart, but by less than the drift between runs"
+        );
+        assert!(matches!(
+            Movement::of(Some(&base), Some(&figure(200.0, 200.0, 200.0, 1))),
+            Movement::CannotTell(_)
+        ));
+        assert!(matches!(
+            Movement::of(Some(&base), None),
+            Movement::CannotTell(_)
+        ));
+    }
+}

@@ -1,0 +1,178 @@
+//! The invariance check's runs: a scenario measured as written, then again with one of
+//! the bench's own knobs changed at a time — the window doubled, the open-loop
+//! generator's connections doubled, the probe's connections doubled. None of them is a
+//! property of the styles, so a figure that moves with one describes the bench. The
+//! comparison itself is `report::invariance`, which reads the runs' folders alone.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+
+use super::scenario::{self, Scenario};
+use super::RunOptions;
+use crate::report::invariance::{self as compare, Variant};
+use crate::results::RunDir;
+
+/// A knob of the bench that no verdict may depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Factor {
+    /// The measured window, doubled.
+    Window,
+    /// The open-loop and saturation cells' generator connections, doubled (closed-loop
+    /// connections are the load level itself, so they stay).
+    Connections,
+    /// The cheap-route probe's connections, doubled.
+    ProbeConnections,
+}
+
+impl Factor {
+    /// Every factor, in the order they run.
+    pub const ALL: [Factor; 3] = [
+        Factor::Window,
+        Factor::Connections,
+        Factor::ProbeConnections,
+    ];
+
+    /// Its name in folders and tables.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Factor::Window => "window-x2",
+            Factor::Connections => "connections-x2",
+            Factor::ProbeConnections => "probe-connections-x2",
+        }
+    }
+
+    /// `scenario` with this knob changed; Err when the scenario has no such knob (no
+    /// probe, or no open-loop cell), saying so.
+    pub fn apply(self, scenario: &Scenario) -> Result<Scenario, String> {
+        let mut changed = scenario.clone();
+        changed.name = format!("{}-{}", scenario.name, self.slug());
+        match self {
+            Factor::Window => changed.duration = scenario.duration * 2,
+            Factor::Connections => {
+                let open_loop = scenario.workloads.iter().any(|w| {
+                    w.rates.is_some() || w.saturate.is_some() || w.open_loop_connections.is_some()
+                }) || !scenario.load.rates.is_empty()
+                    || scenario.load.saturate.is_some();
+                if !open_loop {
+                    return Err("it has no open-loop or saturation cell (closed-loop connections are the load level, not a knob of the bench)".into());
+                }
+                changed.load.open_loop_connections = scenario.load.open_loop_connections * 2;
+                for workload in &mut changed.workloads {
+                    if let Some(n) = workload.open_loop_connections.as_mut() {
+                        *n *= 2;
+                    }
+                }
+            }
+            Factor::ProbeConnections => {
+                let Some(probe) = changed.load.probe.as_mut() else {
+                    return Err("it runs no probe".into());
+                };
+                probe.connections *= 2;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// What an invariance check came to.
+pub struct InvarianceOutcome {
+    /// Its folder: the runs, `invariance.md` and `invariance.json`.
+    pub root: PathBuf,
+    /// Whether every figure stayed within its noise (false also when one could not be
+    /// told, or a run was missing).
+    pub invariant: bool,
+    /// Whether Ctrl-C stopped it.
+    pub interrupted: bool,
+}
+
+/// Runs `options.scenario` as written and once per factor, each into a folder of its
+/// own under one new folder, and compares every variant with the first after it is
+/// measured (so an interruption keeps what was compared so far).
+pub fn run(options: &RunOptions, factors: &[Factor]) -> anyhow::Result<InvarianceOutcome> {
+    let base = scenario::load(&options.scenario)?;
+    let folder = RunDir::create_new(
+        &options.out,
+        &crate::results::slug(&format!("{}-invariance", base.name)),
+    )?;
+    let root = folder.root().to_path_buf();
+    // RunDir made its own hist/ and samples/: this folder holds runs, not cells.
+    for sub in [folder.hist_dir(), folder.samples_dir()] {
+        let _ = std::fs::remove_dir(sub);
+    }
+    let inner = RunOptions {
+        out: root.clone(),
+        ..options.clone()
+    };
+    let mut variants: Vec<(String, Scenario)> = vec![("as written".into(), base.clone())];
+    let mut skipped = Vec::new();
+    for factor in factors {
+        match factor.apply(&base) {
+            Ok(changed) => variants.push((factor.slug().into(), changed)),
+            Err(why) => skipped.push(format!("{}: not run, {why}", factor.slug())),
+        }
+    }
+    let mut measured: Vec<Variant> = Vec::new();
+    let mut interrupted = false;
+    let total = variants.len();
+    for (index, (label, scenario)) in variants.into_iter().enumerate() {
+        eprintln!("invariance {}/{total}: {label} ...", index + 1);
+        let outcome = super::run_loaded(scenario, &inner)
+            .with_context(|| format!("the invariance check's run \"{label}\""))?;
+        measured.push(Variant {
+            label,
+            dir: outcome.dir,
+        });
+        compare::write(&root, &measured, &skipped)?;
+        if outcome.interrupted || options.interrupted.load(Ordering::SeqCst) {
+            interrupted = true;
+            break;
+        }
+    }
+    let report = compare::write(&root, &measured, &skipped)?;
+    Ok(InvarianceOutcome {
+        root,
+        invariant: report.invariant && !interrupted,
+        interrupted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(text: &str) -> Scenario {
+        scenario::parse(text, "test.toml").expect("a valid scenario")
+    }
+
+    const OPEN: &str = "name = \"s\"\nduration = \"1s\"\n[load]\nrates = [100.0]\nopen_loop_connections = 16\nprobe = { route = \"/health\", rate = 10.0, connections = 3 }\n[[workloads]]\nroute = \"null\"\nopen_loop_connections = 8\n[[styles]]\nstyle = \"async\"\n";
+
+    #[test]
+    fn each_factor_doubles_its_own_knob_and_nothing_else() {
+        let base = scenario(OPEN);
+        let window = Factor::Window.apply(&base).unwrap();
+        assert_eq!(window.duration, base.duration * 2);
+        assert_eq!(window.load, base.load);
+        assert_eq!(window.name, "s-window-x2");
+        let connections = Factor::Connections.apply(&base).unwrap();
+        assert_eq!(connections.load.open_loop_connections, 32);
+        assert_eq!(connections.workloads[0].open_loop_connections, Some(16));
+        assert_eq!(connections.duration, base.duration);
+        assert_eq!(connections.load.probe, base.load.probe);
+        let probe = Factor::ProbeConnections.apply(&base).unwrap();
+        assert_eq!(probe.load.probe.as_ref().unwrap().connections, 6);
+        assert_eq!(probe.load.open_loop_connections, 16);
+    }
+
+    #[test]
+    fn a_knob_the_scenario_does_not_have_is_said_not_invented() {
+        let closed = scenario(
+            "name = \"s\"\n[load]\nconnections = [8]\n[[workloads]]\nroute = \"null\"\n[[styles]]\nstyle = \"async\"\n",
+        );
+        let why = Factor::Connections.apply(&closed).unwrap_err();
+        assert!(why.contains("closed-loop"), "{why}");
+        let why = Factor::ProbeConnections.apply(&closed).unwrap_err();
+        assert!(why.contains("no probe"), "{why}");
+    }
+}
