@@ -149,6 +149,13 @@ pub struct Mechanism {
     pub cpu_user_us: Option<f64>,
     /// System CPU per success, µs.
     pub cpu_sys_us: Option<f64>,
+    /// CPU per success as the kernel counted it, µs: the two above are this less the
+    /// instrument's share (`cpu_instrument_us`), taken from user and system in
+    /// proportion.
+    pub cpu_gross_us: Option<f64>,
+    /// The suite's own helpers' CPU (the server's idle cost over the window) per
+    /// success, µs (None: not measured; older runs).
+    pub cpu_instrument_us: Option<f64>,
     /// Voluntary context switches per success.
     pub ctx_voluntary: Option<f64>,
     /// Involuntary context switches per success.
@@ -181,9 +188,22 @@ impl Mechanism {
         let median = |value: fn(&CellRecord) -> Option<f64>| {
             Stat::of(members.iter().filter_map(|c| value(c))).map(|s| s.median)
         };
+        let net = |c: &CellRecord| -> Option<(f64, f64)> {
+            let (user, sys) = (c.cpu_user_us_per_ok?, c.cpu_sys_us_per_ok?);
+            let gross = user + sys;
+            let keep = match c.cpu_instrument_us_per_ok {
+                Some(helpers) if gross > 0.0 => (1.0 - helpers / gross).max(0.0),
+                _ => 1.0,
+            };
+            Some((user * keep, sys * keep))
+        };
         Self {
-            cpu_user_us: median(|c| c.cpu_user_us_per_ok),
-            cpu_sys_us: median(|c| c.cpu_sys_us_per_ok),
+            cpu_user_us: Stat::of(members.iter().filter_map(|c| net(c)).map(|n| n.0))
+                .map(|s| s.median),
+            cpu_sys_us: Stat::of(members.iter().filter_map(|c| net(c)).map(|n| n.1))
+                .map(|s| s.median),
+            cpu_gross_us: median(|c| Some(c.cpu_user_us_per_ok? + c.cpu_sys_us_per_ok?)),
+            cpu_instrument_us: median(|c| c.cpu_instrument_us_per_ok),
             ctx_voluntary: median(|c| c.ctx_voluntary_per_ok),
             ctx_involuntary: median(|c| c.ctx_involuntary_per_ok),
             threads: median(|c| c.threads_mean),
@@ -204,7 +224,7 @@ impl Mechanism {
         }
     }
 
-    /// CPU per success, user and system, µs.
+    /// CPU per success, user and system, net of the instrument's own, µs.
     pub fn cpu_us(&self) -> Option<f64> {
         Some(self.cpu_user_us? + self.cpu_sys_us?)
     }

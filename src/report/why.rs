@@ -141,12 +141,12 @@ pub fn sentences(levels: &[(String, Vec<&Group>)]) -> String {
 fn table(levels: &[(String, Vec<&Group>)]) -> String {
     let mut out = String::from(
         "Mechanism (medians over repetitions; per request = per success; `—` not measured): \
-         CPU is the server's per request (user + kernel), switches are voluntary / involuntary per request over all its threads, \
+         CPU is the server's per request (user + kernel), net of what the suite's own helpers cost it (its idle CPU before the load: the lag probe, pool sampler, alarm clock), the gross as the kernel counted it beside; switches are voluntary / involuntary per request over all its threads, \
          run queue is the mean of threads on a CPU or waiting for one (beside the cores it had), the shares are of its threads' time, \
          and a blocking pool's threads are those holding a connection / working on a request. \
          The kernel counts user and kernel CPU in clock ticks: each is ± one tick per request (`cpu_tick_us_per_ok`).\n\n\
-         | level | style | CPU µs/req (user + kernel) | switches/req (vol / invol) | threads | run queue (cores) | running / waiting / blocked | pool held / working | lag max ms |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+         | level | style | CPU µs/req net (user + kernel) | gross (helpers) | switches/req (vol / invol) | threads | run queue (cores) | running / waiting / blocked | pool held / working | lag max ms |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let or_dash = |v: Option<f64>| v.map_or_else(|| "—".to_string(), figure);
     for (level, groups) in levels {
@@ -159,6 +159,13 @@ fn table(levels: &[(String, Vec<&Group>)]) -> String {
                     figure(user),
                     figure(sys)
                 ),
+                _ => "—".into(),
+            };
+            let gross = match (m.cpu_gross_us, m.cpu_instrument_us) {
+                (Some(gross), Some(helpers)) => {
+                    format!("{} ({})", figure(gross), figure(helpers))
+                }
+                (Some(gross), None) => format!("{} (—)", figure(gross)),
                 _ => "—".into(),
             };
             let shares = match (m.running, m.waiting, m.blocked) {
@@ -177,7 +184,7 @@ fn table(levels: &[(String, Vec<&Group>)]) -> String {
             let cores = g.server_cores.map_or(String::new(), |n| format!(" ({n})"));
             let _ = writeln!(
                 out,
-                "| {level} | {} | {cpu} | {} / {} | {} | {}{cores} | {shares} | {pool} | {} |",
+                "| {level} | {} | {cpu} | {gross} | {} / {} | {} | {}{cores} | {shares} | {pool} | {} |",
                 g.variant,
                 or_dash(m.ctx_voluntary),
                 or_dash(m.ctx_involuntary),

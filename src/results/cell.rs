@@ -275,6 +275,16 @@ pub struct CellRecord {
     /// CPU in clock ticks, so this is one tick per successful request, µs.
     #[serde(default)]
     pub cpu_tick_us_per_ok: Option<f64>,
+    /// The server's CPU while it served nothing, before the load, ms a second: the
+    /// suite's own helpers (the async styles' 1 ms lag probe, the blocking style's pool
+    /// sampler, the alarm clock), from schedstat (None: not read).
+    #[serde(default)]
+    pub idle_cpu_ms_per_s: Option<f64>,
+    /// Mechanism: that idle cost over the window, per successful request, µs: the part
+    /// of `cpu_user_us_per_ok + cpu_sys_us_per_ok` (gross) that is the instrument's.
+    /// The reports show CPU per request net of it, the gross beside.
+    #[serde(default)]
+    pub cpu_instrument_us_per_ok: Option<f64>,
     /// Mechanism: voluntary context switches (a thread gave up the CPU to wait) per
     /// successful request, summed over all the server's threads.
     #[serde(default)]
@@ -451,7 +461,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 63] = [
+    const NEWER: [&str; 65] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -505,6 +515,8 @@ mod tests {
         "cpu_user_us_per_ok",
         "cpu_sys_us_per_ok",
         "cpu_tick_us_per_ok",
+        "idle_cpu_ms_per_s",
+        "cpu_instrument_us_per_ok",
         "ctx_voluntary_per_ok",
         "ctx_involuntary_per_ok",
         "threads_mean",
@@ -613,6 +625,8 @@ mod tests {
             cpu_user_us_per_ok: None,
             cpu_sys_us_per_ok: None,
             cpu_tick_us_per_ok: None,
+            idle_cpu_ms_per_s: None,
+            cpu_instrument_us_per_ok: None,
             ctx_voluntary_per_ok: None,
             ctx_involuntary_per_ok: None,
             threads_mean: None,

@@ -86,6 +86,10 @@ fn checked_load(load: &GateLoad) -> (f64, u32) {
     (MIN_CHECKED_RPS, load.connections.max(needed))
 }
 
+/// How many times a gate's load is checked before the generator is held unable to
+/// offer it.
+const CHECK_TRIES: u32 = 3;
+
 /// Where and how the checks run.
 pub struct CeilingOptions<'a> {
     /// The `sabench` executable (the cheap server is started from it).
@@ -134,17 +138,33 @@ pub fn measure(
             return Ok(None);
         }
         let wait = Duration::from_secs_f64(load.wait_ms / 1000.0);
-        let server = start_server(scenario, wait, options, &format!("ceiling-{}", load.claim))?;
         let route = if wait.is_zero() { "null" } else { "io" };
         let (rate, connections) = checked_load(&load);
-        let report = crate::load::run(&LoadConfig {
-            url: format!("http://{}/{route}", server.addr()),
-            schedule: Schedule::Constant { rate },
-            connections: connections as usize,
-            ..base.clone()
-        })?;
-        server.stop();
-        gates.push(check_of(load, &report, closed.achieved_rps));
+        // A one-second check can meet a passing neighbour (another process busy on the
+        // generator's core for a moment): only a load the generator fails to offer on
+        // time CHECK_TRIES times in a row refuses the run.
+        let mut check = None;
+        for attempt in 1..=CHECK_TRIES {
+            let name = format!("ceiling-{}", load.claim);
+            let server = start_server(scenario, wait, options, &name)?;
+            let report = crate::load::run(&LoadConfig {
+                url: format!("http://{}/{route}", server.addr()),
+                schedule: Schedule::Constant { rate },
+                connections: connections as usize,
+                ..base.clone()
+            })?;
+            server.stop();
+            let this = GateLoadCheck {
+                tries: attempt,
+                ..check_of(load.clone(), &report, closed.achieved_rps)
+            };
+            let on_time = this.on_time;
+            check = Some(this);
+            if on_time || options.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        gates.extend(check);
     }
     Ok(Some(GeneratorCeiling {
         closed_rps: closed.achieved_rps,
@@ -167,6 +187,7 @@ fn check_of(load: GateLoad, report: &LoadReport, closed_rps: f64) -> GateLoadChe
         },
         checked_rps,
         checked_connections,
+        tries: 1,
         achieved_rps: report.achieved_rps,
         lag_p99_ms: report.generator_lag_ms.as_ref().map(|p| p.p99),
         on_time,

@@ -160,6 +160,9 @@ pub(super) fn run_cell(
     };
     let mut server = start_server("server")?;
     context.check_body(cell, server.addr())?;
+    // What the server costs serving nothing, its helpers running: taken out of its CPU
+    // per request.
+    let idle_cpu_ms_per_s = super::idle_cost::measure(server.pid(), cell.server.style().is_none());
     let url = format!("http://{}{}", server.addr(), route_path(cell));
     let base = LoadConfig {
         url,
@@ -318,6 +321,7 @@ pub(super) fn run_cell(
         window,
         pool: told.pool,
         slow,
+        idle_cpu_ms_per_s,
     };
     let mut record = record(scenario, cell, &measured);
     if let Some(cap) = RateCap::min(planned_cap(scenario, cell), ceiling) {

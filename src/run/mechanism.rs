@@ -66,6 +66,9 @@ pub(super) struct Inputs<'a> {
     pub(super) cores: u64,
     /// The blocking style's occupancy.
     pub(super) pool: PoolReading,
+    /// The server's CPU while idle before the load, ms a second: the suite's own
+    /// helpers (lag probe, pool sampler, alarm clock).
+    pub(super) idle_cpu_ms_per_s: Option<f64>,
 }
 
 /// Fills the mechanism columns of `record`.
@@ -84,6 +87,15 @@ pub(super) fn fill(record: &mut CellRecord, inputs: &Inputs<'_>) {
         record.cpu_user_us_per_ok = Some(server.cpu_user_s / ok * 1e6);
         record.cpu_sys_us_per_ok = Some(server.cpu_sys_s / ok * 1e6);
         record.cpu_tick_us_per_ok = Some(1e6 / crate::procfs::clock_ticks_per_second() / ok);
+        record.idle_cpu_ms_per_s = inputs.idle_cpu_ms_per_s;
+        record.cpu_instrument_us_per_ok = super::idle_cost::per_request_us(
+            inputs.idle_cpu_ms_per_s,
+            inputs.window_s,
+            inputs.requests_ok,
+        );
+        if inputs.idle_cpu_ms_per_s.is_none() {
+            missing.push("the instrument's own CPU: the server's idle cost was not read (no schedstat), so CPU per request is gross");
+        }
     } else if sampled {
         missing.push("per request: no request succeeded");
     }
@@ -168,9 +180,13 @@ mod tests {
                 held: 8.0,
                 working: 0.5,
             },
+            idle_cpu_ms_per_s: Some(36.0),
         };
         fill(&mut record, &inputs);
         assert_close(record.cpu_user_us_per_ok, 300.0);
+        // 36 ms a second of helpers over 2 s, among 2,000 successes: 36 µs of the 400.
+        assert_close(record.cpu_instrument_us_per_ok, 36.0);
+        assert_eq!(record.idle_cpu_ms_per_s, Some(36.0));
         assert_close(record.cpu_sys_us_per_ok, 100.0);
         assert_close(record.ctx_voluntary_per_ok, 2.0);
         assert_close(record.ctx_involuntary_per_ok, 0.1);
@@ -199,6 +215,7 @@ mod tests {
             window_s: 2.0,
             cores: 2,
             pool: PoolReading::Missing,
+            idle_cpu_ms_per_s: Some(8.0),
         };
         fill(&mut record, &inputs);
         assert_eq!(record.cpu_user_us_per_ok, None);
@@ -218,6 +235,7 @@ mod tests {
                 window_s: 2.0,
                 cores: 2,
                 pool: PoolReading::NotApplicable,
+                idle_cpu_ms_per_s: None,
             },
         );
         assert_eq!(unread.threads_mean, None);

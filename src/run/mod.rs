@@ -9,6 +9,7 @@ mod ceiling;
 mod cell;
 mod children;
 mod database;
+mod idle_cost;
 pub mod invariance;
 mod mechanism;
 pub mod plan;

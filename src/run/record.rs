@@ -24,6 +24,8 @@ pub(super) struct Measured<'a> {
     pub(super) pool: super::mechanism::PoolReading,
     /// A slowloris cell's slow clients and objective.
     pub(super) slow: Option<SlowMeasure>,
+    /// The server's CPU while idle before the load, ms a second (its helpers).
+    pub(super) idle_cpu_ms_per_s: Option<f64>,
 }
 
 /// What a slowloris cell adds to the probe's measurement.
@@ -233,6 +235,7 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         window_s: measured.window.as_secs_f64(),
         cores: server_cores(scenario),
         pool: measured.pool,
+        idle_cpu_ms_per_s: measured.idle_cpu_ms_per_s,
     };
     super::mechanism::fill(&mut row, &inputs);
     row
