@@ -58,6 +58,22 @@ pub struct Pair {
     /// held every connection) is still usable; one the generator limited is not.
     #[serde(default)]
     pub overload: bool,
+    /// What the pair varies besides the style, when that is its point: `connections`
+    /// (the sides ran with different generator connections) or `rate` (different
+    /// offered rates). A pair varies one factor: without this, sides whose loads differ
+    /// in either make the check "cannot decide".
+    #[serde(default)]
+    pub varies: Vec<LoadFactor>,
+}
+
+/// A property of the load a pair may declare it varies (see [`Pair::varies`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadFactor {
+    /// The generator's connections (closed-loop level, or open-loop connections).
+    Connections,
+    /// The offered open-loop rate.
+    Rate,
 }
 
 fn default_max_error_rate() -> f64 {

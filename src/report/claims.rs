@@ -57,6 +57,50 @@ pub struct Side {
     /// Why its values are only lower bounds (None: they are measurements): a probe that
     /// never caught up with its schedule reads more the longer the window.
     pub lower_bound: Option<String>,
+    /// The load its cells ran under (None: not cells, e.g. the pipeline's ways).
+    pub load: Option<LoadShape>,
+}
+
+/// The load a side's cells ran under: what must be equal on both sides of a pair
+/// unless the pair says it varies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadShape {
+    /// The generator's connections (the most over its repetitions).
+    pub connections: u64,
+    /// The offered rate of an open-loop or held cell, req/s (None: closed loop, or a
+    /// saturation search, whose rate is the result).
+    pub offered_rps: Option<f64>,
+}
+
+impl LoadShape {
+    /// Why `self` and `other` are not the same load, where `pair` does not declare the
+    /// difference (None: the same, or declared).
+    fn differs(&self, other: &LoadShape, labels: (&str, &str), pair: &Pair) -> Option<String> {
+        use crate::pair::LoadFactor;
+        if self.connections != other.connections && !pair.varies.contains(&LoadFactor::Connections)
+        {
+            return Some(format!(
+                "the sides ran with {} and {} generator connections ({} and {}): a pair varies one factor, the style; give both the same load, or declare varies = [\"connections\"] if that is its point",
+                self.connections, other.connections, labels.0, labels.1
+            ));
+        }
+        let rates_differ = match (self.offered_rps, other.offered_rps) {
+            (Some(a), Some(b)) => (a - b).abs() > 1e-9 * a.abs().max(1.0),
+            (a, b) => a.is_some() != b.is_some(),
+        };
+        if rates_differ && !pair.varies.contains(&LoadFactor::Rate) {
+            let rate =
+                |r: Option<f64>| r.map_or("no fixed rate".to_string(), |r| format!("{r} req/s"));
+            return Some(format!(
+                "the sides were offered {} and {} ({} and {}): a pair varies one factor, the style; declare varies = [\"rate\"] if that is its point",
+                rate(self.offered_rps),
+                rate(other.offered_rps),
+                labels.0,
+                labels.1
+            ));
+        }
+        None
+    }
 }
 
 /// What a ratio is when a side's value is only a bound.
@@ -128,6 +172,7 @@ pub fn side(
             values,
             rate_cap: None,
             lower_bound: None,
+            load: None,
         });
     }
     let levels = levels_of(run, workload);
@@ -166,6 +211,17 @@ pub fn side(
             )
         });
     let values = group.values(&run.cells, metric);
+    let load = LoadShape {
+        connections: group
+            .rows(&run.cells)
+            .map(|c| c.connections)
+            .max()
+            .unwrap_or(0),
+        offered_rps: match group.load_mode.as_str() {
+            "open" | "held" => group.target_rps,
+            _ => None,
+        },
+    };
     Ok(Side {
         label: label.to_string(),
         value: Stat::of(values.iter().copied()),
@@ -174,6 +230,7 @@ pub fn side(
         values,
         rate_cap: group.rate_cap(&run.cells),
         lower_bound,
+        load: Some(load),
     })
 }
 
@@ -356,6 +413,13 @@ pub fn judge(
             }
         }
     }
+    if let [wrong, right] = used.as_slice() {
+        if let (Some(a), Some(b)) = (&wrong.load, &right.load) {
+            if let Some(why) = a.differs(b, (&wrong.label, &right.label), pair) {
+                return Judgement::cannot(why);
+            }
+        }
+    }
     let mut p = None;
     let ratio = match (values.as_slice(), repetitions.as_slice()) {
         ([value], _) => *value,
@@ -484,6 +548,19 @@ fn capped_by_the_bench(
             "both sides ran at the bench's cap on their rate, so their ratio is the bench's, not the styles'".into()
         });
     }
+    if let ([wrong, right], [(wrong_label, Some(wrong_cap)), (right_label, Some(right_cap))]) =
+        (values, caps)
+    {
+        let at_cap = |v: &Stat, cap: f64| v.median >= AT_CAP * cap;
+        let same =
+            (wrong_cap.0 - right_cap.0).abs() <= (1.0 - AT_CAP) * wrong_cap.0.max(right_cap.0);
+        if same && at_cap(wrong, wrong_cap.0) && at_cap(right, right_cap.0) {
+            return Some(format!(
+                "both sides ran at the same cap of the bench ({wrong_label}: {:.0} req/s, {}; {right_label}: {:.0} req/s, {}), so their ratio is the bench's, not the styles'",
+                wrong_cap.0, wrong_cap.1, right_cap.0, right_cap.1
+            ));
+        }
+    }
     let (right_label, right_cap) = caps.last()?;
     let (cap, by) = (*right_cap)?;
     let needed = match values {
@@ -566,7 +643,8 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
          an interval across the threshold is inconclusive. A gated check needs at least 5 repetitions a side. \
          A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
          A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
-         has no value, is only a bound that cannot show the verdict (a probe that never caught up with its schedule reads a lower bound: `≥` before the ratio), has a median of 0 where the ratio divides by it (a repetition of 0 among others leaves the interval open above, `∞`, and the verdict rests on its bottom), or is capped by the bench below what the check needs (Little's law: `rate_cap_rps` in cells.csv); `why` says which. A gate that cannot decide fails.\n\n\
+         has no value, is only a bound that cannot show the verdict (a probe that never caught up with its schedule reads a lower bound: `≥` before the ratio), has a median of 0 where the ratio divides by it (a repetition of 0 among others leaves the interval open above, `∞`, and the verdict rests on its bottom), is capped by the bench below what the check needs (Little's law, with the latency the cell measured: `rate_cap_rps` in cells.csv), has both sides at the same cap of the bench, \
+         or ran under another load than the other side (generator connections, offered rate) where the pair does not declare it varies it (`varies`); `why` says which. A gate that cannot decide fails.\n\n\
          | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | why | gate |\n\
          |---|---|---|---|---|---|---|---:|---:|---|---|---|\n",
         m.run_id, m.cores, m.cpu_model, m.kernel, m.git_revision, m.started
@@ -920,6 +998,7 @@ mod tests {
             values: values.to_vec(),
             rate_cap: None,
             lower_bound: None,
+            load: None,
         })
     }
 
@@ -1016,6 +1095,107 @@ mod tests {
             "{}",
             gate_line(&result)
         );
+    }
+
+    fn loaded(
+        side: Result<Side, String>,
+        connections: u64,
+        rate: Option<f64>,
+    ) -> Result<Side, String> {
+        side.map(|s| Side {
+            load: Some(LoadShape {
+                connections,
+                offered_rps: rate,
+            }),
+            ..s
+        })
+    }
+
+    #[test]
+    fn sides_under_unequal_loads_cannot_decide_unless_the_pair_declares_it() {
+        // C2 memory's old shape: blocking on 64 connections, async on 1,024.
+        let memory = pair(|p| {
+            p.metric = "rss_peak_mib".into();
+            p.threshold = Some(2.1);
+        });
+        let j = judged(
+            &memory,
+            loaded(side("blocking(pool=64)", Some(20.0)), 64, Some(1000.0)),
+            loaded(side("async(workers=1)", Some(9.0)), 1024, Some(1000.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(
+            j.reason.starts_with("the sides ran with 64 and 1024 generator connections (blocking(pool=64) and async(workers=1))"),
+            "{}",
+            j.reason
+        );
+        let j = judged(
+            &memory,
+            loaded(side("bad", Some(20.0)), 64, Some(1000.0)),
+            loaded(side("good", Some(9.0)), 64, Some(500.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(
+            j.reason.contains("offered 1000 req/s and 500 req/s"),
+            "{}",
+            j.reason
+        );
+        // Declared, it is the point of the pair.
+        let declared = pair(|p| {
+            p.metric = "rss_peak_mib".into();
+            p.threshold = Some(2.0);
+            p.varies = vec![crate::pair::LoadFactor::Connections];
+        });
+        let j = judged(
+            &declared,
+            loaded(side("bad", Some(20.0)), 64, Some(1000.0)),
+            loaded(side("good", Some(9.0)), 1024, Some(1000.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::Holds);
+        // Equal loads decide as before.
+        let j = judged(
+            &memory,
+            loaded(side("bad", Some(20.0)), 64, Some(1000.0)),
+            loaded(side("good", Some(9.0)), 64, Some(1000.0)),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::Holds, "20 ÷ 9 = 2.22 ≥ 2.1");
+    }
+
+    #[test]
+    fn both_sides_at_the_same_cap_of_the_bench_cannot_decide() {
+        // C6 on the mock's old shape: 64 threads at about 21.4 ms cap both sides at
+        // about 2,990 req/s; each served 2,859.
+        let c6 = pair(|p| p.threshold = Some(1.5));
+        let cap = (
+            2_990.0,
+            "64 connections ÷ 21.4 ms measured (Little's law)".to_string(),
+        );
+        let at = |label: &str| {
+            side(label, Some(2_859.0)).map(|s| Side {
+                rate_cap: Some(cap.clone()),
+                ..s
+            })
+        };
+        let j = judged(
+            &c6,
+            at("blocking(pool=64)+no-pool"),
+            at("blocking(pool=64)"),
+        );
+        assert_eq!(j.verdict, ClaimVerdict::CannotDecide);
+        assert!(
+            j.reason
+                .starts_with("both sides ran at the same cap of the bench"),
+            "{}",
+            j.reason
+        );
+        assert!(j.ratio.is_some(), "the ratio is still shown");
+        // One side well under the common cap: the styles, not the bench, differ.
+        let under = side("bad", Some(1_000.0)).map(|s| Side {
+            rate_cap: Some(cap.clone()),
+            ..s
+        });
+        let j = judged(&c6, under, at("good"));
+        assert_eq!(j.verdict, ClaimVerdict::Holds, "{}", j.reason);
     }
 
     fn capped(side: Result<Side, String>, cap: f64) -> Result<Side, String> {

@@ -91,6 +91,29 @@ pub fn planned_cap(scenario: &Scenario, cell: &CellPlan) -> Option<RateCap> {
     RateCap::min(little, offered)
 }
 
+/// Little's law with the latency the cell measured: an open-loop or saturation cell's
+/// connections ÷ its successes' mean service time (send to reply) bound its rate, so
+/// a nominal wait that the server stretched (64 threads at 21.4 ms, not 20) cannot
+/// hide a cell at its cap. Closed-loop cells run at this bound by definition (their
+/// connections are the level, not a cap), so they have none here.
+pub fn measured_cap(cell: &CellPlan, report: &crate::load::LoadReport) -> Option<RateCap> {
+    if !matches!(cell.level, Level::Open { .. } | Level::Saturate { .. }) {
+        return None;
+    }
+    let service = report.latency_ms.ok.service?;
+    if service.mean <= 0.0 {
+        return None;
+    }
+    let connections = report.connections as f64;
+    Some(RateCap {
+        rps: connections * 1000.0 / service.mean,
+        by: format!(
+            "{} connections ÷ {:.1} ms measured (Little's law)",
+            report.connections, service.mean
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

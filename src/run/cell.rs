@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::bench_cap::{planned_cap, RateCap};
+use super::bench_cap::{measured_cap, planned_cap, RateCap};
 use super::children::{serve_args, start_upstream};
 use super::plan::{CellPlan, Level, ServerPlan};
 use super::process::{self, Child, Tether};
@@ -324,7 +324,8 @@ pub(super) fn run_cell(
         idle_cpu_ms_per_s,
     };
     let mut record = record(scenario, cell, &measured);
-    if let Some(cap) = RateCap::min(planned_cap(scenario, cell), ceiling) {
+    let planned = RateCap::min(planned_cap(scenario, cell), measured_cap(cell, &report));
+    if let Some(cap) = RateCap::min(planned, ceiling) {
         record.rate_cap_rps = Some(cap.rps);
         record.rate_cap = cap.by;
     }
