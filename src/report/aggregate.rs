@@ -4,7 +4,7 @@ use crate::display::fixed;
 use crate::results::CellRecord;
 
 /// Median and range of one metric over repetitions.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Stat {
     /// Median.
     pub median: f64,

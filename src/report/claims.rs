@@ -622,6 +622,17 @@ fn bound(pair: &Pair) -> String {
     }
 }
 
+/// A check's name among figures (the invariance check's rows): `C1 blocking(pool=8) vs
+/// async(workers=1) (achieved_rps, max@SLO)`.
+pub fn figure_name(pair: &Pair, level: &str) -> String {
+    let sides = if pair.wrong.is_empty() {
+        pair.right.clone()
+    } else {
+        format!("{} vs {}", pair.wrong, pair.right)
+    };
+    format!("{} {sides} ({}, {level})", pair.claim, pair.metric)
+}
+
 /// A check's ratio as printed: `12.3 [10.1–14.0]`, `≥ 26,580` when it is only a
 /// bound, `—` when there is none.
 fn ratio_text(result: &CheckResult) -> String {
@@ -635,6 +646,9 @@ fn ratio_text(result: &CheckResult) -> String {
 /// `claims.md`.
 pub fn render(run: &RunData, results: &[CheckResult]) -> String {
     let m = &run.manifest;
+    // When this run was an invariance check's "as written" run, each verdict shows
+    // what the bench's changes did to its ratio.
+    let invariance = super::invariance::of_run(run);
     let mut out = format!(
         "# Claims check — run `{}`\n\n{} cores ({}), Linux {}, revision `{}`, {}.\n\n\
          Each check compares the wrong side with the right side of the same load (or reads one value). \
@@ -644,10 +658,13 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
          A claim that does not hold here is a result, not a failure to hide; only `gate` checks fail the command. \
          A check **cannot decide** when a side is missing, failed, invalid, has more failed or unfinished requests than the check allows (1 % unless it says), \
          has no value, is only a bound that cannot show the verdict (a probe that never caught up with its schedule reads a lower bound: `≥` before the ratio), has a median of 0 where the ratio divides by it (a repetition of 0 among others leaves the interval open above, `∞`, and the verdict rests on its bottom), is capped by the bench below what the check needs (Little's law, with the latency the cell measured: `rate_cap_rps` in cells.csv), has both sides at the same cap of the bench, \
-         or ran under another load than the other side (generator connections, offered rate) where the pair does not declare it varies it (`varies`); `why` says which. A gate that cannot decide fails.\n\n\
-         | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | why | gate |\n\
-         |---|---|---|---|---|---|---|---:|---:|---|---|---|\n",
-        m.run_id, m.cores, m.cpu_model, m.kernel, m.git_revision, m.started
+         or ran under another load than the other side (generator connections, offered rate) where the pair does not declare it varies it (`varies`); `why` says which. \
+         An overload pair (`overload = true`: the load is meant to exceed the target) still uses a side that is invalid only because the target could not keep up (it stalled, or held every connection); never one the generator limited. A gate that cannot decide fails.\n\n\
+         | claim | statement | the article's numbers | metric | wrong | right | level | ratio | threshold | verdict | why | gate |{}\n\
+         |---|---|---|---|---|---|---|---:|---:|---|---|---|{}\n",
+        m.run_id, m.cores, m.cpu_model, m.kernel, m.git_revision, m.started,
+        if invariance.is_some() { " bench changed |" } else { "" },
+        if invariance.is_some() { "---|" } else { "" },
     );
     for r in results {
         let p = &r.pair;
@@ -664,7 +681,7 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
         let _ =
             writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {}{right_workload}: {} | {} | {} | {} | **{}** | {} | {} |",
+            "| {} | {} | {} | {} | {} | {}{right_workload}: {} | {} | {} | {} | **{}** | {} | {} |{}",
             p.claim,
             p.title,
             if p.article.is_empty() { "—" } else { &p.article },
@@ -680,7 +697,11 @@ pub fn render(run: &RunData, results: &[CheckResult]) -> String {
             bound(p),
             r.verdict.text(),
             if r.reason.is_empty() { "—" } else { &r.reason },
-            if p.gate { "yes" } else { "no" }
+            if p.gate { "yes" } else { "no" },
+            invariance.as_ref().map_or(String::new(), |report| format!(
+                " {} |",
+                super::invariance::verdict_of(report, &figure_name(p, &r.level))
+            )),
         );
     }
     if let Some(database) = &run.manifest.database {

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::aggregate::Stat;
 use super::RunData;
@@ -30,7 +30,7 @@ pub struct Variant {
 pub const DRIFT: f64 = 0.10;
 
 /// Whether a figure stayed within its noise in a variant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", content = "why", rename_all = "snake_case")]
 pub enum Movement {
     /// Its ranges overlap: the knob did not move it beyond its noise.
@@ -64,24 +64,28 @@ impl Movement {
 }
 
 /// A figure in one run: its median and range, and how many repetitions gave it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
     /// Median, and its range or interval.
     pub value: Stat,
     /// Repetitions behind it.
     pub repetitions: usize,
-    /// Whether it is only a bound (`≥` or `≤`, a probe that never caught up).
-    pub bound: Option<&'static str>,
+    /// Whether it is only a bound (`≥ ` or `≤ `, a probe that never caught up).
+    pub bound: Option<String>,
 }
 
 impl Figure {
     fn text(&self) -> String {
-        format!("{}{}", self.bound.unwrap_or(""), self.value.display(3))
+        format!(
+            "{}{}",
+            self.bound.as_deref().unwrap_or(""),
+            self.value.display(3)
+        )
     }
 }
 
 /// One figure across the variants.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     /// What it is: `C4 ratio (probe_p95_ms)`, `io-sleep async(workers=1) c=32 p95_ms`.
     pub figure: String,
@@ -92,7 +96,7 @@ pub struct Row {
 }
 
 /// The comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InvarianceReport {
     /// Every figure stayed within its noise in every variant (and there was one).
     pub invariant: bool,
@@ -114,11 +118,11 @@ fn figures(run: &RunData) -> Vec<(String, Figure)> {
         let result = super::claims::evaluate(run, &check);
         if let Some(ratio) = result.ratio {
             out.push((
-                format!("{} ratio ({}, {})", check.claim, check.metric, result.level),
+                super::claims::figure_name(&check, &result.level),
                 Figure {
                     value: ratio,
                     repetitions: repetitions_of(run, &check.workload),
-                    bound: result.bound.map(|b| b.sign()),
+                    bound: result.bound.map(|b| b.sign().to_string()),
                 },
             ));
         }
@@ -129,7 +133,8 @@ fn figures(run: &RunData) -> Vec<(String, Figure)> {
             let Some(value) = Stat::of(values.iter().copied()) else {
                 continue;
             };
-            let bound = (metric == "probe_p95_ms" && group.probe_lower_bound).then_some("≥ ");
+            let bound =
+                (metric == "probe_p95_ms" && group.probe_lower_bound).then(|| "≥ ".to_string());
             out.push((
                 format!(
                     "{} {} {} {metric}",
@@ -163,7 +168,10 @@ fn repetitions_of(run: &RunData, workload: &str) -> usize {
 pub fn compare(runs: &[(String, RunData)], skipped: &[String]) -> InvarianceReport {
     let per_run: Vec<Vec<(String, Figure)>> = runs.iter().map(|(_, run)| figures(run)).collect();
     let find = |figures: &[(String, Figure)], name: &str| {
-        figures.iter().find(|(n, _)| n == name).map(|(_, f)| *f)
+        figures
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
     };
     let mut rows = Vec::new();
     if let Some(base) = per_run.first() {
@@ -174,7 +182,7 @@ pub fn compare(runs: &[(String, RunData)], skipped: &[String]) -> InvarianceRepo
                 .skip(1)
                 .map(|((label, _), figures)| {
                     let other = find(figures, name);
-                    let movement = match (figure.bound, other.and_then(|o| o.bound)) {
+                    let movement = match (&figure.bound, other.as_ref().and_then(|o| o.bound.as_ref())) {
                         (None, None) => Movement::of(Some(figure), other.as_ref()),
                         _ => Movement::CannotTell(
                             "a bound, not a measurement: a probe that never caught up reads more the longer the window".into(),
@@ -185,7 +193,7 @@ pub fn compare(runs: &[(String, RunData)], skipped: &[String]) -> InvarianceRepo
                 .collect();
             rows.push(Row {
                 figure: name.clone(),
-                base: Some(*figure),
+                base: Some(figure.clone()),
                 variants,
             });
         }
@@ -272,10 +280,10 @@ pub fn render(report: &InvarianceReport) -> String {
             out,
             "| {} | {} |",
             row.figure,
-            row.base.map_or("—".into(), |f| f.text())
+            row.base.as_ref().map_or("—".into(), |f| f.text())
         );
         for (_, figure, movement) in &row.variants {
-            let value = figure.map_or("—".into(), |f| f.text());
+            let value = figure.as_ref().map_or("—".into(), |f| f.text());
             let mark = match movement {
                 Movement::Within => "within".to_string(),
                 Movement::Moved => "**moved**".to_string(),
@@ -286,6 +294,40 @@ pub fn render(report: &InvarianceReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The invariance check a run was the "as written" run of, when it was one: the
+/// `invariance.json` beside its folder that names it first (None otherwise).
+pub fn of_run(run: &RunData) -> Option<InvarianceReport> {
+    let parent = run.dir.root().parent()?;
+    let bytes = std::fs::read(parent.join("invariance.json")).ok()?;
+    let report: InvarianceReport = serde_json::from_slice(&bytes).ok()?;
+    (report.runs.first()?.1 == run.manifest.run_id).then_some(report)
+}
+
+/// What the bench's changes did to one figure, in a line: `within (window-x2,
+/// connections-x2)`, `moved from 42.4 to 21.0 when window-x2`, `—` when not checked.
+pub fn verdict_of(report: &InvarianceReport, figure: &str) -> String {
+    let Some(row) = report.rows.iter().find(|r| r.figure == figure) else {
+        return "—".into();
+    };
+    let base = row.base.as_ref().map_or("—".into(), Figure::text);
+    let mut within = Vec::new();
+    let mut said = Vec::new();
+    for (label, other, movement) in &row.variants {
+        match movement {
+            Movement::Within => within.push(label.as_str()),
+            Movement::Moved => said.push(format!(
+                "**set by the bench**: moved from {base} to {} when {label}",
+                other.as_ref().map_or("—".into(), Figure::text)
+            )),
+            Movement::CannotTell(why) => said.push(format!("{label}: cannot tell ({why})")),
+        }
+    }
+    if !within.is_empty() {
+        said.insert(0, format!("within its noise ({})", within.join(", ")));
+    }
+    said.join("; ")
 }
 
 /// Reads every variant's run folder, compares them, and writes `invariance.md` and
@@ -319,6 +361,45 @@ mod tests {
             repetitions,
             bound: None,
         }
+    }
+
+    #[test]
+    fn a_verdict_whose_ratio_moves_with_the_window_is_said_set_by_the_bench() {
+        let report = InvarianceReport {
+            invariant: false,
+            runs: vec![
+                ("as written".into(), "r1".into()),
+                ("window-x2".into(), "r2".into()),
+                ("connections-x2".into(), "r3".into()),
+            ],
+            skipped: Vec::new(),
+            rows: vec![Row {
+                figure: "C4 a vs b (probe_p95_ms, c=32)".into(),
+                base: Some(figure(12_000.0, 12_635.0, 13_000.0, 5)),
+                variants: vec![
+                    (
+                        "window-x2".into(),
+                        Some(figure(25_000.0, 26_580.0, 27_000.0, 5)),
+                        Movement::Moved,
+                    ),
+                    (
+                        "connections-x2".into(),
+                        Some(figure(12_100.0, 12_500.0, 12_900.0, 5)),
+                        Movement::Within,
+                    ),
+                ],
+            }],
+        };
+        assert_eq!(
+            verdict_of(&report, "C4 a vs b (probe_p95_ms, c=32)"),
+            "within its noise (connections-x2); **set by the bench**: moved from 12635.000 [12000.000–13000.000] to 26580.000 [25000.000–27000.000] when window-x2"
+        );
+        assert_eq!(verdict_of(&report, "C5 other"), "—", "not checked");
+        let text = render(&report);
+        assert!(
+            text.contains("**1 of 1 figures moved beyond their noise**"),
+            "{text}"
+        );
     }
 
     #[test]
