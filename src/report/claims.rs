@@ -103,6 +103,16 @@ impl LoadShape {
     }
 }
 
+/// Whether a probe figure is mostly the generator's lateness: its p99 lag is over
+/// half of the figure (or either is unknown). A probe sent 16 ms late at p99 still
+/// measures a 200 ms stall; it does not measure a 0.3 ms answer.
+pub fn generator_lag_dominates(lag_p99_ms: Option<f64>, figure_ms: Option<f64>) -> bool {
+    match (lag_p99_ms, figure_ms) {
+        (Some(lag), Some(figure)) => lag > 0.5 * figure,
+        _ => true,
+    }
+}
+
 /// What a ratio is when a side's value is only a bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RatioBound {
@@ -187,12 +197,14 @@ pub fn side(
         // In an overload experiment the target not keeping up is the effect.
         .find(|c| !overload || c.generator_limited);
     let probe_metric = metric.starts_with("probe_");
-    // A probe the generator could not drive describes nothing; one the target (or its
-    // own connections) held back reads a lower bound.
+    // A probe the generator sent late for describes the generator where its lateness
+    // is a large part of the figure (its latency counts from the intended send time);
+    // one the target (or its own connections) held back reads a lower bound.
     let probe_invalid = group
         .rows(&run.cells)
         .filter(|_| probe_metric)
-        .find(|c| !c.probe_invalid_reason.is_empty() && !c.probe_lower_bound);
+        .filter(|c| !c.probe_invalid_reason.is_empty() && !c.probe_lower_bound)
+        .find(|c| generator_lag_dominates(c.probe_generator_lag_p99_ms, c.metric(metric)));
     let unusable = if group.failed > 0 {
         Some(format!("{} of its {} runs failed", group.failed, group.n))
     } else if let Some(c) = invalid {
@@ -1051,6 +1063,20 @@ mod tests {
             repeated("good", &good[..2]),
         );
         assert_eq!(j.verdict, ClaimVerdict::Holds);
+    }
+
+    #[test]
+    fn a_probe_sent_late_still_measures_what_its_lateness_cannot_explain() {
+        assert!(
+            !generator_lag_dominates(Some(16.4), Some(201.0)),
+            "a 200 ms stall"
+        );
+        assert!(
+            generator_lag_dominates(Some(16.4), Some(0.3)),
+            "a 0.3 ms answer"
+        );
+        assert!(generator_lag_dominates(None, Some(200.0)), "unknown lag");
+        assert!(generator_lag_dominates(Some(1.0), None), "no figure");
     }
 
     fn bounded(side: Result<Side, String>) -> Result<Side, String> {

@@ -124,6 +124,10 @@ pub struct CellRecord {
     /// describe nothing.
     #[serde(default)]
     pub probe_invalid_reason: String,
+    /// How late the probe's generator sent, p99, ms (None: no probe). Its latency
+    /// counts from the intended send time, so this much of it may be the generator's.
+    #[serde(default)]
+    pub probe_generator_lag_p99_ms: Option<f64>,
     /// Async styles: runtime lag p99 since the server started, ms.
     #[serde(default)]
     pub lag_p99_ms: Option<f64>,
@@ -461,7 +465,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 65] = [
+    const NEWER: [&str; 66] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -478,6 +482,7 @@ mod tests {
         "probe_ok_share",
         "probe_lower_bound",
         "probe_invalid_reason",
+        "probe_generator_lag_p99_ms",
         "lag_p99_ms",
         "lag_max_ms",
         "server_wait_p50_ms",
@@ -579,6 +584,7 @@ mod tests {
             probe_ok_share: Some(1.0),
             probe_lower_bound: false,
             probe_invalid_reason: String::new(),
+            probe_generator_lag_p99_ms: None,
             lag_p99_ms: Some(1.0),
             lag_max_ms: Some(1.0),
             server_wait_p50_ms: Some(1.0),

@@ -181,6 +181,9 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         probe_p99_ms: measured.probe.and_then(probe_latency).map(|c| c.p99),
         probe_ok_share: measured.probe.and_then(|p| p.latency_ms.ok.share),
         probe_lower_bound: measured.probe.is_some_and(probe_is_lower_bound),
+        probe_generator_lag_p99_ms: measured
+            .probe
+            .and_then(|p| p.generator_lag_ms.map(|l| l.p99)),
         probe_invalid_reason: measured
             .probe
             .map(|p| p.invalid_reasons.join("; "))
