@@ -1034,17 +1034,27 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
+/// How a scenario runs from the command line: Ctrl-C handled, the file limit raised,
+/// servers started from this executable.
+fn run_options(
+    scenario: std::path::PathBuf,
+    out: std::path::PathBuf,
+    database_url: Option<String>,
+) -> anyhow::Result<crate::run::RunOptions> {
     let interrupted =
         crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
-    let options = crate::run::RunOptions {
-        scenario: args.scenario,
-        out: args.out,
+    crate::load::raise_open_file_limit();
+    Ok(crate::run::RunOptions {
+        scenario,
+        out,
         sabench: std::env::current_exe().context("cannot find the sabench executable")?,
         interrupted,
-        database_url: args.database_url,
-    };
-    crate::load::raise_open_file_limit();
+        database_url,
+    })
+}
+
+fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let options = run_options(args.scenario, args.out, args.database_url)?;
     let outcome = crate::run::run(&options)?;
     let root = outcome.dir.root().display();
     if outcome.interrupted {
@@ -1120,16 +1130,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 const EXIT_NOT_INVARIANT: u8 = 5;
 
 fn invariance(args: InvarianceArgs) -> anyhow::Result<ExitCode> {
-    let interrupted =
-        crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
-    let options = crate::run::RunOptions {
-        scenario: args.scenario,
-        out: args.out,
-        sabench: std::env::current_exe().context("cannot find the sabench executable")?,
-        interrupted,
-        database_url: args.database_url,
-    };
-    crate::load::raise_open_file_limit();
+    let options = run_options(args.scenario, args.out, args.database_url)?;
     let factors = if args.factors.is_empty() {
         crate::run::invariance::Factor::ALL.to_vec()
     } else {
