@@ -118,12 +118,9 @@ pub fn candidates<'a>(
 ) -> Vec<Candidate<'a>> {
     let mut best: Vec<Candidate<'a>> = Vec::new();
     for group in groups.iter().filter(|g| objective.met_by(g)) {
-        let (rps, values) = if objective.capacity {
-            let values = group.rows(cells).filter_map(|c| c.target_rps).collect();
-            (group.target_rps.unwrap_or(0.0), values)
-        } else {
-            (group.achieved.median, group.values(cells, "achieved_rps"))
-        };
+        // A capacity is what was achieved at the rate the search found (its successes
+        // over the window), as the claims check reads it: never the rate it offered.
+        let (rps, values) = (group.achieved.median, group.values(cells, "achieved_rps"));
         let candidate = Candidate { group, rps, values };
         match best.iter_mut().find(|b| b.group.variant == group.variant) {
             Some(known) if known.rps < rps => *known = candidate,
