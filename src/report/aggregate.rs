@@ -183,27 +183,38 @@ pub struct Mechanism {
 }
 
 impl Mechanism {
-    /// Medians of `members`' mechanism columns.
+    /// Medians of `members`' mechanism columns (CPU: the median repetition's).
     fn of(members: &[&CellRecord]) -> Self {
         let median = |value: fn(&CellRecord) -> Option<f64>| {
             Stat::of(members.iter().filter_map(|c| value(c))).map(|s| s.median)
         };
-        let net = |c: &CellRecord| -> Option<(f64, f64)> {
-            let (user, sys) = (c.cpu_user_us_per_ok?, c.cpu_sys_us_per_ok?);
-            let gross = user + sys;
-            let keep = match c.cpu_instrument_us_per_ok {
-                Some(helpers) if gross > 0.0 => (1.0 - helpers / gross).max(0.0),
-                _ => 1.0,
-            };
-            Some((user * keep, sys * keep))
-        };
+        // The CPU figures all come from one repetition, the one whose gross CPU is the
+        // median (the lower of two middles), so net, its user/kernel split, the gross and
+        // the helpers' share add up; medians taken figure by figure need not.
+        let gross = |c: &CellRecord| Some(c.cpu_user_us_per_ok? + c.cpu_sys_us_per_ok?);
+        let mut measured: Vec<&CellRecord> = members
+            .iter()
+            .copied()
+            .filter(|c| gross(c).is_some())
+            .collect();
+        measured.sort_by(|a, b| gross(a).unwrap_or(0.0).total_cmp(&gross(b).unwrap_or(0.0)));
+        let middle = measured.get(measured.len().saturating_sub(1) / 2).copied();
+        let (user, sys) = middle
+            .and_then(|c| {
+                let (user, sys) = (c.cpu_user_us_per_ok?, c.cpu_sys_us_per_ok?);
+                let total = user + sys;
+                let keep = match c.cpu_instrument_us_per_ok {
+                    Some(helpers) if total > 0.0 => (1.0 - helpers / total).max(0.0),
+                    _ => 1.0,
+                };
+                Some((Some(user * keep), Some(sys * keep)))
+            })
+            .unwrap_or((None, None));
         Self {
-            cpu_user_us: Stat::of(members.iter().filter_map(|c| net(c)).map(|n| n.0))
-                .map(|s| s.median),
-            cpu_sys_us: Stat::of(members.iter().filter_map(|c| net(c)).map(|n| n.1))
-                .map(|s| s.median),
-            cpu_gross_us: median(|c| Some(c.cpu_user_us_per_ok? + c.cpu_sys_us_per_ok?)),
-            cpu_instrument_us: median(|c| c.cpu_instrument_us_per_ok),
+            cpu_user_us: user,
+            cpu_sys_us: sys,
+            cpu_gross_us: middle.and_then(gross),
+            cpu_instrument_us: middle.and_then(|c| c.cpu_instrument_us_per_ok),
             ctx_voluntary: median(|c| c.ctx_voluntary_per_ok),
             ctx_involuntary: median(|c| c.ctx_involuntary_per_ok),
             threads: median(|c| c.threads_mean),
@@ -336,6 +347,37 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_cpu_gross_and_the_helpers_share_come_from_one_repetition_and_add_up() {
+        let rep = |user: f64, sys: f64, helpers: f64| CellRecord {
+            cpu_user_us_per_ok: Some(user),
+            cpu_sys_us_per_ok: Some(sys),
+            cpu_instrument_us_per_ok: Some(helpers),
+            ..CellRecord::default()
+        };
+        // Figure by figure the medians would be user 66, sys 86, gross 137: a net of
+        // 152 over a gross of 137.
+        let reps = [
+            rep(66.0, 71.0, 10.0),
+            rep(40.0, 86.0, 3.0),
+            rep(90.0, 95.0, 12.0),
+        ];
+        let m = Mechanism::of(&reps.iter().collect::<Vec<_>>());
+        assert_eq!(
+            m.cpu_gross_us,
+            Some(137.0),
+            "the median repetition by gross"
+        );
+        assert_eq!(m.cpu_instrument_us, Some(10.0));
+        let net = m.cpu_us().unwrap();
+        assert!((net - 127.0).abs() < 1e-9, "{net}");
+        let (user, sys) = (m.cpu_user_us.unwrap(), m.cpu_sys_us.unwrap());
+        assert!(
+            (user / sys - 66.0 / 71.0).abs() < 1e-9,
+            "split kept in proportion"
+        );
+    }
 
     #[test]
     fn median_and_range() {
