@@ -115,6 +115,8 @@ pub fn run(options: &RunOptions, factors: &[Factor]) -> anyhow::Result<Invarianc
     }
     let mut measured: Vec<Variant> = Vec::new();
     let mut interrupted = false;
+    // Written after every run, so the last write is the whole comparison.
+    let mut invariant = false;
     let total = variants.len();
     for (index, (label, scenario)) in variants.into_iter().enumerate() {
         eprintln!("invariance {}/{total}: {label} ...", index + 1);
@@ -124,16 +126,15 @@ pub fn run(options: &RunOptions, factors: &[Factor]) -> anyhow::Result<Invarianc
             label,
             dir: outcome.dir,
         });
-        compare::write(&root, &measured, &skipped)?;
+        invariant = compare::write(&root, &measured, &skipped)?.invariant;
         if outcome.interrupted || options.interrupted.load(Ordering::SeqCst) {
             interrupted = true;
             break;
         }
     }
-    let report = compare::write(&root, &measured, &skipped)?;
     Ok(InvarianceOutcome {
         root,
-        invariant: report.invariant && !interrupted,
+        invariant: invariant && !interrupted,
         interrupted,
     })
 }
