@@ -23,6 +23,7 @@ pub struct Pair {
     #[serde(default)]
     pub right_workload: Option<String>,
     /// The metric compared: achieved_rps, p95_ms, p99_ms, probe_p95_ms, lag_max_ms,
+    /// server_queue_p99_ms (the server's own queue, the async C10 variants),
     /// rss_peak_mib, rss_kernel_peak_mib (plus the growth of the kernel stacks),
     /// db_pss_peak_mib, db_cpu_s, stack_rss_peak_mib (server + PostgreSQL), error_rate,
     /// all_p50_ms and all_p99_ms (every request, errors and unfinished included),
@@ -81,7 +82,7 @@ fn default_max_error_rate() -> f64 {
 }
 
 /// The metrics a pair can compare.
-pub const PAIR_METRICS: [&str; 17] = [
+pub const PAIR_METRICS: [&str; 18] = [
     "wall_ms",
     "results",
     "results_lost",
@@ -93,6 +94,7 @@ pub const PAIR_METRICS: [&str; 17] = [
     "probe_p95_ms",
     "service_lost_s",
     "lag_max_ms",
+    "server_queue_p99_ms",
     "rss_peak_mib",
     "db_pss_peak_mib",
     "db_cpu_s",

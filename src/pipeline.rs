@@ -228,18 +228,35 @@ pub fn run(options: &PipelineOptions) -> anyhow::Result<Vec<Timing>> {
     let failing_client = runtime.block_on(async {
         AsyncUpstream::new(&ClientOptions::plain(Some(failing.base_url()), timeout))
     });
-    for (way, policy) in [
-        ("async, fail fast (task group)", FanoutPolicy::FailFast),
+    // C9 twice: under the semaphore (collect waits for every wave, fail fast stops in
+    // the first), and without it (every source in one wave), which says how much of
+    // fail fast's head start is the bound's waves rather than the cancelling.
+    for (way, policy, limit) in [
+        (
+            "async, fail fast (task group)",
+            FanoutPolicy::FailFast,
+            Some(options.limit),
+        ),
         (
             "async, collect every result (return_exceptions)",
             FanoutPolicy::CollectAll,
+            Some(options.limit),
+        ),
+        (
+            "async unbounded, fail fast (task group, every source at once)",
+            FanoutPolicy::FailFast,
+            None,
+        ),
+        (
+            "async unbounded, collect every result (every source at once)",
+            FanoutPolicy::CollectAll,
+            None,
         ),
     ] {
         timings.push(timed(way, "C9", f, || {
-            then_transform(runtime.block_on(fanout::asynchronous(
-                &spec(Some(options.limit), policy),
-                &failing_client,
-            )))
+            then_transform(
+                runtime.block_on(fanout::asynchronous(&spec(limit, policy), &failing_client)),
+            )
         }));
     }
     drop(runtime);
@@ -263,7 +280,7 @@ mod tests {
             transform_rounds: 10,
         };
         let timings = run(&options).unwrap();
-        assert_eq!(timings.len(), 8);
+        assert_eq!(timings.len(), 10);
         let by = |way: &str| timings.iter().find(|t| t.way.starts_with(way)).unwrap();
         assert_eq!(by("sequential").results, 8);
         assert!(by("sequential").wall_ms >= 8.0 * 20.0);
@@ -283,6 +300,9 @@ mod tests {
             6,
             "two of eight sources fail at 25 %"
         );
+        // Without the semaphore the same policies, on the same failing sources.
+        assert_eq!(by("async unbounded, fail fast").results, 0);
+        assert_eq!(by("async unbounded, collect").results, 6);
     }
 
     #[test]

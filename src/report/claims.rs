@@ -743,9 +743,37 @@ fn why_section(run: &RunData) -> String {
     out
 }
 
+/// A verdict stands only if no change of the bench moved its ratio beyond its noise;
+/// otherwise the check cannot decide, and says how the ratio moved.
+fn judged_by_invariance(
+    mut result: CheckResult,
+    report: &super::invariance::InvarianceReport,
+) -> CheckResult {
+    let decided = matches!(
+        result.verdict,
+        ClaimVerdict::Holds | ClaimVerdict::DoesNotHold
+    );
+    let name = figure_name(&result.pair, &result.level);
+    if let Some(why) = super::invariance::set_by_bench(report, &name).filter(|_| decided) {
+        result.verdict = ClaimVerdict::CannotDecide;
+        result.reason = why;
+    }
+    result
+}
+
 /// Evaluates every check of the run; returns claims.md and whether every gate held.
 pub fn check(run: &RunData) -> CheckOutcome {
-    let results: Vec<CheckResult> = checks(run).iter().map(|p| evaluate(run, p)).collect();
+    let invariance = super::invariance::of_run(run);
+    let results: Vec<CheckResult> = checks(run)
+        .iter()
+        .map(|p| {
+            let result = evaluate(run, p);
+            match &invariance {
+                Some(report) => judged_by_invariance(result, report),
+                None => result,
+            }
+        })
+        .collect();
     let gates: Vec<&CheckResult> = results.iter().filter(|r| r.pair.gate).collect();
     CheckOutcome {
         gates_hold: gates.iter().all(|r| r.verdict == ClaimVerdict::Holds),
@@ -856,6 +884,50 @@ mod tests {
             reason: reason.into(),
             p: None,
         }
+    }
+
+    #[test]
+    fn a_verdict_whose_ratio_moved_with_the_bench_cannot_decide_and_says_how() {
+        use super::super::invariance::{Figure, InvarianceReport, Movement, Row};
+        let ratio = Stat {
+            median: 42.0,
+            min: 38.0,
+            max: 45.0,
+        };
+        let holds = gate_result(Some(ratio), ClaimVerdict::Holds, "");
+        let name = figure_name(&holds.pair, &holds.level);
+        let figure = |median: f64| Figure {
+            value: Stat {
+                median,
+                min: median - 1.0,
+                max: median + 1.0,
+            },
+            repetitions: 5,
+            bound: None,
+        };
+        let report = |movement: Movement| InvarianceReport {
+            invariant: false,
+            runs: vec![
+                ("as written".into(), "a".into()),
+                ("window-x2".into(), "b".into()),
+            ],
+            skipped: Vec::new(),
+            rows: vec![Row {
+                figure: name.clone(),
+                base: Some(figure(42.0)),
+                variants: vec![("window-x2".into(), Some(figure(21.0)), movement)],
+            }],
+        };
+        let moved = judged_by_invariance(holds.clone(), &report(Movement::Moved));
+        assert_eq!(moved.verdict, ClaimVerdict::CannotDecide);
+        assert_eq!(
+            moved.reason,
+            "set by the bench: moved from 42.000 [41.000–43.000] to 21.000 [20.000–22.000] when window-x2"
+        );
+        let within = judged_by_invariance(holds.clone(), &report(Movement::Within));
+        assert_eq!(within.verdict, ClaimVerdict::Holds);
+        let not_again = judged_by_invariance(holds, &report(Movement::NotMeasuredAgain));
+        assert_eq!(not_again.verdict, ClaimVerdict::Holds);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum Movement {
     Moved,
     /// It cannot be told (a side not measured, one repetition, a bound).
     CannotTell(String),
+    /// The changed run did not measure its workload again (the scenario's
+    /// `[invariance] workloads`): not judged, and not held against the check.
+    NotMeasuredAgain,
 }
 
 impl Movement {
@@ -111,20 +114,50 @@ pub struct InvarianceReport {
 /// Headline figures of every cell.
 const CELL_METRICS: [&str; 3] = ["achieved_rps", "p95_ms", "probe_p95_ms"];
 
+/// One figure of a run: its name, the workloads it rests on, and its value.
+struct Named {
+    name: String,
+    workloads: Vec<String>,
+    figure: Figure,
+}
+
+/// Whether `run` measured `workload` (its scenario names it; "pipeline": it ran the
+/// batch pipeline). A changed run of the invariance check may measure only some.
+fn measured_in(run: &RunData, workload: &str) -> bool {
+    let scenario = &run.manifest.scenario;
+    if workload == "pipeline" {
+        return !scenario["pipeline"].is_null();
+    }
+    let Some(workloads) = scenario["workloads"].as_array() else {
+        return true;
+    };
+    workloads.iter().any(|w| {
+        let name = w["name"].as_str().map(str::to_string).or_else(|| {
+            w["route"]
+                .as_str()
+                .map(|r| r.trim_start_matches('/').to_string())
+        });
+        name.as_deref() == Some(workload)
+    })
+}
+
 /// The figures of one run, by name.
-fn figures(run: &RunData) -> Vec<(String, Figure)> {
+fn figures(run: &RunData) -> Vec<Named> {
     let mut out = Vec::new();
     for check in super::claims::checks(run) {
         let result = super::claims::evaluate(run, &check);
         if let Some(ratio) = result.ratio {
-            out.push((
-                super::claims::figure_name(&check, &result.level),
-                Figure {
+            let mut workloads = vec![check.workload.clone()];
+            workloads.extend(check.right_workload.clone());
+            out.push(Named {
+                name: super::claims::figure_name(&check, &result.level),
+                workloads,
+                figure: Figure {
                     value: ratio,
                     repetitions: repetitions_of(run, &check.workload),
                     bound: result.bound.map(|b| b.sign().to_string()),
                 },
-            ));
+            });
         }
     }
     for group in run.groups.iter().filter(|g| g.load_mode != "slowloris") {
@@ -135,17 +168,18 @@ fn figures(run: &RunData) -> Vec<(String, Figure)> {
             };
             let bound =
                 (metric == "probe_p95_ms" && group.probe_lower_bound).then(|| "≥ ".to_string());
-            out.push((
-                format!(
+            out.push(Named {
+                name: format!(
                     "{} {} {} {metric}",
                     group.workload, group.variant, group.level
                 ),
-                Figure {
+                workloads: vec![group.workload.clone()],
+                figure: Figure {
                     value,
                     repetitions: values.len(),
                     bound,
                 },
-            ));
+            });
         }
     }
     out
@@ -166,21 +200,29 @@ fn repetitions_of(run: &RunData, workload: &str) -> usize {
 
 /// Compares the runs (the first is the scenario as written).
 pub fn compare(runs: &[(String, RunData)], skipped: &[String]) -> InvarianceReport {
-    let per_run: Vec<Vec<(String, Figure)>> = runs.iter().map(|(_, run)| figures(run)).collect();
-    let find = |figures: &[(String, Figure)], name: &str| {
+    let per_run: Vec<Vec<Named>> = runs.iter().map(|(_, run)| figures(run)).collect();
+    let find = |figures: &[Named], name: &str| {
         figures
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, f)| f.clone())
+            .find(|n| n.name == name)
+            .map(|n| n.figure.clone())
     };
     let mut rows = Vec::new();
     if let Some(base) = per_run.first() {
-        for (name, figure) in base {
+        for Named {
+            name,
+            workloads,
+            figure,
+        } in base
+        {
             let variants = runs
                 .iter()
                 .zip(&per_run)
                 .skip(1)
-                .map(|((label, _), figures)| {
+                .map(|((label, run), figures)| {
+                    if !workloads.iter().all(|w| measured_in(run, w)) {
+                        return (label.clone(), None, Movement::NotMeasuredAgain);
+                    }
                     let other = find(figures, name);
                     let movement = match (&figure.bound, other.as_ref().and_then(|o| o.bound.as_ref())) {
                         (None, None) => Movement::of(Some(figure), other.as_ref()),
@@ -199,9 +241,11 @@ pub fn compare(runs: &[(String, RunData)], skipped: &[String]) -> InvarianceRepo
         }
     }
     let invariant = runs.len() > 1
-        && rows
-            .iter()
-            .all(|r| r.variants.iter().all(|(_, _, m)| *m == Movement::Within));
+        && rows.iter().all(|r| {
+            r.variants
+                .iter()
+                .all(|(_, _, m)| matches!(m, Movement::Within | Movement::NotMeasuredAgain))
+        });
     InvarianceReport {
         invariant,
         runs: runs
@@ -211,6 +255,19 @@ pub fn compare(runs: &[(String, RunData)], skipped: &[String]) -> InvarianceRepo
         skipped: skipped.to_vec(),
         rows,
     }
+}
+
+/// Rows that no changed run measured again.
+fn not_again(report: &InvarianceReport) -> usize {
+    report
+        .rows
+        .iter()
+        .filter(|r| {
+            r.variants
+                .iter()
+                .all(|(_, _, m)| *m == Movement::NotMeasuredAgain)
+        })
+        .count()
 }
 
 /// `invariance.md`.
@@ -233,9 +290,13 @@ pub fn render(report: &InvarianceReport) -> String {
     let verdict = if report.runs.len() < 2 {
         "Only the scenario as written was measured: nothing to compare yet.".to_string()
     } else if report.invariant {
+        let judged = report.rows.len() - not_again(report);
+        let others = match not_again(report) {
+            0 => String::new(),
+            n => format!("; {n} more were not measured again (`[invariance] workloads`)"),
+        };
         format!(
-            "**Every figure stayed within its noise** ({} figures, {} changes of the bench): the bench's own knobs did not set them.",
-            report.rows.len(),
+            "**Every figure stayed within its noise** ({judged} figures, {} changes of the bench{others}): the bench's own knobs did not set them.",
             report.runs.len() - 1
         )
     } else if !moved.is_empty() {
@@ -288,6 +349,7 @@ pub fn render(report: &InvarianceReport) -> String {
                 Movement::Within => "within".to_string(),
                 Movement::Moved => "**moved**".to_string(),
                 Movement::CannotTell(why) => format!("cannot tell: {why}"),
+                Movement::NotMeasuredAgain => "not measured again".to_string(),
             };
             let _ = write!(out, " {value} ({mark}) |");
         }
@@ -303,6 +365,26 @@ pub fn of_run(run: &RunData) -> Option<InvarianceReport> {
     let bytes = std::fs::read(parent.join("invariance.json")).ok()?;
     let report: InvarianceReport = serde_json::from_slice(&bytes).ok()?;
     (report.runs.first()?.1 == run.manifest.run_id).then_some(report)
+}
+
+/// Why a figure describes the bench, when a change of the bench moved it beyond its
+/// noise: `set by the bench: moved from 42.4 to 21.0 when window-x2` (None when it
+/// stayed within its noise, was not checked, or could not be told).
+pub fn set_by_bench(report: &InvarianceReport, figure: &str) -> Option<String> {
+    let row = report.rows.iter().find(|r| r.figure == figure)?;
+    let base = row.base.as_ref().map_or("—".into(), Figure::text);
+    let moved: Vec<String> = row
+        .variants
+        .iter()
+        .filter(|(_, _, m)| *m == Movement::Moved)
+        .map(|(label, other, _)| {
+            format!(
+                "moved from {base} to {} when {label}",
+                other.as_ref().map_or("—".into(), Figure::text)
+            )
+        })
+        .collect();
+    (!moved.is_empty()).then(|| format!("set by the bench: {}", moved.join("; ")))
 }
 
 /// What the bench's changes did to one figure, in a line: `within (window-x2,
@@ -322,10 +404,14 @@ pub fn verdict_of(report: &InvarianceReport, figure: &str) -> String {
                 other.as_ref().map_or("—".into(), Figure::text)
             )),
             Movement::CannotTell(why) => said.push(format!("{label}: cannot tell ({why})")),
+            Movement::NotMeasuredAgain => {}
         }
     }
     if !within.is_empty() {
         said.insert(0, format!("within its noise ({})", within.join(", ")));
+    }
+    if said.is_empty() {
+        return "— (not measured again)".into();
     }
     said.join("; ")
 }
@@ -395,9 +481,49 @@ mod tests {
             "within its noise (connections-x2); **set by the bench**: moved from 12635.000 [12000.000–13000.000] to 26580.000 [25000.000–27000.000] when window-x2"
         );
         assert_eq!(verdict_of(&report, "C5 other"), "—", "not checked");
+        assert_eq!(
+            set_by_bench(&report, "C4 a vs b (probe_p95_ms, c=32)").as_deref(),
+            Some("set by the bench: moved from 12635.000 [12000.000–13000.000] to 26580.000 [25000.000–27000.000] when window-x2")
+        );
+        assert_eq!(set_by_bench(&report, "C5 other"), None);
         let text = render(&report);
         assert!(
             text.contains("**1 of 1 figures moved beyond their noise**"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_figure_not_measured_again_is_neither_judged_nor_held_against_the_check() {
+        let row = |name: &str, movement: Movement| Row {
+            figure: name.into(),
+            base: Some(figure(1.0, 2.0, 3.0, 5)),
+            variants: vec![("window-x2".into(), None, movement)],
+        };
+        let report = InvarianceReport {
+            invariant: true,
+            runs: vec![
+                ("as written".into(), "r1".into()),
+                ("window-x2".into(), "r2".into()),
+            ],
+            skipped: Vec::new(),
+            rows: vec![
+                row("C1 search", Movement::NotMeasuredAgain),
+                row("C4 probe", Movement::Within),
+            ],
+        };
+        assert_eq!(verdict_of(&report, "C1 search"), "— (not measured again)");
+        assert_eq!(
+            verdict_of(&report, "C4 probe"),
+            "within its noise (window-x2)"
+        );
+        let text = render(&report);
+        assert!(
+            text.contains("**Every figure stayed within its noise** (1 figures, 1 changes of the bench; 1 more were not measured again"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| C1 search | 2.000 [1.000–3.000] | — (not measured again) |"),
             "{text}"
         );
     }

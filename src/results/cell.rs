@@ -134,6 +134,13 @@ pub struct CellRecord {
     /// Async styles: largest runtime lag, ms.
     #[serde(default)]
     pub lag_max_ms: Option<f64>,
+    /// The async C10 variants: median wait of an admitted request for a place in
+    /// service, the server's own queue (not the client's backlog), ms.
+    #[serde(default)]
+    pub server_queue_p50_ms: Option<f64>,
+    /// p99 of that wait, ms.
+    #[serde(default)]
+    pub server_queue_p99_ms: Option<f64>,
     /// Median wait the server reported achieving (I/O routes), ms.
     #[serde(default)]
     pub server_wait_p50_ms: Option<f64>,
@@ -343,6 +350,7 @@ impl CellRecord {
             "probe_p95_ms" => self.probe_p95_ms,
             "service_lost_s" => self.service_lost_s,
             "lag_max_ms" => self.lag_max_ms,
+            "server_queue_p99_ms" => self.server_queue_p99_ms,
             "rss_peak_mib" => Some(self.rss_peak_mib),
             "db_pss_peak_mib" => self.db_pss_peak_mib,
             "db_cpu_s" => self.db_cpu_s,
@@ -465,7 +473,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 66] = [
+    const NEWER: [&str; 68] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -485,6 +493,8 @@ mod tests {
         "probe_generator_lag_p99_ms",
         "lag_p99_ms",
         "lag_max_ms",
+        "server_queue_p50_ms",
+        "server_queue_p99_ms",
         "server_wait_p50_ms",
         "server_wait_p99_ms",
         "littles_law",
@@ -587,6 +597,8 @@ mod tests {
             probe_generator_lag_p99_ms: None,
             lag_p99_ms: Some(1.0),
             lag_max_ms: Some(1.0),
+            server_queue_p50_ms: None,
+            server_queue_p99_ms: None,
             server_wait_p50_ms: Some(1.0),
             server_wait_p99_ms: Some(1.0),
             littles_law: Some(1.0),

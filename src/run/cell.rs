@@ -130,7 +130,7 @@ pub(super) fn run_cell(
                 &options.sabench,
                 "server",
                 &args,
-                &scenario.pinning.server,
+                scenario.server_cpus(&cell.workload),
                 dir.root(),
                 log,
                 Tether::DeathSignal,
@@ -152,7 +152,7 @@ pub(super) fn run_cell(
         let launch = target::Launch {
             sabench: &options.sabench,
             scenario_dir: &options.scenario_dir(),
-            cpus: &scenario.pinning.server,
+            cpus: scenario.server_cpus(&cell.workload),
             run_dir: dir.root(),
             log,
         };
@@ -317,6 +317,7 @@ pub(super) fn run_cell(
         target_rps: target,
         probe: probe.as_ref(),
         lag: told.lag,
+        queue_wait: told.queue_wait,
         samples: &samples,
         window,
         pool: told.pool,

@@ -49,7 +49,18 @@ impl Factor {
         let mut changed = scenario.clone();
         changed.name = format!("{}-{}", scenario.name, self.slug());
         match self {
-            Factor::Window => changed.duration = scenario.duration * 2,
+            Factor::Window => {
+                changed.duration = scenario.duration * 2;
+                // A saturation search's probes are windows too.
+                let searches = changed
+                    .workloads
+                    .iter_mut()
+                    .filter_map(|w| w.saturate.as_mut())
+                    .chain(changed.load.saturate.as_mut());
+                for search in searches {
+                    search.probe_duration *= 2;
+                }
+            }
             Factor::Connections => {
                 let open_loop = scenario.workloads.iter().any(|w| {
                     w.rates.is_some() || w.saturate.is_some() || w.open_loop_connections.is_some()
@@ -72,7 +83,25 @@ impl Factor {
                 probe.connections *= 2;
             }
         }
+        narrow(&mut changed);
         Ok(changed)
+    }
+}
+
+/// Keeps in a changed run only what the scenario's `[invariance]` names, at its
+/// repetitions: the comparison marks the rest "not measured again".
+fn narrow(changed: &mut Scenario) {
+    let Some(spec) = changed.invariance.clone() else {
+        return;
+    };
+    changed
+        .workloads
+        .retain(|w| spec.workloads.contains(&w.name()));
+    if !spec.workloads.iter().any(|w| w == "pipeline") {
+        changed.pipeline = None;
+    }
+    if let Some(repetitions) = spec.repetitions {
+        changed.repetitions = repetitions;
     }
 }
 
@@ -164,6 +193,37 @@ mod tests {
         let probe = Factor::ProbeConnections.apply(&base).unwrap();
         assert_eq!(probe.load.probe.as_ref().unwrap().connections, 6);
         assert_eq!(probe.load.open_loop_connections, 16);
+    }
+
+    #[test]
+    fn the_window_doubles_a_searchs_probes_too() {
+        let base = scenario("name = \"s\"\nduration = \"1s\"\n[[workloads]]\nroute = \"null\"\nsaturate = { p95_slo = \"50ms\", probe_duration = \"1s\" }\n[[styles]]\nstyle = \"async\"\n");
+        let window = Factor::Window.apply(&base).unwrap();
+        let search = window.workloads[0].saturate.as_ref().unwrap();
+        assert_eq!(search.probe_duration, std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_invariance_table_narrows_the_changed_runs_only() {
+        let text = format!(
+            "{OPEN}[[workloads]]\nname = \"other\"\nroute = \"io\"\n[invariance]\nworkloads = [\"null\"]\nrepetitions = 3\n"
+        );
+        let base = scenario(&text);
+        assert_eq!(base.workloads.len(), 2);
+        let window = Factor::Window.apply(&base).unwrap();
+        assert_eq!(window.workloads.len(), 1);
+        assert_eq!(window.workloads[0].name(), "null");
+        assert_eq!(window.repetitions, 3);
+        let too_few = format!("{OPEN}[invariance]\nworkloads = [\"null\"]\nrepetitions = 2\n");
+        let error = scenario::parse(&too_few, "test.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("at least 3"), "{error}");
+        let unknown = format!("{OPEN}[invariance]\nworkloads = [\"nope\"]\n");
+        let error = scenario::parse(&unknown, "test.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"nope\" is not a workload"), "{error}");
     }
 
     #[test]

@@ -334,17 +334,32 @@ pub fn name_lag_window(addr: SocketAddr, origin: Instant, lasts: Duration) {
     let _ = get(addr, &crate::server::lag::window_target(begins_in, lasts));
 }
 
-/// The server's runtime lag over the window named by [`name_lag_window`] (None for
-/// blocking, which has no runtime; for a probe switched off; or with no window named).
-pub fn fetch_lag(addr: SocketAddr) -> Option<crate::server::lag::LagFigures> {
-    match get(addr, crate::server::lag::PATH)? {
-        (200, body) => serde_json::from_str::<crate::server::lag::LagSnapshot>(&body)
-            .ok()?
-            .window
-            .filter(|window| window.samples > 0),
+/// What an async server measured over the window named by [`name_lag_window`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WindowTimings {
+    /// Its runtime lag (None for blocking, which has no runtime; for a probe switched
+    /// off; or with no window named).
+    pub lag: Option<crate::server::lag::LagFigures>,
+    /// How long admitted requests waited for a place in service, the server's own
+    /// queue (None: no admission gate, or no request in the window).
+    pub queue_wait: Option<crate::server::windowed::WaitFigures>,
+}
+
+/// Reads [`WindowTimings`] from the server's `/lag`.
+pub fn fetch_window_timings(addr: SocketAddr) -> WindowTimings {
+    let snapshot = match get(addr, crate::server::lag::PATH) {
+        Some((200, body)) => serde_json::from_str::<crate::server::lag::LagSnapshot>(&body).ok(),
         _ => None,
+    };
+    let Some(snapshot) = snapshot else {
+        return WindowTimings::default();
+    };
+    WindowTimings {
+        lag: snapshot.window.filter(|window| window.samples > 0),
+        queue_wait: snapshot.queue_wait.filter(|waits| waits.samples > 0),
     }
 }
+
 /// The lines of a server's log that say it failed a client (what the servers print on
 /// `accept` or thread-spawn errors), summed by kind: `accept failed: Too many open
 /// files (os error 24) ×523`.

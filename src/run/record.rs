@@ -18,6 +18,8 @@ pub(super) struct Measured<'a> {
     pub(super) target_rps: Option<f64>,
     pub(super) probe: Option<&'a LoadReport>,
     pub(super) lag: Option<crate::server::lag::LagFigures>,
+    /// The server's own queue's waits (the async C10 variants).
+    pub(super) queue_wait: Option<crate::server::windowed::WaitFigures>,
     pub(super) samples: &'a [ServerSample],
     pub(super) window: Duration,
     /// The blocking style's thread occupancy in the window.
@@ -190,6 +192,8 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
             .unwrap_or_default(),
         lag_p99_ms: measured.lag.map(|l| l.p99_ms),
         lag_max_ms: measured.lag.map(|l| l.max_ms),
+        server_queue_p50_ms: measured.queue_wait.map(|q| q.p50_ms),
+        server_queue_p99_ms: measured.queue_wait.map(|q| q.p99_ms),
         server_wait_p50_ms: report.server_wait_ms.map(|w| w.p50),
         server_wait_p99_ms: report.server_wait_ms.map(|w| w.p99),
         littles_law: c.filter(|_| cell.level.mode() == "closed").map(|ok| {
@@ -236,7 +240,7 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         server: &server,
         requests_ok: report.requests_ok,
         window_s: measured.window.as_secs_f64(),
-        cores: server_cores(scenario),
+        cores: server_cores(scenario.server_cpus(&cell.workload)),
         pool: measured.pool,
         idle_cpu_ms_per_s: measured.idle_cpu_ms_per_s,
     };
@@ -245,8 +249,8 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
 }
 
 /// Cores the server may run on: its pinning, else the machine's.
-fn server_cores(scenario: &Scenario) -> u64 {
-    match scenario.pinning.server.len() {
+fn server_cores(pinned: &[usize]) -> u64 {
+    match pinned.len() {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()) as u64,
         pinned => pinned as u64,
     }

@@ -76,6 +76,24 @@ pub struct Scenario {
     /// saturation search of its own.
     #[serde(default)]
     pub recommendation: Option<RecommendationSpec>,
+    /// What `sabench invariance` measures again with each knob of the bench changed
+    /// (`[invariance]`; default: everything, at the scenario's repetitions).
+    #[serde(default)]
+    pub invariance: Option<InvarianceSpec>,
+}
+
+/// The part of a scenario the invariance check's changed runs measure again: the
+/// headline workloads, at fewer repetitions, so the check fits beside a long run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvarianceSpec {
+    /// The workloads measured again (by name; "pipeline" for the batch pipeline). The
+    /// others' figures are marked "not measured again" rather than judged.
+    pub workloads: Vec<String>,
+    /// Repetitions of each changed run (default: the scenario's; at least 3, since a
+    /// figure's noise is its spread).
+    #[serde(default)]
+    pub repetitions: Option<u32>,
 }
 
 impl Scenario {
@@ -85,6 +103,15 @@ impl Scenario {
             .iter()
             .filter_map(|t| t.parse().ok())
             .collect()
+    }
+
+    /// CPUs of the server for a workload's cells: the workload's own `server_cpus`,
+    /// else `[pinning] server` (empty: not pinned).
+    pub fn server_cpus<'a>(&'a self, workload: &'a WorkloadSpec) -> &'a [usize] {
+        workload
+            .server_cpus
+            .as_deref()
+            .unwrap_or(&self.pinning.server)
     }
 }
 
@@ -550,6 +577,10 @@ pub struct WorkloadSpec {
     /// Bound on connecting, waiting for a pooled connection, and each query (db*).
     #[serde(default = "defaults::timeout", with = "humantime_serde")]
     pub db_timeout: Duration,
+    /// CPUs of the server for this workload's cells (instead of `[pinning] server`),
+    /// e.g. a CPU-bound claim that is about using more than one core.
+    #[serde(default)]
+    pub server_cpus: Option<Vec<usize>>,
 }
 
 impl WorkloadSpec {
@@ -576,6 +607,7 @@ impl WorkloadSpec {
             db_hold: defaults::latency(),
             db_fanout: defaults::fanout_calls(),
             db_timeout: defaults::timeout(),
+            server_cpus: None,
         }
     }
 
@@ -1113,6 +1145,24 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
             ));
         }
     }
+    if let Some(spec) = &scenario.invariance {
+        for name in &spec.workloads {
+            let known = match name.as_str() {
+                "pipeline" => scenario.pipeline.is_some(),
+                _ => scenario.workloads.iter().any(|w| &w.name() == name),
+            };
+            if !known {
+                return unusable(format!(
+                    "[invariance] workloads: {name:?} is not a workload of this scenario"
+                ));
+            }
+        }
+        if spec.repetitions.is_some_and(|n| n < 3) {
+            return unusable(
+                "[invariance] repetitions: at least 3 (a figure's noise is its spread)".into(),
+            );
+        }
+    }
     for workload in &scenario.workloads {
         if workload.cpu_rounds == 0 || workload.fanout_calls == 0 {
             return unusable(format!(
@@ -1123,11 +1173,17 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     }
     let cores = crate::affinity::available_cpus();
     let pins = &scenario.pinning;
+    let workload_pins = scenario
+        .workloads
+        .iter()
+        .filter_map(|w| w.server_cpus.as_ref())
+        .flatten();
     for cpu in pins
         .server
         .iter()
         .chain(&pins.generator)
         .chain(&pins.upstream)
+        .chain(workload_pins)
     {
         if *cpu >= cores {
             return unusable(format!(

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::mechanism::PoolReading;
 use super::process;
 use crate::server::lag::LagFigures;
+use crate::server::windowed::WaitFigures;
 use crate::server::Style;
 use crate::workload::db::DbStatsSnapshot;
 
@@ -30,6 +31,8 @@ pub(super) struct SelfReport {
     pub(super) pool: PoolReading,
     /// Its runtime lag over the window (async styles).
     pub(super) lag: Option<LagFigures>,
+    /// Its own queue's waits over the window (the async C10 variants).
+    pub(super) queue_wait: Option<WaitFigures>,
     /// Its database counters since it started.
     pub(super) db: Option<DbStatsSnapshot>,
 }
@@ -40,6 +43,7 @@ impl SelfReport {
         Self {
             pool: PoolReading::NotApplicable,
             lag: None,
+            queue_wait: None,
             db: None,
         }
     }
@@ -73,9 +77,14 @@ impl Reporter {
     /// Reads what the server says about the window that began at `origin` and lasted
     /// `window`.
     pub(super) fn read(&self, addr: SocketAddr, origin: Instant, window: Duration) -> SelfReport {
+        let timings = match self.lag() {
+            true => process::fetch_window_timings(addr),
+            false => process::WindowTimings::default(),
+        };
         SelfReport {
             pool: PoolReading::fetch(self.pool(), addr, origin, window),
-            lag: self.lag().then(|| process::fetch_lag(addr)).flatten(),
+            lag: timings.lag,
+            queue_wait: timings.queue_wait,
             db: (self.style.is_some() && self.database)
                 .then(|| process::fetch_db_stats(addr))
                 .flatten(),

@@ -3,10 +3,17 @@
 //! overload) or up to N of them (`bounded-queue`), beyond which a request is refused at
 //! once (503) instead of waiting. This bounds requests, not connections: keep-alive
 //! connections stay open and each request is admitted or refused on its own.
+//!
+//! The gate times every admitted request's wait for a place (0 for one admitted at
+//! once): the server's own queue, apart from any backlog in front of it in the client.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+
+use super::windowed::{WaitFigures, WindowedWaits};
 
 /// The admission gate.
 #[derive(Debug)]
@@ -15,6 +22,8 @@ pub struct Admission {
     waiting: AtomicUsize,
     /// Most requests that may wait (None: no bound).
     max_waiting: Option<usize>,
+    /// How long admitted requests waited for their place.
+    waits: Mutex<WindowedWaits>,
 }
 
 /// A request was refused: the waiting room is full.
@@ -38,13 +47,16 @@ impl Admission {
             in_service: Semaphore::new(in_service),
             waiting: AtomicUsize::new(0),
             max_waiting,
+            waits: Mutex::default(),
         }
     }
 
     /// Waits for a place in service; with a bounded waiting room, refuses at once
     /// when it is full. The permit is the place: drop it when the request is done.
     pub async fn enter(&self) -> Result<SemaphorePermit<'_>, RoomFull> {
+        let arrived = Instant::now();
         if let Ok(permit) = self.in_service.try_acquire() {
+            self.lock().record(arrived, arrived);
             return Ok(permit);
         }
         let before = self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -52,7 +64,25 @@ impl Admission {
         if self.max_waiting.is_some_and(|max| before >= max) {
             return Err(RoomFull);
         }
-        self.in_service.acquire().await.map_err(|_| RoomFull)
+        let permit = self.in_service.acquire().await.map_err(|_| RoomFull)?;
+        self.lock().record(arrived, Instant::now());
+        Ok(permit)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WindowedWaits> {
+        self.waits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Names the measured window: it begins `begins_in` from now and lasts `lasts`.
+    pub fn set_window(&self, begins_in: std::time::Duration, lasts: std::time::Duration) {
+        let begins = Instant::now() + begins_in;
+        self.lock().set_window(begins, begins + lasts);
+    }
+
+    /// How long admitted requests waited for a place in the named window (None: no
+    /// window named).
+    pub fn waits_in_window(&self) -> Option<WaitFigures> {
+        self.lock().in_window()
     }
 
     /// Requests waiting now.
@@ -96,6 +126,30 @@ mod tests {
         for waiter in waiters {
             assert_eq!(waiter.await.unwrap(), Ok(()));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn admitted_waits_are_timed_in_the_window() {
+        let gate = Arc::new(Admission::new(1, None));
+        gate.set_window(
+            std::time::Duration::ZERO,
+            std::time::Duration::from_secs(10),
+        );
+        let held = gate.enter().await.unwrap();
+        let waiter = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.enter().await.map(drop) }
+        });
+        while gate.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(std::time::Duration::from_millis(40)).await;
+        drop(held);
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        let waits = gate.waits_in_window().unwrap();
+        assert_eq!(waits.samples, 2, "the one admitted at once waited 0");
+        assert!((39.0..=41.0).contains(&waits.max_ms), "{waits:?}");
+        assert!(waits.p50_ms < 1.0, "{waits:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -90,12 +90,22 @@ async fn handle(request: &Request<Incoming>, state: &State) -> Reply {
         return Reply::method_not_allowed();
     }
     if request.uri().path() == lag::PATH {
-        return Reply::text(serde_json::to_string(&state.lag.snapshot()).unwrap_or_default());
+        let snapshot = lag::LagSnapshot {
+            queue_wait: state
+                .admission
+                .as_ref()
+                .and_then(Admission::waits_in_window),
+            ..state.lag.snapshot()
+        };
+        return Reply::text(serde_json::to_string(&snapshot).unwrap_or_default());
     }
     if request.uri().path() == lag::WINDOW_PATH {
         return match lag::window_query(request.uri().query().unwrap_or("")) {
             Some((begins_in, lasts)) => {
                 state.lag.set_window(begins_in, lasts);
+                if let Some(admission) = &state.admission {
+                    admission.set_window(begins_in, lasts);
+                }
                 Reply::text("window named".to_string())
             }
             None => Reply::error(400, "want ?begins_in_ms=B&lasts_ms=L".to_string()),

@@ -12,8 +12,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use tokio::time::Instant;
+
+use super::windowed::{WaitFigures, WindowedWaits};
 
 /// The probe interval.
 pub const PERIOD: Duration = Duration::from_millis(1);
@@ -25,29 +26,7 @@ pub const PATH: &str = "/lag";
 pub const WINDOW_PATH: &str = "/lag/window";
 
 /// Lag figures over some span of wake-ups.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LagFigures {
-    /// Median lag, ms.
-    pub p50_ms: f64,
-    /// 99th percentile lag, ms.
-    pub p99_ms: f64,
-    /// Largest lag, ms.
-    pub max_ms: f64,
-    /// Wake-ups measured.
-    pub samples: u64,
-}
-
-impl LagFigures {
-    fn of(histogram: &Histogram<u64>) -> Self {
-        let ms = |v: u64| v as f64 / 1000.0;
-        Self {
-            p50_ms: ms(histogram.value_at_quantile(0.5)),
-            p99_ms: ms(histogram.value_at_quantile(0.99)),
-            max_ms: ms(histogram.max()),
-            samples: histogram.len(),
-        }
-    }
-}
+pub type LagFigures = WaitFigures;
 
 /// What `GET /lag` returns: the figures since the probe started and, when a window
 /// was named, those of the wake-ups that overlap it (a stall that began before the
@@ -60,47 +39,22 @@ pub struct LagSnapshot {
     /// In the named window (None: no window was named).
     #[serde(default)]
     pub window: Option<LagFigures>,
+    /// The C10 variants (`limited`, `bounded-queue`): how long admitted requests waited
+    /// for a place in service in the named window, the server's own queue (None: no
+    /// admission gate, or no window named).
+    #[serde(default)]
+    pub queue_wait: Option<WaitFigures>,
 }
 
 /// A running probe.
 pub struct LagProbe {
-    recorded: Mutex<Recorded>,
-}
-
-/// The probe's histograms.
-struct Recorded {
-    since_start: Histogram<u64>,
-    window: Option<Window>,
-}
-
-/// The named window and what overlapped it.
-struct Window {
-    begins: Instant,
-    ends: Instant,
-    histogram: Histogram<u64>,
-}
-
-impl Recorded {
-    fn record(&mut self, asked: Instant, woke: Instant) {
-        let lag = woke.saturating_duration_since(asked);
-        crate::histogram::record_duration(&mut self.since_start, lag);
-        if let Some(window) = self
-            .window
-            .as_mut()
-            .filter(|w| woke >= w.begins && asked < w.ends)
-        {
-            crate::histogram::record_duration(&mut window.histogram, lag);
-        }
-    }
+    recorded: Mutex<WindowedWaits>,
 }
 
 impl LagProbe {
     fn new() -> Arc<Self> {
         Arc::new(Self {
-            recorded: Mutex::new(Recorded {
-                since_start: crate::histogram::new_histogram(),
-                window: None,
-            }),
+            recorded: Mutex::new(WindowedWaits::default()),
         })
     }
 
@@ -124,7 +78,7 @@ impl LagProbe {
         probe
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WindowedWaits> {
         self.recorded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -132,22 +86,16 @@ impl LagProbe {
     /// A new window replaces the last one.
     pub fn set_window(&self, begins_in: Duration, lasts: Duration) {
         let begins = Instant::now() + begins_in;
-        self.lock().window = Some(Window {
-            begins,
-            ends: begins + lasts,
-            histogram: crate::histogram::new_histogram(),
-        });
+        self.lock().set_window(begins, begins + lasts);
     }
 
     /// The figures so far.
     pub fn snapshot(&self) -> LagSnapshot {
         let recorded = self.lock();
         LagSnapshot {
-            since_start: LagFigures::of(&recorded.since_start),
-            window: recorded
-                .window
-                .as_ref()
-                .map(|w| LagFigures::of(&w.histogram)),
+            since_start: recorded.since_start(),
+            window: recorded.in_window(),
+            queue_wait: None,
         }
     }
 }

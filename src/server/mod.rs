@@ -17,6 +17,7 @@ pub mod occupancy;
 pub mod offload;
 pub mod readers;
 pub mod reply;
+pub mod windowed;
 pub mod wire;
 
 use std::time::Duration;
