@@ -1,36 +1,48 @@
 #!/usr/bin/env bash
-# Before/after in CI: builds the old revision and the new one, runs the same scenario
-# with each, and compares them; exits 3 when a change is beyond a --fail-on bound and
-# statistically real (so a pull request can be gated on it).
+# Before/after in CI: builds the old revision and the new one (one shared cargo cache,
+# so the second build compiles only this crate), then `sabench ab` measures every cell
+# of the scenario for both builds back to back in alternating order (ABBA…) and tests
+# the pairs (Wilcoxon signed-rank); exits 3 when a gate fails: a real change beyond its
+# bound, or a side with no usable value.
 #
 #   scripts/ci-compare.sh OLD_REV [NEW_REV] [SCENARIO] [--fail-on ...]
-#   scripts/ci-compare.sh origin/main HEAD scenarios/quick.toml --fail-on 'p95:+10%' --fail-on 'rps:-5%'
+#   scripts/ci-compare.sh origin/main HEAD scenarios/ab.toml --fail-on 'cpu:+5%' --fail-on 'rps:-5%'
 #
-# The scenario needs 4 or more repetitions a side for any change to be called real
-# (5 or more to see anything but a large one); both runs go to results/ci-compare/.
+# Defaults: NEW_REV = HEAD, SCENARIO = scenarios/ab.toml (about 3 minutes of runs), and
+# the gates cpu:+5% (server CPU per request, schedstat), rps:-5% and p95:+10%, chosen
+# from results/ci-sensitivity.md. The comparison goes to results/ci-compare/<id>-ab/
+# (ab.md is the table for the pull request).
 set -euo pipefail
-old="${1:?usage: scripts/ci-compare.sh OLD_REV [NEW_REV] [SCENARIO] [--fail-on METRIC:±N% ...]}"
+usage="usage: scripts/ci-compare.sh OLD_REV [NEW_REV] [SCENARIO] [--fail-on METRIC:±N% ...]"
+old="${1:?$usage}"
 new="${2:-HEAD}"
-scenario="${3:-scenarios/quick.toml}"
+scenario="${3:-scenarios/ab.toml}"
 shift $(( $# < 3 ? $# : 3 ))
 gates=("$@")
-if [ ${#gates[@]} -eq 0 ]; then gates=(--fail-on 'p95:+10%' --fail-on 'rps:-5%'); fi
+if [ ${#gates[@]} -eq 0 ]; then
+    gates=(--fail-on 'cpu:+5%' --fail-on 'rps:-5%' --fail-on 'p95:+10%')
+fi
 root="$(git rev-parse --show-toplevel)"
 work="$(mktemp -d)"
-trap 'git -C "$root" worktree remove --force "$work/old" >/dev/null 2>&1 || true; git -C "$root" worktree remove --force "$work/new" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-out="$root/results/ci-compare"
-mkdir -p "$out"
+cleanup() {
+    for side in old new; do
+        git -C "$root" worktree remove --force "$work/$side" >/dev/null 2>&1 || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+# One cache for both builds: the dependencies compile once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/ci-compare}"
+mkdir -p "$work/bin"
 for side in old new; do
     rev="${!side}"
     echo "ci-compare: building $side ($rev)" >&2
     git -C "$root" worktree add --detach --quiet "$work/$side" "$rev"
-    (cd "$work/$side" && CARGO_TARGET_DIR="$work/target-$side" cargo build --release --quiet)
+    short="$(git -C "$root" rev-parse --short "$rev")"
+    (cd "$work/$side" && SABENCH_REVISION="$short" cargo build --release --quiet --bin sabench)
+    cp "$CARGO_TARGET_DIR/release/sabench" "$work/bin/sabench-$side"
 done
-runs=()
-for side in old new; do
-    echo "ci-compare: running $scenario with $side" >&2
-    # The scenario is the new revision's, for both sides: the same cells, the same load.
-    "$work/target-$side/release/sabench" run "$root/$scenario" --out "$out/$side" >/dev/null
-    runs+=("$(ls -d "$out/$side"/*/ | sort | tail -1)")
-done
-"$work/target-new/release/sabench" compare "${runs[0]}" "${runs[1]}" "${gates[@]}"
+case "$scenario" in /*) ;; *) scenario="$root/$scenario" ;; esac
+# The new build's generator and scenario drive both builds' servers.
+"$work/bin/sabench-new" ab "$scenario" --before "$work/bin/sabench-old" \
+    --after "$work/bin/sabench-new" --out "$root/results/ci-compare" "${gates[@]}"

@@ -18,7 +18,7 @@ use crate::workload::{CpuSpec, DbSpec, FanoutPolicy, FanoutSpec, IoMode, IoSpec,
 
 /// Blocking threads vs async vs hybrid: identical HTTP workloads, measured fairly.
 #[derive(Debug, Parser)]
-#[command(name = "sabench", version, about, long_about = None)]
+#[command(name = "sabench", version = crate::results::manifest::VERSION, about, long_about = None)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -75,6 +75,47 @@ pub enum Command {
     /// 0 every figure stayed within its noise, 5 some moved or could not be told, 130
     /// interrupted (what was compared so far kept), 1 the check could not run.
     Invariance(InvarianceArgs),
+    /// Compare two builds of the servers: every cell of a scenario measured for both,
+    /// back to back in alternating order (ABBA…), tested pair by pair
+    ///
+    /// Both builds' servers are driven by this binary's generator and upstream on the
+    /// same cores; drift between minutes moves both sides of a pair alike and cancels in
+    /// the paired (Wilcoxon signed-rank) test. Writes before/, after/, ab.md (a table
+    /// for a pull request) and ab.json. Exit status: 0 no gate failed, 3 a gate failed
+    /// (a real change beyond its bound, or missing data), 130 interrupted, 1 the
+    /// comparison could not run.
+    Ab(AbArgs),
+}
+
+/// `sabench ab`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  \
+    sabench ab --before old/sabench --after target/release/sabench scenarios/ab.toml --fail-on 'cpu:+5%' --fail-on 'rps:-5%'")]
+pub struct AbArgs {
+    /// Scenario file: its cells are measured for both builds.
+    #[arg(default_value = "scenarios/ab.toml")]
+    pub scenario: std::path::PathBuf,
+    /// The `sabench` executable built before the change (its servers are measured).
+    #[arg(long)]
+    pub before: std::path::PathBuf,
+    /// The `sabench` executable built after it.
+    #[arg(long)]
+    pub after: std::path::PathBuf,
+    /// Pairs per cell [default: the scenario's repetitions]; at least 6, the fewest
+    /// whose signed-rank test can call a change real.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(6..=60))]
+    pub pairs: Option<u32>,
+    /// A gate, repeatable: `cpu:+5%` (server CPU per request, schedstat), `rps:-5%`,
+    /// `p95:+10%`, `error_rate:+1pp` (percentage points). Fails on a real change beyond
+    /// its bound, and on missing data.
+    #[arg(long = "fail-on", value_name = "METRIC:±N%")]
+    pub fail_on: Vec<crate::report::compare::FailOn>,
+    /// Folder under which the comparison's own folder is created.
+    #[arg(long, default_value = "results")]
+    pub out: std::path::PathBuf,
+    /// The database workloads query this PostgreSQL instead of a throwaway one.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// `sabench check`.
@@ -153,8 +194,9 @@ pub struct CompareArgs {
     /// The later run folder (the comparison is also written into it).
     pub after: std::path::PathBuf,
     /// A CI gate, repeatable: `p95:+10%` (a rise beyond 10 % fails), `rps:-5%` (a fall
-    /// beyond 5 %); metrics rps p50 p95 p99 error_rate. Exit 3 only when a change is
-    /// beyond its bound and real (Mann–Whitney p < 0.05 over the repetitions).
+    /// beyond 5 %), `error_rate:+1pp` (percentage points); metrics rps p50 p95 p99 cpu
+    /// error_rate. Exit 3 when a change is beyond its bound and real (Mann–Whitney p <
+    /// 0.05 over the repetitions), or a side has no usable value.
     #[arg(long = "fail-on", value_name = "METRIC:±N%")]
     pub fail_on: Vec<crate::report::compare::FailOn>,
 }
@@ -561,6 +603,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipeline(args) => pipeline(args),
         Command::Check(args) => check(args),
         Command::Invariance(args) => invariance(args),
+        Command::Ab(args) => ab(args),
     }
 }
 
@@ -1153,6 +1196,39 @@ fn invariance(args: InvarianceArgs) -> anyhow::Result<ExitCode> {
         eprintln!("some figure moved with a knob of the bench, or could not be told: exiting with status {EXIT_NOT_INVARIANT}");
         Ok(ExitCode::from(EXIT_NOT_INVARIANT))
     }
+}
+
+fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
+    let options = run_options(args.scenario, args.out, args.database_url)?;
+    let ab = crate::run::ab::AbOptions {
+        before: args.before,
+        after: args.after,
+        pairs: args.pairs,
+        gates: args.fail_on,
+    };
+    let outcome = crate::run::ab::run(&options, &ab)?;
+    let path = outcome.root.join("ab.md");
+    print!("{}", outcome.text);
+    let Some(report) = outcome.report else {
+        eprintln!(
+            "interrupted before both builds had a cell: nothing to compare ({})",
+            outcome.root.display()
+        );
+        return Ok(ExitCode::from(130));
+    };
+    eprintln!("written to {}", path.display());
+    if outcome.interrupted {
+        eprintln!("interrupted: the pairs measured so far are compared");
+        return Ok(ExitCode::from(130));
+    }
+    if report.failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "{} gate(s) failed: exiting with status 3",
+        report.failures.len()
+    );
+    Ok(ExitCode::from(3))
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {

@@ -27,6 +27,38 @@ fn serve_on_a_port_in_use_says_so_and_fails() {
 }
 
 #[test]
+fn the_binary_says_which_revision_it_was_built_from() {
+    let output = sabench().arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("sabench ") && text.contains("(revision "),
+        "{text}"
+    );
+}
+
+#[test]
+fn ab_refuses_a_missing_build_and_too_few_pairs_with_a_reason() {
+    let output = sabench()
+        .args(["ab", "--before", "/nonexistent/sabench", "--after"])
+        .arg(env!("CARGO_BIN_EXE_sabench"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--before /nonexistent/sabench: no such executable"),
+        "{stderr}"
+    );
+    let output = sabench()
+        .args(["ab", "--pairs", "5", "--before", "x", "--after", "y"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--pairs"), "{stderr}");
+}
+
+#[test]
 fn bad_flags_are_refused_with_a_reason() {
     let cases: [(&[&str], &str); 4] = [
         (

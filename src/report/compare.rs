@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::aggregate::Group;
 use super::{stats, RunData};
 use crate::display::or_dash;
-use crate::results::RunDir;
+use crate::results::{CellRecord, RunDir};
 
 /// The p-value under which a change is called real.
 pub const SIGNIFICANCE: f64 = 0.05;
@@ -42,22 +42,64 @@ pub fn judge(before: &[f64], after: &[f64]) -> Verdict {
 }
 
 /// A CI gate on a change: `p95:+10%` fails when p95 grew by more than 10 %,
-/// `rps:-5%` when throughput fell by more than 5 % — and the change is real.
+/// `rps:-5%` when throughput fell by more than 5 %, `error_rate:+1pp` when the error
+/// rate rose by more than one percentage point — and the change is real. A gate also
+/// fails when it cannot read its metric: a side with no value, an invalid or failed
+/// cell, a baseline of 0 under a relative bound that the after side left.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailOn {
     text: String,
     /// The cells.csv column it reads.
     column: &'static str,
-    /// The change it tolerates, as a fraction: above 0, a rise beyond it fails; below
-    /// 0, a fall beyond it.
+    /// The change it tolerates: above 0, a rise beyond it fails; below 0, a fall.
     bound: f64,
+    /// Whether the bound is in the metric's own units (`pp`: percentage points of a
+    /// rate) rather than a share of the baseline (`%`).
+    absolute: bool,
+}
+
+/// What a gate reads of one side's cells: the values, and what made some unusable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GateSide {
+    /// The metric in each usable cell.
+    pub values: Vec<f64>,
+    /// Why a cell could not be read: `r2: invalid (...)`, `r3: p95 not measured`.
+    pub problems: Vec<String>,
+}
+
+impl GateSide {
+    /// `column` of each of `cells`; a failed or invalid cell, or one without the value,
+    /// is a problem, not a value.
+    pub fn of<'a>(cells: impl Iterator<Item = &'a CellRecord>, column: &str) -> Self {
+        let mut side = Self::default();
+        for cell in cells {
+            let tag = format!("r{}", cell.repetition);
+            if cell.failed() {
+                side.problems
+                    .push(format!("{tag}: failed ({})", cell.error));
+            } else if !cell.valid {
+                side.problems
+                    .push(format!("{tag}: invalid ({})", cell.invalid_reason));
+            } else if cell.requests_ok == 0 && column != "error_rate" {
+                side.problems.push(format!(
+                    "{tag}: no successful request, {column} not measured"
+                ));
+            } else {
+                match cell.metric(column) {
+                    Some(value) if value.is_finite() => side.values.push(value),
+                    _ => side.problems.push(format!("{tag}: {column} not measured")),
+                }
+            }
+        }
+        side
+    }
 }
 
 impl std::str::FromStr for FailOn {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let hint = "write METRIC:+N% (a rise beyond N % fails) or METRIC:-N% (a fall), e.g. p95:+10% or rps:-5%; metrics: rps p50 p95 p99 error_rate";
+        let hint = "write METRIC:+N% (a rise beyond N % fails), METRIC:-N% (a fall), or error_rate:+Npp (percentage points), e.g. p95:+10%, rps:-5%, cpu:+5%, error_rate:+1pp; metrics: rps p50 p95 p99 cpu (server CPU per request, schedstat) error_rate";
         let (name, change) = text
             .split_once(':')
             .ok_or_else(|| format!("--fail-on {text:?}: {hint}"))?;
@@ -66,6 +108,7 @@ impl std::str::FromStr for FailOn {
             "p50" => "p50_ms",
             "p95" => "p95_ms",
             "p99" => "p99_ms",
+            "cpu" => "cpu_sched_us_per_ok",
             "error_rate" => "error_rate",
             other => {
                 return Err(format!(
@@ -75,40 +118,129 @@ impl std::str::FromStr for FailOn {
         };
         let change = change.trim();
         let signed = change.starts_with('+') || change.starts_with('-');
-        let percent = change
-            .strip_suffix('%')
-            .filter(|_| signed)
-            .and_then(|n| n.parse::<f64>().ok())
-            .filter(|n| n.is_finite() && *n != 0.0)
+        let (number, absolute) = match (change.strip_suffix("pp"), change.strip_suffix('%')) {
+            (Some(n), _) if column == "error_rate" => (n, true),
+            (Some(_), _) => {
+                return Err(format!(
+                    "--fail-on {text:?}: percentage points (pp) bound a rate: error_rate only"
+                ))
+            }
+            (None, Some(n)) => (n, false),
+            (None, None) => return Err(format!("--fail-on {text:?}: {hint}")),
+        };
+        let value = number
+            .parse::<f64>()
+            .ok()
+            .filter(|n| signed && n.is_finite() && *n != 0.0)
             .ok_or_else(|| format!("--fail-on {text:?}: {hint}"))?;
         Ok(Self {
             text: text.trim().to_string(),
             column,
-            bound: percent / 100.0,
+            bound: value / 100.0,
+            absolute,
         })
     }
 }
 
+/// The evidence a gate judges: two runs' repetitions, or pairs measured back to back.
+pub enum Evidence<'a> {
+    /// Independent repetitions of each side (`sabench compare`): Mann–Whitney.
+    Unpaired(&'a GateSide, &'a GateSide),
+    /// (before, after) measured back to back (`sabench ab`): signed-rank test of the
+    /// differences, so drift between minutes cancels.
+    Paired(&'a [(f64, f64)]),
+}
+
 impl FailOn {
-    /// Why the change from `before` to `after` fails this gate, if it does.
-    fn breached(&self, before: &[f64], after: &[f64]) -> Option<String> {
-        if before.is_empty() || after.is_empty() {
-            return None;
+    /// The cells.csv column it reads.
+    pub fn column(&self) -> &'static str {
+        self.column
+    }
+
+    /// As written on the command line.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The change from `before` to `after`, in the bound's terms (None: a relative
+    /// change from a baseline of 0 to something else, which has no size).
+    fn change(&self, before: f64, after: f64) -> Option<f64> {
+        match (self.absolute, before) {
+            (true, _) => Some(after - before),
+            (false, b) if b == 0.0 => (after == 0.0).then_some(0.0),
+            (false, b) => Some(after / b - 1.0),
         }
-        let (b, a) = (stats::median(before), stats::median(after));
-        if b == 0.0 {
-            return None;
+    }
+
+    fn beyond(&self, change: f64) -> bool {
+        match self.bound > 0.0 {
+            true => change > self.bound,
+            false => change < self.bound,
         }
-        let change = a / b - 1.0;
-        let beyond = if self.bound > 0.0 {
-            change > self.bound
-        } else {
-            change < self.bound
+    }
+
+    fn shown(&self, change: f64) -> String {
+        match self.absolute {
+            true => format!("{:+.2} pp", 100.0 * change),
+            false => format!("{:+.1} %", 100.0 * change),
+        }
+    }
+
+    /// Why a gate with these sides cannot pass, if a side has nothing to judge by.
+    pub fn missing(&self, before: &GateSide, after: &GateSide) -> Option<String> {
+        for (name, side) in [("before", before), ("after", after)] {
+            if !side.problems.is_empty() {
+                return Some(format!(
+                    "{} cannot pass: {name}: {}",
+                    self.text,
+                    side.problems.join("; ")
+                ));
+            }
+            if side.values.is_empty() {
+                return Some(format!(
+                    "{} cannot pass: {name}: no {} measured",
+                    self.text, self.column
+                ));
+            }
+        }
+        None
+    }
+
+    /// Why the change fails this gate, if it does.
+    pub fn breached(&self, evidence: Evidence<'_>) -> Option<String> {
+        let (change, test) = match evidence {
+            Evidence::Unpaired(before, after) => {
+                if let Some(why) = self.missing(before, after) {
+                    return Some(why);
+                }
+                let (b, a) = (stats::median(&before.values), stats::median(&after.values));
+                let test = match judge(&before.values, &after.values) {
+                    Verdict::Real(p) => Some(p),
+                    _ => None,
+                };
+                (self.change(b, a), test)
+            }
+            Evidence::Paired(pairs) => {
+                if pairs.is_empty() {
+                    return Some(format!("{} cannot pass: no pair measured", self.text));
+                }
+                let changes: Option<Vec<f64>> =
+                    pairs.iter().map(|(b, a)| self.change(*b, *a)).collect();
+                let differences: Vec<f64> = pairs.iter().map(|(b, a)| a - b).collect();
+                let test = stats::signed_rank(&differences).filter(|p| *p < SIGNIFICANCE);
+                (changes.map(|c| stats::median(&c)), test)
+            }
         };
-        match judge(before, after) {
-            Verdict::Real(p) if beyond => Some(format!(
-                "{:+.1} % (real, p = {p:.3}) is beyond {}",
-                100.0 * change,
+        let Some(change) = change else {
+            return Some(format!(
+                "{} cannot pass: a baseline of 0 has no relative change (use an absolute bound, e.g. error_rate:+1pp)",
+                self.text
+            ));
+        };
+        match test {
+            Some(p) if self.beyond(change) => Some(format!(
+                "{} (real, p = {p:.3}) is beyond {}",
+                self.shown(change),
                 self.text
             )),
             _ => None,
@@ -176,8 +308,9 @@ pub fn compare(before: &RunDir, after: &RunDir, gates: &[FailOn]) -> anyhow::Res
             continue;
         };
         for gate in gates {
-            let values = |g: &Group, run: &RunData| g.values(&run.cells, gate.column);
-            if let Some(why) = gate.breached(&values(b, &before), &values(a, &after)) {
+            let side = |g: &Group, run: &RunData| GateSide::of(g.rows(&run.cells), gate.column);
+            let (b_side, a_side) = (side(b, &before), side(a, &after));
+            if let Some(why) = gate.breached(Evidence::Unpaired(&b_side, &a_side)) {
                 failures.push(format!("{} {} {}: {why}", a.workload, a.variant, a.level));
             }
         }
@@ -243,6 +376,17 @@ pub fn compare(before: &RunDir, after: &RunDir, gates: &[FailOn]) -> anyhow::Res
 mod tests {
     use super::*;
 
+    fn side(values: &[f64]) -> GateSide {
+        GateSide {
+            values: values.to_vec(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn unpaired(gate: &FailOn, before: &[f64], after: &[f64]) -> Option<String> {
+        gate.breached(Evidence::Unpaired(&side(before), &side(after)))
+    }
+
     #[test]
     fn a_gate_fails_only_on_a_real_change_beyond_its_bound() {
         let p95: FailOn = "p95:+10%".parse().unwrap();
@@ -250,25 +394,94 @@ mod tests {
         let before = [10.0, 10.2, 9.9, 10.1, 10.0];
         let slower = [12.0, 12.1, 11.9, 12.2, 12.0];
         let a_bit = [10.5, 10.6, 10.4, 10.5, 10.6];
-        assert!(p95
-            .breached(&before, &slower)
-            .is_some_and(|w| w.contains("+20.")));
+        assert!(unpaired(&p95, &before, &slower).is_some_and(|w| w.contains("+20.")));
         assert!(
-            p95.breached(&before, &a_bit).is_none(),
+            unpaired(&p95, &before, &a_bit).is_none(),
             "real but within 10 %"
         );
         assert!(
-            p95.breached(&before[..3], &slower[..3]).is_none(),
+            unpaired(&p95, &before[..3], &slower[..3]).is_none(),
             "too few to tell"
         );
-        assert!(rps.breached(&slower, &before).is_some(), "a 17 % fall");
+        assert!(unpaired(&rps, &slower, &before).is_some(), "a 17 % fall");
         assert!(
-            rps.breached(&before, &slower).is_none(),
+            unpaired(&rps, &before, &slower).is_none(),
             "a rise is no regression"
         );
-        for bad in ["p95+10%", "p95:10%", "p96:+10%", "p95:+x%"] {
+        for bad in ["p95+10%", "p95:10%", "p96:+10%", "p95:+x%", "p95:+1pp"] {
             assert!(bad.parse::<FailOn>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_gate_cannot_pass_on_missing_data() {
+        let p95: FailOn = "p95:+10%".parse().unwrap();
+        let empty = GateSide::default();
+        let why = p95
+            .breached(Evidence::Unpaired(&side(&[10.0; 5]), &empty))
+            .unwrap();
+        assert_eq!(why, "p95:+10% cannot pass: after: no p95_ms measured");
+        let invalid = GateSide {
+            values: vec![10.0; 4],
+            problems: vec!["r5: invalid (the generator fell behind)".into()],
+        };
+        let why = p95
+            .breached(Evidence::Unpaired(&side(&[10.0; 5]), &invalid))
+            .unwrap();
+        assert!(
+            why.contains("after: r5: invalid (the generator fell behind)"),
+            "{why}"
+        );
+        // A clean baseline and every request failed: a relative bound has no size, an
+        // absolute one fails it.
+        let relative: FailOn = "error_rate:+1%".parse().unwrap();
+        let why = unpaired(&relative, &[0.0; 5], &[1.0; 5]).unwrap();
+        assert!(why.contains("a baseline of 0"), "{why}");
+        assert_eq!(
+            unpaired(&relative, &[0.0; 5], &[0.0; 5]),
+            None,
+            "0 → 0 is no change"
+        );
+        let absolute: FailOn = "error_rate:+1pp".parse().unwrap();
+        let why = unpaired(&absolute, &[0.0; 5], &[1.0; 5]).unwrap();
+        assert!(why.starts_with("+100.00 pp (real"), "{why}");
+        assert_eq!(
+            unpaired(&absolute, &[0.0; 5], &[0.005; 5]),
+            None,
+            "half a point"
+        );
+        // And a real cell with no successful request reads as a problem.
+        let mut cell = CellRecord {
+            valid: true,
+            ..CellRecord::default()
+        };
+        cell.repetition = 2;
+        let read = GateSide::of(std::iter::once(&cell), "p95_ms");
+        assert_eq!(
+            read.problems,
+            ["r2: no successful request, p95_ms not measured"]
+        );
+    }
+
+    #[test]
+    fn a_paired_gate_sees_a_shift_that_drift_between_pairs_hides() {
+        let cpu: FailOn = "cpu:+5%".parse().unwrap();
+        // Drift of ±10 % between pairs, and +10 % in every pair.
+        let pairs: Vec<(f64, f64)> = [100.0, 110.0, 92.0, 105.0, 97.0, 108.0, 95.0, 102.0]
+            .iter()
+            .map(|b| (*b, b * 1.10))
+            .collect();
+        let why = cpu.breached(Evidence::Paired(&pairs)).unwrap();
+        assert!(why.starts_with("+10.0 % (real, p = 0.008)"), "{why}");
+        let same: Vec<(f64, f64)> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (b, _))| (*b, b * if i % 2 == 0 { 1.01 } else { 0.99 }))
+            .collect();
+        assert_eq!(cpu.breached(Evidence::Paired(&same)), None);
+        assert!(cpu
+            .breached(Evidence::Paired(&[]))
+            .is_some_and(|w| w.contains("no pair")));
     }
 
     #[test]

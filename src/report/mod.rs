@@ -2,6 +2,7 @@
 //! exporter per format behind a small [`Exporter`] trait: the markdown summary, the
 //! charts (SVG and PNG), and the self-contained HTML page. Also `compare` (before/after).
 
+pub mod ab;
 pub mod aggregate;
 pub mod charts;
 pub mod claims;

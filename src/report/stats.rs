@@ -1,5 +1,6 @@
 //! The statistics behind "changed" and "holds": the Mann–Whitney U test (exact for
-//! the small samples repetitions give, a normal approximation beyond) and a bootstrap
+//! the small samples repetitions give, a normal approximation beyond), the Wilcoxon
+//! signed-rank test of paired differences (`sabench ab`'s, exact) and a bootstrap
 //! interval for the ratio of two medians. Both are deterministic: the bootstrap's
 //! resampling is seeded, so a report reads the same every time it is written.
 
@@ -107,6 +108,59 @@ fn standard_normal_cdf(z: f64) -> f64 {
     }
 }
 
+/// Most pairs the signed-rank test takes (its exact distribution is counted).
+pub const SIGNED_RANK_MOST: usize = 60;
+
+/// The two-sided p-value of the Wilcoxon signed-rank test that the paired
+/// `differences` (after − before, one per pair) are centred on 0, exact (ranks of equal
+/// magnitudes averaged, zeros dropped). None with no non-zero difference, a value that
+/// is not finite, or more than [`SIGNED_RANK_MOST`] pairs. With n non-zero
+/// differences the smallest p it can give is 2 / 2ⁿ: 6 pairs are the fewest that can
+/// reach p < 0.05.
+pub fn signed_rank(differences: &[f64]) -> Option<f64> {
+    if differences.iter().any(|d| !d.is_finite()) || differences.len() > SIGNED_RANK_MOST {
+        return None;
+    }
+    let mut nonzero: Vec<f64> = differences.iter().copied().filter(|d| *d != 0.0).collect();
+    if nonzero.is_empty() {
+        return None;
+    }
+    nonzero.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+    // Doubled ranks, so averaged ranks of ties stay whole numbers.
+    let n = nonzero.len();
+    let mut ranks = vec![0usize; n];
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && nonzero[j + 1].abs() == nonzero[i].abs() {
+            j += 1;
+        }
+        for rank in &mut ranks[i..=j] {
+            *rank = i + j + 2; // 2 × the average of ranks i+1 … j+1
+        }
+        i = j + 1;
+    }
+    let total: usize = ranks.iter().sum();
+    let positive: usize = ranks
+        .iter()
+        .zip(&nonzero)
+        .filter(|(_, d)| **d > 0.0)
+        .map(|(r, _)| r)
+        .sum();
+    // How many of the 2ⁿ sign assignments give each doubled rank sum.
+    let mut ways = vec![0f64; total + 1];
+    ways[0] = 1.0;
+    for &rank in &ranks {
+        for sum in (rank..=total).rev() {
+            ways[sum] += ways[sum - rank];
+        }
+    }
+    let all = 2f64.powi(n as i32);
+    let low = positive.min(total - positive);
+    let tail: f64 = ways[..=low].iter().sum();
+    Some((2.0 * tail / all).min(1.0))
+}
+
 /// The median of `values` (NaN for none).
 pub fn median(values: &[f64]) -> f64 {
     if values.is_empty() {
@@ -170,6 +224,23 @@ pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signed_rank_test_matches_its_table_and_needs_six_pairs() {
+        // Every pair worse: p = 2 / 2ⁿ.
+        assert_eq!(signed_rank(&[-1.0, -2.0, -3.0, -4.0, -5.0]), Some(0.0625));
+        assert_eq!(
+            signed_rank(&[-1.0, -2.0, -3.0, -4.0, -5.0, -6.0]),
+            Some(0.03125)
+        );
+        // n = 8, W+ = 3 (ranks 1 and 2 positive): P(W ≤ 3) = 5 / 256, two-sided 0.039.
+        let p = signed_rank(&[0.1, 0.2, -0.3, -0.4, -0.5, -0.6, -0.7, -0.8]).unwrap();
+        assert!((p - 10.0 / 256.0).abs() < 1e-12, "{p}");
+        // Symmetric differences: no evidence.
+        assert_eq!(signed_rank(&[1.0, -1.0, 2.0, -2.0]), Some(1.0));
+        assert_eq!(signed_rank(&[0.0, 0.0]), None);
+        assert_eq!(signed_rank(&[f64::NAN, 1.0]), None);
+    }
 
     #[test]
     fn exact_p_values_match_the_tables() {

@@ -286,6 +286,11 @@ pub struct CellRecord {
     /// CPU in clock ticks, so this is one tick per successful request, µs.
     #[serde(default)]
     pub cpu_tick_us_per_ok: Option<f64>,
+    /// Mechanism: the server's CPU per successful request from its threads' schedstat
+    /// (nanoseconds on a CPU, not clock ticks), µs, gross of the instrument's idle
+    /// cost: the low-noise figure `sabench ab` gates CPU on.
+    #[serde(default)]
+    pub cpu_sched_us_per_ok: Option<f64>,
     /// The server's CPU while it served nothing, before the load, ms a second: the
     /// suite's own helpers (the async styles' 1 ms lag probe, the blocking style's pool
     /// sampler, the alarm clock), from schedstat (None: not read).
@@ -350,6 +355,7 @@ impl CellRecord {
             "probe_p95_ms" => self.probe_p95_ms,
             "service_lost_s" => self.service_lost_s,
             "lag_max_ms" => self.lag_max_ms,
+            "cpu_sched_us_per_ok" => self.cpu_sched_us_per_ok,
             "server_queue_p99_ms" => self.server_queue_p99_ms,
             "rss_peak_mib" => Some(self.rss_peak_mib),
             "db_pss_peak_mib" => self.db_pss_peak_mib,
@@ -473,7 +479,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 68] = [
+    const NEWER: [&str; 69] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -530,6 +536,7 @@ mod tests {
         "cpu_user_us_per_ok",
         "cpu_sys_us_per_ok",
         "cpu_tick_us_per_ok",
+        "cpu_sched_us_per_ok",
         "idle_cpu_ms_per_s",
         "cpu_instrument_us_per_ok",
         "ctx_voluntary_per_ok",
@@ -643,6 +650,7 @@ mod tests {
             cpu_user_us_per_ok: None,
             cpu_sys_us_per_ok: None,
             cpu_tick_us_per_ok: None,
+            cpu_sched_us_per_ok: None,
             idle_cpu_ms_per_s: None,
             cpu_instrument_us_per_ok: None,
             ctx_voluntary_per_ok: None,

@@ -109,6 +109,36 @@ pub struct MachineFacts {
     pub kernel: String,
 }
 
+/// The revision this binary was built from (embedded by build.rs).
+pub const BUILD_REVISION: &str = env!("SABENCH_BUILD_REVISION");
+
+/// `sabench --version`: the package version and the revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("SABENCH_BUILD_REVISION"),
+    ")"
+);
+
+/// The revision results are credited to: `SABENCH_REVISION` when set (a CI job that
+/// knows better), else the one the binary was built from, else the checkout's.
+pub fn revision() -> String {
+    std::env::var("SABENCH_REVISION")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+        .or_else(|| (BUILD_REVISION != "unknown").then(|| BUILD_REVISION.to_string()))
+        .or_else(|| command_output("git", &["describe", "--always", "--dirty"]))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The revision a `sabench` executable says it was built from (`--version`), None
+/// when it does not say.
+pub fn revision_of(program: &std::path::Path) -> Option<String> {
+    let text = command_output(program.to_str()?, &["--version"])?;
+    let inside = text.split_once("(revision ")?.1;
+    Some(inside.trim_end_matches(')').trim().to_string())
+}
+
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let output = std::process::Command::new(program)
         .args(args)
@@ -130,8 +160,7 @@ impl MachineFacts {
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_else(|| "unknown".into());
         Self {
-            git_revision: command_output("git", &["describe", "--always", "--dirty"])
-                .unwrap_or_else(|| "unknown".into()),
+            git_revision: revision(),
             rustc: command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
             cpu_model,
             cores: crate::affinity::available_cpus(),

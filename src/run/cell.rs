@@ -25,8 +25,12 @@ use crate::results::{CellRecord, RunDir};
 /// What every cell of a run shares.
 pub(super) struct CellContext<'a> {
     pub(super) scenario: &'a Scenario,
+    /// The run folder the cell's files go in (its lane's).
     pub(super) dir: &'a RunDir,
     pub(super) options: &'a RunOptions,
+    /// The `sabench` executable the server under test is started from (its lane's:
+    /// `sabench ab` runs two builds' servers against one generator and upstream).
+    pub(super) server_program: &'a std::path::Path,
     /// The shared upstream's URL, if one runs.
     pub(super) upstream: Option<String>,
     /// The database's URL, and the process whose descendants are PostgreSQL's
@@ -127,7 +131,7 @@ pub(super) fn run_cell(
         let log = dir.samples_dir().join(format!("{}.{name}.log", cell.id));
         let ServerPlan::Target { spec, workers } = &cell.server else {
             let mut server = Child::spawn(
-                &options.sabench,
+                context.server_program,
                 "server",
                 &args,
                 scenario.server_cpus(&cell.workload),
@@ -440,6 +444,7 @@ mod tests {
             scenario: &scenario,
             dir: &dir,
             options: &options,
+            server_program: &options.sabench,
             upstream: None,
             database: None,
             progress: Progress::new(0),

@@ -107,6 +107,9 @@ pub(super) fn fill(record: &mut CellRecord, inputs: &Inputs<'_>) {
                 record.ctx_involuntary_per_ok =
                     Some(delta.involuntary as f64 / delta.span_s / ok_per_s);
             }
+            if let Some(run) = delta.run_s.filter(|_| ok_per_s > 0.0) {
+                record.cpu_sched_us_per_ok = Some(run / delta.span_s / ok_per_s * 1e6);
+            }
             match (delta.run_s, delta.wait_s) {
                 (Some(run), Some(wait)) => {
                     record.runnable_mean = Some((run + wait) / delta.span_s);

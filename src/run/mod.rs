@@ -4,6 +4,7 @@
 //! stops the current cell, keeps the finished ones, stops every child and writes the
 //! report of what is done.
 
+pub mod ab;
 pub mod bench_cap;
 mod ceiling;
 mod cell;
@@ -108,32 +109,7 @@ pub fn run_loaded(scenario: Scenario, options: &RunOptions) -> anyhow::Result<Ru
     crate::load::check_file_descriptors(most as usize)
         .with_context(|| format!("{}: its largest level", options.scenario.display()))?;
     let dir = RunDir::create_new(&options.out, &crate::results::slug(&scenario.name))?;
-    let facts = MachineFacts::read();
-    let mut manifest = Manifest {
-        run_id: dir.id(),
-        scenario_name: scenario.name.clone(),
-        scenario_file: options.scenario.display().to_string(),
-        scenario: serde_json::to_value(&scenario)?,
-        git_revision: facts.git_revision,
-        rustc: facts.rustc,
-        cpu_model: facts.cpu_model,
-        cores: facts.cores,
-        kernel: facts.kernel,
-        started: now_rfc3339(),
-        finished: None,
-        status: "running".into(),
-        cells_planned: cells.len(),
-        cells_done: 0,
-        cells_failed: 0,
-        thresholds_failed: 0,
-        database: None,
-        targets: scenario
-            .targets
-            .iter()
-            .map(|t| target::facts(t, &options.scenario_dir()))
-            .collect(),
-        generator_ceiling: None,
-    };
+    let mut manifest = new_manifest(&scenario, options, &dir, cells.len(), None)?;
     dir.write_manifest(&manifest)?;
     measure_ceiling(&scenario, &dir, options, &mut manifest)?;
     eprintln!(
@@ -144,7 +120,16 @@ pub fn run_loaded(scenario: Scenario, options: &RunOptions) -> anyhow::Result<Ru
         scenario.warmup,
         dir.root().display()
     );
-    let mut result = run_cells(&scenario, &cells, &dir, options, &mut manifest);
+    let mut lanes = [Lane {
+        name: "run",
+        dir: &dir,
+        server_program: &options.sabench,
+        manifest: &mut manifest,
+    }];
+    let schedule: Vec<Step> = (0..cells.len())
+        .map(|cell| Step { cell, lane: 0 })
+        .collect();
+    let mut result = run_cells(&scenario, &cells, &schedule, &mut lanes, options);
     if let (Ok(()), Some(spec)) = (&result, &scenario.pipeline) {
         if !options.interrupted.load(Ordering::SeqCst) {
             eprintln!(
@@ -154,16 +139,7 @@ pub fn run_loaded(scenario: Scenario, options: &RunOptions) -> anyhow::Result<Ru
             result = run_pipeline(spec, scenario.repetitions, &dir, &options.interrupted);
         }
     }
-    manifest.finished = Some(now_rfc3339());
-    manifest.status = match &result {
-        Err(_) => "failed".into(),
-        Ok(()) if options.interrupted.load(Ordering::SeqCst) => "interrupted".into(),
-        Ok(()) => "complete".into(),
-    };
-    dir.write_manifest(&manifest)?;
-    if manifest.cells_done > 0 {
-        crate::report::build(&dir).context("writing the report")?;
-    }
+    close(&dir, &mut manifest, &result, options)?;
     result?;
     Ok(RunOutcome {
         dir,
@@ -172,6 +148,64 @@ pub fn run_loaded(scenario: Scenario, options: &RunOptions) -> anyhow::Result<Ru
         cells_failed: manifest.cells_failed,
         thresholds_failed: manifest.thresholds_failed,
         interrupted: options.interrupted.load(Ordering::SeqCst),
+    })
+}
+
+/// Ends a run's manifest (complete, interrupted or failed) and writes its report from
+/// what it measured.
+pub(super) fn close(
+    dir: &RunDir,
+    manifest: &mut Manifest,
+    result: &anyhow::Result<()>,
+    options: &RunOptions,
+) -> anyhow::Result<()> {
+    manifest.finished = Some(now_rfc3339());
+    manifest.status = match result {
+        Err(_) => "failed".into(),
+        Ok(()) if options.interrupted.load(Ordering::SeqCst) => "interrupted".into(),
+        Ok(()) => "complete".into(),
+    };
+    dir.write_manifest(manifest)?;
+    if manifest.cells_done > 0 {
+        crate::report::build(dir).context("writing the report")?;
+    }
+    Ok(())
+}
+
+/// A new run's manifest, "running", with the machine's facts; `revision` overrides
+/// the revision of the running binary (`sabench ab`'s lanes: each build's own).
+pub(super) fn new_manifest(
+    scenario: &Scenario,
+    options: &RunOptions,
+    dir: &RunDir,
+    cells_planned: usize,
+    revision: Option<String>,
+) -> anyhow::Result<Manifest> {
+    let facts = MachineFacts::read();
+    Ok(Manifest {
+        run_id: dir.id(),
+        scenario_name: scenario.name.clone(),
+        scenario_file: options.scenario.display().to_string(),
+        scenario: serde_json::to_value(scenario)?,
+        git_revision: revision.unwrap_or(facts.git_revision),
+        rustc: facts.rustc,
+        cpu_model: facts.cpu_model,
+        cores: facts.cores,
+        kernel: facts.kernel,
+        started: now_rfc3339(),
+        finished: None,
+        status: "running".into(),
+        cells_planned,
+        cells_done: 0,
+        cells_failed: 0,
+        thresholds_failed: 0,
+        database: None,
+        targets: scenario
+            .targets
+            .iter()
+            .map(|t| target::facts(t, &options.scenario_dir()))
+            .collect(),
+        generator_ceiling: None,
     })
 }
 
@@ -241,13 +275,40 @@ fn failed_thresholds(
         .join("; ")
 }
 
-fn run_cells(
+/// One build's share of the cells: the folder its cells go in, the executable its
+/// servers start from, and its manifest. A run has one lane; `sabench ab` two.
+pub(super) struct Lane<'a> {
+    /// Its name in progress lines (`before`, `after`; unused with one lane).
+    pub(super) name: &'a str,
+    /// Its run folder.
+    pub(super) dir: &'a RunDir,
+    /// The `sabench` its servers are started from.
+    pub(super) server_program: &'a Path,
+    /// Its manifest, rewritten after every cell.
+    pub(super) manifest: &'a mut Manifest,
+}
+
+/// One cell of the plan measured for one lane, in the order of the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Step {
+    /// Index into the planned cells.
+    pub(super) cell: usize,
+    /// Index into the lanes.
+    pub(super) lane: usize,
+}
+
+/// Measures the `schedule`'s steps in order with one upstream and one database for
+/// all, each cell into its lane's folder the moment it is done.
+pub(super) fn run_cells(
     scenario: &Scenario,
     cells: &[CellPlan],
-    dir: &RunDir,
+    schedule: &[Step],
+    lanes: &mut [Lane<'_>],
     options: &RunOptions,
-    manifest: &mut Manifest,
 ) -> anyhow::Result<()> {
+    let Some((dir, first_program)) = lanes.first().map(|l| (l.dir, l.server_program)) else {
+        return Ok(());
+    };
     let needs_upstream = scenario
         .workloads
         .iter()
@@ -269,26 +330,39 @@ fn run_cells(
         false => None,
     };
     if let Some(database) = &database {
-        manifest.database = Some(database.info.clone());
-        dir.write_manifest(manifest)?;
+        for lane in lanes.iter_mut() {
+            lane.manifest.database = Some(database.info.clone());
+            lane.dir.write_manifest(lane.manifest)?;
+        }
     }
     let mut context = CellContext {
         scenario,
         dir,
         options,
+        server_program: first_program,
         database: database
             .as_ref()
             .map(|d| (d.url().to_string(), d.root_pid())),
         upstream: upstream.as_ref().map(|u| format!("http://{}", u.addr())),
-        progress: Progress::new(cells.len()),
+        progress: Progress::new(schedule.len()),
         bodies: RefCell::new(HashMap::new()),
     };
-    for (index, cell) in cells.iter().enumerate() {
+    let named = lanes.len() > 1;
+    for (index, step) in schedule.iter().enumerate() {
         if options.interrupted.load(Ordering::SeqCst) {
             break;
         }
+        let cell = &cells[step.cell];
+        let lane = &mut lanes[step.lane];
+        context.dir = lane.dir;
+        context.server_program = lane.server_program;
+        let (dir, manifest) = (lane.dir, &mut *lane.manifest);
         let label = format!(
-            "{} {} {}",
+            "{}{} {} {}",
+            match named {
+                true => format!("[{}] ", lane.name),
+                false => String::new(),
+            },
             cell.workload.name(),
             cell.server.label(),
             cell.level.slug()
@@ -341,8 +415,10 @@ fn run_cells(
         let pgbench = scenario.database.pgbench.as_ref();
         if let Some(spec) = pgbench.filter(|_| !options.interrupted.load(Ordering::SeqCst)) {
             database.run_pgbench(spec, &scenario.pinning.database, dir);
-            manifest.database = Some(database.info.clone());
-            dir.write_manifest(manifest)?;
+            for lane in lanes.iter_mut() {
+                lane.manifest.database = Some(database.info.clone());
+                lane.dir.write_manifest(lane.manifest)?;
+            }
         }
         database.stop();
     }
