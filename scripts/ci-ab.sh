@@ -17,27 +17,18 @@ SABENCH_PLANTED_CPU_TAX_PERCENT=30 exec "$sabench" "\$@"
 WRAP
 chmod +x "$work/sabench-taxed"
 gates=(--fail-on 'cpu:+5%' --fail-on 'rps:-5%' --fail-on 'p95:+10%')
-compare() {
-    local after=$1 status=0
+# expect STATUS AFTER WHAT: runs ab against AFTER and fails CI unless it exits STATUS.
+expect() {
+    local want=$1 after=$2 what=$3 status=0
     "$sabench" ab scenarios/ab.toml --before "$sabench" --after "$after" --out "$work/runs" \
         "${gates[@]}" > "$work/ab.md" 2> "$work/ab.log" || status=$?
-    return "$status"
+    if [ "$status" != "$want" ]; then
+        echo "ci-ab: $what: exit $status, want $want" >&2
+        cat "$work/ab.md" "$work/ab.log" >&2
+        exit 1
+    fi
+    echo "ci-ab: $what: exit $status, as it must" >&2
+    grep -A12 '^\*\*Gates' "$work/ab.md" >&2 || true
 }
-status=0
-compare "$sabench" || status=$?
-if [ "$status" != 0 ]; then
-    echo "ci-ab: the same build twice failed the gate (exit $status): the gate is not quiet on unchanged code" >&2
-    cat "$work/ab.md" "$work/ab.log" >&2
-    exit 1
-fi
-echo "ci-ab: A/A passed" >&2
-grep -A8 '^\*\*Gates' "$work/ab.md" >&2 || true
-status=0
-compare "$work/sabench-taxed" || status=$?
-if [ "$status" != 3 ]; then
-    echo "ci-ab: a planted 30 % CPU regression did not fail the gate (exit $status, want 3)" >&2
-    cat "$work/ab.md" "$work/ab.log" >&2
-    exit 1
-fi
-echo "ci-ab: the planted 30 % regression failed the gate, as it must:" >&2
-grep -A12 '^\*\*Gates' "$work/ab.md" >&2 || true
+expect 0 "$sabench" "the same build twice (A/A) must pass: the gate is quiet on unchanged code"
+expect 3 "$work/sabench-taxed" "a planted 30 % CPU regression must fail the gate"

@@ -167,7 +167,12 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct InvarianceArgs {
     /// Scenario file (use at least 3 repetitions: a figure's noise is its spread).
-    pub scenario: std::path::PathBuf,
+    #[arg(required_unless_present = "rewrite")]
+    pub scenario: Option<std::path::PathBuf>,
+    /// Measure nothing: compare again the runs of an earlier check's folder (after the
+    /// comparison's rules changed) and rewrite its invariance.md and invariance.json.
+    #[arg(long, value_name = "FOLDER", conflicts_with = "factors")]
+    pub rewrite: Option<std::path::PathBuf>,
     /// Folder under which the check's own folder is created (never overwriting a run).
     #[arg(long, default_value = "results")]
     pub out: std::path::PathBuf,
@@ -1173,7 +1178,19 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 const EXIT_NOT_INVARIANT: u8 = 5;
 
 fn invariance(args: InvarianceArgs) -> anyhow::Result<ExitCode> {
-    let options = run_options(args.scenario, args.out, args.database_url)?;
+    if let Some(folder) = args.rewrite {
+        let report = crate::report::invariance::rewrite(&folder)?;
+        print!("{}", crate::report::invariance::render(&report));
+        eprintln!("rewritten: {}", folder.join("invariance.md").display());
+        return Ok(match report.invariant {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(EXIT_NOT_INVARIANT),
+        });
+    }
+    let scenario = args
+        .scenario
+        .context("give a scenario file (or --rewrite FOLDER)")?;
+    let options = run_options(scenario, args.out, args.database_url)?;
     let factors = if args.factors.is_empty() {
         crate::run::invariance::Factor::ALL.to_vec()
     } else {

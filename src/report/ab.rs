@@ -181,15 +181,12 @@ pub fn render(report: &AbReport, pairs: usize) -> String {
         "# Before/after: `{}` → `{}`\n\nBefore: run `{}`; after: run `{}`. Each cell was measured {pairs} times a side, the two builds back to back in alternating order (ABBA…) on the same cores, one generator and upstream for both. A change is the median of the pairs' changes; it is **real** where the Wilcoxon signed-rank test of the paired differences gives p < 0.05 (6 pairs are the fewest that can). `CPU µs/req` is the server's CPU per successful request from its threads' schedstat (nanoseconds).\n\n",
         report.before.1, report.after.1, report.before.0, report.after.0
     );
-    out.push_str("| workload | style | level |");
-    for (_, title) in METRICS {
-        let _ = write!(out, " {title} |");
-    }
-    out.push_str("\n|---|---|---|");
-    for _ in METRICS {
-        out.push_str("---|");
-    }
-    out.push('\n');
+    let titles: Vec<&str> = METRICS.iter().map(|(_, title)| *title).collect();
+    out.push_str(&crate::display::table_head(
+        &["workload", "style", "level"],
+        &titles,
+        "---",
+    ));
     for cell in &report.cells {
         let _ = write!(
             out,

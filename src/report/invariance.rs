@@ -144,7 +144,10 @@ fn measured_in(run: &RunData, workload: &str) -> bool {
 /// The figures of one run, by name.
 fn figures(run: &RunData) -> Vec<Named> {
     let mut out = Vec::new();
-    for check in super::claims::checks(run) {
+    for mut check in super::claims::checks(run) {
+        // A figure, not a gate: a changed run may have fewer repetitions than a gate
+        // needs, and its ratio is still a measurement.
+        check.gate = false;
         let result = super::claims::evaluate(run, &check);
         if let Some(ratio) = result.ratio {
             let mut workloads = vec![check.workload.clone()];
@@ -321,21 +324,11 @@ pub fn render(report: &InvarianceReport) -> String {
     for skipped in &report.skipped {
         let _ = writeln!(out, "- {skipped}");
     }
-    out.push_str("\n| figure | as written |");
-    let labels: Vec<&str> = report
-        .runs
-        .iter()
-        .skip(1)
-        .map(|(l, _)| l.as_str())
+    let columns: Vec<&str> = std::iter::once("as written")
+        .chain(report.runs.iter().skip(1).map(|(l, _)| l.as_str()))
         .collect();
-    for label in &labels {
-        let _ = write!(out, " {label} |");
-    }
-    out.push_str("\n|---|---:|");
-    for _ in &labels {
-        out.push_str("---:|");
-    }
     out.push('\n');
+    out.push_str(&crate::display::table_head(&["figure"], &columns, "---:"));
     for row in &report.rows {
         let _ = write!(
             out,
@@ -359,12 +352,17 @@ pub fn render(report: &InvarianceReport) -> String {
 }
 
 /// The invariance check a run was the "as written" run of, when it was one: the
-/// `invariance.json` beside its folder that names it first (None otherwise).
+/// `invariance.json` beside its folder (where `sabench invariance` writes it) or inside
+/// it (a run kept on its own, as `results/reference/`) that names it first (None
+/// otherwise).
 pub fn of_run(run: &RunData) -> Option<InvarianceReport> {
-    let parent = run.dir.root().parent()?;
-    let bytes = std::fs::read(parent.join("invariance.json")).ok()?;
-    let report: InvarianceReport = serde_json::from_slice(&bytes).ok()?;
-    (report.runs.first()?.1 == run.manifest.run_id).then_some(report)
+    let root = run.dir.root();
+    [root.parent().map(|p| p.join("invariance.json")), Some(root.join("invariance.json"))]
+        .into_iter()
+        .flatten()
+        .filter_map(|path| std::fs::read(path).ok())
+        .filter_map(|bytes| serde_json::from_slice::<InvarianceReport>(&bytes).ok())
+        .find(|report| report.runs.first().is_some_and(|(_, id)| *id == run.manifest.run_id))
 }
 
 /// Why a figure describes the bench, when a change of the bench moved it beyond its
@@ -414,6 +412,31 @@ pub fn verdict_of(report: &InvarianceReport, figure: &str) -> String {
         return "— (not measured again)".into();
     }
     said.join("; ")
+}
+
+/// Compares again the runs an earlier check wrote into `root` (its `invariance.json`
+/// names them), e.g. after the comparison's rules changed; rewrites both files.
+pub fn rewrite(root: &Path) -> anyhow::Result<InvarianceReport> {
+    let path = root.join("invariance.json");
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "{}: no invariance.json (give the folder `sabench invariance` made)",
+            root.display()
+        )
+    })?;
+    let earlier: InvarianceReport = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an invariance check's report", path.display()))?;
+    let variants = earlier
+        .runs
+        .iter()
+        .map(|(label, id)| {
+            Ok(Variant {
+                label: label.clone(),
+                dir: RunDir::open(&root.join(id))?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    write(root, &variants, &earlier.skipped)
 }
 
 /// Reads every variant's run folder, compares them, and writes `invariance.md` and

@@ -506,7 +506,8 @@ fn mostly_succeeded(group: &Group) -> bool {
 }
 
 /// Far more kernel CPU a request than the leanest style at the level (styles that
-/// mostly succeeded only).
+/// mostly succeeded only); a connection per call (`+no-pool`) against its own pooled
+/// twin where the level has it, so the connection's cost is not another style's.
 fn kernel_heavy(case: &Case<'_>) -> Option<String> {
     let g = case.group;
     if !mostly_succeeded(g) {
@@ -528,7 +529,24 @@ fn kernel_heavy(case: &Case<'_>) -> Option<String> {
         .filter(|p| mostly_succeeded(p))
         .filter_map(|p| Some((p, p.mechanism.cpu_sys_us?)))
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
-    if sys < 20.0 || sys < 2.0 * leanest.1 || sys < 0.4 * total {
+    let pooled_twin = g.variant.replace("+no-pool", "");
+    let twin = case
+        .peers
+        .iter()
+        .filter(|p| {
+            g.variant.contains("+no-pool")
+                && (p.variant == pooled_twin
+                    || p.variant.starts_with(&format!("{pooled_twin}+db-pool=")))
+        })
+        .filter(|p| mostly_succeeded(p))
+        .find_map(|p| Some((p, p.mechanism.cpu_sys_us?)));
+    // Against its own twin a third more is the connection's; against another style,
+    // twice.
+    let (leanest, factor) = match twin {
+        Some(twin) => (twin, 1.3),
+        None => (leanest, 2.0),
+    };
+    if sys < 20.0 || sys < factor * leanest.1 || sys < 0.4 * total {
         return None;
     }
     if !resolved(g, sys) || !resolved(leanest.0, leanest.1) {
@@ -860,6 +878,20 @@ mod tests {
         let mut coarse = pooled.clone();
         coarse.mechanism.cpu_tick_us = Some(20.0);
         assert_eq!(said(&no_pool, &[&no_pool, &coarse], "kernel-heavy"), None);
+        // A connection per call is set against its own pooled twin where there is one.
+        let mut blocking_no_pool = group("blocking", "blocking(pool=64)+no-pool", "threads=64", 32);
+        blocking_no_pool.mechanism.cpu_user_us = Some(40.0);
+        blocking_no_pool.mechanism.cpu_sys_us = Some(120.0);
+        blocking_no_pool.mechanism.cpu_tick_us = Some(1.0);
+        let mut blocking_pooled = group("blocking", "blocking(pool=64)", "threads=64", 32);
+        blocking_pooled.mechanism.cpu_user_us = Some(40.0);
+        blocking_pooled.mechanism.cpu_sys_us = Some(84.0);
+        blocking_pooled.mechanism.cpu_tick_us = Some(1.0);
+        let four = [&blocking_no_pool, &blocking_pooled, &pooled];
+        assert_eq!(
+            said(&blocking_no_pool, &four, "kernel-heavy").unwrap(),
+            "blocking(pool=64)+no-pool: 120 µs of kernel CPU a request, 1.43× blocking(pool=64)'s 84.0 µs (75.0 % of its CPU in the kernel) — a connection set up per call"
+        );
         // Switches: 0.5 vs 0.4 is not twofold.
         assert_eq!(said(&no_pool, &peers, "switches"), None);
         let mut threads = group("blocking", "blocking(pool=128)", "threads=128", 64);
