@@ -51,6 +51,23 @@ pub fn figure(value: f64) -> String {
     }
 }
 
+/// A markdown table's head: the `fixed` columns (left-aligned), then one per `more`
+/// with `align` (`---` or `---:`), and its separator line, both ended by a newline.
+pub fn table_head(fixed: &[&str], more: &[&str], align: &str) -> String {
+    let mut head = String::from("|");
+    let mut rule = String::from("|");
+    for name in fixed {
+        head.push_str(&format!(" {name} |"));
+        rule.push_str("---|");
+    }
+    for name in more {
+        head.push_str(&format!(" {name} |"));
+        rule.push_str(align);
+        rule.push('|');
+    }
+    format!("{head}\n{rule}\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,21 +93,4 @@ mod tests {
         assert_eq!(fixed(f64::INFINITY, 3), "∞");
         assert_eq!(fixed(2.5, 3), "2.500");
     }
-}
-
-/// A markdown table's head: the `fixed` columns (left-aligned), then one per `more`
-/// with `align` (`---` or `---:`), and its separator line, both ended by a newline.
-pub fn table_head(fixed: &[&str], more: &[&str], align: &str) -> String {
-    let mut head = String::from("|");
-    let mut rule = String::from("|");
-    for name in fixed {
-        head.push_str(&format!(" {name} |"));
-        rule.push_str("---|");
-    }
-    for name in more {
-        head.push_str(&format!(" {name} |"));
-        rule.push_str(align);
-        rule.push('|');
-    }
-    format!("{head}\n{rule}\n")
 }

@@ -167,7 +167,7 @@ impl FailOn {
     fn change(&self, before: f64, after: f64) -> Option<f64> {
         match (self.absolute, before) {
             (true, _) => Some(after - before),
-            (false, b) if b == 0.0 => (after == 0.0).then_some(0.0),
+            (false, 0.0) => (after == 0.0).then_some(0.0),
             (false, b) => Some(after / b - 1.0),
         }
     }

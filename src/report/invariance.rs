@@ -357,12 +357,20 @@ pub fn render(report: &InvarianceReport) -> String {
 /// otherwise).
 pub fn of_run(run: &RunData) -> Option<InvarianceReport> {
     let root = run.dir.root();
-    [root.parent().map(|p| p.join("invariance.json")), Some(root.join("invariance.json"))]
-        .into_iter()
-        .flatten()
-        .filter_map(|path| std::fs::read(path).ok())
-        .filter_map(|bytes| serde_json::from_slice::<InvarianceReport>(&bytes).ok())
-        .find(|report| report.runs.first().is_some_and(|(_, id)| *id == run.manifest.run_id))
+    [
+        root.parent().map(|p| p.join("invariance.json")),
+        Some(root.join("invariance.json")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|path| std::fs::read(path).ok())
+    .filter_map(|bytes| serde_json::from_slice::<InvarianceReport>(&bytes).ok())
+    .find(|report| {
+        report
+            .runs
+            .first()
+            .is_some_and(|(_, id)| *id == run.manifest.run_id)
+    })
 }
 
 /// Why a figure describes the bench, when a change of the bench moved it beyond its
