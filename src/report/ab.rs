@@ -252,7 +252,7 @@ mod tests {
         assert!(change.real);
         assert_eq!(
             cell_text(&change),
-            "100.5 → 90.5 (-10.0 %, **real**, p = 0.031)"
+            "102.0 → 91.8 (-10.0 %, **real**, p = 0.031)"
         );
         let few = change_of("achieved_rps", &pairs[..5]);
         assert!(!few.real, "five pairs can never be real: {few:?}");
