@@ -16,6 +16,16 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// A new folder that holds runs rather than cells (an invariance check's, an A/B
+    /// comparison's): named like a run, without `hist/` and `samples/`.
+    pub fn create_folder_of_runs(base: &Path, name: &str) -> anyhow::Result<PathBuf> {
+        let folder = Self::create_new(base, name)?;
+        for sub in [folder.hist_dir(), folder.samples_dir()] {
+            let _ = std::fs::remove_dir(sub);
+        }
+        Ok(folder.root)
+    }
+
     /// Creates `base/<stamp>-<name>` (adding `-2`, `-3`… if taken) with its subfolders.
     pub fn create_new(base: &Path, name: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(base)

@@ -90,14 +90,10 @@ pub fn run(options: &RunOptions, ab: &AbOptions) -> anyhow::Result<AbOutcome> {
         "{}: no cell to compare",
         options.scenario.display()
     );
-    let folder = RunDir::create_new(
+    let root = RunDir::create_folder_of_runs(
         &options.out,
         &crate::results::slug(&format!("{}-ab", scenario.name)),
     )?;
-    let root = folder.root().to_path_buf();
-    for sub in [folder.hist_dir(), folder.samples_dir()] {
-        let _ = std::fs::remove_dir(sub);
-    }
     let before_dir = RunDir::create_new(&root, "before")?;
     let after_dir = RunDir::create_new(&root, "after")?;
     let manifest = |dir: &RunDir, program: &Path| {
@@ -110,7 +106,8 @@ pub fn run(options: &RunOptions, ab: &AbOptions) -> anyhow::Result<AbOutcome> {
     let steps = schedule(&cells);
     eprintln!(
         "ab {}: {} cells × {pairs} pairs, before ({}) and after ({}) back to back → {}",
-        folder.id(),
+        root.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().to_string()),
         cells.len() / pairs as usize,
         before_manifest.git_revision,
         after_manifest.git_revision,

@@ -121,15 +121,10 @@ pub struct InvarianceOutcome {
 /// measured (so an interruption keeps what was compared so far).
 pub fn run(options: &RunOptions, factors: &[Factor]) -> anyhow::Result<InvarianceOutcome> {
     let base = scenario::load(&options.scenario)?;
-    let folder = RunDir::create_new(
+    let root = RunDir::create_folder_of_runs(
         &options.out,
         &crate::results::slug(&format!("{}-invariance", base.name)),
     )?;
-    let root = folder.root().to_path_buf();
-    // RunDir made its own hist/ and samples/: this folder holds runs, not cells.
-    for sub in [folder.hist_dir(), folder.samples_dir()] {
-        let _ = std::fs::remove_dir(sub);
-    }
     let inner = RunOptions {
         out: root.clone(),
         ..options.clone()
