@@ -8,9 +8,10 @@
 #   scripts/ci-compare.sh OLD_REV [NEW_REV] [SCENARIO] [--fail-on ...]
 #   scripts/ci-compare.sh origin/main HEAD scenarios/ab.toml --fail-on 'cpu:+5%' --fail-on 'rps:-5%'
 #
-# Defaults: NEW_REV = HEAD, SCENARIO = scenarios/ab.toml (about 3 minutes of runs), and
-# the gates cpu:+5% (server CPU per request, schedstat), rps:-5% and p95:+10%, chosen
-# from results/ci-sensitivity.md. The comparison goes to results/ci-compare/<id>-ab/
+# Defaults: NEW_REV = HEAD, SCENARIO = scenarios/ab.toml (about a minute of runs), and
+# the gates cpu:+5% (server CPU per request, schedstat) and rps:-5%, chosen from
+# results/ci-sensitivity.md (a p95 gate failed the same build twice: the p95 of a
+# saturated CPU-bound server moves ±25 % pair to pair). The comparison goes to results/ci-compare/<id>-ab/
 # (ab.md is the table for the pull request).
 set -euo pipefail
 usage="usage: scripts/ci-compare.sh OLD_REV [NEW_REV] [SCENARIO] [--fail-on METRIC:±N% ...]"
@@ -20,7 +21,7 @@ scenario="${3:-scenarios/ab.toml}"
 shift $(( $# < 3 ? $# : 3 ))
 gates=("$@")
 if [ ${#gates[@]} -eq 0 ]; then
-    gates=(--fail-on 'cpu:+5%' --fail-on 'rps:-5%' --fail-on 'p95:+10%')
+    gates=(--fail-on 'cpu:+5%' --fail-on 'rps:-5%')
 fi
 root="$(git rev-parse --show-toplevel)"
 work="$(mktemp -d)"
