@@ -21,8 +21,9 @@ use sync_async_bench::run::process::{Child, Tether};
 /// Peak RSS any target may reach in any case (an idle server needs a few tens of MiB;
 /// buffering a hostile body would need hundreds).
 const RSS_BOUND_MIB: f64 = 150.0;
-/// How long a fresh `/health` may take after a hostile case.
-const HEALTH_BOUND: Duration = Duration::from_secs(10);
+/// How long to keep asking for room after held connections close: a hang guard only
+/// (the server sees a close at its next read, within milliseconds on any machine).
+const ROOM_BOUND: Duration = Duration::from_secs(60);
 
 /// What a case runs against.
 #[derive(Debug, Clone, Copy)]
@@ -97,19 +98,14 @@ fn peak_rss_mib(pid: u32) -> f64 {
     sync_async_bench::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// After a case: the target answers a normal request on a fresh connection within the
-/// bound, is still running, and its peak RSS stayed under the bound.
+/// After a case: the target answers a normal request on a fresh connection (the
+/// connection's own 30 s read timeout is the hang guard, not a speed bound), is still
+/// running, and its peak RSS stayed under the bound.
 fn still_healthy(started: &Started, case: &str) {
-    let begun = Instant::now();
     let status = RawConnection::connect(started.child.addr())
         .get("/health")
         .status;
     assert_eq!(status, 200, "{case}: /health after the hostile client");
-    assert!(
-        begun.elapsed() < HEALTH_BOUND,
-        "{case}: /health took {:?}",
-        begun.elapsed()
-    );
     let rss = peak_rss_mib(started.child.pid());
     assert!(
         rss > 0.0 && rss < RSS_BOUND_MIB,
@@ -327,21 +323,34 @@ fn a_client_that_never_reads(target: Target) {
     let _ = sender.join();
 }
 
+/// An idle keep-alive connection is ended by the idle timeout and by nothing else: with
+/// a long idle timeout it outlives several header-read timeouts and serves a second
+/// request; with a short one the server closes it.
 fn idle_keep_alive(target: Target) {
-    let started = start(target, &[]);
+    let patient = start(
+        target,
+        &["--header-read-timeout", "200ms", "--idle-timeout", "60s"],
+    );
+    let mut idle = RawConnection::connect(patient.child.addr());
+    assert_eq!(idle.get("/health").status, 200);
+    // Five header-read timeouts with no byte sent: only the idle clock may run.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        idle.get("/health").status,
+        200,
+        "{target:?}: an idle connection was closed by the header-read timeout"
+    );
+
+    let started = start(
+        target,
+        &["--header-read-timeout", "60s", "--idle-timeout", "1s"],
+    );
     let stream = TcpStream::connect(started.child.addr()).unwrap();
     let mut idle = RawConnection::from_stream(stream.try_clone().unwrap());
     assert_eq!(idle.get("/health").status, 200);
-    let begun = Instant::now();
     assert!(
         cut_off_by_server(stream),
-        "{target:?}: an idle connection was kept"
-    );
-    // Closed by the idle timeout (1 s), not the header-read one (500 ms) nor at once.
-    assert!(
-        begun.elapsed() >= Duration::from_millis(800),
-        "{target:?}: closed after {:?}",
-        begun.elapsed()
+        "{target:?}: an idle connection was kept past the idle timeout"
     );
     still_healthy(&started, "idle keep-alive");
 }
@@ -360,7 +369,7 @@ fn one_connection_too_many(target: Target) {
     assert!(closed, "{target:?}");
     drop(held);
     // Once they close (the server sees it at its next read), room is made again.
-    let deadline = Instant::now() + HEALTH_BOUND;
+    let deadline = Instant::now() + ROOM_BOUND;
     loop {
         let (status, _) = send_raw(&started, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
         if status == Some(200) {
@@ -374,28 +383,26 @@ fn one_connection_too_many(target: Target) {
     }
 }
 
-/// Slow clients queued behind others in the blocking pool get no fresh header-read
-/// timeout when a thread reaches them: their clock started at accept. Ten slow heads on
-/// two threads free the pool after about one timeout, not five.
+/// Ten slow heads on a pool of two threads: each gets its 408 and the pool is free
+/// again for `/health`. That a queued client's clock started at its accept (no fresh
+/// timeout when a thread reaches it) is the blocking server's own unit test.
 #[test]
-fn queued_slow_clients_are_timed_from_their_accept() {
+fn queued_slow_clients_are_refused_and_the_pool_recovers() {
     let started = start(
         Target::Blocking,
         &["--threads", "2", "--header-read-timeout", "1s"],
     );
     let slow = partial_heads(&started, 10);
-    let begun = Instant::now();
     let status = RawConnection::connect(started.child.addr())
         .get("/health")
         .status;
     assert_eq!(status, 200);
-    // One timeout is about 1 s; fresh timeouts per batch of two would be 5 s.
-    assert!(
-        begun.elapsed() < Duration::from_millis(3_500),
-        "/health waited {:?} behind 10 slow clients",
-        begun.elapsed()
-    );
-    drop(slow);
+    for stream in slow {
+        let status = RawConnection::from_stream(stream)
+            .read_response()
+            .map(|r| r.status);
+        assert_eq!(status, Some(408), "a queued slow client");
+    }
 }
 
 /// A body that arrives after its head is read and dropped to its last byte, not one

@@ -40,6 +40,10 @@ impl Placement {
                 eprintln!("shards and target each in a network namespace of their own");
                 Placement::Namespaces(namespaces)
             }
+            // CI runs as root with iproute2: a fallback there would hide a broken path.
+            Err(why) if common::in_ci() => {
+                panic!("network namespaces could not be made under CI=true ({why}): run CI as root with iproute2 (`ip`) installed")
+            }
             Err(why) => {
                 eprintln!("network namespaces could not be made ({why}): the shards run as processes on loopback");
                 Placement::Loopback

@@ -128,12 +128,14 @@ impl RequestCounts {
         }
     }
 
-    /// Whether every scheduled request is accounted for exactly once.
+    /// Whether every scheduled request is accounted for exactly once: the schedule splits
+    /// into sent and unsent, and what was sent into answered and in flight. These are
+    /// counters kept apart from one another; `answered` (ok + failed) and `unfinished`
+    /// (unsent + in flight) are sums by definition, so they are not checked here. Tests
+    /// check the counts against a tally the target keeps of what it received.
     pub fn conserved(&self) -> bool {
         self.scheduled == self.sent + self.unsent
             && self.sent == self.answered + self.in_flight_at_end
-            && self.answered == self.ok + self.failed
-            && self.unfinished == self.unsent + self.in_flight_at_end
     }
 
     /// Share of scheduled requests that did not succeed (errors and unfinished);

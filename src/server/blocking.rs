@@ -447,10 +447,7 @@ fn read_more(
     state: &State,
     began: Option<Instant>,
 ) -> std::io::Result<More> {
-    let deadline = match began {
-        Some(began) if !buffer.is_empty() => began + state.limits.header_read_timeout,
-        _ => Instant::now() + state.limits.idle_timeout,
-    };
+    let deadline = read_deadline(began, !buffer.is_empty(), Instant::now(), &state.limits);
     loop {
         // Registered before this look, so a shutdown after it wakes the read below.
         if buffer.is_empty() && state.shutdown.is_triggered() {
@@ -476,6 +473,20 @@ fn read_more(
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// When a read must end: the header-read timeout counted from the request's first byte
+/// (`began`) once part of a request is in, else the idle timeout counted from `now`.
+fn read_deadline(
+    began: Option<Instant>,
+    part_of_a_request: bool,
+    now: Instant,
+    limits: &Limits,
+) -> Instant {
+    match began {
+        Some(began) if part_of_a_request => began + limits.header_read_timeout,
+        _ => now + limits.idle_timeout,
     }
 }
 
@@ -537,6 +548,59 @@ fn respond(route: Route, state: &State) -> Reply {
         )),
         Route::Db(route) => {
             Reply::from_result(db::serve_blocking(route, &state.db, &state.fanout_pool))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slow client that waited in the queue: accepted `waited` ago with half a head
+    /// already sent, as a thread finally reaches it.
+    fn queued_slow_client(waited: Duration) -> (Accepted, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        let open = Arc::new(AtomicUsize::new(0));
+        let mut accepted = Accepted::now(server_side, &open);
+        accepted.at = Instant::now().checked_sub(waited).unwrap();
+        // The bytes are in the server side's buffer before it is looked at.
+        let mut byte = [0u8; 1];
+        while accepted.stream.peek(&mut byte).unwrap_or(0) == 0 {}
+        (accepted, client)
+    }
+
+    #[test]
+    fn a_queued_slow_client_is_timed_from_its_accept_not_from_its_pickup() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        };
+        let (accepted, _client) = queued_slow_client(Duration::from_secs(5));
+        let began = accepted.first_request_began();
+        assert_eq!(began, Some(accepted.at), "its request began at its accept");
+        let now = Instant::now();
+        let deadline = read_deadline(began, true, now, &limits);
+        assert_eq!(deadline, accepted.at + limits.header_read_timeout);
+        assert!(deadline < now, "its header-read time ran out in the queue");
+    }
+
+    #[test]
+    fn an_idle_connection_waits_under_the_idle_timeout_only() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let now = Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(5)).unwrap();
+        for began in [None, Some(long_ago)] {
+            assert_eq!(
+                read_deadline(began, false, now, &limits),
+                now + limits.idle_timeout
+            );
         }
     }
 }
