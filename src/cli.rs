@@ -106,8 +106,9 @@ pub struct AbArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(6..=60))]
     pub pairs: Option<u32>,
     /// A gate, repeatable: `cpu:+5%` (server CPU per request, schedstat), `rps:-5%`,
-    /// `p95:+10%`, `error_rate:+1pp` (percentage points). Fails on a real change beyond
-    /// its bound, and on missing data.
+    /// `p95:+10%`, `generator_cpu:+5%` (the generator's own CPU per request),
+    /// `error_rate:+1pp` (percentage points). Fails on a real change beyond its bound,
+    /// and on missing data.
     #[arg(long = "fail-on", value_name = "METRIC:±N%")]
     pub fail_on: Vec<crate::report::compare::FailOn>,
     /// Folder under which the comparison's own folder is created.

@@ -60,6 +60,21 @@ fn a_planted_cpu_regression_fails_the_gate_and_the_files_are_written() {
     for file in ["ab.md", "ab.json"] {
         assert!(folder.join(file).is_file(), "{file}");
     }
+    // The generator's own CPU per request is measured on both sides, beside the server's.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("ab.json")).unwrap()).unwrap();
+    let generator = report["cells"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "generator_cpu_us_per_ok")
+        .expect("the generator's CPU per request");
+    for side in ["before", "after"] {
+        assert!(
+            generator[side].as_f64().is_some_and(|us| us > 0.0),
+            "{generator}"
+        );
+    }
     let lanes: Vec<String> = std::fs::read_dir(&folder)
         .unwrap()
         .filter_map(Result::ok)

@@ -48,6 +48,8 @@ pub(crate) struct Collected {
     totals: Recording,
     timeline: Vec<Second>,
     cpu_seconds: f64,
+    /// The workers' CPU during the measured window, s (None: a worker had no window).
+    window_cpu_seconds: Option<f64>,
     elapsed: Duration,
     /// The earliest instant a worker found the run stopped or its count spent.
     ended_early: Option<Instant>,
@@ -104,6 +106,7 @@ pub(crate) fn collect(
     let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
     let mut done = 0;
     let mut worker_cpu = 0.0;
+    let mut window_cpu = Some(0.0);
     let mut unserved = 0;
     let mut busy: Option<f64> = None;
     let mut last_answer: Option<Instant> = None;
@@ -135,6 +138,7 @@ pub(crate) fn collect(
                 let WorkerSummary {
                     cpu_seconds,
                     busy: worker_busy,
+                    window_cpu_seconds,
                     unserved: never,
                     last_answer: worker_last,
                     ramp: worker_ramp,
@@ -151,6 +155,7 @@ pub(crate) fn collect(
                 }
                 done += 1;
                 worker_cpu += cpu_seconds;
+                window_cpu = window_cpu.zip(window_cpu_seconds).map(|(a, b)| a + b);
                 unserved += never;
                 busy = max_option(busy, worker_busy);
                 last_answer = max_option(last_answer, worker_last);
@@ -165,6 +170,7 @@ pub(crate) fn collect(
         totals: emitter.totals,
         timeline: emitter.timeline,
         cpu_seconds: worker_cpu + (thread_cpu_seconds() - cpu_before),
+        window_cpu_seconds: window_cpu.filter(|_| done > 0),
         elapsed,
         ended_early,
         unserved,
@@ -286,6 +292,7 @@ impl Collected {
         totals: Recording,
         timeline: Vec<Second>,
         cpu_seconds: f64,
+        window_cpu_seconds: Option<f64>,
         unserved: u64,
         busy: Option<f64>,
         measure_start: Instant,
@@ -296,6 +303,7 @@ impl Collected {
             totals,
             timeline,
             cpu_seconds,
+            window_cpu_seconds,
             elapsed: Duration::ZERO,
             ended_early: None,
             unserved,
@@ -421,6 +429,7 @@ impl Collected {
             invalid_reasons,
             generator_limited,
             generator_cpu_s: self.cpu_seconds,
+            generator_window_cpu_s: self.window_cpu_seconds,
             generator_peak_rss_mib: generator_rss_mib,
             generator_processes: processes,
             thresholds: Vec::new(),
@@ -575,6 +584,7 @@ mod tests {
             Recording::default(),
             Vec::new(),
             0.0,
+            None,
             0,
             None,
             start,

@@ -115,6 +115,8 @@ pub(crate) struct WorkerSummary {
     pub cpu_seconds: f64,
     /// Share of one core the thread used during the measured window (None: no window).
     pub busy: Option<f64>,
+    /// CPU seconds the thread used during the measured window (None: no window).
+    pub window_cpu_seconds: Option<f64>,
     /// Connections that got no answer at all inside the measured window.
     pub unserved: u64,
     /// When the target last ended a request itself (answer, reset, refusal).
@@ -403,14 +405,16 @@ pub(crate) fn run_worker(
     let cpu_seconds = thread_cpu_seconds();
     let window_end = worker.effective_end().unwrap_or(now).min(now);
     let window = window_end.saturating_duration_since(worker.plan.measure_start);
-    let busy = worker
+    let window_cpu_seconds = worker
         .cpu_at_window
         .get()
         .filter(|_| !window.is_zero())
-        .map(|at_start| (cpu_seconds - at_start) / window.as_secs_f64());
+        .map(|at_start| (cpu_seconds - at_start).max(0.0));
+    let busy = window_cpu_seconds.map(|cpu| cpu / window.as_secs_f64());
     let _ = reports.send(WorkerMessage::Done(Box::new(WorkerSummary {
         cpu_seconds,
         busy,
+        window_cpu_seconds,
         unserved: worker.unserved.get(),
         last_answer: worker.last_answer.get(),
         ramp: worker

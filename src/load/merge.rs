@@ -89,6 +89,10 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
         totals,
         merged_timeline(reports),
         reports.iter().map(|r| r.generator_cpu_s).sum(),
+        reports
+            .iter()
+            .map(|r| r.generator_window_cpu_s)
+            .sum::<Option<f64>>(),
         raws.iter().map(|r| r.unserved).sum(),
         reports
             .iter()

@@ -235,6 +235,11 @@ pub struct LoadReport {
     pub generator_limited: bool,
     /// CPU seconds the generator's threads used.
     pub generator_cpu_s: f64,
+    /// CPU seconds the generator's load threads used during the measured window
+    /// (nanosecond thread clocks; null: no window). Over `requests.ok` it is the
+    /// generator's own CPU per request.
+    #[serde(default)]
+    pub generator_window_cpu_s: Option<f64>,
     /// The generator process's peak resident memory, MiB.
     pub generator_peak_rss_mib: f64,
     /// Generator processes the load ran in (their histograms merged exactly); the

@@ -234,6 +234,8 @@ enum Wire {
     Done {
         cpu_seconds: f64,
         busy: Option<f64>,
+        #[serde(default)]
+        window_cpu_seconds: Option<f64>,
         unserved: u64,
         /// When the target last ended a request, ns after the plan's start (negative:
         /// before it).
@@ -260,6 +262,7 @@ impl Wire {
             WorkerMessage::Done(summary) => Wire::Done {
                 cpu_seconds: summary.cpu_seconds,
                 busy: summary.busy,
+                window_cpu_seconds: summary.window_cpu_seconds,
                 unserved: summary.unserved,
                 last_answer_ns: summary.last_answer.map(|at| signed_ns(at, start)),
                 ramp: summary.ramp.as_ref().map(RampText::from),
@@ -284,6 +287,7 @@ impl Wire {
             Wire::Done {
                 cpu_seconds,
                 busy,
+                window_cpu_seconds,
                 unserved,
                 last_answer_ns,
                 ramp,
@@ -292,6 +296,7 @@ impl Wire {
             } => WorkerMessage::Done(Box::new(WorkerSummary {
                 cpu_seconds,
                 busy,
+                window_cpu_seconds,
                 unserved,
                 last_answer: last_answer_ns.map(|ns| from_signed_ns(start, ns)),
                 ramp: ramp.as_ref().map(RampText::decode).transpose()?,
@@ -674,6 +679,7 @@ mod tests {
         let message = WorkerMessage::Done(Box::new(WorkerSummary {
             cpu_seconds: 0.5,
             busy: Some(0.25),
+            window_cpu_seconds: Some(0.2),
             unserved: 2,
             last_answer: Some(earlier),
             ramp: Some(tally.clone()),

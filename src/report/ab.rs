@@ -17,12 +17,15 @@ use super::compare::{Evidence, FailOn, GateSide, SIGNIFICANCE};
 use super::{stats, RunData};
 use crate::results::RunDir;
 
-/// The figures each cell is compared on: throughput, p95, and the server's CPU per
-/// request from schedstat (which shows a CPU regression where throughput is capped).
-pub const METRICS: [(&str, &str); 3] = [
+/// The figures each cell is compared on: throughput, p95, the server's CPU per request
+/// from schedstat (which shows a CPU regression where throughput is capped), and the
+/// generator's own CPU per request (a change of the generator, which drives both sides,
+/// shows here).
+pub const METRICS: [(&str, &str); 4] = [
     ("achieved_rps", "req/s"),
     ("p95_ms", "p95 ms"),
     ("cpu_sched_us_per_ok", "CPU µs/req"),
+    ("generator_cpu_us_per_ok", "generator CPU µs/req"),
 ];
 
 /// One metric of one cell, before and after.
@@ -178,7 +181,7 @@ fn cell_text(change: &Change) -> String {
 /// `ab.md`: a table fit to paste into a pull request.
 pub fn render(report: &AbReport, pairs: usize) -> String {
     let mut out = format!(
-        "# Before/after: `{}` → `{}`\n\nBefore: run `{}`; after: run `{}`. Each cell was measured {pairs} times a side, the two builds back to back in alternating order (ABBA…) on the same cores, one generator and upstream for both. A change is the median of the pairs' changes; it is **real** where the Wilcoxon signed-rank test of the paired differences gives p < 0.05 (6 pairs are the fewest that can). `CPU µs/req` is the server's CPU per successful request from its threads' schedstat (nanoseconds).\n\n",
+        "# Before/after: `{}` → `{}`\n\nBefore: run `{}`; after: run `{}`. Each cell was measured {pairs} times a side, the two builds back to back in alternating order (ABBA…) on the same cores, one generator and upstream for both. A change is the median of the pairs' changes; it is **real** where the Wilcoxon signed-rank test of the paired differences gives p < 0.05 (6 pairs are the fewest that can). `CPU µs/req` is the server's CPU per successful request from its threads' schedstat (nanoseconds); `generator CPU µs/req` is the generator's own, from its load threads' clocks (one generator drives both sides, so a change there is the bench's, not the build's).\n\n",
         report.before.1, report.after.1, report.before.0, report.after.0
     );
     let titles: Vec<&str> = METRICS.iter().map(|(_, title)| *title).collect();

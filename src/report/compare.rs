@@ -99,7 +99,7 @@ impl std::str::FromStr for FailOn {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let hint = "write METRIC:+N% (a rise beyond N % fails), METRIC:-N% (a fall), or error_rate:+Npp (percentage points), e.g. p95:+10%, rps:-5%, cpu:+5%, error_rate:+1pp; metrics: rps p50 p95 p99 cpu (server CPU per request, schedstat) error_rate";
+        let hint = "write METRIC:+N% (a rise beyond N % fails), METRIC:-N% (a fall), or error_rate:+Npp (percentage points), e.g. p95:+10%, rps:-5%, cpu:+5%, error_rate:+1pp; metrics: rps p50 p95 p99 cpu (server CPU per request, schedstat) generator_cpu (the generator's own CPU per request) error_rate";
         let (name, change) = text
             .split_once(':')
             .ok_or_else(|| format!("--fail-on {text:?}: {hint}"))?;
@@ -109,6 +109,7 @@ impl std::str::FromStr for FailOn {
             "p95" => "p95_ms",
             "p99" => "p99_ms",
             "cpu" => "cpu_sched_us_per_ok",
+            "generator_cpu" => "generator_cpu_us_per_ok",
             "error_rate" => "error_rate",
             other => {
                 return Err(format!(
@@ -461,6 +462,21 @@ mod tests {
             read.problems,
             ["r2: no successful request, p95_ms not measured"]
         );
+    }
+
+    #[test]
+    fn each_gate_names_the_column_it_reads() {
+        for (text, column) in [
+            ("rps:-5%", "achieved_rps"),
+            ("cpu:+5%", "cpu_sched_us_per_ok"),
+            ("generator_cpu:+5%", "generator_cpu_us_per_ok"),
+            ("error_rate:+1pp", "error_rate"),
+        ] {
+            let gate: FailOn = text.parse().unwrap();
+            assert_eq!(gate.column, column, "{text}");
+        }
+        let unknown = "gen:+5%".parse::<FailOn>().unwrap_err();
+        assert!(unknown.contains("generator_cpu"), "{unknown}");
     }
 
     #[test]

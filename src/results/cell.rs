@@ -169,6 +169,11 @@ pub struct CellRecord {
     /// The busiest generator thread's share of a core during the window.
     #[serde(default)]
     pub generator_busy: Option<f64>,
+    /// The generator's own CPU per successful request during the window, µs (its load
+    /// threads' nanosecond clocks): a change of the generator shows here, not in the
+    /// server's figures.
+    #[serde(default)]
+    pub generator_cpu_us_per_ok: Option<f64>,
     /// False when the generator, not the server, was the limit.
     pub valid: bool,
     /// Why not valid (empty when valid).
@@ -356,6 +361,7 @@ impl CellRecord {
             "service_lost_s" => self.service_lost_s,
             "lag_max_ms" => self.lag_max_ms,
             "cpu_sched_us_per_ok" => self.cpu_sched_us_per_ok,
+            "generator_cpu_us_per_ok" => self.generator_cpu_us_per_ok,
             "server_queue_p99_ms" => self.server_queue_p99_ms,
             "rss_peak_mib" => Some(self.rss_peak_mib),
             "db_pss_peak_mib" => self.db_pss_peak_mib,
@@ -479,7 +485,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 69] = [
+    const NEWER: [&str; 70] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -490,6 +496,7 @@ mod tests {
         "all_p99_ms",
         "all_max_ms",
         "generator_busy",
+        "generator_cpu_us_per_ok",
         "connections_unserved",
         "probe_p95_ms",
         "probe_p99_ms",
@@ -617,6 +624,7 @@ mod tests {
             server_cpu_sys_s: 0.1,
             generator_cpu_s: 0.1,
             generator_busy: Some(0.2),
+            generator_cpu_us_per_ok: None,
             valid: true,
             invalid_reason: String::new(),
             generator_limited: false,

@@ -231,6 +231,10 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         server_cpu_sys_s: server.cpu_sys_s,
         generator_cpu_s: report.generator_cpu_s,
         generator_busy: report.generator_busy,
+        generator_cpu_us_per_ok: report
+            .generator_window_cpu_s
+            .filter(|_| report.requests_ok > 0)
+            .map(|cpu| cpu / report.requests_ok as f64 * 1e6),
         valid: report.valid,
         invalid_reason: report.invalid_reasons.join("; "),
         generator_limited: report.generator_limited,
