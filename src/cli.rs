@@ -297,6 +297,14 @@ pub struct LoadArgs {
     /// A connect slower than this counts as a connect_timeout error.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
+    /// Largest response head the generator reads (it is kept whole to parse); a longer
+    /// one fails the request as too_large and drops the connection.
+    #[arg(long, default_value_t = crate::load::client::DEFAULT_MAX_HEAD_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=(1 << 30)))]
+    pub max_response_head_bytes: u64,
+    /// Largest response body the generator reads (it is dropped as it streams, so this
+    /// bounds time, not memory); a longer one fails the request as too_large.
+    #[arg(long, default_value_t = crate::load::client::DEFAULT_MAX_BODY_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_response_body_bytes: u64,
     /// Connection scale: open every connection first, this many per second, hold them
     /// all while --rate is spread over them, and report how many opened and stayed up
     /// (e.g. `-c 10000 --ramp 2000 --rate 1000`).
@@ -983,6 +991,10 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         warmup: args.warmup,
         timeout: args.timeout,
         connect_timeout: args.connect_timeout,
+        read_limits: crate::load::client::ReadLimits {
+            max_head_bytes: usize::try_from(args.max_response_head_bytes)?,
+            max_body_bytes: args.max_response_body_bytes,
+        },
         allow_remote: args.allow_remote,
         hlog: args.hlog.clone(),
         progress: !args.quiet && std::io::stderr().is_terminal(),

@@ -34,6 +34,36 @@ pub enum ExchangeError {
     /// The bytes were not an HTTP/1.x response we can frame.
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The response's head or body passed the generator's [`ReadLimits`]; the
+    /// connection is dropped.
+    #[error("response too large: {0}")]
+    TooLarge(String),
+}
+
+/// How much of one response the generator will read: the head is kept whole to parse
+/// it, so it is capped; a body is read and dropped as it streams, so its cap bounds
+/// time, not memory. Beyond either, the request fails as `too_large`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadLimits {
+    /// Largest response head (status line, headers, and a chunked body's trailers and
+    /// size lines), bytes.
+    pub max_head_bytes: usize,
+    /// Largest response body, bytes.
+    pub max_body_bytes: u64,
+}
+
+/// Default head cap: 64 KiB.
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Default body cap: 1 GiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 30;
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
 }
 
 /// A TLS handshake that failed, carried inside the `io::Error` a connect returns so the
@@ -67,7 +97,7 @@ impl ExchangeError {
                     | std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::UnexpectedEof
             ),
-            ExchangeError::Malformed(_) => false,
+            ExchangeError::Malformed(_) | ExchangeError::TooLarge(_) => false,
         }
     }
 }
@@ -93,6 +123,7 @@ pub struct Connection {
     buffer: Vec<u8>,
     filled: usize,
     bytes_read: u64,
+    limits: ReadLimits,
 }
 
 /// Initial (and usual) size of the read buffer; a longer head or chunked body grows it.
@@ -154,7 +185,14 @@ impl Connection {
             buffer: vec![0; buffer.max(64)],
             filled: 0,
             bytes_read: 0,
+            limits: ReadLimits::default(),
         })
+    }
+
+    /// The same connection, reading responses within `limits`.
+    pub fn with_limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Whether the peer has not closed or reset it (as far as a look at the socket
@@ -211,10 +249,20 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads more bytes after `self.filled`, growing the buffer when it is full.
+    /// Reads more bytes after `self.filled`, growing the buffer when it is full. Only a
+    /// head (or a chunk's size or trailer line) is ever kept whole, and bodies are
+    /// dropped as they stream, so a full buffer past the head cap is a head too large.
     async fn fill(&mut self) -> Result<(), ExchangeError> {
         if self.filled == self.buffer.len() {
-            self.buffer.resize(self.buffer.len() * 2, 0);
+            if self.buffer.len() >= self.limits.max_head_bytes {
+                return Err(ExchangeError::TooLarge(format!(
+                    "a head (or a chunk's size or trailer line) of over {} bytes (--max-response-head-bytes)",
+                    self.limits.max_head_bytes
+                )));
+            }
+            let grown =
+                (self.buffer.len() * 2).min(self.limits.max_head_bytes.max(self.buffer.len() + 1));
+            self.buffer.resize(grown, 0);
         }
         if let Some(session) = self.tls.as_mut() {
             let space = &mut self.buffer[self.filled..];
@@ -254,7 +302,15 @@ impl Connection {
 
     async fn read_response(&mut self, head_request: bool) -> Result<ResponseHead, ExchangeError> {
         let (head_len, head, mut framing) = loop {
-            if let Some(parsed) = parse_head(&self.buffer[..self.filled])? {
+            let parsed = parse_head(&self.buffer[..self.filled])?;
+            let length = parsed.as_ref().map_or(self.filled, |(length, ..)| *length);
+            if length > self.limits.max_head_bytes {
+                return Err(ExchangeError::TooLarge(format!(
+                    "a head of over {} bytes (--max-response-head-bytes)",
+                    self.limits.max_head_bytes
+                )));
+            }
+            if let Some(parsed) = parsed {
                 break parsed;
             }
             self.fill().await?;
@@ -265,6 +321,9 @@ impl Connection {
         match framing {
             Framing::None => self.consume(head_len),
             Framing::Length(len) => {
+                if len as u64 > self.limits.max_body_bytes {
+                    return Err(self.body_too_large(format!("Content-Length {len}")));
+                }
                 // Skip the body without keeping it: only what follows it stays buffered.
                 let mut remaining = len;
                 let mut from = head_len;
@@ -277,16 +336,16 @@ impl Connection {
                 self.consume(from + remaining);
             }
             Framing::Chunked => {
-                let body_len = loop {
-                    if let Some(len) = chunked_length(&self.buffer[head_len..self.filled])? {
-                        break len;
-                    }
-                    self.fill().await?;
-                };
-                self.consume(head_len + body_len);
+                self.consume(head_len);
+                self.skip_chunked_body().await?;
             }
             Framing::UntilClose => {
+                let mut body = 0u64;
                 loop {
+                    body += self.filled as u64;
+                    if body > self.limits.max_body_bytes {
+                        return Err(self.body_too_large("a body read to the close".into()));
+                    }
                     self.filled = 0;
                     if self.fill().await.is_err() {
                         break;
@@ -301,6 +360,135 @@ impl Connection {
         }
         Ok(head)
     }
+}
+
+impl Connection {
+    /// Reads and drops a chunked body as it arrives, chunk by chunk: only a size line or
+    /// a trailer line is ever kept whole (bounded by the head cap), the data never.
+    /// What follows the body stays buffered.
+    async fn skip_chunked_body(&mut self) -> Result<(), ExchangeError> {
+        let mut decoder = ChunkedDecoder::default();
+        let mut body = 0u64;
+        loop {
+            match decoder.advance(&self.buffer[..self.filled])? {
+                Advance::Done(used) => {
+                    self.consume(used);
+                    return Ok(());
+                }
+                Advance::NeedMore { used, data } => {
+                    body += data;
+                    if body > self.limits.max_body_bytes {
+                        return Err(self.body_too_large("a chunked body".into()));
+                    }
+                    self.consume(used);
+                    self.fill().await?;
+                }
+            }
+        }
+    }
+
+    /// The error for a body over the cap.
+    fn body_too_large(&self, what: String) -> ExchangeError {
+        ExchangeError::TooLarge(format!(
+            "{what} over {} bytes (--max-response-body-bytes)",
+            self.limits.max_body_bytes
+        ))
+    }
+}
+
+/// Where a chunked body's decoding stands between reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ChunkState {
+    /// At a chunk's size line.
+    #[default]
+    Size,
+    /// Inside a chunk's data, this many bytes to go.
+    Data(u64),
+    /// At the CRLF after a chunk's data.
+    DataEnd,
+    /// At a trailer line (after the last chunk); an empty one ends the body.
+    Trailer,
+}
+
+/// A chunked-body decoder that keeps no data: fed the buffered bytes, it says how many
+/// it used up and whether the body ended.
+#[derive(Debug, Default)]
+struct ChunkedDecoder {
+    state: ChunkState,
+}
+
+/// What one [`ChunkedDecoder::advance`] came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Advance {
+    /// The body ended after this many bytes.
+    Done(usize),
+    /// Used this many bytes (of which `data` were chunk data) and needs more.
+    NeedMore { used: usize, data: u64 },
+}
+
+impl ChunkedDecoder {
+    /// Decodes as far as `bytes` go.
+    fn advance(&mut self, bytes: &[u8]) -> Result<Advance, ExchangeError> {
+        let mut pos = 0;
+        let mut data = 0u64;
+        loop {
+            let rest = &bytes[pos..];
+            match self.state {
+                ChunkState::Size => {
+                    let Some(end) = find_crlf(rest) else {
+                        return Ok(Advance::NeedMore { used: pos, data });
+                    };
+                    let size = chunk_size(&rest[..end])?;
+                    pos += end + 2;
+                    self.state = if size == 0 {
+                        ChunkState::Trailer
+                    } else {
+                        ChunkState::Data(size)
+                    };
+                }
+                ChunkState::Data(left) => {
+                    let take = left.min(rest.len() as u64);
+                    pos += take as usize;
+                    data += take;
+                    if take < left {
+                        self.state = ChunkState::Data(left - take);
+                        return Ok(Advance::NeedMore { used: pos, data });
+                    }
+                    self.state = ChunkState::DataEnd;
+                }
+                ChunkState::DataEnd => {
+                    if rest.len() < 2 {
+                        return Ok(Advance::NeedMore { used: pos, data });
+                    }
+                    if &rest[..2] != b"\r\n" {
+                        return Err(ExchangeError::Malformed(
+                            "no CRLF after a chunk's data".into(),
+                        ));
+                    }
+                    pos += 2;
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailer => {
+                    let Some(end) = find_crlf(rest) else {
+                        return Ok(Advance::NeedMore { used: pos, data });
+                    };
+                    pos += end + 2;
+                    if end == 0 {
+                        return Ok(Advance::Done(pos));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A chunk-size line's size (extensions after `;` ignored).
+fn chunk_size(line: &[u8]) -> Result<u64, ExchangeError> {
+    let size_text = line.split(|&b| b == b';').next().unwrap_or(line);
+    std::str::from_utf8(size_text)
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
+        .ok_or_else(|| ExchangeError::Malformed("bad chunk size".into()))
 }
 
 /// Drives the TLS handshake to its end on the non-blocking socket.
@@ -467,40 +655,10 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
 
 /// The length of a complete chunked body at the start of `body` (None: incomplete).
 pub fn chunked_length(body: &[u8]) -> Result<Option<usize>, ExchangeError> {
-    let mut pos = 0;
-    loop {
-        let Some(line_end) = find_crlf(&body[pos..]) else {
-            return Ok(None);
-        };
-        let line = &body[pos..pos + line_end];
-        let size_text = line.split(|&b| b == b';').next().unwrap_or(line);
-        let size = std::str::from_utf8(size_text)
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .ok_or_else(|| ExchangeError::Malformed("bad chunk size".into()))?;
-        pos += line_end + 2;
-        let too_large = || ExchangeError::Malformed("chunk size too large".into());
-        if size == 0 {
-            // Trailer lines, then an empty line.
-            loop {
-                let Some(end) = find_crlf(&body[pos..]) else {
-                    return Ok(None);
-                };
-                pos += end + 2;
-                if end == 0 {
-                    return Ok(Some(pos));
-                }
-            }
-        }
-        let next = pos
-            .checked_add(size)
-            .and_then(|n| n.checked_add(2))
-            .ok_or_else(too_large)?;
-        if body.len() < next {
-            return Ok(None);
-        }
-        pos = next;
-    }
+    Ok(match ChunkedDecoder::default().advance(body)? {
+        Advance::Done(length) => Some(length),
+        Advance::NeedMore { .. } => None,
+    })
 }
 
 fn find_crlf(bytes: &[u8]) -> Option<usize> {
@@ -542,8 +700,58 @@ mod tests {
         assert_eq!(chunked_length(&body[..10]).unwrap(), None);
         assert_eq!(chunked_length(b"0\r\n\r\n").unwrap(), Some(5));
         assert!(chunked_length(b"zz\r\n").is_err());
-        // A chunk size near usize::MAX is refused, not an overflow.
-        assert!(chunked_length(b"ffffffffffffffff\r\nx").is_err());
+        // A chunk size past u64 is refused, not an overflow; one within it is a body
+        // still arriving (the body cap ends it when streamed).
+        assert!(chunked_length(b"1ffffffffffffffff\r\nx").is_err());
+        assert_eq!(chunked_length(b"ffffffffffffffff\r\nx").unwrap(), None);
+    }
+
+    #[test]
+    fn a_chunked_body_decodes_the_same_however_it_is_split() {
+        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
+        for split in 0..body.len() {
+            let mut decoder = ChunkedDecoder::default();
+            let (first, second) = body.split_at(split);
+            let (used, data) = match decoder.advance(first).unwrap() {
+                Advance::NeedMore { used, data } => (used, data),
+                Advance::Done(_) => panic!("done after {split} of {} bytes", body.len()),
+            };
+            // What was not used stays buffered and comes again with the rest.
+            let mut rest = first[used..].to_vec();
+            rest.extend_from_slice(second);
+            assert_eq!(
+                decoder.advance(&rest).unwrap(),
+                Advance::Done(rest.len()),
+                "split at {split}"
+            );
+            assert!(data <= 9, "split at {split}: {data} data bytes");
+        }
+        let mut decoder = ChunkedDecoder::default();
+        assert!(
+            decoder.advance(b"3\r\nabcX\r\n").is_err(),
+            "no CRLF after the data"
+        );
+    }
+
+    #[test]
+    fn chunk_data_is_counted_and_never_kept() {
+        let mut decoder = ChunkedDecoder::default();
+        // A megabyte chunk fed in 4 KiB reads: each read is used up whole.
+        assert_eq!(
+            decoder.advance(b"100000\r\n").unwrap(),
+            Advance::NeedMore { used: 8, data: 0 }
+        );
+        let read = [b'x'; 4096];
+        for _ in 0..256 {
+            assert_eq!(
+                decoder.advance(&read).unwrap(),
+                Advance::NeedMore {
+                    used: 4096,
+                    data: 4096
+                }
+            );
+        }
+        assert_eq!(decoder.advance(b"\r\n0\r\n\r\n").unwrap(), Advance::Done(7));
     }
 
     #[test]

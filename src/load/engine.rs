@@ -76,6 +76,8 @@ pub(crate) struct Plan {
     pub log_sends: bool,
     /// HTTPS: what every connection's TLS session shares (None: plain HTTP).
     pub tls: Option<super::tls::TlsClient>,
+    /// How much of a response is read before the request fails as `too_large`.
+    pub read_limits: super::client::ReadLimits,
 }
 
 impl Plan {
@@ -90,12 +92,13 @@ impl Plan {
     /// with a small buffer when connections are held, as usual otherwise.
     async fn open(&self, index: usize) -> std::io::Result<Connection> {
         let tls = self.tls.as_ref();
-        match &self.ramp {
+        let connection = match &self.ramp {
             Some(ramp) => {
                 Connection::connect_with(self.addr, ramp.source(index), HELD_BUFFER, tls).await
             }
             None => Connection::connect_over(self.addr, tls).await,
-        }
+        }?;
+        Ok(connection.with_limits(self.read_limits))
     }
 }
 
@@ -173,8 +176,10 @@ struct Worker {
     /// When the run ended early (stop flag or request count), if it did.
     cut_short: Cell<Option<Instant>>,
     last_answer: Cell<Option<Instant>>,
-    /// Thread CPU seconds when the measured window began.
-    cpu_at_window: Cell<Option<f64>>,
+    /// The thread's CPU time when the measured window began.
+    cpu_at_window: Cell<Option<CpuReading>>,
+    /// The thread's CPU time when the planned window ended (None: not reached).
+    cpu_at_window_end: Cell<Option<CpuReading>>,
     /// Tickets this worker has taken.
     taken: Cell<u64>,
     /// Intended send times kept for `--send-log`.
@@ -358,6 +363,7 @@ pub(crate) fn run_worker(
         cut_short: Cell::new(None),
         last_answer: Cell::new(None),
         cpu_at_window: Cell::new(None),
+        cpu_at_window_end: Cell::new(None),
         taken: Cell::new(0),
         sends: RefCell::new(Vec::new()),
         released: tokio::sync::Notify::new(),
@@ -403,14 +409,11 @@ pub(crate) fn run_worker(
         recording,
     })));
     let cpu_seconds = thread_cpu_seconds();
-    let window_end = worker.effective_end().unwrap_or(now).min(now);
-    let window = window_end.saturating_duration_since(worker.plan.measure_start);
-    let window_cpu_seconds = worker
-        .cpu_at_window
-        .get()
-        .filter(|_| !window.is_zero())
-        .map(|at_start| (cpu_seconds - at_start).max(0.0));
-    let busy = window_cpu_seconds.map(|cpu| cpu / window.as_secs_f64());
+    let (window_cpu_seconds, busy) = window_cpu(
+        worker.cpu_at_window.get(),
+        worker.cpu_at_window_end.get(),
+        CpuReading::now(),
+    );
     let _ = reports.send(WorkerMessage::Done(Box::new(WorkerSummary {
         cpu_seconds,
         busy,
@@ -428,11 +431,27 @@ pub(crate) fn run_worker(
     Ok(())
 }
 
-/// Notes the thread's CPU time when the window begins, then hands the collector each
-/// whole second of the measured window as it ends.
+/// Notes the thread's CPU time when the window begins and when it is planned to end,
+/// and hands the collector each whole second of the window as it ends.
 async fn tick(worker: &Worker, reports: &Sender<WorkerMessage>) {
     tokio::time::sleep_until(worker.plan.measure_start.into()).await;
-    worker.cpu_at_window.set(Some(thread_cpu_seconds()));
+    worker.cpu_at_window.set(Some(CpuReading::now()));
+    let window_end = async {
+        if let Some(end) = worker.plan.end {
+            tokio::time::sleep_until(end.into()).await;
+            worker.cpu_at_window_end.set(Some(CpuReading::now()));
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = seconds(worker, reports) => {},
+        () = window_end => {},
+    }
+}
+
+/// Hands the collector each whole second of the measured window as it ends, until the
+/// collector is gone.
+async fn seconds(worker: &Worker, reports: &Sender<WorkerMessage>) {
     for index in 0.. {
         let boundary = worker.plan.measure_start + Duration::from_secs(index + 1);
         tokio::time::sleep_until(boundary.into()).await;
@@ -696,12 +715,91 @@ fn classify_exchange(error: &ExchangeError) -> ErrorClass {
         ErrorClass::Tls
     } else if error.is_reset() {
         ErrorClass::Reset
+    } else if matches!(error, ExchangeError::TooLarge(_)) {
+        ErrorClass::TooLarge
     } else {
         ErrorClass::Other
     }
 }
 
 /// CPU seconds (user + system) used by the calling thread so far.
+/// The calling thread's CPU time and the instant it was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CpuReading {
+    /// When it was read.
+    pub at: Instant,
+    /// The thread's CPU seconds then.
+    pub cpu_seconds: f64,
+}
+
+impl CpuReading {
+    /// Reads the calling thread's CPU clock now.
+    pub fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            cpu_seconds: thread_cpu_seconds(),
+        }
+    }
+}
+
+/// A thread's CPU during the measured window, s, and its share of one core there:
+/// from the reading at the window's start to the one at its planned end, or to `now`
+/// when the run ended before it. Both readings are the thread's own clock at known
+/// instants, so the share cannot pass one core (a drain after the window used to count
+/// against the window's length); it is clamped to 1 against the clocks' jitter.
+pub(crate) fn window_cpu(
+    start: Option<CpuReading>,
+    end: Option<CpuReading>,
+    now: CpuReading,
+) -> (Option<f64>, Option<f64>) {
+    let Some(start) = start else {
+        return (None, None);
+    };
+    let end = end.unwrap_or(now);
+    let span = end.at.saturating_duration_since(start.at).as_secs_f64();
+    let cpu = (end.cpu_seconds - start.cpu_seconds).max(0.0);
+    let busy = (span > 0.0).then(|| (cpu / span).min(1.0));
+    (Some(cpu), busy)
+}
+
 pub(crate) fn thread_cpu_seconds() -> f64 {
     crate::procfs::cpu_time(crate::procfs::CpuOf::Thread).as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(start: Instant, at_ms: u64, cpu_ms: u64) -> CpuReading {
+        CpuReading {
+            at: start + Duration::from_millis(at_ms),
+            cpu_seconds: cpu_ms as f64 / 1000.0,
+        }
+    }
+
+    #[test]
+    fn the_window_share_is_the_windows_own_cpu_and_never_passes_one_core() {
+        let t = Instant::now();
+        // Busy all through a 1 s window, then 2 s of drain, busy too: the drain's CPU
+        // is not the window's.
+        let (cpu, busy) = window_cpu(
+            Some(reading(t, 0, 100)),
+            Some(reading(t, 1_000, 1_100)),
+            reading(t, 3_000, 3_100),
+        );
+        assert_eq!(cpu, Some(1.0));
+        assert_eq!(busy, Some(1.0));
+        // A run cut short: from the start to now.
+        let (cpu, busy) = window_cpu(Some(reading(t, 0, 0)), None, reading(t, 2_000, 500));
+        assert_eq!(cpu, Some(0.5));
+        assert_eq!(busy, Some(0.25));
+        // Clock jitter past one core is clamped; no window, nothing.
+        let (_, busy) = window_cpu(
+            Some(reading(t, 0, 0)),
+            Some(reading(t, 1_000, 1_001)),
+            reading(t, 1_000, 1_001),
+        );
+        assert_eq!(busy, Some(1.0));
+        assert_eq!(window_cpu(None, None, reading(t, 5, 5)), (None, None));
+    }
 }

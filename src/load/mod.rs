@@ -94,6 +94,9 @@ pub struct LoadConfig {
     pub shard: Option<shard::ShardOf>,
     /// HTTPS: how to trust the target's certificate.
     pub tls: tls::TlsOptions,
+    /// How much of a response the generator reads before the request fails as
+    /// `too_large`.
+    pub read_limits: client::ReadLimits,
 }
 
 /// A callback for each finished second of a run.
@@ -136,6 +139,7 @@ impl LoadConfig {
             send_log: None,
             shard: None,
             tls: tls::TlsOptions::default(),
+            read_limits: client::ReadLimits::default(),
         }
     }
 
@@ -341,6 +345,7 @@ impl Plan {
             seed: config.seed,
             log_sends: config.send_log.is_some(),
             tls,
+            read_limits: config.read_limits,
         })
     }
 }

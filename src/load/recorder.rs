@@ -38,13 +38,17 @@ pub enum ErrorClass {
     /// HTTPS failed: the handshake (a bad certificate, a peer that does not speak TLS,
     /// a close mid-handshake) or a TLS error on an open connection.
     Tls,
+    /// A response whose head or body passed the generator's read limits
+    /// (`--max-response-head-bytes`, `--max-response-body-bytes`); the connection was
+    /// dropped.
+    TooLarge,
     /// Anything else (garbled response, other socket errors).
     Other,
 }
 
 impl ErrorClass {
     /// Every class, in report order.
-    pub const ALL: [ErrorClass; 8] = [
+    pub const ALL: [ErrorClass; 9] = [
         ErrorClass::ConnectRefused,
         ErrorClass::ConnectTimeout,
         ErrorClass::Reset,
@@ -52,6 +56,7 @@ impl ErrorClass {
         ErrorClass::Status4xx,
         ErrorClass::Status5xx,
         ErrorClass::Tls,
+        ErrorClass::TooLarge,
         ErrorClass::Other,
     ];
 
@@ -65,6 +70,7 @@ impl ErrorClass {
             ErrorClass::Status4xx => "status_4xx",
             ErrorClass::Status5xx => "status_5xx",
             ErrorClass::Tls => "tls",
+            ErrorClass::TooLarge => "too_large",
             ErrorClass::Other => "other",
         }
     }

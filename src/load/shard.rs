@@ -189,6 +189,9 @@ pub struct ShardOrder {
     pub seed: u64,
     /// HTTPS trust.
     pub tls: super::tls::TlsOptions,
+    /// How much of a response is read.
+    #[serde(default)]
+    pub read_limits: super::client::ReadLimits,
 }
 
 impl ShardOrder {
@@ -211,6 +214,7 @@ impl ShardOrder {
             arrival: self.arrival,
             seed: self.seed,
             tls: self.tls.clone(),
+            read_limits: self.read_limits,
             ..LoadConfig::closed(&self.url, self.connections, Duration::ZERO)
         }
     }
@@ -440,6 +444,7 @@ impl Shards {
                 arrival: config.arrival,
                 seed: config.seed,
                 tls: config.tls.clone(),
+                read_limits: config.read_limits,
             };
             children.push(spawn_child(&program, &order, schedule_start, sender)?);
         }

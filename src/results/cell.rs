@@ -57,6 +57,9 @@ pub struct CellRecord {
     /// Errors: HTTPS handshake or TLS failures.
     #[serde(default)]
     pub err_tls: u64,
+    /// Errors: responses over the generator's read limits (head or body).
+    #[serde(default)]
+    pub err_too_large: u64,
     /// Errors: anything else.
     pub err_other: u64,
     /// Connections that got no answer at all in the measured window.
@@ -411,6 +414,7 @@ impl CellRecord {
             + self.err_status_4xx
             + self.err_status_5xx
             + self.err_tls
+            + self.err_too_large
             + self.err_other
     }
 
@@ -485,7 +489,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 70] = [
+    const NEWER: [&str; 71] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -539,6 +543,7 @@ mod tests {
         "tree_rss_sum_peak_mib",
         "thresholds_failed",
         "err_tls",
+        "err_too_large",
         "server_cores",
         "cpu_user_us_per_ok",
         "cpu_sys_us_per_ok",
@@ -584,6 +589,7 @@ mod tests {
             err_status_4xx: 0,
             err_status_5xx: 0,
             err_tls: 0,
+            err_too_large: 0,
             err_other: 0,
             connections_unserved: 3,
             p50_ms: Some(1.0),

@@ -155,6 +155,7 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         err_status_4xx: error("status_4xx"),
         err_status_5xx: error("status_5xx"),
         err_tls: error("tls"),
+        err_too_large: error("too_large"),
         err_other: error("other"),
         connections_unserved: report.connections_unserved,
         status_counts: report

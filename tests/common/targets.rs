@@ -27,6 +27,12 @@ pub enum Action {
     DropAfter(Duration),
     /// Never answer: hold the connection until the target is dropped.
     Hang,
+    /// A chunked 200 whose one-byte chunks never end.
+    EndlessChunks,
+    /// A head whose one header's value never ends.
+    EndlessHead,
+    /// A 200 with a Content-Length of 10 GB, streamed until the reader goes.
+    HugeBody,
 }
 
 type Script = dyn Fn(u64, Duration) -> Action + Send + Sync;
@@ -146,8 +152,34 @@ fn serve(
                 }
                 return;
             }
+            Action::EndlessChunks => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                stream_until_gone(&mut stream, &b"1\r\nx\r\n".repeat(8 * 1024), stop);
+                return;
+            }
+            Action::EndlessHead => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nX-Filler: ");
+                stream_until_gone(&mut stream, &[b'a'; 64 * 1024], stop);
+                return;
+            }
+            Action::HugeBody => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n");
+                stream_until_gone(&mut stream, &[b'x'; 64 * 1024], stop);
+                return;
+            }
         };
         if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes `block` again and again until the reader goes (a write fails) or the target
+/// is dropped: bounded by the reader's own timeout.
+fn stream_until_gone(stream: &mut TcpStream, block: &[u8], stop: &AtomicBool) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    while !stop.load(Ordering::SeqCst) {
+        if stream.write_all(block).is_err() {
             return;
         }
     }
