@@ -991,6 +991,9 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         warmup: args.warmup,
         timeout: args.timeout,
         connect_timeout: args.connect_timeout,
+        inject_panic_at_request: std::env::var("SABENCH_INJECT_GENERATOR_PANIC")
+            .ok()
+            .and_then(|n| n.trim().parse().ok()),
         read_limits: crate::load::client::ReadLimits {
             max_head_bytes: usize::try_from(args.max_response_head_bytes)?,
             max_body_bytes: args.max_response_body_bytes,
@@ -1033,6 +1036,7 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     };
     let mut report = crate::load::run(&config)?;
     report.thresholds = crate::load::threshold::check_all(&args.thresholds, &report);
+    let panicked = !report.generator_panics.is_empty();
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
@@ -1051,7 +1055,13 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     let failed = report.thresholds.iter().filter(|t| !t.passed).count();
-    Ok(if args.strict && !report.valid {
+    Ok(if panicked {
+        eprintln!(
+            "error: the generator panicked (a bug in sabench: please report it with the command line): {}",
+            report.generator_panics.join("; ")
+        );
+        ExitCode::FAILURE
+    } else if args.strict && !report.valid {
         eprintln!("--strict: the run is INVALID, exiting with status 2");
         ExitCode::from(2)
     } else if failed > 0 {

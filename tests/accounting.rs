@@ -312,3 +312,31 @@ fn a_count_bounded_run_has_nothing_unsent() {
         report.invalid_reasons
     );
 }
+
+#[test]
+fn a_panicking_connection_makes_the_run_invalid_and_loses_no_request() {
+    let target = Target::start(|_, _| fast());
+    let mut config = LoadConfig::closed(&target.url("/"), 4, Duration::from_secs(10));
+    config.duration = None;
+    config.requests = Some(200);
+    config.inject_panic_at_request = Some(5);
+    let report = run(&config);
+    assert!(!report.valid);
+    assert_eq!(
+        report.generator_panics.len(),
+        1,
+        "{:?}",
+        report.generator_panics
+    );
+    assert!(
+        report.invalid_reasons[0].contains("the generator panicked")
+            && report.invalid_reasons[0].contains("injected generator panic at request 5"),
+        "{:?}",
+        report.invalid_reasons
+    );
+    let r = &report.requests;
+    assert!(r.conserved(), "{r:?}");
+    // The panicked connection's request was sent and never ended: unfinished, not lost.
+    assert!(r.in_flight_at_end >= 1, "{r:?}");
+    assert_eq!(r.scheduled, 200, "{r:?}");
+}

@@ -513,3 +513,35 @@ fn ctrl_c_on_held_connections_ends_at_once_and_counts_only_what_was_due() {
     );
     assert_eq!(report["connection_ramp"]["established"], 1000);
 }
+
+#[test]
+fn a_generator_panic_exits_non_zero_with_its_message_and_keeps_the_report() {
+    let target = Target::delayed(Duration::ZERO);
+    let json = std::env::temp_dir().join(format!("sabench-panic-{}.json", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args([
+            "load",
+            &target.url("/"),
+            "-c",
+            "2",
+            "-n",
+            "50",
+            "-q",
+            "--json",
+        ])
+        .arg(&json)
+        .env("SABENCH_INJECT_GENERATOR_PANIC", "3")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the generator panicked") && stderr.contains("at request 3"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["generator_panics"].as_array().unwrap().len(), 1);
+    assert!(report["requests"]["in_flight_at_end"].as_u64().unwrap() >= 1);
+}

@@ -61,6 +61,10 @@ pub(crate) struct Collected {
     ramp: Option<RampTally>,
     /// Every worker's intended send times (only with `--send-log`), unsorted.
     pub(crate) sends: Vec<f64>,
+    /// Panics of the generator's threads and connection tasks, each its message.
+    panics: Vec<String>,
+    /// Workers that ended without their summary (a thread that panicked).
+    unreported: usize,
 }
 
 /// A second some workers have reported and others not yet.
@@ -113,6 +117,7 @@ pub(crate) fn collect(
     let mut ramp: Option<RampTally> = None;
     let mut sends = Vec::new();
     let mut ended_early: Option<Instant> = None;
+    let mut panics = Vec::new();
     while done < workers {
         let Ok(message) = receiver.recv() else { break };
         match message {
@@ -139,6 +144,7 @@ pub(crate) fn collect(
                     cpu_seconds,
                     busy: worker_busy,
                     window_cpu_seconds,
+                    panics: worker_panics,
                     unserved: never,
                     last_answer: worker_last,
                     ramp: worker_ramp,
@@ -155,6 +161,7 @@ pub(crate) fn collect(
                 }
                 done += 1;
                 worker_cpu += cpu_seconds;
+                panics.extend(worker_panics);
                 window_cpu = window_cpu.zip(window_cpu_seconds).map(|(a, b)| a + b);
                 unserved += never;
                 busy = max_option(busy, worker_busy);
@@ -171,6 +178,8 @@ pub(crate) fn collect(
         timeline: emitter.timeline,
         cpu_seconds: worker_cpu + (thread_cpu_seconds() - cpu_before),
         window_cpu_seconds: window_cpu.filter(|_| done > 0),
+        panics,
+        unreported: workers - done,
         elapsed,
         ended_early,
         unserved,
@@ -304,6 +313,8 @@ impl Collected {
             timeline,
             cpu_seconds,
             window_cpu_seconds,
+            panics: Vec::new(),
+            unreported: 0,
             elapsed: Duration::ZERO,
             ended_early: None,
             unserved,
@@ -346,14 +357,68 @@ impl Collected {
         window.max(Duration::from_millis(1))
     }
 
+    /// Adds the panics of worker threads (their joins' messages).
+    pub(crate) fn thread_panics(&mut self, panics: Vec<String>) {
+        self.panics.extend(panics);
+    }
+
+    /// After a panic, the requests sent and never ended (a panicked task's, a panicked
+    /// thread's whole share) are counted unfinished, so the counts still add up; and
+    /// why the run is invalid. Nothing when nothing panicked.
+    fn account_for_panics(&mut self) -> Vec<String> {
+        let mut reasons: Vec<String> = self
+            .panics
+            .iter()
+            .map(|message| {
+                format!("the generator panicked (a bug in sabench; please report it): {message}")
+            })
+            .collect();
+        if self.unreported > 0 && self.panics.is_empty() {
+            reasons.push(format!(
+                "{} generator thread(s) ended without reporting (a bug in sabench; please report it)",
+                self.unreported
+            ));
+        }
+        if !reasons.is_empty() {
+            let counts = &mut self.totals.counts;
+            let lost = counts
+                .sent
+                .saturating_sub(counts.answered() + counts.in_flight_at_end);
+            counts.in_flight_at_end += lost;
+        }
+        reasons
+    }
+
     /// The final report.
     pub(crate) fn into_report(
+        mut self,
+        config: &LoadConfig,
+        target: &Target,
+        threads: usize,
+        processes: usize,
+        generator_rss_mib: f64,
+    ) -> LoadReport {
+        let panicked = self.account_for_panics();
+        self.report(
+            config,
+            target,
+            threads,
+            processes,
+            generator_rss_mib,
+            panicked,
+        )
+    }
+
+    /// The final report, with `panicked` first among the reasons it is invalid.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
         self,
         config: &LoadConfig,
         target: &Target,
         threads: usize,
         processes: usize,
         generator_rss_mib: f64,
+        panicked: Vec<String>,
     ) -> LoadReport {
         let window = self.window(config.duration);
         let secs = window.as_secs_f64();
@@ -391,7 +456,8 @@ impl Collected {
             generator_lag_p99_ms: generator_lag.map(|p| p.p99),
             busy: self.busy,
         };
-        let (invalid_reasons, generator_limited) = reasons.list();
+        let (mut invalid_reasons, generator_limited) = reasons.list();
+        invalid_reasons.splice(0..0, panicked.iter().cloned());
         LoadReport {
             url: target.url.clone(),
             mode: if target_rps.is_some() {
@@ -430,6 +496,7 @@ impl Collected {
             generator_limited,
             generator_cpu_s: self.cpu_seconds,
             generator_window_cpu_s: self.window_cpu_seconds,
+            generator_panics: panicked,
             generator_peak_rss_mib: generator_rss_mib,
             generator_processes: processes,
             thresholds: Vec::new(),
@@ -575,6 +642,53 @@ mod tests {
         }
         .list()
         .0
+    }
+
+    #[test]
+    fn a_panicked_thread_makes_its_requests_unfinished_and_says_why() {
+        // 10 sent, 4 answered, 1 in flight at the end: 5 vanished with a thread.
+        let after_a_lost_thread = || {
+            let mut totals = Recording::default();
+            totals.counts.sent = 10;
+            totals.counts.ok = 4;
+            totals.counts.in_flight_at_end = 1;
+            let mut collected = Collected::merged(
+                totals,
+                Vec::new(),
+                0.0,
+                None,
+                0,
+                None,
+                Instant::now(),
+                None,
+                None,
+            );
+            collected.unreported = 1;
+            collected
+        };
+        let mut silent = after_a_lost_thread();
+        assert_eq!(
+            silent.account_for_panics(),
+            ["1 generator thread(s) ended without reporting (a bug in sabench; please report it)"]
+        );
+        let mut told = after_a_lost_thread();
+        told.thread_panics(vec!["boom".into()]);
+        assert_eq!(
+            told.account_for_panics(),
+            ["the generator panicked (a bug in sabench; please report it): boom"]
+        );
+        for collected in [silent, told] {
+            let counts = &collected.totals.counts;
+            assert_eq!(counts.in_flight_at_end, 6, "the 5 sent and never ended");
+            assert_eq!(counts.sent, counts.answered() + counts.in_flight_at_end);
+        }
+        let mut clean = after_a_lost_thread();
+        clean.unreported = 0;
+        assert!(clean.account_for_panics().is_empty());
+        assert_eq!(
+            clean.totals.counts.in_flight_at_end, 1,
+            "nothing panicked: untouched"
+        );
     }
 
     #[test]

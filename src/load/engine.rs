@@ -78,6 +78,9 @@ pub(crate) struct Plan {
     pub tls: Option<super::tls::TlsClient>,
     /// How much of a response is read before the request fails as `too_large`.
     pub read_limits: super::client::ReadLimits,
+    /// Testing only: the connection that takes this request number panics once it is
+    /// sent (see [`super::LoadConfig::inject_panic_at_request`]).
+    pub panic_at_request: Option<u64>,
 }
 
 impl Plan {
@@ -120,6 +123,8 @@ pub(crate) struct WorkerSummary {
     pub busy: Option<f64>,
     /// CPU seconds the thread used during the measured window (None: no window).
     pub window_cpu_seconds: Option<f64>,
+    /// The panics of its connection tasks, each its message (a bug in sabench).
+    pub panics: Vec<String>,
     /// Connections that got no answer at all inside the measured window.
     pub unserved: u64,
     /// When the target last ended a request itself (answer, reset, refusal).
@@ -346,6 +351,7 @@ pub(crate) fn run_worker(
         let _inside = runtime.enter();
         PreciseTimer::new()?
     };
+    let panics = RefCell::new(Vec::new());
     let worker = Rc::new(Worker {
         index,
         workers,
@@ -379,7 +385,13 @@ pub(crate) fn run_worker(
             .collect();
         let all_done = async {
             for driver in drivers {
-                let _ = driver.await;
+                if let Err(error) = driver.await {
+                    if error.is_panic() {
+                        panics
+                            .borrow_mut()
+                            .push(panic_message(&*error.into_panic()));
+                    }
+                }
             }
         };
         let mut ticker = std::pin::pin!(tick(&worker, &reports));
@@ -418,6 +430,7 @@ pub(crate) fn run_worker(
         cpu_seconds,
         busy,
         window_cpu_seconds,
+        panics: panics.take(),
         unserved: worker.unserved.get(),
         last_answer: worker.last_answer.get(),
         ramp: worker
@@ -495,6 +508,9 @@ async fn drive(worker: &Worker, slot: usize) {
         let sent = Instant::now();
         if ticket.measured {
             worker.interval.borrow_mut().note_sent();
+        }
+        if plan.panic_at_request == Some(ticket.number) {
+            panic!("injected generator panic at request {}", ticket.number);
         }
         let intended = ticket.intended.unwrap_or(sent);
         let request = plan.requests.pick(ticket.number);
@@ -760,6 +776,15 @@ pub(crate) fn window_cpu(
     let cpu = (end.cpu_seconds - start.cpu_seconds).max(0.0);
     let busy = (span > 0.0).then(|| (cpu / span).min(1.0));
     (Some(cpu), busy)
+}
+
+/// The message a panic carried (`panic!("…")` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
 }
 
 pub(crate) fn thread_cpu_seconds() -> f64 {

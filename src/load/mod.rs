@@ -97,6 +97,11 @@ pub struct LoadConfig {
     /// How much of a response the generator reads before the request fails as
     /// `too_large`.
     pub read_limits: client::ReadLimits,
+    /// Testing only: the connection that takes this request number (0 is the first)
+    /// panics once it has sent it, to show a panic is never a silent loss. `sabench
+    /// load` sets it from `SABENCH_INJECT_GENERATOR_PANIC`.
+    #[doc(hidden)]
+    pub inject_panic_at_request: Option<u64>,
 }
 
 /// A callback for each finished second of a run.
@@ -140,6 +145,7 @@ impl LoadConfig {
             shard: None,
             tls: tls::TlsOptions::default(),
             read_limits: client::ReadLimits::default(),
+            inject_panic_at_request: None,
         }
     }
 
@@ -266,7 +272,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         let handles = spawn_workers(&plan, 0..threads, workers, &sender)?;
         drop(sender);
         let mut collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
-        join_workers(handles)?;
+        collected.thread_panics(join_workers(handles)?);
         if let Some(path) = &config.send_log {
             write_send_log(path, &mut collected.sends)?;
         }
@@ -346,6 +352,7 @@ impl Plan {
             log_sends: config.send_log.is_some(),
             tls,
             read_limits: config.read_limits,
+            panic_at_request: config.inject_panic_at_request,
         })
     }
 }
@@ -405,16 +412,20 @@ fn spawn_workers(
     Ok(handles)
 }
 
-/// Waits for the worker threads; the first that could not run says why.
+/// Waits for the worker threads: the first that could not run says why; the messages
+/// of those that panicked are returned (the run is then INVALID, never quietly short).
 fn join_workers(
     handles: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
-) -> Result<(), LoadError> {
+) -> Result<Vec<String>, LoadError> {
+    let mut panics = Vec::new();
     for handle in handles {
-        if let Ok(Err(error)) = handle.join() {
-            return Err(LoadError::Start(error));
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(LoadError::Start(error)),
+            Err(payload) => panics.push(engine::panic_message(&*payload)),
         }
     }
-    Ok(())
+    Ok(panics)
 }
 
 fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {

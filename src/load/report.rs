@@ -240,6 +240,11 @@ pub struct LoadReport {
     /// generator's own CPU per request.
     #[serde(default)]
     pub generator_window_cpu_s: Option<f64>,
+    /// Panics of the generator (a bug in sabench), each with its message: the run is
+    /// INVALID, the requests they held are counted unfinished, and `sabench load` exits
+    /// non-zero. Empty when nothing panicked.
+    #[serde(default)]
+    pub generator_panics: Vec<String>,
     /// The generator process's peak resident memory, MiB.
     pub generator_peak_rss_mib: f64,
     /// Generator processes the load ran in (their histograms merged exactly); the

@@ -82,8 +82,9 @@ pub(crate) fn run_as_shard(
         schedule: config.schedule.scaled(1.0 / of.count as f64),
         ..config.clone()
     };
-    let collected = super::collector::collect(receiver, threads, hlog, &share, plan.measure_start)?;
-    join_workers(handles)?;
+    let mut collected =
+        super::collector::collect(receiver, threads, hlog, &share, plan.measure_start)?;
+    collected.thread_panics(join_workers(handles)?);
     let raw = collected.raw(of.index, of.count);
     let mut report = collected.into_report(&share, target, threads, 1, peak_rss_mib());
     report.shard = Some(raw);
@@ -240,6 +241,8 @@ enum Wire {
         busy: Option<f64>,
         #[serde(default)]
         window_cpu_seconds: Option<f64>,
+        #[serde(default)]
+        panics: Vec<String>,
         unserved: u64,
         /// When the target last ended a request, ns after the plan's start (negative:
         /// before it).
@@ -267,6 +270,7 @@ impl Wire {
                 cpu_seconds: summary.cpu_seconds,
                 busy: summary.busy,
                 window_cpu_seconds: summary.window_cpu_seconds,
+                panics: summary.panics.clone(),
                 unserved: summary.unserved,
                 last_answer_ns: summary.last_answer.map(|at| signed_ns(at, start)),
                 ramp: summary.ramp.as_ref().map(RampText::from),
@@ -292,6 +296,7 @@ impl Wire {
                 cpu_seconds,
                 busy,
                 window_cpu_seconds,
+                panics,
                 unserved,
                 last_answer_ns,
                 ramp,
@@ -301,6 +306,7 @@ impl Wire {
                 cpu_seconds,
                 busy,
                 window_cpu_seconds,
+                panics,
                 unserved,
                 last_answer: last_answer_ns.map(|ns| from_signed_ns(start, ns)),
                 ramp: ramp.as_ref().map(RampText::decode).transpose()?,
@@ -364,7 +370,10 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
     for message in receiver {
         write_line(&mut output, &Wire::of(&message, start))?;
     }
-    join_workers(handles)?;
+    let panics = join_workers(handles)?;
+    if !panics.is_empty() {
+        anyhow::bail!("a generator thread panicked: {}", panics.join("; "));
+    }
     write_line(
         &mut output,
         &Wire::End {
@@ -685,6 +694,7 @@ mod tests {
             cpu_seconds: 0.5,
             busy: Some(0.25),
             window_cpu_seconds: Some(0.2),
+            panics: Vec::new(),
             unserved: 2,
             last_answer: Some(earlier),
             ramp: Some(tally.clone()),
