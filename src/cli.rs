@@ -133,7 +133,7 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub sources: u32,
     /// Latency of each source.
-    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "50ms", value_parser = crate::load::input_bounds::parse_span)]
     pub latency: Duration,
     /// Threads of the thread-pool way.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -265,37 +265,37 @@ pub struct LoadArgs {
     #[arg(long, value_name = "TIME", requires = "shard", value_parser = crate::load::shard::parse_start_at)]
     pub start_at: Option<u64>,
     /// Open loop: requests per second, sent on schedule whatever the server does.
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = crate::load::input_bounds::parse_rate)]
     pub rate: Option<f64>,
     /// Open loop: add this many req/s every --step-every (a stepped rate).
-    #[arg(long, requires_all = ["rate", "step_every"], value_parser = parse_positive)]
+    #[arg(long, requires_all = ["rate", "step_every"], value_parser = crate::load::input_bounds::parse_rate)]
     pub rate_step: Option<f64>,
     /// Open loop: time between rate steps.
-    #[arg(long, requires = "rate_step", value_parser = humantime::parse_duration)]
+    #[arg(long, requires = "rate_step", value_parser = crate::load::input_bounds::parse_span)]
     pub step_every: Option<Duration>,
     /// Open loop: the stepped rate stops growing here.
-    #[arg(long, requires = "rate_step", value_parser = parse_positive)]
+    #[arg(long, requires = "rate_step", value_parser = crate::load::input_bounds::parse_rate)]
     pub max_rate: Option<f64>,
     /// Connections; closed loop when given without --rate [open-loop default: 32].
     #[arg(long, short = 'c', value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub connections: Option<u32>,
     /// Length of the measured window [default: 10s, or unbounded in time with --requests].
-    #[arg(long, short = 'd', value_parser = humantime::parse_duration)]
+    #[arg(long, short = 'd', value_parser = crate::load::input_bounds::parse_span)]
     pub duration: Option<Duration>,
     /// Stop after this many measured requests.
     #[arg(long, short = 'n', value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
     /// Load before the measured window, discarded.
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = crate::load::input_bounds::parse_span)]
     pub warmup: Duration,
     /// Generator threads, each with its share of the connections (1 per core you give it).
     #[arg(long, short = 't', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
     /// A reply slower than this counts as a timeout error; requests in flight when the window ends get min(this, 2s) to finish.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::load::input_bounds::parse_span)]
     pub timeout: Duration,
     /// A connect slower than this counts as a connect_timeout error.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = crate::load::input_bounds::parse_span)]
     pub connect_timeout: Duration,
     /// Largest response head the generator reads (it is kept whole to parse); a longer
     /// one fails the request as too_large and drops the connection.
@@ -308,7 +308,7 @@ pub struct LoadArgs {
     /// Connection scale: open every connection first, this many per second, hold them
     /// all while --rate is spread over them, and report how many opened and stayed up
     /// (e.g. `-c 10000 --ramp 2000 --rate 1000`).
-    #[arg(long, requires = "rate", value_parser = parse_positive, value_name = "CONNS_PER_S")]
+    #[arg(long, requires = "rate", value_parser = crate::load::input_bounds::parse_rate, value_name = "CONNS_PER_S")]
     pub ramp: Option<f64>,
     /// Generator processes, each with its share of the connections and the rate, their
     /// histograms merged exactly [default: as many as the open-file limit requires, usually 1].
@@ -436,7 +436,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// How long shutdown (SIGINT/SIGTERM) waits for in-flight requests.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::load::input_bounds::parse_span)]
     pub grace: Duration,
     /// What one client may cost the server.
     #[command(flatten)]
@@ -449,13 +449,13 @@ pub struct ServeArgs {
 #[command(next_help_heading = "Limits (every style)")]
 pub struct LimitArgs {
     /// From a request's first byte to its whole head; then 408 (blocking) or close (hyper).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::load::input_bounds::parse_span)]
     pub header_read_timeout: Duration,
     /// How long a keep-alive connection may sit with no request before it is closed.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = crate::load::input_bounds::parse_span)]
     pub idle_timeout: Duration,
     /// How long a response may wait on a client that does not read it.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::load::input_bounds::parse_span)]
     pub write_timeout: Duration,
     /// Largest request head in bytes (then 431); at least 8192.
     #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(8192..=(1 << 30)))]
@@ -496,7 +496,7 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 1)]
     pub io_calls: u32,
     /// /io, /mixed: latency of each wait in sleep mode (L).
-    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "20ms", value_parser = crate::load::input_bounds::parse_span)]
     pub io_latency: Duration,
     /// /io, /mixed: an in-process timer, or a GET to --upstream.
     #[arg(long, value_enum, default_value_t = IoMode::Sleep)]
@@ -514,7 +514,7 @@ pub struct WorkloadArgs {
     #[arg(long, value_parser = parse_upstream_url)]
     pub upstream: Option<String>,
     /// Bound on each upstream call; a slower one is answered with 502.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::load::input_bounds::parse_span)]
     pub upstream_timeout: Duration,
     /// /db, /db-slow, /db-fanout: the PostgreSQL to query, e.g.
     /// postgres://sabench@127.0.0.1:5432/sabench (start one with `sabench postgres`).
@@ -524,14 +524,14 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub db_lookups: u32,
     /// /db-slow: how long each query holds its connection (L, pg_sleep).
-    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "20ms", value_parser = crate::load::input_bounds::parse_span)]
     pub db_hold: Duration,
     /// /db-fanout: lookups per request, all at once, each on its own connection (N).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub db_fanout: u32,
     /// Bound on connecting to the database, on waiting for a pooled connection, and on
     /// each query; past it the request is answered 503 or 502.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::load::input_bounds::parse_span)]
     pub db_timeout: Duration,
 }
 
@@ -545,10 +545,10 @@ pub struct UpstreamArgs {
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
     /// Latency of each call (the mean for --distribution exponential).
-    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "20ms", value_parser = crate::load::input_bounds::parse_span)]
     pub latency: Duration,
     /// With --distribution uniform: latency ± jitter.
-    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0ms", value_parser = crate::load::input_bounds::parse_span)]
     pub jitter: Duration,
     /// How each call's latency is drawn.
     #[arg(long, value_enum, default_value_t = Distribution::Fixed)]
@@ -638,13 +638,6 @@ fn parse_upstream_url(text: &str) -> Result<String, String> {
         ));
     }
     Ok(format!("http://{authority}"))
-}
-
-fn parse_positive(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
-        _ => Err(format!("{text:?} is not a number above 0")),
-    }
 }
 
 /// A database pool size: a number of connections, or `unbounded`.

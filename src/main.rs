@@ -10,7 +10,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            // Bad input exits 2, as a bad flag does; anything else 1.
+            let bad_input = error
+                .downcast_ref::<sync_async_bench::load::LoadError>()
+                .is_some_and(sync_async_bench::load::LoadError::is_bad_input);
+            ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }
 }

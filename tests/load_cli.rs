@@ -545,3 +545,50 @@ fn a_generator_panic_exits_non_zero_with_its_message_and_keeps_the_report() {
     assert_eq!(report["generator_panics"].as_array().unwrap().len(), 1);
     assert!(report["requests"]["in_flight_at_end"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn absurd_numbers_are_refused_with_exit_2_and_never_panic() {
+    let dead = common::dead_address();
+    let url = format!("http://{dead}/");
+    for (args, says) in [
+        (
+            vec!["--shard", "1/2", "--start-at", "1e20"],
+            "is not a time",
+        ),
+        (
+            vec!["--shard", "1/2", "--start-at", "1000"],
+            "is in the past (it is now",
+        ),
+        (
+            vec!["--shard", "1/2", "--start-at", "4102444800"],
+            "ahead (it is now",
+        ),
+        (
+            vec!["--rate", "1e-300"],
+            "is outside 0.001 to 100000000 a second",
+        ),
+        (vec!["--rate", "NaN"], "is outside"),
+        (
+            vec!["-c", "1", "-d", "1000000000years"],
+            "longer than the most a run may take",
+        ),
+        (
+            vec!["-c", "1", "--timeout", "10000days"],
+            "longer than the most a run may take",
+        ),
+        (
+            vec!["--rate", "1", "--ramp", "0.001", "-c", "1000000"],
+            "the ramp",
+        ),
+        (
+            vec!["--rate", "1", "--rate-step", "1", "--step-every", "0s"],
+            "shorter than 1ms",
+        ),
+    ] {
+        let output = sabench(&[&["load", url.as_str()], args.as_slice()].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

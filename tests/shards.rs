@@ -245,5 +245,33 @@ fn shards_in_separate_processes_merge_exactly() {
     assert!(!shorter.status.success());
     let said = String::from_utf8_lossy(&shorter.stderr);
     assert!(said.contains("stopped early"), "{said}");
+
+    // Times no run produces (edited or corrupt files) are refused with the file named,
+    // never a panic: a negative warm-up in every shard, a huge last answer in one.
+    for (field, value) in [("warmup_s", -5.0), ("duration_s", 1e300)] {
+        let edited: Vec<std::path::PathBuf> = reports
+            .iter()
+            .enumerate()
+            .map(|(i, report)| {
+                let mut report = report.clone();
+                report[field] = serde_json::json!(value);
+                let path = dir.join(format!("edited-{field}-{i}.json"));
+                std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+                path
+            })
+            .collect();
+        let refused = Command::new(env!("CARGO_BIN_EXE_sabench"))
+            .arg("merge")
+            .args(&edited)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(1), "{field}: {said}");
+        assert!(
+            said.contains(&format!("edited-{field}-0.json: {field} is"))
+                && !said.contains("panicked"),
+            "{field}: {said}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

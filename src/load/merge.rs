@@ -45,6 +45,30 @@ pub enum MergeError {
     /// A histogram would not decode.
     #[error("{0}")]
     Histogram(String),
+    /// A number in a shard's report is out of its range (negative, not a number, or
+    /// longer than a run may take).
+    #[error("{name}: {field} is {value}, which no run produces: is the file a shard's report, whole and unedited?")]
+    OutOfRange {
+        /// The shard's file.
+        name: String,
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+}
+
+/// A span of seconds from a shard's report, checked: at least 0, a number, and within
+/// what a run may take.
+fn seconds_of(name: &str, field: &'static str, value: f64) -> Result<Duration, MergeError> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|span| super::input_bounds::check_span(field, *span).is_ok())
+        .ok_or_else(|| MergeError::OutOfRange {
+            name: name.to_string(),
+            field,
+            value,
+        })
 }
 
 /// Merges the shards' reports (`names` name them in errors and reasons) into the
@@ -60,6 +84,14 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
         })
         .collect::<Result<_, _>>()?;
     check_one_run(reports, &raws)?;
+    for ((report, raw), name) in reports.iter().zip(&raws).zip(names) {
+        seconds_of(name, "warmup_s", report.warmup_s)?;
+        seconds_of(name, "duration_s", report.duration_s)?;
+        if let Some(s) = raw.last_answer_s {
+            // Before the window began (negative) is a real answer in the warm-up.
+            seconds_of(name, "last_answer_s", s.abs())?;
+        }
+    }
     let mut totals = Recording::default();
     let mut ramp: Option<RampTally> = None;
     for raw in &raws {
@@ -75,12 +107,12 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
     let connections: usize = reports.iter().map(|r| r.connections).sum();
     let config = LoadConfig {
         schedule: target_rps.map_or(Schedule::Closed, |rate| Schedule::Constant { rate }),
-        warmup: Duration::from_secs_f64(first.warmup_s),
+        warmup: seconds_of(&names[0], "warmup_s", first.warmup_s)?,
         ramp: first.connection_ramp.as_ref().map(|r| r.per_second),
         ..LoadConfig::closed(
             &first.url,
             connections,
-            Duration::from_secs_f64(first.duration_s),
+            seconds_of(&names[0], "duration_s", first.duration_s)?,
         )
     };
     let last_answer_s = raws.iter().filter_map(|r| r.last_answer_s).reduce(f64::max);

@@ -8,12 +8,14 @@
 //! - [`collector`]: merges per-second intervals, writes the HdrHistogram log;
 //! - [`report`]: the JSON report and the human summary; [`target`]: the URL;
 //! - [`ramp`]: connection scale (open, then hold); [`shard`]: several generator
-//!   processes as one run.
+//!   processes as one run;
+//! - [`input_bounds`]: the range of every span and rate a run may be given.
 
 pub mod client;
 pub mod collector;
 pub mod distribution;
 pub(crate) mod engine;
+pub mod input_bounds;
 pub mod merge;
 pub mod pacer;
 mod precise_timer;
@@ -226,6 +228,17 @@ pub enum LoadError {
     /// Starting a generator thread failed.
     #[error("cannot start the generator: {0}")]
     Start(std::io::Error),
+}
+
+impl LoadError {
+    /// Whether the input was at fault (a bad URL or setting, not loopback): the command
+    /// exits 2, as for a bad flag.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            LoadError::BadUrl { .. } | LoadError::NotLoopback(_) | LoadError::Settings(_)
+        )
+    }
 }
 
 /// Runs the load described by `config` and returns what it measured: in this process,
@@ -451,12 +464,57 @@ fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
             ));
         }
     }
-    if let Some(rate) = config.schedule.initial_rate() {
-        if !(rate > 0.0 && rate.is_finite()) {
-            return Err(LoadError::Settings(format!(
-                "--rate must be above 0, not {rate}"
-            )));
+    check_numbers(config).map_err(LoadError::Settings)
+}
+
+/// Every span and rate of `config` within [`input_bounds`], so the engine's time
+/// arithmetic cannot overflow.
+fn check_numbers(config: &LoadConfig) -> Result<(), String> {
+    use input_bounds::{check_rate, check_span};
+    for (name, span) in [
+        ("--duration", config.duration.unwrap_or_default()),
+        ("--warmup", config.warmup),
+        ("--timeout", config.timeout),
+        ("--connect-timeout", config.connect_timeout),
+    ] {
+        check_span(name, span)?;
+    }
+    match config.schedule {
+        Schedule::Closed => {}
+        Schedule::Constant { rate } => check_rate("--rate", rate)?,
+        Schedule::Stepped {
+            start,
+            step,
+            every,
+            max,
+        } => {
+            check_rate("--rate", start)?;
+            check_rate("--rate-step", step)?;
+            check_span("--step-every", every)?;
+            if every < Duration::from_millis(1) {
+                return Err(format!(
+                    "--step-every {every:?} is shorter than 1ms: give a longer time between steps"
+                ));
+            }
+            if let Some(max) = max {
+                check_rate("--max-rate", max)?;
+            }
         }
+    }
+    if let Some(ramp) = config.ramp {
+        check_rate("--ramp", ramp)?;
+        check_span(
+            "the ramp (--connections ÷ --ramp)",
+            Duration::try_from_secs_f64(config.connections as f64 / ramp).map_err(|_| {
+                format!(
+                    "--ramp {ramp} is too slow for {} connections",
+                    config.connections
+                )
+            })?,
+        )?;
+    }
+    if let Some(of) = &config.shard {
+        input_bounds::check_start(of.start_unix_ns, std::time::SystemTime::now())?;
     }
     Ok(())
 }
@@ -565,4 +623,109 @@ fn preflight(target: &Target, timeout: Duration) -> Result<(), LoadError> {
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     crate::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_bounds::{MAX_RATE, MAX_SPAN, MIN_RATE};
+    use super::pacer::{Arrival, Pacer};
+    use super::*;
+
+    /// A deterministic stream of picks from `choices`.
+    struct Picks(u64);
+
+    impl Picks {
+        fn pick<T: Copy>(&mut self, choices: &[T]) -> T {
+            self.0 = target::splitmix64(self.0);
+            choices[(self.0 % choices.len() as u64) as usize]
+        }
+    }
+
+    /// The engine's time arithmetic (the plan's start, window, end and drain; the
+    /// ramp's opening times; the pacer's intended sends) over thousands of settings
+    /// drawn from the extremes: whatever the checks accept never panics or overflows,
+    /// and what they refuse is refused with a reason.
+    #[test]
+    fn the_engines_time_arithmetic_holds_at_every_extreme_the_checks_accept() {
+        let spans = [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(1),
+            Duration::from_secs(1),
+            MAX_SPAN,
+            MAX_SPAN + Duration::from_nanos(1),
+            Duration::MAX,
+        ];
+        let rates = [
+            f64::MIN_POSITIVE,
+            MIN_RATE,
+            0.37,
+            1.0,
+            1e4,
+            MAX_RATE,
+            MAX_RATE * 10.0,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            -1.0,
+        ];
+        let connections = [1, 7, 1_000, 1_000_000];
+        let workers = [1, 3, 1024];
+        let mut picks = Picks(42);
+        let target = Target::parse("http://127.0.0.1:1/", false).unwrap();
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3_000 {
+            let rate = picks.pick(&rates);
+            let schedule = match picks.pick(&[0, 1, 2]) {
+                0 => Schedule::Closed,
+                1 => Schedule::Constant { rate },
+                _ => Schedule::Stepped {
+                    start: rate,
+                    step: picks.pick(&rates),
+                    every: picks.pick(&spans),
+                    max: picks.pick(&[None, Some(MAX_RATE)]),
+                },
+            };
+            let config = LoadConfig {
+                schedule,
+                warmup: picks.pick(&spans),
+                timeout: picks.pick(&spans),
+                ramp: picks.pick(&[None, Some(rate)]),
+                connections: picks.pick(&connections),
+                ..LoadConfig::closed(&target.url, 1, picks.pick(&spans))
+            };
+            if let Err(why) = check_numbers(&config) {
+                assert!(!why.is_empty());
+                refused += 1;
+                continue;
+            }
+            accepted += 1;
+            let plan = Plan::new(&config, &target, Instant::now(), None).unwrap();
+            assert!(plan.measure_start >= plan.start);
+            assert!(plan.drain_until >= plan.end);
+            if let Some(ramp) = &plan.ramp {
+                assert!(ramp.opens_at(config.connections - 1) <= plan.start);
+            }
+            let workers = picks.pick(&workers);
+            for arrival in [Arrival::Uniform, Arrival::Poisson] {
+                let mut pacer =
+                    Pacer::with_arrival(config.schedule, workers - 1, workers, arrival, 7);
+                let mut last = Duration::ZERO;
+                for _ in 0..200 {
+                    let Some(next) = pacer.next_send() else { break };
+                    assert!(
+                        next >= last,
+                        "{:?}: {next:?} after {last:?}",
+                        config.schedule
+                    );
+                    assert!(plan.start.checked_add(next).is_some());
+                    last = next;
+                }
+            }
+        }
+        assert!(
+            accepted > 300 && refused > 300,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
 }

@@ -107,15 +107,22 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 
 /// Parses `--start-at`: an RFC 3339 time (`2026-11-24T10:00:00Z`) or Unix seconds.
 pub fn parse_start_at(text: &str) -> Result<u64, String> {
+    let hint = "give an RFC 3339 time (2026-11-24T10:00:00Z) or Unix seconds, a few seconds ahead";
     let at = match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
-            UNIX_EPOCH + Duration::from_secs_f64(seconds)
-        }
-        _ => humantime::parse_rfc3339_weak(text).map_err(|e| {
-            format!("--start-at {text:?}: {e}; give an RFC 3339 time (2026-11-24T10:00:00Z) or Unix seconds")
-        })?,
+        Ok(seconds) => Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|since| UNIX_EPOCH.checked_add(since))
+            .ok_or_else(|| format!("--start-at {text:?} is not a time: {hint}"))?,
+        Err(_) => humantime::parse_rfc3339_weak(text)
+            .map_err(|e| format!("--start-at {text:?}: {e}; {hint}"))?,
     };
-    Ok(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64)
+    let ns = at
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|since| u64::try_from(since.as_nanos()).ok())
+        .ok_or_else(|| format!("--start-at {text:?} is not a time: {hint}"))?;
+    super::input_bounds::check_start(ns, SystemTime::now())?;
+    Ok(ns)
 }
 
 /// This process's soft limit on open files (None when the OS will not say).
@@ -338,9 +345,12 @@ fn from_signed_ns(origin: Instant, ns: i64) -> Instant {
 fn instant_of(unix_ns: u64) -> Instant {
     let at = UNIX_EPOCH + Duration::from_nanos(unix_ns);
     let now = Instant::now();
+    // A start checked by `input_bounds::check_start` is within a day either way; an
+    // order from elsewhere is clamped there rather than overflowing.
+    let within = |span: Duration| span.min(super::input_bounds::MAX_START_AHEAD);
     match at.duration_since(SystemTime::now()) {
-        Ok(ahead) => now + ahead,
-        Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+        Ok(ahead) => now + within(ahead),
+        Err(behind) => now.checked_sub(within(behind.duration())).unwrap_or(now),
     }
 }
 
