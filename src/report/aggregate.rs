@@ -101,12 +101,12 @@ pub struct Group {
     pub p95: Option<Stat>,
     /// Successes' corrected p99, ms (None: some repetition had no success).
     pub p99: Option<Stat>,
-    /// Peak RSS, MiB.
-    pub rss_peak: Stat,
-    /// Most threads.
-    pub threads_max: u64,
-    /// Kernel stacks beyond RSS, MiB.
-    pub kernel_stack_mib: f64,
+    /// Peak RSS, MiB (None: no repetition's server was sampled).
+    pub rss_peak: Option<Stat>,
+    /// Most threads (None: never sampled).
+    pub threads_max: Option<u64>,
+    /// Kernel stacks beyond RSS, MiB (None: never sampled).
+    pub kernel_stack_mib: Option<f64>,
     /// Errors over all repetitions.
     pub errors: u64,
     /// Requests that never finished (unsent or in flight at the end), all repetitions.
@@ -304,12 +304,12 @@ pub fn groups(cells: &[CellRecord]) -> Vec<Group> {
                 achieved: Stat::of(members.iter().map(|c| c.achieved_rps)).unwrap_or_default(),
                 p95: Stat::of_every(members.iter().map(|c| c.p95_ms)),
                 p99: Stat::of_every(members.iter().map(|c| c.p99_ms)),
-                rss_peak: Stat::of(members.iter().map(|c| c.rss_peak_mib)).unwrap_or_default(),
-                threads_max: members.iter().map(|c| c.threads_max).max().unwrap_or(0),
+                rss_peak: Stat::of(members.iter().filter_map(|c| c.rss_peak_mib)),
+                threads_max: members.iter().filter_map(|c| c.threads_max).max(),
                 kernel_stack_mib: members
                     .iter()
-                    .map(|c| c.kernel_stack_mib)
-                    .fold(0.0, f64::max),
+                    .filter_map(|c| c.kernel_stack_mib)
+                    .reduce(f64::max),
                 errors: members.iter().map(|c| c.errors()).sum(),
                 unfinished: members.iter().map(|c| c.unfinished()).sum(),
                 unserved: members

@@ -366,7 +366,9 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_label: "peak RSS MiB".into(),
             x_scale: x_log("closed", connections),
             y_scale: Scale::Linear,
-            series: series(&groups, "closed", connections, |g| Some(g.rss_peak.median)),
+            series: series(&groups, "closed", connections, |g| {
+                g.rss_peak.map(|s| s.median)
+            }),
             legend: SeriesLabelPosition::UpperLeft,
         },
         LineChart {
@@ -376,7 +378,9 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_label: "peak RSS MiB".into(),
             x_scale: x_log("held", connections),
             y_scale: Scale::Linear,
-            series: series(&groups, "held", connections, |g| Some(g.rss_peak.median)),
+            series: series(&groups, "held", connections, |g| {
+                g.rss_peak.map(|s| s.median)
+            }),
             legend: SeriesLabelPosition::UpperLeft,
         },
         LineChart {
@@ -395,11 +399,9 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
     let capacity: Vec<(String, Vec<(f64, f64)>)> = groups
         .iter()
         .filter(|g| g.load_mode == "saturate" && g.achieved.median > 0.0)
-        .map(|g| {
-            (
-                g.variant.clone(),
-                vec![(g.rss_peak.median.max(0.1), g.achieved.median)],
-            )
+        .filter_map(|g| {
+            let rss = g.rss_peak?.median;
+            Some((g.variant.clone(), vec![(rss.max(0.1), g.achieved.median)]))
         })
         .collect();
     charts.push(LineChart {

@@ -98,7 +98,10 @@ fn cells_table(database: &DatabaseInfo, cells: &[CellRecord]) -> String {
             mib(cell.db_pss_mean_mib),
             cell.db_cpu_s.map_or("—".into(), |s| format!("{s:.2} s")),
             cell.db_processes_max.map_or("—".into(), |n| n.to_string()),
-            mib(cell.db_pss_peak_mib.map(|db| db + cell.rss_peak_mib)),
+            mib(cell
+                .db_pss_peak_mib
+                .zip(cell.rss_peak_mib)
+                .map(|(db, server)| db + server)),
         );
     }
     out.push('\n');
@@ -142,7 +145,7 @@ mod tests {
             load_mode: "closed".into(),
             connections: 16,
             achieved_rps: 500.0,
-            rss_peak_mib: 20.0,
+            rss_peak_mib: Some(20.0),
             db_connections_opened: Some(100),
             db_errors: "too_many_connections=2403".into(),
             db_pss_mean_mib: Some(140.0),

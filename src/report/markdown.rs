@@ -144,6 +144,28 @@ fn render(run: &RunData) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&measurement_notes(run));
+    out
+}
+
+/// The cells where something was not measured, or not as asked (a pin that did not
+/// hold, a server never sampled); empty when there are none.
+fn measurement_notes(run: &RunData) -> String {
+    let noted: Vec<&crate::results::CellRecord> = run
+        .cells
+        .iter()
+        .filter(|c| !c.measurement_notes.is_empty())
+        .collect();
+    if noted.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## Measurement notes\n\nIn these cells something was not measured, or not as asked; their empty figures are not zeros:\n\n",
+    );
+    for cell in noted {
+        let _ = writeln!(out, "- {}: {}", cell.cell, cell.measurement_notes);
+    }
+    out.push('\n');
     out
 }
 
@@ -303,13 +325,15 @@ fn table(run: &RunData, workload: &str) -> String {
             }
             let _ = writeln!(
                 out,
-                "{row} {} | {} | {} (+{:.1}) | {} + {} | {} |",
+                "{row} {} | {} | {} (+{}) | {} + {} | {} |",
                 group
                     .server_wait_p50
                     .map_or("—".to_string(), |w| format!("{w:.2}")),
-                group.rss_peak.display(1),
-                group.threads_max,
-                group.kernel_stack_mib,
+                Stat::display_or_dash(group.rss_peak, 1),
+                group.threads_max.map_or("—".to_string(), |n| n.to_string()),
+                group
+                    .kernel_stack_mib
+                    .map_or("—".to_string(), |k| format!("{k:.1}")),
                 group.errors,
                 group.unfinished,
                 group.unserved

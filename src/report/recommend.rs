@@ -227,11 +227,16 @@ fn costs(
     let mut out = String::new();
     let per_thousand = |c: &Candidate<'_>| {
         let thousands = c.rps / 1000.0;
-        let memory = c.group.rss_peak.median / thousands;
+        let memory = c
+            .group
+            .rss_peak
+            .map_or("memory not measured".to_string(), |rss| {
+                format!("{} MiB", figure(rss.median / thousands))
+            });
         let cpu = c.group.mechanism.cpu_us().map(|us| us * 1000.0 / 1e6);
         match cpu {
-            Some(cores) => format!("{} MiB and {} cores", figure(memory), figure(cores)),
-            None => format!("{} MiB (CPU not measured)", figure(memory)),
+            Some(cores) => format!("{memory} and {} cores", figure(cores)),
+            None => format!("{memory} (CPU not measured)"),
         }
     };
     let _ = write!(
@@ -296,7 +301,7 @@ mod tests {
             requests_scheduled: 1000,
             requests_ok: 1000,
             p95_ms: Some(30.0),
-            rss_peak_mib: 20.0,
+            rss_peak_mib: Some(20.0),
             cpu_user_us_per_ok: Some(10.0),
             cpu_sys_us_per_ok: Some(10.0),
             valid: true,

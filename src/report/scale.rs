@@ -172,8 +172,8 @@ pub fn section(cells: &[CellRecord]) -> String {
                 cell.failure_share()
                     .map_or("—".into(), |s| format!("{:.1} %", 100.0 * s)),
                 cell.p95_ms.map_or("—".into(), |p| format!("{p:.2}")),
-                cell.rss_peak_mib,
-                cell.threads_max,
+                mib(cell.rss_peak_mib),
+                cell.threads_max.map_or("—".into(), |n| n.to_string()),
                 mib(cell.kernel_stack_delta_mib),
                 mib(cell.kernel_slab_delta_mib),
                 per_conn.map_or("—".into(), |k| format!("{k:.1}")),
@@ -190,7 +190,9 @@ pub fn section(cells: &[CellRecord]) -> String {
                 Verdict::Broken(_) | Verdict::NotMeasured => {}
                 Verdict::Works => {
                     let held = cell.connections_established.unwrap_or(cell.connections) as f64;
-                    let rss_kib = cell.rss_peak_mib * 1024.0;
+                    let Some(rss_kib) = cell.rss_peak_mib.map(|mib| mib * 1024.0) else {
+                        continue;
+                    };
                     memory.push((held, rss_kib));
                     if let Some(stack) = cell.kernel_stack_delta_mib {
                         with_kernel.push((held, rss_kib + stack * 1024.0));
@@ -257,7 +259,7 @@ mod tests {
             connections,
             connections_established: Some(connections),
             connections_stayed_up: Some(up),
-            rss_peak_mib: rss,
+            rss_peak_mib: Some(rss),
             requests_scheduled: 100,
             requests_sent: 100,
             requests_ok: 100,

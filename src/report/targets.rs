@@ -62,12 +62,13 @@ fn memory_table(cells: &[CellRecord]) -> String {
     for cell in external {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} |",
             cell.cell,
-            cell.rss_peak_mib,
+            cell.rss_peak_mib
+                .map_or("—".to_string(), |mib| format!("{mib:.1}")),
             cell.tree_rss_sum_peak_mib
                 .map_or("—".to_string(), |mib| format!("{mib:.1}")),
-            cell.threads_max
+            cell.threads_max.map_or("—".to_string(), |n| n.to_string())
         );
     }
     out.push('\n');
@@ -90,9 +91,9 @@ mod tests {
         let cell = CellRecord {
             cell: "io-flask-c4-r1".into(),
             style: "external".into(),
-            rss_peak_mib: 80.0,
+            rss_peak_mib: Some(80.0),
             tree_rss_sum_peak_mib: Some(150.0),
-            threads_max: 5,
+            threads_max: Some(5),
             ..CellRecord::default()
         };
         let text = section(&[facts], &[cell]);

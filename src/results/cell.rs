@@ -155,18 +155,21 @@ pub struct CellRecord {
     /// connections sat idle or unserved.
     #[serde(default)]
     pub littles_law: Option<f64>,
-    /// Server peak resident memory (VmHWM), MiB.
-    pub rss_peak_mib: f64,
-    /// Server mean resident memory over the measured window, MiB.
-    pub rss_mean_mib: f64,
-    /// Most server threads seen.
-    pub threads_max: u64,
+    /// Server peak resident memory (VmHWM), MiB (empty: the server was never sampled;
+    /// `measurement_notes` says why).
+    pub rss_peak_mib: Option<f64>,
+    /// Server mean resident memory over the measured window, MiB (empty: no sample in
+    /// the window).
+    pub rss_mean_mib: Option<f64>,
+    /// Most server threads seen (empty: never sampled).
+    pub threads_max: Option<u64>,
     /// Kernel stacks the threads cost beyond RSS (threads × 16 KiB), MiB.
-    pub kernel_stack_mib: f64,
-    /// Server user CPU over the measured window, s.
-    pub server_cpu_user_s: f64,
+    pub kernel_stack_mib: Option<f64>,
+    /// Server user CPU over the measured window, s (empty: fewer than two samples in
+    /// the window).
+    pub server_cpu_user_s: Option<f64>,
     /// Server system CPU over the measured window, s.
-    pub server_cpu_sys_s: f64,
+    pub server_cpu_sys_s: Option<f64>,
     /// Generator CPU, s.
     pub generator_cpu_s: f64,
     /// The busiest generator thread's share of a core during the window.
@@ -340,6 +343,11 @@ pub struct CellRecord {
     /// Mechanism, blocking style: threads working on a request, on average.
     #[serde(default)]
     pub pool_working_mean: Option<f64>,
+    /// What was not measured, or not as asked, in this cell: the server never sampled
+    /// (or not in the window), a CPU pin that did not hold, a target still busy when
+    /// the window began. Empty when everything was as asked.
+    #[serde(default)]
+    pub measurement_notes: String,
     /// The mechanism metrics this cell could not measure, and why (empty: none missing).
     #[serde(default)]
     pub mechanism_missing: String,
@@ -366,13 +374,17 @@ impl CellRecord {
             "cpu_sched_us_per_ok" => self.cpu_sched_us_per_ok,
             "generator_cpu_us_per_ok" => self.generator_cpu_us_per_ok,
             "server_queue_p99_ms" => self.server_queue_p99_ms,
-            "rss_peak_mib" => Some(self.rss_peak_mib),
+            "rss_peak_mib" => self.rss_peak_mib,
             "db_pss_peak_mib" => self.db_pss_peak_mib,
             "db_cpu_s" => self.db_cpu_s,
-            "stack_rss_peak_mib" => self.db_pss_peak_mib.map(|db| db + self.rss_peak_mib),
+            "stack_rss_peak_mib" => self
+                .db_pss_peak_mib
+                .zip(self.rss_peak_mib)
+                .map(|(db, server)| db + server),
             "rss_kernel_peak_mib" => self
                 .kernel_stack_delta_mib
-                .map(|stack| stack + self.rss_peak_mib),
+                .zip(self.rss_peak_mib)
+                .map(|(stack, server)| stack + server),
             "error_rate" => self.failure_share(),
             _ => None,
         }
@@ -489,7 +501,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 71] = [
+    const NEWER: [&str; 72] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -561,6 +573,7 @@ mod tests {
         "pool_held_mean",
         "pool_working_mean",
         "mechanism_missing",
+        "measurement_notes",
     ];
 
     #[test]
@@ -622,12 +635,12 @@ mod tests {
             server_wait_p50_ms: Some(1.0),
             server_wait_p99_ms: Some(1.0),
             littles_law: Some(1.0),
-            rss_peak_mib: 5.0,
-            rss_mean_mib: 5.0,
-            threads_max: 3,
-            kernel_stack_mib: 0.05,
-            server_cpu_user_s: 0.1,
-            server_cpu_sys_s: 0.1,
+            rss_peak_mib: Some(5.0),
+            rss_mean_mib: Some(5.0),
+            threads_max: Some(3),
+            kernel_stack_mib: Some(0.05),
+            server_cpu_user_s: Some(0.1),
+            server_cpu_sys_s: Some(0.1),
             generator_cpu_s: 0.1,
             generator_busy: Some(0.2),
             generator_cpu_us_per_ok: None,
@@ -677,6 +690,7 @@ mod tests {
             pool_held_mean: None,
             pool_working_mean: None,
             mechanism_missing: String::new(),
+            measurement_notes: String::new(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

@@ -312,6 +312,10 @@ pub(super) fn run_cell(
         .flatten()
         .collect();
     let server_failures = server.failures();
+    let notes: Vec<String> = std::iter::once(&server)
+        .chain(own_upstream.as_ref())
+        .flat_map(|child| child.notes().iter().cloned())
+        .collect();
     server.stop();
     if let Some(upstream) = own_upstream {
         upstream.stop();
@@ -329,6 +333,12 @@ pub(super) fn run_cell(
         idle_cpu_ms_per_s,
     };
     let mut record = record(scenario, cell, &measured);
+    for note in notes {
+        if !record.measurement_notes.is_empty() {
+            record.measurement_notes.push_str("; ");
+        }
+        record.measurement_notes.push_str(&note);
+    }
     let planned = RateCap::min(planned_cap(scenario, cell), measured_cap(cell, &report));
     if let Some(cap) = RateCap::min(planned, ceiling) {
         record.rate_cap_rps = Some(cap.rps);

@@ -76,16 +76,17 @@ pub(super) fn fill(record: &mut CellRecord, inputs: &Inputs<'_>) {
     let server = inputs.server;
     let mut missing = Vec::new();
     record.server_cores = Some(inputs.cores);
-    let sampled = server.threads_max > 0;
+    let cpu = server.cpu_user_s.zip(server.cpu_sys_s);
+    let sampled = server.rss_mean_mib.is_some();
     if sampled {
         record.threads_mean = Some(server.threads_mean);
     } else {
         missing.push("everything: the server was not sampled in the window");
     }
     let ok = inputs.requests_ok as f64;
-    if sampled && ok > 0.0 {
-        record.cpu_user_us_per_ok = Some(server.cpu_user_s / ok * 1e6);
-        record.cpu_sys_us_per_ok = Some(server.cpu_sys_s / ok * 1e6);
+    if let Some((user, sys)) = cpu.filter(|_| ok > 0.0) {
+        record.cpu_user_us_per_ok = Some(user / ok * 1e6);
+        record.cpu_sys_us_per_ok = Some(sys / ok * 1e6);
         record.cpu_tick_us_per_ok = Some(1e6 / crate::procfs::clock_ticks_per_second() / ok);
         record.idle_cpu_ms_per_s = inputs.idle_cpu_ms_per_s;
         record.cpu_instrument_us_per_ok = super::idle_cost::per_request_us(
@@ -96,6 +97,8 @@ pub(super) fn fill(record: &mut CellRecord, inputs: &Inputs<'_>) {
         if inputs.idle_cpu_ms_per_s.is_none() {
             missing.push("the instrument's own CPU: the server's idle cost was not read (no schedstat), so CPU per request is gross");
         }
+    } else if cpu.is_none() && sampled {
+        missing.push("per request: one sample of the server in the window, so no CPU");
     } else if sampled {
         missing.push("per request: no request succeeded");
     }
@@ -155,10 +158,11 @@ mod tests {
 
     fn summary(scheduler: Option<SchedulerDelta>) -> ServerSummary {
         ServerSummary {
-            threads_max: 4,
+            rss_mean_mib: Some(10.0),
+            threads_max: Some(4),
             threads_mean: 4.0,
-            cpu_user_s: 0.6,
-            cpu_sys_s: 0.2,
+            cpu_user_s: Some(0.6),
+            cpu_sys_s: Some(0.2),
             scheduler,
             ..ServerSummary::default()
         }

@@ -72,9 +72,22 @@ pub struct Child {
     log: PathBuf,
     /// The write end of a [`Tether::StdinPipe`], held until the child is stopped.
     _tether: Option<std::process::ChildStdin>,
+    /// What did not go as asked for this child (a pin that did not hold, a start that
+    /// never went quiet): recorded in the cells it serves.
+    notes: Vec<String>,
 }
 
 impl Child {
+    /// What did not go as asked for this child (empty: everything did).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Adds a note of something that did not go as asked.
+    pub fn note(&mut self, what: String) {
+        self.notes.push(what);
+    }
+
     /// Starts `sabench ARGS` pinned to `cpus`, tied to the runner's life by `tether`,
     /// and waits for its `listening on` line.
     pub fn spawn(
@@ -112,6 +125,7 @@ impl Child {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
+        let cpus_asked = cpus.to_vec();
         let cpus = cpus.to_vec();
         // Its PID as an i32, as getppid() returns it (PIDs fit: pid_max is at most 2^22).
         let runner = std::process::id() as libc::pid_t;
@@ -137,6 +151,7 @@ impl Child {
             .with_context(|| format!("cannot start {} ({})", label, program.to_string_lossy()))?;
         let stdout = child.stdout.take().context("child has no stdout")?;
         let tether = child.stdin.take();
+        let pid = child.id();
         let (lines, line) = mpsc::channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
@@ -152,6 +167,10 @@ impl Child {
             url: String::new(),
             log,
             _tether: tether,
+            notes: crate::affinity::pin_note(pid, &cpus_asked)
+                .map(|why| format!("{label}: {why}"))
+                .into_iter()
+                .collect(),
         };
         let first = line
             .recv_timeout(Duration::from_secs(60))

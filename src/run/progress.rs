@@ -57,7 +57,7 @@ impl Progress {
     /// A cell finished.
     pub fn finish_cell(&self, index: usize, record: &CellRecord) {
         let line = format!(
-            "[{}/{}] {} {} {}: {:.0} ok req/s, ok p95 {} ms, ok p99 {} ms, failed or unfinished {}, peak RSS {:.1} MiB{}",
+            "[{}/{}] {} {} {}: {:.0} ok req/s, ok p95 {} ms, ok p99 {} ms, failed or unfinished {}, peak RSS {} MiB{}{}",
             index + 1,
             self.total,
             record.workload,
@@ -67,11 +67,16 @@ impl Progress {
             or_dash(record.p95_ms, 2),
             or_dash(record.p99_ms, 2),
             percent(record.failure_share()),
-            record.rss_peak_mib,
+            or_dash(record.rss_peak_mib, 1),
             match (record.failed(), record.valid) {
                 (true, _) => format!(" FAILED: {}", record.error),
                 (false, false) => " INVALID".to_string(),
                 (false, true) => String::new(),
+            },
+            if record.measurement_notes.is_empty() {
+                String::new()
+            } else {
+                format!(" (note: {})", record.measurement_notes)
             }
         );
         match &self.bar {

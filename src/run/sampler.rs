@@ -329,19 +329,22 @@ pub fn summarize_tree(samples: &[TreeSample], window: Duration) -> Option<TreeSu
     })
 }
 
-/// What the samples say about the measured window `[0, window]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// What the samples say about the measured window `[0, window]`. Not measured is
+/// never 0: without samples (or without one in the window) the figures are None and
+/// `not_measured` says why.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerSummary {
-    /// Peak resident memory (VmHWM at the end), MiB.
-    pub rss_peak_mib: f64,
-    /// Mean resident memory in the window, MiB.
-    pub rss_mean_mib: f64,
-    /// Most threads seen.
-    pub threads_max: u64,
-    /// User CPU spent in the window, s.
-    pub cpu_user_s: f64,
-    /// System CPU spent in the window, s.
-    pub cpu_sys_s: f64,
+    /// Peak resident memory (VmHWM at the last sample: the process's peak so far,
+    /// warm-up included), MiB; None without any sample.
+    pub rss_peak_mib: Option<f64>,
+    /// Mean resident memory in the window, MiB; None without a sample in it.
+    pub rss_mean_mib: Option<f64>,
+    /// Most threads seen (like the peak memory, over every sample); None without any.
+    pub threads_max: Option<u64>,
+    /// User CPU spent in the window, s; None without two samples in it.
+    pub cpu_user_s: Option<f64>,
+    /// System CPU spent in the window, s; None without two samples in it.
+    pub cpu_sys_s: Option<f64>,
     /// Growth of the machine's kernel stacks from the first sample (before the load) to
     /// the window's peak, MiB.
     pub kernel_stack_delta_mib: Option<f64>,
@@ -354,6 +357,8 @@ pub struct ServerSummary {
     /// What the scheduler counted for the server's threads in the window (None: they
     /// were not read twice in it).
     pub scheduler: Option<SchedulerDelta>,
+    /// Why some figures are missing (None: all measured).
+    pub not_measured: Option<String>,
 }
 
 /// The change of the server threads' scheduler counters between two readings.
@@ -396,24 +401,36 @@ impl SchedulerDelta {
 
 /// Summarizes `samples` over the measured window of length `window`.
 pub fn summarize(samples: &[ServerSample], window: Duration) -> ServerSummary {
-    let inside: Vec<&ServerSample> = samples
+    let measured: Vec<&ServerSample> = samples
         .iter()
         .filter(|s| in_window(s.t_s, window))
         .collect();
-    let measured = if inside.is_empty() {
-        samples.iter().collect()
-    } else {
-        inside
-    };
+    let rss_peak_mib = samples.iter().map(|s| s.hwm_mib).reduce(f64::max);
+    let threads_max = samples.iter().map(|s| s.threads).max();
     let (Some(first), Some(last)) = (measured.first(), measured.last()) else {
-        return ServerSummary::default();
+        return ServerSummary {
+            rss_peak_mib,
+            threads_max,
+            not_measured: Some(if samples.is_empty() {
+                "the server was never sampled (it may have exited, or /proc could not be read): no memory, threads or CPU".into()
+            } else {
+                format!(
+                    "no sample of the server fell in the window ({} outside it): no mean memory, threads or CPU for the window",
+                    samples.len()
+                )
+            }),
+            ..ServerSummary::default()
+        };
     };
+    let twice = measured.len() >= 2;
     ServerSummary {
-        rss_peak_mib: samples.iter().map(|s| s.hwm_mib).fold(0.0, f64::max),
-        rss_mean_mib: measured.iter().map(|s| s.rss_mib).sum::<f64>() / measured.len() as f64,
-        threads_max: samples.iter().map(|s| s.threads).max().unwrap_or(0),
-        cpu_user_s: last.cpu_user_s - first.cpu_user_s,
-        cpu_sys_s: last.cpu_sys_s - first.cpu_sys_s,
+        rss_peak_mib,
+        rss_mean_mib: Some(measured.iter().map(|s| s.rss_mib).sum::<f64>() / measured.len() as f64),
+        threads_max,
+        cpu_user_s: twice.then(|| last.cpu_user_s - first.cpu_user_s),
+        cpu_sys_s: twice.then(|| last.cpu_sys_s - first.cpu_sys_s),
+        not_measured: (!twice)
+            .then(|| "one sample of the server in the window: no CPU for the window".to_string()),
         kernel_stack_delta_mib: growth(samples, &measured, |s| s.kernel_stack_mib),
         kernel_slab_delta_mib: growth(samples, &measured, |s| s.kernel_slab_mib),
         tree_rss_sum_peak_mib: samples
@@ -441,6 +458,45 @@ fn growth(
 mod tests {
     use super::*;
 
+    fn sample(t_s: f64) -> ServerSample {
+        ServerSample {
+            t_s,
+            rss_mib: 10.0,
+            hwm_mib: 12.0,
+            threads: 3,
+            cpu_user_s: t_s.max(0.0),
+            ..ServerSample::default()
+        }
+    }
+
+    #[test]
+    fn not_measured_is_empty_with_its_reason_never_zero() {
+        let window = Duration::from_secs(2);
+        let never = summarize(&[], window);
+        assert_eq!(
+            (never.rss_peak_mib, never.rss_mean_mib, never.cpu_user_s),
+            (None, None, None)
+        );
+        assert!(never.not_measured.unwrap().contains("never sampled"));
+        // Samples in the warm-up only: the peak is the process's, the window has nothing.
+        let warm_up_only = summarize(&[sample(-1.0), sample(-0.5)], window);
+        assert_eq!(warm_up_only.rss_peak_mib, Some(12.0));
+        assert_eq!(warm_up_only.rss_mean_mib, None, "never the warm-up's");
+        assert_eq!(warm_up_only.cpu_user_s, None);
+        assert!(warm_up_only
+            .not_measured
+            .unwrap()
+            .contains("no sample of the server fell in the window"));
+        // One sample in the window: memory, but no CPU (it takes two).
+        let once = summarize(&[sample(-1.0), sample(1.0)], window);
+        assert_eq!(once.rss_mean_mib, Some(10.0));
+        assert_eq!(once.cpu_user_s, None);
+        assert!(once.not_measured.unwrap().contains("no CPU"));
+        let twice = summarize(&[sample(0.5), sample(1.5)], window);
+        assert_eq!(twice.cpu_user_s, Some(1.0));
+        assert_eq!(twice.not_measured, None);
+    }
+
     #[test]
     fn samples_this_process_and_summarizes_the_window() {
         let origin = Instant::now();
@@ -467,9 +523,16 @@ mod tests {
         let samples = sampler.finish();
         assert!(samples.len() >= 3, "{} samples", samples.len());
         let summary = summarize(&samples, origin.elapsed());
-        assert!(summary.rss_peak_mib > 1.0 && summary.rss_mean_mib > 1.0);
-        assert!(summary.threads_max >= 2, "the test thread and the sampler");
-        assert!(summary.cpu_user_s + summary.cpu_sys_s > 0.05, "{summary:?}");
+        assert!(summary.rss_peak_mib.unwrap() > 1.0 && summary.rss_mean_mib.unwrap() > 1.0);
+        assert!(
+            summary.threads_max.unwrap() >= 2,
+            "the test thread and the sampler"
+        );
+        assert!(
+            summary.cpu_user_s.unwrap() + summary.cpu_sys_s.unwrap() > 0.05,
+            "{summary:?}"
+        );
+        assert_eq!(summary.not_measured, None);
         // The sampler thread sleeps between samples: voluntary switches; the burn ran.
         let scheduler = summary.scheduler.expect("the threads were read");
         assert!(scheduler.voluntary >= 2, "{scheduler:?}");

@@ -136,7 +136,12 @@ pub fn start(
         Tether::StdinPipe,
     )?;
     child.wait_ready(&spec.ready, spec.ready_timeout)?;
-    let _ = wait_quiet(&child, spec.ready_timeout);
+    if !wait_quiet(&child, spec.ready_timeout) {
+        child.note(format!(
+            "{label} was still busy {} after it answered its ready path: its start-up CPU may be in the figures",
+            humantime::format_duration(spec.ready_timeout)
+        ));
+    }
     Ok(child)
 }
 
