@@ -427,8 +427,8 @@ pub fn summarize(samples: &[ServerSample], window: Duration) -> ServerSummary {
         rss_peak_mib,
         rss_mean_mib: Some(measured.iter().map(|s| s.rss_mib).sum::<f64>() / measured.len() as f64),
         threads_max,
-        cpu_user_s: twice.then(|| last.cpu_user_s - first.cpu_user_s),
-        cpu_sys_s: twice.then(|| last.cpu_sys_s - first.cpu_sys_s),
+        cpu_user_s: twice.then_some(last.cpu_user_s - first.cpu_user_s),
+        cpu_sys_s: twice.then_some(last.cpu_sys_s - first.cpu_sys_s),
         not_measured: (!twice)
             .then(|| "one sample of the server in the window: no CPU for the window".to_string()),
         kernel_stack_delta_mib: growth(samples, &measured, |s| s.kernel_stack_mib),
