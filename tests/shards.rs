@@ -217,8 +217,9 @@ fn shards_in_separate_processes_merge_exactly() {
     );
     assert_eq!(merged["valid"], reports.iter().all(|r| r["valid"] == true));
     // The merged log holds every success of every shard, second by second.
-    let logged =
-        sync_async_bench::report::hlog::read_merged(&dir.join("merged.hlog"), "corrected").unwrap();
+    let logged = sync_async_bench::report::hlog::read_merged(&dir.join("merged.hlog"), "corrected")
+        .unwrap()
+        .unwrap();
     assert_eq!(logged.len(), merged["requests"]["ok"].as_u64().unwrap());
     assert_eq!(logged.value_at_quantile(0.99) as f64 / 1000.0, p99);
 

@@ -130,7 +130,7 @@ pub(crate) fn collect(
                 let entry = pending.entry(index).or_default();
                 entry.reports += 1;
                 entry.length = entry.length.max(length);
-                entry.recording.merge(&recording);
+                entry.recording.merge(&recording).map_err(LoadError::Lost)?;
                 while let Some(first) = pending.first_entry() {
                     if first.get().reports < workers {
                         break;
@@ -259,7 +259,7 @@ impl Emitter<'_> {
                 row.errors
             );
         }
-        self.totals.merge(&recording);
+        self.totals.merge(&recording).map_err(LoadError::Lost)?;
         // The tail after a timed window holds only replies still in flight at its end:
         // counted in the totals, but not a second of the timeline.
         let in_window = self

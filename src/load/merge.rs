@@ -96,7 +96,9 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
     let mut ramp: Option<RampTally> = None;
     for raw in &raws {
         let shard = |why: String| MergeError::Histogram(format!("shard {}: {why}", raw.index + 1));
-        totals.merge(&raw.recording.decode().map_err(shard)?);
+        totals
+            .merge(&raw.recording.decode().map_err(shard)?)
+            .map_err(shard)?;
         if let Some(text) = &raw.ramp {
             let tally = text.decode().map_err(shard)?;
             ramp.get_or_insert_with(RampTally::default).merge(&tally);

@@ -228,6 +228,10 @@ pub enum LoadError {
     /// Starting a generator thread failed.
     #[error("cannot start the generator: {0}")]
     Start(std::io::Error),
+    /// Measurements that would have been lost merging the workers' histograms (a bug in
+    /// sabench).
+    #[error("measurements would be lost: {0} (a bug in sabench: please report it)")]
+    Lost(String),
 }
 
 impl LoadError {

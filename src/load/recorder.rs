@@ -392,13 +392,25 @@ impl Recording {
         record_duration(&mut self.all_service, end.saturating_duration_since(sent));
     }
 
-    /// Adds `other` into `self` (exact: same histogram configuration).
-    pub fn merge(&mut self, other: &Recording) {
+    /// Adds `other` into `self`, exactly. A histogram whose values lie beyond this
+    /// one's bounds (a shard written with other bounds) is refused whole, before
+    /// anything is added, so counts and histograms never part.
+    pub fn merge(&mut self, other: &Recording) -> Result<(), String> {
+        for (mine, theirs) in self.histograms().into_iter().zip(other.histograms()) {
+            if !theirs.is_empty() && theirs.max() > mine.high() {
+                return Err(format!(
+                    "a histogram holds values up to {} µs, beyond the {} µs this one can hold: written with other bounds (another version?)",
+                    theirs.max(),
+                    mine.high()
+                ));
+            }
+        }
         for (mine, theirs) in self.histograms_mut().into_iter().zip(other.histograms()) {
-            // Same bounds on both sides, so adding cannot fail.
-            let _ = mine.add(theirs);
+            mine.add(theirs)
+                .map_err(|e| format!("a histogram could not be added: {e:?}"))?;
         }
         self.counts.merge(&other.counts);
+        Ok(())
     }
 
     /// Its histograms, in a fixed order (the order [`Recording::histograms_mut`] uses).
@@ -478,6 +490,28 @@ mod tests {
 
     fn at(start: Instant, ms: u64) -> Instant {
         start + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_recording_with_other_bounds_is_refused_whole() {
+        let mut theirs = Recording::default();
+        theirs.ok_corrected =
+            hdrhistogram::Histogram::new_with_bounds(1, HIGHEST_US * 10, 3).unwrap();
+        theirs.ok_corrected.record(HIGHEST_US * 5).unwrap();
+        theirs.counts.ok = 1;
+        let mut mine = Recording::default();
+        let why = mine.merge(&theirs).unwrap_err();
+        assert!(why.contains("beyond"), "{why}");
+        assert_eq!(
+            mine.counts.ok, 0,
+            "the counts did not add without their histograms"
+        );
+        assert!(mine.ok_corrected.is_empty());
+        let mut same = Recording::default();
+        same.ok_corrected.record(1_000).unwrap();
+        same.counts.ok = 1;
+        mine.merge(&same).unwrap();
+        assert_eq!((mine.counts.ok, mine.ok_corrected.len()), (1, 1));
     }
 
     #[test]

@@ -421,8 +421,15 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             // Every request (errors, and unfinished at their lower bound); runs older
             // than that tag have successes only.
             let path = run.dir.hlog_path(g.cells.first()?);
-            let histogram = hlog::read_merged(&path, "all-corrected")
-                .or_else(|| hlog::read_merged(&path, "corrected"))?;
+            let read = |tag| {
+                hlog::read_merged(&path, tag)
+                    .map_err(|error| {
+                        eprintln!("warning: {error}; the spectrum chart leaves this cell out")
+                    })
+                    .ok()
+                    .flatten()
+            };
+            let histogram = read("all-corrected").or_else(|| read("corrected"))?;
             let points = (0..=500)
                 .map(|k| {
                     let x = f64::from(k) / 100.0;

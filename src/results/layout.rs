@@ -179,9 +179,14 @@ impl RunDir {
         Ok(())
     }
 
-    /// Reads a cell's server samples (empty if the file is missing).
-    pub fn read_server_samples(&self, cell: &str) -> Vec<ServerSample> {
-        read_csv(&self.server_samples_path(cell)).unwrap_or_default()
+    /// Reads a cell's server samples: empty if the file is missing (a cell that was
+    /// not sampled), an error naming the file and row if it is malformed.
+    pub fn read_server_samples(&self, cell: &str) -> anyhow::Result<Vec<ServerSample>> {
+        let path = self.server_samples_path(cell);
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        read_csv(&path)
     }
 
     /// Writes a text file inside the run folder.
