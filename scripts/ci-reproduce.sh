@@ -7,23 +7,35 @@
 # first measures the generator's ceiling and prints each gate's load as a share of it;
 # each check prints one line per gate (value, threshold, margin), so a failure says at
 # once whether the change or the machine is at fault.
-#   scripts/ci-reproduce.sh [OUT_DIR (default: a temporary folder)]
+#   scripts/ci-reproduce.sh [OUT_DIR (default: a temporary folder, removed when every
+#   check passed and kept, with its path printed, when one did not)]
+# Exits with sabench run's own status when a run failed or was refused (3, 4, …), 1 when
+# a gate failed or the twin's gate held.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-$(mktemp -d)}
+if [ -n "${1:-}" ]; then
+  out=$1
+else
+  out=$(mktemp -d)
+  # The temporary folder goes when everything passed; on a failure it is kept to read.
+  trap 'code=$?; if [ "$code" -eq 0 ]; then rm -rf "$out"; else echo "ci-reproduce: the runs are kept in $out" >&2; fi' EXIT
+fi
 cargo build --release --quiet
 
-# Runs scenario $1 into $out and prints the run folder; exits when the run failed or
-# was refused (a gate over what this machine's generator can offer), with its words.
+# Runs scenario $1 into $out and prints the run folder; when the run failed or was
+# refused (a gate over what this machine's generator can offer) it says so and exits
+# with the run's own status.
 run_scenario() {
-  if ! target/release/sabench run "$1" --out "$out" >/dev/null; then
-    echo "$1: the run failed or was refused before any cell (see above): no gate was judged" >&2
-    exit 1
+  local code=0
+  target/release/sabench run "$1" --out "$out" >/dev/null || code=$?
+  if [ "$code" -ne 0 ]; then
+    echo "$1: the run failed or was refused before any cell (exit $code, see above): no gate was judged" >&2
+    exit "$code"
   fi
   ls -d "$out"/*-"$(basename "$1" .toml)"/ | sort | tail -n 1
 }
 
-run=$(run_scenario scenarios/ci-claims.toml) || exit 1
+run=$(run_scenario scenarios/ci-claims.toml) || exit $?
 status=0
 echo "ci-claims: ${run%/}"
 target/release/sabench check "${run%/}" >/dev/null || status=$?
@@ -32,7 +44,7 @@ held=$(grep -cE '\*\*holds\*\* \| [^|]* \| yes \|$' "${run%/}/claims.md" || true
 gates=$(grep -c '| yes |$' "${run%/}/claims.md" || true)
 echo "gated claims: $held passed, $((gates - held)) failed"
 
-twin=$(run_scenario scenarios/ci-broken-twin.toml) || exit 1
+twin=$(run_scenario scenarios/ci-broken-twin.toml) || exit $?
 echo "broken twin: ${twin%/}"
 if target/release/sabench check "${twin%/}" >/dev/null; then
   echo "broken twin: the C1 gate HELD for an async server limited to 16 requests at once: the gate cannot fail (${twin%/}/claims.md)"

@@ -871,6 +871,14 @@ fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    // Registered before the cluster starts, so a Ctrl-C during its start waits for it
+    // and then removes it, rather than killing this process with the folder left.
+    let stop = match args.postgres {
+        true => {
+            Some(crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?)
+        }
+        false => None,
+    };
     let cluster = match args.postgres {
         true => Some(crate::db::Cluster::start(
             &std::env::temp_dir(),
@@ -878,15 +886,21 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         )?),
         false => None,
     };
+    let database_url = cluster.as_ref().map(|c| c.url()).or(args.database_url);
+    let cluster = std::sync::Arc::new(std::sync::Mutex::new(cluster));
+    if let Some(stop) = stop {
+        stop_cluster_on(stop, cluster.clone());
+    }
     let options = VerifyOptions {
         cpu_rounds: args.cpu_rounds,
         io_calls: args.io_calls,
         fanout_calls: args.fanout_calls,
-        database_url: cluster.as_ref().map(|c| c.url()).or(args.database_url),
+        database_url,
         ..VerifyOptions::default()
     };
     let report = verify::verify(&options);
-    if let Some(cluster) = cluster {
+    let taken = cluster.lock().ok().and_then(|mut held| held.take());
+    if let Some(cluster) = taken {
         cluster.stop();
     }
     let report = report?;
@@ -896,6 +910,25 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Once `stop` is set (Ctrl-C, SIGTERM): stops the throwaway PostgreSQL (its folder
+/// removed) and exits 130, so an interrupted `verify --postgres` leaves nothing behind.
+fn stop_cluster_on(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cluster: std::sync::Arc<std::sync::Mutex<Option<crate::db::Cluster>>>,
+) {
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let taken = cluster.lock().ok().and_then(|mut held| held.take());
+        if let Some(cluster) = taken {
+            cluster.stop();
+            eprintln!("interrupted: the throwaway PostgreSQL is stopped and its folder removed");
+        }
+        std::process::exit(130);
+    });
 }
 
 /// `Name: value` as a header.

@@ -334,3 +334,63 @@ fn an_unbounded_blocking_fan_out_is_refused_as_too_many_connections() {
     }
     fan_out_past_max_connections(sync_async_bench::server::Style::Blocking);
 }
+
+#[test]
+fn ctrl_c_on_verify_postgres_leaves_no_postgres_and_no_cluster_folder() {
+    if skip() {
+        return;
+    }
+    let base = common::runs::temp_dir("pg-verify-sigint");
+    let parent = base.join("tmp");
+    std::fs::create_dir_all(&parent).unwrap();
+    let mut verify = common::runs::sabench()
+        .args(["verify", "--postgres"])
+        .env("TMPDIR", &parent)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Running once its postmaster.pid names a pid (the file is written in steps).
+    let running = |folder: &Path| {
+        std::fs::read_to_string(folder.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.parse::<u32>().ok())
+            .is_some()
+    };
+    let cluster = || {
+        std::fs::read_dir(&parent)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("sabench-pg-")
+            })
+    };
+    // Its start (initdb, seeding) takes a few seconds; a hang guard, not a speed bound.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let folder = loop {
+        if let Some(folder) = cluster().filter(|f| running(f)) {
+            break folder;
+        }
+        assert!(Instant::now() < deadline, "no throwaway PostgreSQL started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let postmaster = postmaster_of(&folder);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(verify.id() as libc::pid_t, libc::SIGINT) };
+    let status = verify.wait().unwrap();
+    assert!(
+        matches!(status.code(), Some(130) | Some(0) | Some(1)),
+        "interrupted (130), or it had just finished: {status}"
+    );
+    assert!(eventually(|| !alive(postmaster)), "the postmaster is gone");
+    assert!(
+        !folder.exists(),
+        "no cluster folder is left: {}",
+        folder.display()
+    );
+    let _ = std::fs::remove_dir_all(base);
+}

@@ -494,9 +494,10 @@ mod tests {
 
     #[test]
     fn a_recording_with_other_bounds_is_refused_whole() {
-        let mut theirs = Recording::default();
-        theirs.ok_corrected =
-            hdrhistogram::Histogram::new_with_bounds(1, HIGHEST_US * 10, 3).unwrap();
+        let mut theirs = Recording {
+            ok_corrected: hdrhistogram::Histogram::new_with_bounds(1, HIGHEST_US * 10, 3).unwrap(),
+            ..Recording::default()
+        };
         theirs.ok_corrected.record(HIGHEST_US * 5).unwrap();
         theirs.counts.ok = 1;
         let mut mine = Recording::default();

@@ -1,5 +1,13 @@
 //! Where each file of a run lives, creating a run directory that never overwrites an
 //! earlier one, appending cells as they finish, and reading them back.
+//!
+//! What survives a crash of the machine (power loss, a kernel panic): the run folder
+//! and its subfolders exist once created (their entries are synced); a cell's row in
+//! `cells.csv` is on disk before the next cell starts, and so are the files it refers
+//! to (its interval log and samples, synced with their folder entries before the row
+//! is written); `manifest.json` is replaced whole by a synced rename, so it is the old
+//! one or the new one, never half of one. Reports and charts are written without
+//! syncs: they are rebuilt from those files (`sabench report`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -49,6 +57,8 @@ impl RunDir {
                     for sub in [dir.hist_dir(), dir.samples_dir()] {
                         std::fs::create_dir_all(&sub)?;
                     }
+                    sync_dir(&dir.root)?;
+                    sync_dir(base)?;
                     return Ok(dir);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -122,13 +132,18 @@ impl RunDir {
         self.samples_dir().join(format!("{cell}.timeline.csv"))
     }
 
-    /// Writes the manifest (replacing the previous version of this run's own manifest).
+    /// Writes the manifest, replacing the previous version of this run's own manifest
+    /// whole: the new text is synced, renamed over the old, and the rename synced.
     pub fn write_manifest(&self, manifest: &Manifest) -> anyhow::Result<()> {
         let path = self.manifest_path();
         let tmp = self.root.join("manifest.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(manifest)?)
+        let mut file =
+            File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(&serde_json::to_vec_pretty(manifest)?)
+            .and_then(|()| file.sync_all())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        sync_dir(&self.root)
     }
 
     /// Reads the manifest.
@@ -140,8 +155,11 @@ impl RunDir {
             .with_context(|| format!("{} is not a valid manifest", path.display()))
     }
 
-    /// Appends one cell to `cells.csv` (header first if the file is new) and syncs it.
+    /// Appends one cell to `cells.csv` (header first if the file is new) and syncs it,
+    /// after syncing the files the row refers to (its interval log and samples) and
+    /// their folder entries.
     pub fn append_cell(&self, record: &CellRecord) -> anyhow::Result<()> {
+        self.sync_files_of(&record.cell)?;
         let path = self.cells_path();
         let is_new = !path.exists();
         let file = OpenOptions::new()
@@ -159,6 +177,30 @@ impl RunDir {
         // On disk before the next cell starts: a crash of the machine loses no finished cell.
         file.sync_data()
             .with_context(|| format!("cannot sync {}", path.display()))?;
+        if is_new {
+            sync_dir(&self.root)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the files of cell `cell` that exist (interval log, samples, timeline) and
+    /// the folders that hold them.
+    fn sync_files_of(&self, cell: &str) -> anyhow::Result<()> {
+        let files = [
+            self.hlog_path(cell),
+            self.server_samples_path(cell),
+            self.timeline_path(cell),
+        ];
+        for path in files.iter().filter(|p| p.exists()) {
+            File::open(path)
+                .and_then(|file| file.sync_all())
+                .with_context(|| format!("cannot sync {}", path.display()))?;
+        }
+        for dir in [self.hist_dir(), self.samples_dir()] {
+            if dir.is_dir() {
+                sync_dir(&dir)?;
+            }
+        }
         Ok(())
     }
 
@@ -199,6 +241,13 @@ impl RunDir {
     }
 }
 
+/// Syncs a folder, so the entries made in it (a new file, a rename) survive a crash.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    File::open(dir)
+        .and_then(|folder| folder.sync_all())
+        .with_context(|| format!("cannot sync the folder {}", dir.display()))
+}
+
 /// Reads rows of a CSV file with a header.
 pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
     let mut reader =
@@ -228,4 +277,35 @@ pub fn slug(text: &str) -> String {
         out = out.replace("--", "-");
     }
     out.trim_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_goes_to_disk_with_the_files_it_refers_to_and_runs_never_collide() {
+        let base = std::env::temp_dir().join(format!("sabench-layout-{}", std::process::id()));
+        let dir = RunDir::create_new(&base, "t").unwrap();
+        let again = RunDir::create_new(&base, "t").unwrap();
+        assert_ne!(dir.root(), again.root(), "an earlier run is never reused");
+        std::fs::write(dir.hlog_path("c1"), "#log\n").unwrap();
+        std::fs::write(dir.server_samples_path("c1"), "t_s\n").unwrap();
+        let record = CellRecord {
+            cell: "c1".into(),
+            ..CellRecord::default()
+        };
+        dir.append_cell(&record).unwrap();
+        dir.append_cell(&CellRecord {
+            cell: "c2".into(),
+            ..CellRecord::default()
+        })
+        .unwrap();
+        let cells = dir.read_cells().unwrap();
+        assert_eq!(
+            cells.iter().map(|c| c.cell.as_str()).collect::<Vec<_>>(),
+            ["c1", "c2"]
+        );
+        let _ = std::fs::remove_dir_all(base);
+    }
 }
