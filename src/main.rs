@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             let bad_input = error
                 .downcast_ref::<sync_async_bench::load::LoadError>()
                 .is_some_and(sync_async_bench::load::LoadError::is_bad_input);
-            ExitCode::from(if bad_input { 2 } else { 1 })
+            ExitCode::from(if bad_input { cli::exit::BAD_INPUT } else { 1 })
         }
     }
 }
