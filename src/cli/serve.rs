@@ -337,6 +337,9 @@ fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
         }
         config.rayon_threads = threads as usize;
     }
+    config
+        .check()
+        .map_err(|why| anyhow::anyhow!("--{}", why.replace('_', "-")))?;
     Ok(config)
 }
 

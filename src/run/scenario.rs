@@ -1243,6 +1243,12 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
                 "styles: `offload` and `rayon_threads` apply to style \"hybrid\"".into(),
             );
         }
+        // The server's own rule for each knob's value, on every variant it expands to.
+        for config in style.variants() {
+            if let Err(why) = config.check() {
+                return unusable(format!("styles: {why} ({})", config.label()));
+            }
+        }
     }
     Ok(())
 }
@@ -1388,6 +1394,15 @@ connections = [4]
         );
         let bad_cpu = format!("{MINIMAL}\n[pinning]\nserver = [99]\n");
         assert!(error(&bad_cpu).to_string().contains("CPU 99"));
+        // The server's own rule for a knob's value, as `sabench serve --threads 0` has it.
+        let no_threads = MINIMAL.replace(
+            "style = \"async\"",
+            "style = \"blocking\"\nthreads = [8, 0]",
+        );
+        let said = error(&no_threads).to_string();
+        assert!(said.contains("threads is 0: give 1 to 100000"), "{said}");
+        let no_workers = MINIMAL.replace("style = \"async\"", "style = \"async\"\nworkers = [0]");
+        assert!(error(&no_workers).to_string().contains("workers is 0"));
     }
 
     #[test]

@@ -136,6 +136,11 @@ impl Variant {
     }
 }
 
+/// The most threads a blocking pool may have.
+pub const MAX_THREADS: usize = 100_000;
+/// The most tokio workers (or rayon threads) a server may have.
+pub const MAX_WORKERS: usize = 1024;
+
 /// A style and its own knobs (recorded with every result, so no style is shown only
 /// at a strawman setting).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +195,49 @@ impl StyleConfig {
             stack_kib: None,
             open_files: None,
         }
+    }
+
+    /// The one rule for every knob's value, used by `sabench serve` and by a scenario's
+    /// check on each variant it expands to: what is wrong, in the knob's name.
+    pub fn check(&self) -> Result<(), String> {
+        let within = |name: &str, value: usize, low: usize, high: usize| {
+            if (low..=high).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("{name} is {value}: give {low} to {high}"))
+            }
+        };
+        if self.style == Style::Blocking && !self.thread_per_connection {
+            within("threads", self.threads, 1, MAX_THREADS)?;
+        }
+        if self.style != Style::Blocking {
+            within("workers", self.workers, 1, MAX_WORKERS)?;
+        }
+        if self.style == Style::Hybrid && self.offload == Offload::Rayon {
+            within("rayon_threads", self.rayon_threads, 1, MAX_WORKERS)?;
+        }
+        if self.admits() {
+            within("in_service", self.in_service, 1, 1_000_000)?;
+        }
+        if let Some(kib) = self.stack_kib {
+            within("stack_kib", kib, 16, 1 << 20)?;
+        }
+        if let Some(files) = self.open_files {
+            if files < 16 {
+                return Err(format!("open_files is {files}: give at least 16"));
+            }
+        }
+        if self.db_pool == Some(0) {
+            return Err("db_pool is 0: give at least 1 connection, or unbounded".into());
+        }
+        if !self.variant.fits(self.style, self.thread_per_connection) {
+            return Err(format!(
+                "variant {} does not apply to style {}",
+                self.variant.name(),
+                crate::flags::flag_value(&self.style)
+            ));
+        }
+        Ok(())
     }
 
     /// Whether its variant bounds the requests in service (async, hybrid).
