@@ -22,6 +22,7 @@ pub mod net;
 pub mod pair;
 pub mod pipeline;
 pub mod procfs;
+pub mod random;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -208,18 +208,7 @@ impl Requests {
     }
 }
 
-/// One step of SplitMix64: a well-mixed 64-bit value from any input.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A 64-bit value as a number in [0, 1).
-pub fn unit_interval(x: u64) -> f64 {
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
+pub use crate::random::{splitmix64, unit_interval};
 
 /// Reads a weighted URL list: a URL per line, optionally after its weight
 /// (`3 http://127.0.0.1:8080/a`); blank lines and `#` comments are skipped.
