@@ -5,7 +5,7 @@
 //! without a fuzzer. Each panics when a property fails; none may panic otherwise.
 
 use crate::load::client::response_length;
-use crate::run::{plan, scenario};
+use crate::scenario::{self, plan};
 use crate::server::wire::{self, Parsed};
 
 /// The head limit the request-head property uses (the servers' default).

@@ -3,8 +3,10 @@
 //! mock upstream, a load generator that corrects for coordinated omission, a scenario
 //! runner, reports (markdown, charts, HTML), before/after comparison and a claims check.
 //!
-//! Data flows one way: `cli` → `run` → `load`/`report` → `results`, and
-//! `verify` → `server`/`upstream` → `workload`. Nothing below imports what is above it.
+//! Data flows one way: `cli` → `run` → `scenario`/`load`/`report` → `results`, and
+//! `verify` → `server`/`upstream` → `workload`. `scenario` (the file and its plan of
+//! cells) is read by `run` and, as data, by `report`; it imports neither. Nothing below
+//! imports what is above it.
 
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod random;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod scenario;
 pub mod server;
 pub mod service;
 pub mod shutdown;

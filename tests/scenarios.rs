@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sync_async_bench::run::{plan, scenario};
+use sync_async_bench::scenario::{self, plan};
 
 fn shipped() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");

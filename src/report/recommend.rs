@@ -14,7 +14,7 @@ use super::compare::{judge, Verdict};
 use super::RunData;
 use crate::display::{figure, percent};
 use crate::results::CellRecord;
-use crate::run::scenario::{RecommendationSpec, Saturate};
+use crate::scenario::{RecommendationSpec, Saturate};
 
 /// What a style must meet to count.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,12 +11,13 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 
-use super::plan::CellPlan;
-use super::{scenario, Lane, RunOptions, Step};
+use super::{Lane, RunOptions, Step};
 use crate::report::ab::AbReport;
 use crate::report::compare::FailOn;
 use crate::results::manifest::revision_of;
 use crate::results::RunDir;
+use crate::scenario;
+use crate::scenario::plan::CellPlan;
 
 /// What to compare.
 pub struct AbOptions {
@@ -84,7 +85,7 @@ pub fn run(options: &RunOptions, ab: &AbOptions) -> anyhow::Result<AbOutcome> {
     );
     scenario.repetitions = pairs;
     scenario.pipeline = None; // the batch pipeline runs in-process: it has no build to compare
-    let cells = super::plan::cells(&scenario);
+    let cells = crate::scenario::plan::cells(&scenario);
     anyhow::ensure!(
         !cells.is_empty(),
         "{}: no cell to compare",
@@ -160,7 +161,7 @@ mod tests {
     fn each_cell_runs_both_builds_back_to_back_in_alternating_order() {
         let text = "name = \"s\"\nrepetitions = 4\n[load]\nconnections = [1]\n[[workloads]]\nroute = \"cpu\"\n[[styles]]\nstyle = \"async\"\n";
         let scenario = scenario::parse(text, "s.toml").unwrap();
-        let cells = super::super::plan::cells(&scenario);
+        let cells = crate::scenario::plan::cells(&scenario);
         let steps = schedule(&cells);
         let lanes: Vec<usize> = steps.iter().map(|s| s.lane).collect();
         assert_eq!(lanes, [0, 1, 1, 0, 0, 1, 1, 0], "ABBA ABBA");

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use super::plan::{CellPlan, Level};
-use super::scenario::{Scenario, UpstreamSpec, WorkloadRoute, WorkloadSpec};
+use crate::scenario::plan::{CellPlan, Level};
+use crate::scenario::{Scenario, UpstreamSpec, WorkloadRoute, WorkloadSpec};
 use crate::upstream::Distribution;
 use crate::workload::IoMode;
 
@@ -117,7 +117,7 @@ pub fn measured_cap(cell: &CellPlan, report: &crate::load::LoadReport) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{plan, scenario};
+    use crate::scenario::{self, plan};
 
     fn caps(text: &str) -> Vec<Option<RateCap>> {
         let scenario = scenario::parse(text, "cap.toml").unwrap();

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::bench_cap::floor_latency;
-use super::plan::{self, Level};
 use super::process::{Child, Tether};
-use super::scenario::Scenario;
 use crate::load::{LoadConfig, LoadReport, Schedule};
 use crate::results::ceiling::{GateLoad, GateLoadCheck, GeneratorCeiling, MAX_SHARE};
+use crate::scenario::plan::{self, Level};
+use crate::scenario::Scenario;
 
 /// Each check's measured window, and its warm-up.
 const WINDOW: Duration = Duration::from_secs(1);
@@ -244,7 +244,7 @@ mod tests {
 
     fn ci_claims() -> Scenario {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ci-claims.toml");
-        super::super::scenario::load(&path).unwrap()
+        crate::scenario::load(&path).unwrap()
     }
 
     #[test]

@@ -11,16 +11,16 @@ use anyhow::Context;
 
 use super::bench_cap::{measured_cap, planned_cap, RateCap};
 use super::children::{serve_args, start_upstream};
-use super::plan::{CellPlan, Level, ServerPlan};
 use super::process::{self, Child, Tether};
 use super::progress::Progress;
 use super::record::{mark_crashed, record, Measured, SlowMeasure};
 use super::saturation::{saturate, ProbeTarget, SAMPLE_EVERY};
-use super::scenario::{self, Scenario};
 use super::self_report::{Reporter, SelfReport};
 use super::{sampler, slowloris, target, RunOptions};
 use crate::load::{self, LoadConfig, LoadReport, Schedule};
 use crate::results::{CellRecord, RunDir};
+use crate::scenario::plan::{CellPlan, Level, ServerPlan};
+use crate::scenario::{self, Scenario};
 
 /// What every cell of a run shares.
 pub(super) struct CellContext<'a> {
@@ -412,7 +412,7 @@ pub(super) fn run_load(config: &LoadConfig, hlog: PathBuf) -> anyhow::Result<Loa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::plan;
+    use crate::scenario::plan;
     use std::io::{Read, Write};
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use super::plan::CellPlan;
 use super::process::{Child, Tether};
-use super::scenario::{self, Scenario};
 use super::RunOptions;
 use crate::flags::flag_value;
 use crate::results::RunDir;
+use crate::scenario::plan::CellPlan;
+use crate::scenario::{self, Scenario};
 
 pub(super) fn start_upstream(
     scenario: &Scenario,

@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::process::{Child, ChildExited, Tether};
-use super::scenario::{PgbenchSpec, Scenario};
 use super::RunOptions;
 use crate::results::{DatabaseInfo, RunDir};
+use crate::scenario::{PgbenchSpec, Scenario};
 use crate::workload::db::blocking::{Connection, Target};
 use crate::workload::db::LOOKUP_SPAN;
 

@@ -9,10 +9,10 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 
-use super::scenario::{self, Scenario};
 use super::RunOptions;
 use crate::report::invariance::{self as compare, Variant};
 use crate::results::RunDir;
+use crate::scenario::{self, Scenario};
 
 /// A knob of the bench that no verdict may depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -13,13 +13,11 @@ mod database;
 mod idle_cost;
 pub mod invariance;
 mod mechanism;
-pub mod plan;
 pub mod process;
 pub mod progress;
 mod record;
 pub mod sampler;
 mod saturation;
-pub mod scenario;
 mod self_report;
 pub mod slowloris;
 pub mod supervisor;
@@ -36,14 +34,14 @@ use anyhow::Context;
 pub use crate::flags::flag_value;
 use crate::results::manifest::{now_rfc3339, MachineFacts};
 use crate::results::{Manifest, RunDir};
+use crate::scenario::plan::CellPlan;
+use crate::scenario::{self, plan, Scenario};
 use cell::{run_cell, CellContext};
 use children::start_upstream;
 use database::Database;
-use plan::CellPlan;
 use process::Child;
 use progress::Progress;
 use record::{failed_record, mark_crashed};
-use scenario::Scenario;
 
 /// How to run.
 #[derive(Clone)]

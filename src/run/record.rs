@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use super::plan::{CellPlan, Level, ServerPlan};
 use super::process;
 use super::sampler;
-use super::scenario::Scenario;
 use super::slowloris;
 use crate::load::LoadReport;
 use crate::results::{CellRecord, ServerSample};
+use crate::scenario::plan::{CellPlan, Level, ServerPlan};
+use crate::scenario::Scenario;
 use crate::server::Style;
 
 /// Everything measured for one cell.

@@ -15,10 +15,10 @@ use super::bench_cap::RateCap;
 use super::cell::run_load;
 use super::process::Child;
 use super::sampler;
-use super::scenario::Saturate;
 use super::self_report::{Reporter, SelfReport};
 use crate::load::{LoadConfig, LoadReport, Schedule};
 use crate::results::{RunDir, ServerSample};
+use crate::scenario::Saturate;
 
 /// Whether a probe met the SLO: valid, successes' p95 within it, and errors plus
 /// unfinished requests within the allowed share. A probe with no success never meets it.

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::plan::CellPlan;
 use super::process::{Child, Tether};
-use super::scenario::TargetSpec;
 use crate::results::manifest::TargetFacts;
+use crate::scenario::plan::CellPlan;
+use crate::scenario::TargetSpec;
 
 /// What a cell's target is given: its port and the workload's settings.
 #[derive(Debug, Clone, Default)]

@@ -5,7 +5,7 @@
 use crate::results::slug;
 use crate::server::StyleConfig;
 
-use super::scenario::{Saturate, Scenario, SlowlorisSpec, StyleSpec, TargetSpec, WorkloadSpec};
+use super::{Saturate, Scenario, SlowlorisSpec, StyleSpec, TargetSpec, WorkloadSpec};
 
 /// The server a cell measures: a built-in style, or a server of the user's own.
 #[derive(Debug, Clone)]
@@ -162,7 +162,7 @@ pub struct CellPlan {
 }
 
 /// The load levels of one workload: its own lists, or the scenario's.
-pub(super) fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level> {
+pub(crate) fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level> {
     let load = &scenario.load;
     let connections = workload.connections.as_ref().unwrap_or(&load.connections);
     let rates = workload.rates.as_ref().unwrap_or(&load.rates);
@@ -333,7 +333,7 @@ route = "cpu"
 connections = [1, 16]
 rates = [100.0]
 "#;
-        let scenario = super::super::scenario::parse(text, "t.toml").unwrap();
+        let scenario = crate::scenario::parse(text, "t.toml").unwrap();
         let cells = cells(&scenario);
         assert_eq!(cells.len(), 2 * 2 * 3 * 3);
         assert_eq!(count(&scenario), cells.len() as u128);
@@ -346,7 +346,7 @@ rates = [100.0]
     #[test]
     fn a_slowloris_only_scenario_has_a_cell_per_style_and_count() {
         let text = "name = \"s\"\n[[styles]]\nstyle = \"blocking\"\n[[styles]]\nstyle = \"async\"\n[slowloris]\nclients = [0, 16]\n";
-        let scenario = super::super::scenario::parse(text, "s.toml").unwrap();
+        let scenario = crate::scenario::parse(text, "s.toml").unwrap();
         let cells = cells(&scenario);
         assert_eq!(cells.len(), 4);
         assert!(cells.iter().all(|c| c.level.mode() == "slowloris"));
@@ -357,7 +357,7 @@ rates = [100.0]
         );
         assert_eq!(cells[3].id, expected);
         let empty = "name = \"s\"\n[[styles]]\nstyle = \"async\"\n[slowloris]\nclients = []\n";
-        let error = super::super::scenario::parse(empty, "s.toml").unwrap_err();
+        let error = crate::scenario::parse(empty, "s.toml").unwrap_err();
         assert!(
             error.to_string().contains("[slowloris] clients is empty"),
             "{error}"
@@ -379,7 +379,7 @@ rates = [500.0]
 open_loop_connections = 256
 connections = [64]
 "#;
-        let scenario = crate::run::scenario::parse(text, "t.toml").unwrap();
+        let scenario = crate::scenario::parse(text, "t.toml").unwrap();
         let cells = cells(&scenario);
         let connections = |style: &str, mode: &str| {
             cells

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::pair::{Pair, PAIR_METRICS};
 pub use crate::pipeline::PipelineOptions;
 
+pub mod plan;
+
 use crate::server::{Offload, Style, StyleConfig};
 use crate::workload::{CpuSpec, FanoutSpec, IoMode, IoSpec, Route, WorkloadConfig};
 
@@ -1063,7 +1065,7 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     if let Some(workload) = scenario
         .workloads
         .iter()
-        .find(|w| super::plan::levels(scenario, w).is_empty())
+        .find(|w| plan::levels(scenario, w).is_empty())
     {
         return unusable(format!(
             "workload {} has no load levels: give `connections`, `rates`, `held` or `saturate` in [load] or in the workload",
@@ -1096,17 +1098,14 @@ fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
     if scenario.repetitions == 0 {
         return unusable("`repetitions` must be at least 1".into());
     }
-    let planned = super::plan::count(scenario);
-    if planned > super::plan::MAX_CELLS {
+    let planned = plan::count(scenario);
+    if planned > plan::MAX_CELLS {
         return unusable(format!(
             "it plans {planned} cells, more than {}: fewer repetitions, levels or style sweeps",
-            super::plan::MAX_CELLS
+            plan::MAX_CELLS
         ));
     }
-    let mut ids: Vec<String> = super::plan::cells(scenario)
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let mut ids: Vec<String> = plan::cells(scenario).into_iter().map(|c| c.id).collect();
     ids.sort_unstable();
     if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
         return unusable(format!(
