@@ -1,0 +1,270 @@
+//! The check of a parsed scenario: everything serde cannot see (a level without
+//! load, a knob on the wrong style, a CPU this machine lacks), each error naming the key.
+
+use super::*;
+
+pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError> {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let unusable = |message: String| {
+        Err(ScenarioError::Unusable {
+            file: file.to_string(),
+            message,
+        })
+    };
+    if scenario.styles.is_empty() && scenario.targets.is_empty() {
+        return unusable(
+            "`styles` is empty: add at least one [[styles]] table (or a [[targets]] table: a server of your own)"
+                .into(),
+        );
+    }
+    if let Some(error) = scenario
+        .thresholds
+        .iter()
+        .find_map(|t| t.parse::<crate::load::threshold::Threshold>().err())
+    {
+        return unusable(format!("`thresholds`: {error}"));
+    }
+    if let Some(problem) = scenario.targets.iter().find_map(TargetSpec::problem) {
+        return unusable(problem);
+    }
+    let mut target_names: Vec<&str> = scenario.targets.iter().map(|t| t.name.as_str()).collect();
+    target_names.sort_unstable();
+    if let Some(twice) = target_names.windows(2).find(|w| w[0] == w[1]) {
+        return unusable(format!(
+            "targets: two are named {:?}: names must differ",
+            twice[0]
+        ));
+    }
+    for target in &scenario.targets {
+        if !scenario.workloads.is_empty() && !scenario.workloads.iter().any(|w| target.serves(w)) {
+            return unusable(format!(
+                "target {:?} serves none of the workloads' routes ({}): add them to its `routes`",
+                target.name,
+                scenario
+                    .workloads
+                    .iter()
+                    .map(|w| w.route.route().path())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+    }
+    if scenario.workloads.is_empty() && scenario.slowloris.is_none() {
+        return unusable(
+            "`workloads` is empty: add at least one [[workloads]] table (or a [slowloris] table)"
+                .into(),
+        );
+    }
+    if let Some(slow) = &scenario.slowloris {
+        if slow.clients.is_empty() {
+            return unusable("[slowloris] clients is empty: give counts, e.g. [0, 16, 64]".into());
+        }
+        if !positive(slow.probe_rate) || slow.probe_connections == 0 {
+            return unusable("[slowloris] probe_rate and probe_connections must be above 0".into());
+        }
+        if slow.trickle.is_zero() {
+            return unusable("[slowloris] trickle must be above 0".into());
+        }
+    }
+    if let Err(why) = scenario.limits.check() {
+        return unusable(format!("[limits]: {why}"));
+    }
+    let load = &scenario.load;
+    let names: Vec<String> = scenario.workloads.iter().map(WorkloadSpec::name).collect();
+    for style in &scenario.styles {
+        if let Some(unknown) = style.only.iter().find(|n| !names.contains(n)) {
+            return unusable(format!(
+                "styles: `only` names workload {unknown:?}, but the workloads are {}",
+                names.join(", ")
+            ));
+        }
+    }
+    if let Some(workload) = scenario
+        .workloads
+        .iter()
+        .find(|w| plan::levels(scenario, w).is_empty())
+    {
+        return unusable(format!(
+            "workload {} has no load levels: give `connections`, `rates`, `held` or `saturate` in [load] or in the workload",
+            workload.name()
+        ));
+    }
+    if load.connections.contains(&0)
+        || load.open_loop_connections == 0
+        || scenario
+            .workloads
+            .iter()
+            .any(|w| w.open_loop_connections == Some(0))
+    {
+        return unusable("[load] connection counts must be at least 1".into());
+    }
+    if load.held.contains(&0)
+        || scenario
+            .workloads
+            .iter()
+            .any(|w| w.held.as_ref().is_some_and(|h| h.contains(&0)))
+    {
+        return unusable("held connection counts must be at least 1".into());
+    }
+    if !(positive(load.held_rate) && positive(load.held_ramp)) {
+        return unusable("[load] held_rate and held_ramp must be above 0".into());
+    }
+    if !load.rates.iter().all(|r| positive(*r)) {
+        return unusable("[load] rates must be above 0".into());
+    }
+    if scenario.repetitions == 0 {
+        return unusable("`repetitions` must be at least 1".into());
+    }
+    let planned = plan::count(scenario);
+    if planned > plan::MAX_CELLS {
+        return unusable(format!(
+            "it plans {planned} cells, more than {}: fewer repetitions, levels or style sweeps",
+            plan::MAX_CELLS
+        ));
+    }
+    let mut ids: Vec<String> = plan::cells(scenario).into_iter().map(|c| c.id).collect();
+    ids.sort_unstable();
+    if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return unusable(format!(
+            "two cells would both be {:?}: a style, workload or load level is listed twice",
+            pair[0]
+        ));
+    }
+    if scenario.duration.is_zero() {
+        return unusable("`duration` must be above 0".into());
+    }
+    if !(0.0..=1.0).contains(&scenario.upstream.error_rate) {
+        return unusable("[upstream] error_rate must be between 0 and 1".into());
+    }
+    let upstreams = std::iter::once(&scenario.upstream).chain(
+        scenario
+            .workloads
+            .iter()
+            .filter_map(|w| w.upstream.as_ref()),
+    );
+    for spec in upstreams {
+        for fault in &spec.faults {
+            if let Err(reason) = fault.parse::<crate::upstream::FaultPhase>() {
+                return unusable(format!("upstream faults: {fault:?}: {reason}"));
+            }
+        }
+        if !(0.0..=1.0).contains(&spec.error_rate) {
+            return unusable("upstream error_rate must be between 0 and 1".into());
+        }
+    }
+    for pair in &scenario.pairs {
+        if !PAIR_METRICS.contains(&pair.metric.as_str()) {
+            return unusable(format!(
+                "pairs: metric {:?} is not one of {}",
+                pair.metric,
+                PAIR_METRICS.join(", ")
+            ));
+        }
+    }
+    if let Some(spec) = &scenario.invariance {
+        for name in &spec.workloads {
+            let known = match name.as_str() {
+                "pipeline" => scenario.pipeline.is_some(),
+                _ => scenario.workloads.iter().any(|w| &w.name() == name),
+            };
+            if !known {
+                return unusable(format!(
+                    "[invariance] workloads: {name:?} is not a workload of this scenario"
+                ));
+            }
+        }
+        if spec.repetitions.is_some_and(|n| n < 3) {
+            return unusable(
+                "[invariance] repetitions: at least 3 (a figure's noise is its spread)".into(),
+            );
+        }
+    }
+    for workload in &scenario.workloads {
+        if workload.cpu_rounds == 0 || workload.fanout_calls == 0 {
+            return unusable(format!(
+                "workload {}: cpu_rounds and fanout_calls must be at least 1",
+                workload.name()
+            ));
+        }
+    }
+    let cores = crate::affinity::available_cpus();
+    let pins = &scenario.pinning;
+    let workload_pins = scenario
+        .workloads
+        .iter()
+        .filter_map(|w| w.server_cpus.as_ref())
+        .flatten();
+    for cpu in pins
+        .server
+        .iter()
+        .chain(&pins.generator)
+        .chain(&pins.upstream)
+        .chain(workload_pins)
+    {
+        if *cpu >= cores {
+            return unusable(format!(
+                "[pinning] CPU {cpu} does not exist here: this machine has CPUs 0–{}",
+                cores - 1
+            ));
+        }
+    }
+    for style in &scenario.styles {
+        let blocking = style.style == Style::Blocking;
+        if !blocking && (!style.threads.is_empty() || style.thread_per_connection) {
+            return unusable(format!("styles: `threads` and `thread_per_connection` apply to style \"blocking\", not {:?}", style.style));
+        }
+        if blocking && !style.workers.is_empty() {
+            return unusable("styles: `workers` applies to async and hybrid, not blocking".into());
+        }
+        if !style.variant.fits(style.style, style.thread_per_connection) {
+            return unusable(format!(
+                "styles: variant \"{}\" does not apply to style {:?}",
+                style.variant.name(),
+                style.style
+            ));
+        }
+        let admits = StyleConfig {
+            variant: style.variant,
+            ..StyleConfig::new(style.style)
+        }
+        .admits();
+        if style.in_service.is_some() && !admits {
+            return unusable(format!(
+                "styles: `in_service` applies to async or hybrid with variant limited or bounded-queue, not {} {}",
+                crate::flags::flag_value(&style.style),
+                style.variant.name()
+            ));
+        }
+        if style.in_service == Some(0) {
+            return unusable("styles: `in_service` must be at least 1".into());
+        }
+        if style.stack_kib.is_some() && style.style != Style::Blocking {
+            return unusable("styles: `stack_kib` applies to style \"blocking\"".into());
+        }
+        if style.stack_kib.is_some_and(|kib| kib < 16) {
+            return unusable("styles: `stack_kib` must be at least 16".into());
+        }
+        if style.open_files.is_some_and(|files| files < 16) {
+            return unusable("styles: `open_files` must be at least 16".into());
+        }
+        if let Some(bad) = style.db_pool.iter().find(|p| p.size().is_none()) {
+            return unusable(format!(
+                "styles: `db_pool` value {bad:?} is not a pool size: give a number of connections (at least 1) or \"unbounded\""
+            ));
+        }
+        if style.style != Style::Hybrid
+            && (style.offload.is_some() || style.rayon_threads.is_some())
+        {
+            return unusable(
+                "styles: `offload` and `rayon_threads` apply to style \"hybrid\"".into(),
+            );
+        }
+        // The server's own rule for each knob's value, on every variant it expands to.
+        for config in style.variants() {
+            if let Err(why) = config.check() {
+                return unusable(format!("styles: {why} ({})", config.label()));
+            }
+        }
+    }
+    Ok(())
+}
