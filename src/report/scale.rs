@@ -163,7 +163,7 @@ pub fn section(cells: &[CellRecord]) -> String {
                 .map(|rss| rss * 1024.0 / cell.connections as f64);
             let _ = writeln!(
                 out,
-                "| {style} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+                "| {style} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 cell.connections,
                 cell.connections_established
                     .map_or("—".into(), |n| n.to_string()),
