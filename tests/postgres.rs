@@ -174,13 +174,9 @@ workers = [1]
 db_pool = [2]
 "#;
 
-/// The postmaster's pid and the cluster folder of a run's throwaway PostgreSQL, once
-/// its first cell is written (`TMPDIR` of the run is `parent`).
-fn running_cluster(parent: &Path, out: &Path) -> (u32, std::path::PathBuf, std::path::PathBuf) {
-    let run = common::runs::wait_for_run(out, "the run wrote no cell", |run| {
-        run.join("cells.csv").exists() && common::runs::data_rows(run) >= 1
-    });
-    let folder = std::fs::read_dir(parent)
+/// The throwaway cluster's folder under `parent` (the TMPDIR a run or verify was given).
+fn cluster_folder(parent: &Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(parent)
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -190,7 +186,15 @@ fn running_cluster(parent: &Path, out: &Path) -> (u32, std::path::PathBuf, std::
                 .to_string_lossy()
                 .starts_with("sabench-pg-")
         })
-        .expect("the cluster folder is under the run's TMPDIR");
+}
+
+/// The postmaster's pid and the cluster folder of a run's throwaway PostgreSQL, once
+/// its first cell is written (`TMPDIR` of the run is `parent`).
+fn running_cluster(parent: &Path, out: &Path) -> (u32, std::path::PathBuf, std::path::PathBuf) {
+    let run = common::runs::wait_for_run(out, "the run wrote no cell", |run| {
+        run.join("cells.csv").exists() && common::runs::data_rows(run) >= 1
+    });
+    let folder = cluster_folder(parent).expect("the cluster folder is under the run's TMPDIR");
     let postmaster = postmaster_of(&folder);
     assert!(alive(postmaster));
     (postmaster, folder, run)
@@ -357,18 +361,7 @@ fn ctrl_c_on_verify_postgres_leaves_no_postgres_and_no_cluster_folder() {
             .and_then(|text| text.lines().next()?.parse::<u32>().ok())
             .is_some()
     };
-    let cluster = || {
-        std::fs::read_dir(&parent)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("sabench-pg-")
-            })
-    };
+    let cluster = || cluster_folder(&parent);
     // Its start (initdb, seeding) takes a few seconds; a hang guard, not a speed bound.
     let deadline = Instant::now() + Duration::from_secs(120);
     let folder = loop {

@@ -145,6 +145,15 @@ pub fn valid_but_for_the_generator(valid: bool, reasons: &str) -> bool {
             .all(|reason| reason.starts_with("the generator"))
 }
 
+/// The same for a `sabench load --json` report.
+pub fn report_valid_but_for_the_generator(report: &serde_json::Value) -> bool {
+    let reasons: Vec<&str> = report["invalid_reasons"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    valid_but_for_the_generator(report["valid"] == true, &reasons.join("; "))
+}
+
 /// A loopback address where nothing listens (bound, then released).
 pub fn dead_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
