@@ -117,7 +117,8 @@ pub fn markdown_to_html(markdown: &str) -> String {
 }
 
 fn render(run: &RunData) -> anyhow::Result<String> {
-    let summary = std::fs::read_to_string(run.dir.root().join("summary.md"))?;
+    // The summary as a value, rendered from the data as summary.md is: never read back.
+    let summary = super::markdown::render(run);
     let mut body = String::new();
     // Split the summary at its sections; after each workload's table, its charts.
     let mut sections: Vec<String> = Vec::new();

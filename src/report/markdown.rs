@@ -69,7 +69,8 @@ pub fn header(run: &RunData) -> String {
     out
 }
 
-fn render(run: &RunData) -> String {
+/// The summary's text (what `summary.md` holds), from the run's data alone.
+pub fn render(run: &RunData) -> String {
     let mut out = header(run);
     out.push_str(
         "Throughput is successful requests per second; p95 and p99 are the latency of the successful requests, corrected (from the intended send time), \
