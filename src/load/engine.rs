@@ -15,17 +15,17 @@
 //! where the stop was seen ([`WorkerSummary::ended_early`]).
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::{Connection, ExchangeError};
-use super::pacer::{Pacer, Schedule};
+use super::pacer::Pacer;
+use super::plan::Plan;
 use super::precise_timer::PreciseTimer;
-use super::ramp::{Ramp, RampTally, HELD_BUFFER};
+use super::ramp::{Ramp, RampTally};
 use super::recorder::{ErrorClass, Finished, Recording, RequestOutcome, Timing};
 
 /// A stop (Ctrl-C) is watched for only while waiting longer than this.
@@ -34,76 +34,6 @@ const WATCH_STOP_ABOVE: Duration = Duration::from_millis(3);
 const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
 /// The longest drain for requests in flight when a timed window ends.
 pub(crate) const MAX_DRAIN: Duration = Duration::from_secs(2);
-
-/// What every worker of a run shares.
-pub(crate) struct Plan {
-    /// Where to connect.
-    pub addr: SocketAddr,
-    /// The requests (one per URL of the mix), picked per request.
-    pub requests: super::target::Requests,
-    /// Connections over every worker (of every generator process).
-    pub connections: usize,
-    /// The arrival process.
-    pub schedule: Schedule,
-    /// Time zero of the schedule (the warm-up begins here).
-    pub start: Instant,
-    /// End of warm-up: requests intended from here on are measured.
-    pub measure_start: Instant,
-    /// No request is intended at or after this instant.
-    pub end: Option<Instant>,
-    /// Requests in flight at `end` may finish until here; then they count as unfinished.
-    pub drain_until: Option<Instant>,
-    /// At most this many measured requests.
-    pub max_requests: Option<u64>,
-    /// Measured requests issued so far (all workers).
-    pub issued: AtomicU64,
-    /// Bound on one exchange.
-    pub timeout: Duration,
-    /// Bound on one connect.
-    pub connect_timeout: Duration,
-    /// Set from outside to end the run early.
-    pub stop: Option<Arc<AtomicBool>>,
-    /// CPUs the worker threads are pinned to.
-    pub cpus: Vec<usize>,
-    /// Connection scale: every connection opens first, on this ramp, and is held (None:
-    /// each opens at its first request).
-    pub ramp: Option<Ramp>,
-    /// How arrivals are spaced.
-    pub arrival: super::pacer::Arrival,
-    /// The run's seed (Poisson gaps).
-    pub seed: u64,
-    /// Keep every intended send time (for `--send-log`).
-    pub log_sends: bool,
-    /// HTTPS: what every connection's TLS session shares (None: plain HTTP).
-    pub tls: Option<super::tls::TlsClient>,
-    /// How much of a response is read before the request fails as `too_large`.
-    pub read_limits: super::client::ReadLimits,
-    /// Testing only: the connection that takes this request number panics once it is
-    /// sent (see [`super::LoadConfig::inject_panic_at_request`]).
-    pub panic_at_request: Option<u64>,
-}
-
-impl Plan {
-    /// Whether the run's stop flag is set (Ctrl-C).
-    fn stopped(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|stop| stop.load(Ordering::Relaxed))
-    }
-
-    /// Opens connection `index` (over every worker): from the ramp's source address and
-    /// with a small buffer when connections are held, as usual otherwise.
-    async fn open(&self, index: usize) -> std::io::Result<Connection> {
-        let tls = self.tls.as_ref();
-        let connection = match &self.ramp {
-            Some(ramp) => {
-                Connection::connect_with(self.addr, ramp.source(index), HELD_BUFFER, tls).await
-            }
-            None => Connection::connect_over(self.addr, tls).await,
-        }?;
-        Ok(connection.with_limits(self.read_limits))
-    }
-}
 
 /// One interval's recording, sent to the collector.
 pub(crate) struct IntervalReport {

@@ -8,30 +8,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::collector::Collected;
-use super::ramp::{RampTally, RampText};
-use super::recorder::{Recording, RecordingText};
+use super::ramp::RampTally;
+use super::recorder::Recording;
 use super::report::{LoadReport, Second};
 use super::{LoadConfig, Schedule, Target};
 
-/// Which shard of how many a run was, and what merging it needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardRaw {
-    /// Its number, from 0.
-    pub index: usize,
-    /// Shards in the whole run.
-    pub count: usize,
-    /// Its counters and histograms.
-    pub recording: RecordingText,
-    /// Connection scale: its tally.
-    pub ramp: Option<RampText>,
-    /// Its connections that got no answer in the window.
-    pub unserved: u64,
-    /// Seconds after the window began when the target last answered (null: never).
-    pub last_answer_s: Option<f64>,
-}
+pub use super::report::ShardRaw;
 
 /// Why shards cannot be merged.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ pub(crate) mod engine;
 pub mod input_bounds;
 pub mod merge;
 pub mod pacer;
+mod plan;
 mod precise_timer;
 pub mod ramp;
 pub mod recorder;
@@ -28,9 +29,9 @@ pub mod threshold;
 pub mod tls;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicBool;
 
-use engine::Plan;
+use plan::Plan;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -319,90 +320,6 @@ fn write_send_log(path: &std::path::Path, sends: &mut [f64]) -> Result<(), LoadE
         writeln!(file, "{at:.9}").map_err(output)?;
     }
     file.flush().map_err(output)
-}
-
-/// When a run of `config` against `addr` begins, if its connections start opening (or,
-/// with no ramp, its schedule starts) at `start`: its ramp, the schedule's start and the
-/// measured window's. With a ramp the schedule starts once every connection has had its
-/// turn to open, and a moment to settle.
-fn timing(
-    config: &LoadConfig,
-    addr: std::net::SocketAddr,
-    start: Instant,
-) -> (Option<ramp::Ramp>, Instant, Instant) {
-    let ramp = config
-        .ramp
-        .map(|per_second| ramp::Ramp::new(start, per_second, config.connections, addr));
-    let start = ramp.as_ref().map_or(start, ramp::Ramp::schedule_start);
-    (ramp, start, start + config.warmup)
-}
-
-impl Plan {
-    /// The plan of a run of `config` against `target` whose connections start opening
-    /// (or, with no ramp, whose schedule starts) at `start`, over `tls` when it is HTTPS.
-    fn new(
-        config: &LoadConfig,
-        target: &Target,
-        start: Instant,
-        tls: Option<tls::TlsClient>,
-    ) -> Result<Self, LoadError> {
-        let (ramp, start, measure_start) = timing(config, target.addr, start);
-        let end = config.duration.map(|d| measure_start + d);
-        Ok(Plan {
-            addr: target.addr,
-            requests: requests_of(config, target)?,
-            connections: config.connections,
-            schedule: config.schedule,
-            start,
-            measure_start,
-            end,
-            drain_until: end.map(|end| end + config.drain()),
-            max_requests: config.requests,
-            issued: AtomicU64::new(0),
-            timeout: config.timeout,
-            connect_timeout: config.connect_timeout,
-            stop: config.stop.clone(),
-            cpus: config.cpus.clone(),
-            ramp,
-            arrival: config.arrival,
-            seed: config.seed,
-            log_sends: config.send_log.is_some(),
-            tls,
-            read_limits: config.read_limits,
-            panic_at_request: config.inject_panic_at_request,
-        })
-    }
-}
-
-/// The requests of `config`: its URL's, or one per URL of its mix (all on the
-/// target's address), each with the method, headers and body asked for.
-fn requests_of(config: &LoadConfig, target: &Target) -> Result<target::Requests, LoadError> {
-    let urls: Vec<(f64, String)> = if config.mix.is_empty() {
-        vec![(1.0, config.url.clone())]
-    } else {
-        config.mix.clone()
-    };
-    let mut targets = Vec::new();
-    for (_, url) in &urls {
-        let each = Target::with_request(url, config.allow_remote, &config.request)?;
-        if each.addr != target.addr {
-            return Err(LoadError::BadUrl {
-                url: url.clone(),
-                reason: format!(
-                    "every URL of a mix must be on one address ({}), as they share the connections",
-                    target.addr
-                ),
-            });
-        }
-        targets.push(each);
-    }
-    let weights: Vec<f64> = urls.iter().map(|(w, _)| *w).collect();
-    Ok(target::Requests::new(
-        &targets,
-        &weights,
-        &config.request,
-        config.seed,
-    ))
 }
 
 /// Starts worker threads `indices` of `workers` in all (a worker's connections are

@@ -14,6 +14,8 @@ use hdrhistogram::Histogram;
 use super::recorder::{new_histogram, record_duration, ErrorClass};
 use super::report::Percentiles;
 
+pub use super::report::{RampReport, RampText};
+
 /// The read buffer a held connection starts with: responses here are small, and it
 /// grows on demand (a held, idle connection should cost the generator little).
 pub const HELD_BUFFER: usize = 1024;
@@ -174,36 +176,6 @@ impl RampTally {
             connect_ms: Percentiles::of(&self.connect),
         }
     }
-}
-
-/// The report's account of a connection-scale run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RampReport {
-    /// Connections asked for.
-    pub wanted: u64,
-    /// The rate they were opened at, per second.
-    pub per_second: f64,
-    /// Connections opened.
-    pub established: u64,
-    /// Connections still open at the end.
-    pub stayed_up: u64,
-    /// Connections that could not be opened, by class.
-    pub failed: BTreeMap<String, u64>,
-    /// Time to establish a connection (null: none was).
-    pub connect_ms: Option<Percentiles>,
-}
-
-/// A [`RampTally`] in text form, exact (the connect times as HdrHistogram V2, base64).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RampText {
-    /// Connections opened.
-    pub established: u64,
-    /// Connections still up at the end.
-    pub stayed_up: u64,
-    /// Connections that could not be opened, by class.
-    pub failed: BTreeMap<ErrorClass, u64>,
-    /// Connect times.
-    pub connect: String,
 }
 
 impl From<&RampTally> for RampText {

@@ -262,14 +262,14 @@ pub struct LoadReport {
     /// A shard of a run over many machines (`--shard I/N`): which, and its raw
     /// counters and histograms for `sabench merge` (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<super::merge::ShardRaw>,
+    pub shard: Option<ShardRaw>,
     /// The `--threshold` checks and whether each passed (empty: none were given).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub thresholds: Vec<super::threshold::ThresholdResult>,
+    pub thresholds: Vec<ThresholdResult>,
     /// Connection scale (`--ramp`): how opening and holding every connection went
     /// (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_ramp: Option<super::ramp::RampReport>,
+    pub connection_ramp: Option<RampReport>,
     /// Per-second timeline of the measured window.
     pub timeline: Vec<Second>,
 }
@@ -494,4 +494,65 @@ fn human_bytes_per_s(rate: f64) -> String {
 
 fn one() -> usize {
     1
+}
+
+/// Which shard of how many a run was, and what merging it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRaw {
+    /// Its number, from 0.
+    pub index: usize,
+    /// Shards in the whole run.
+    pub count: usize,
+    /// Its counters and histograms.
+    pub recording: super::recorder::RecordingText,
+    /// Connection scale: its tally.
+    pub ramp: Option<RampText>,
+    /// Its connections that got no answer in the window.
+    pub unserved: u64,
+    /// Seconds after the window began when the target last answered (null: never).
+    pub last_answer_s: Option<f64>,
+}
+
+/// A threshold checked against a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The threshold as given (spaces removed).
+    pub threshold: String,
+    /// What the run measured, in the threshold's unit (ms, fraction, req/s); null when
+    /// it could not be measured (no successful request has no latency).
+    pub actual: Option<f64>,
+    /// The unit of `actual`.
+    pub unit: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// The report's account of a connection-scale run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RampReport {
+    /// Connections asked for.
+    pub wanted: u64,
+    /// The rate they were opened at, per second.
+    pub per_second: f64,
+    /// Connections opened.
+    pub established: u64,
+    /// Connections still open at the end.
+    pub stayed_up: u64,
+    /// Connections that could not be opened, by class.
+    pub failed: BTreeMap<String, u64>,
+    /// Time to establish a connection (null: none was).
+    pub connect_ms: Option<Percentiles>,
+}
+
+/// A [`super::ramp::RampTally`] in text form, exact (the connect times as HdrHistogram V2, base64).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RampText {
+    /// Connections opened.
+    pub established: u64,
+    /// Connections still up at the end.
+    pub stayed_up: u64,
+    /// Connections that could not be opened, by class.
+    pub failed: BTreeMap<ErrorClass, u64>,
+    /// Connect times.
+    pub connect: String,
 }

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{IntervalReport, Plan, WorkerMessage, WorkerSummary};
+use super::engine::{IntervalReport, WorkerMessage, WorkerSummary};
+use super::plan::Plan;
 use super::ramp::RampText;
 use super::recorder::RecordingText;
 use super::{
@@ -437,7 +438,7 @@ impl Shards {
             .as_nanos() as u64;
         // Only the times are needed here: the children build the plan itself.
         let (_, schedule_start, measure_start) =
-            super::timing(config, target.addr, instant_of(start_unix_ns));
+            super::plan::timing(config, target.addr, instant_of(start_unix_ns));
         let mut children = Vec::new();
         for index in 0..processes {
             let order = ShardOrder {

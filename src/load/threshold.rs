@@ -7,9 +7,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use super::report::{LoadReport, Percentiles};
+
+pub use super::report::ThresholdResult;
 
 /// What a threshold compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,20 +172,6 @@ fn parse_fraction(value: &str) -> Option<f64> {
         Some(percent) => percent.parse::<f64>().ok().map(|p| p / 100.0),
         None => value.parse().ok(),
     }
-}
-
-/// A threshold checked against a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThresholdResult {
-    /// The threshold as given (spaces removed).
-    pub threshold: String,
-    /// What the run measured, in the threshold's unit (ms, fraction, req/s); null when
-    /// it could not be measured (no successful request has no latency).
-    pub actual: Option<f64>,
-    /// The unit of `actual`.
-    pub unit: String,
-    /// Whether it held.
-    pub passed: bool,
 }
 
 impl Threshold {
