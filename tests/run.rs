@@ -49,16 +49,24 @@ open_loop_connections = 8
 saturate = { p95_slo = "50ms", start_rps = 200.0, max_rps = 400.0, bisections = 1, probe_duration = "300ms", capacity_target_rps = 1000.0 }
 "#;
 
-pub const CSV_HEADER: &str = "cell,scenario,workload,style,variant,knobs,load_mode,connections,target_rps,repetition,\
-achieved_rps,requests_scheduled,requests_sent,requests_unsent,requests_in_flight_at_end,requests_ok,\
-err_connect_refused,err_connect_timeout,err_reset,err_timeout,err_status_4xx,\
-err_status_5xx,err_tls,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,max_ms,service_p50_ms,\
-service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,\
-probe_p95_ms,probe_p99_ms,probe_ok_share,probe_lower_bound,probe_invalid_reason,probe_generator_lag_p99_ms,lag_p99_ms,lag_max_ms,server_queue_p50_ms,server_queue_p99_ms,server_wait_p50_ms,\
-server_wait_p99_ms,littles_law,rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,\
-server_cpu_sys_s,generator_cpu_s,generator_busy,valid,invalid_reason,slow_clients,slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,connect_failures,tree_rss_sum_peak_mib,thresholds_failed,\
-server_cores,cpu_user_us_per_ok,cpu_sys_us_per_ok,cpu_tick_us_per_ok,cpu_sched_us_per_ok,idle_cpu_ms_per_s,cpu_instrument_us_per_ok,ctx_voluntary_per_ok,ctx_involuntary_per_ok,threads_mean,runnable_mean,\
-running_share,waiting_share,blocked_share,pool_held_mean,pool_working_mean,mechanism_missing";
+pub const CSV_HEADER: &str = "cell,scenario,workload,style,variant,knobs,load_mode,connections,target_rps,repetition,achieved_rps,\
+requests_scheduled,requests_sent,requests_unsent,requests_in_flight_at_end,requests_ok,\
+err_connect_refused,err_connect_timeout,err_reset,err_timeout,err_status_4xx,err_status_5xx,err_tls,\
+err_too_large,err_other,connections_unserved,status_counts,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms,\
+max_ms,service_p50_ms,service_p90_ms,service_p95_ms,service_p99_ms,service_p999_ms,service_max_ms,\
+all_p50_ms,all_p95_ms,all_p99_ms,all_max_ms,probe_p95_ms,probe_p99_ms,probe_ok_share,\
+probe_lower_bound,probe_invalid_reason,probe_generator_lag_p99_ms,lag_p99_ms,lag_max_ms,\
+server_queue_p50_ms,server_queue_p99_ms,server_wait_p50_ms,server_wait_p99_ms,littles_law,\
+rss_peak_mib,rss_mean_mib,threads_max,kernel_stack_mib,server_cpu_user_s,server_cpu_sys_s,\
+generator_cpu_s,generator_busy,generator_cpu_us_per_ok,valid,invalid_reason,slow_clients,\
+slow_cut_off,slo_ms,seconds_over_slo,generator_limited,crashed,server_exit,error,rate_cap_rps,\
+rate_cap,service_lost_s,db_connections_opened,db_errors,db_pss_mean_mib,db_pss_peak_mib,db_cpu_s,\
+db_processes_max,kernel_stack_delta_mib,kernel_slab_delta_mib,connections_established,\
+connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,connect_failures,\
+tree_rss_sum_peak_mib,thresholds_failed,server_cores,cpu_user_us_per_ok,cpu_sys_us_per_ok,\
+cpu_tick_us_per_ok,cpu_sched_us_per_ok,idle_cpu_ms_per_s,cpu_instrument_us_per_ok,\
+ctx_voluntary_per_ok,ctx_involuntary_per_ok,threads_mean,runnable_mean,running_share,waiting_share,\
+blocked_share,pool_held_mean,pool_working_mean,measurement_notes,mechanism_missing";
 
 #[test]
 fn a_tiny_scenario_produces_every_file() {
