@@ -223,22 +223,28 @@ pub struct UpstreamArgs {
 }
 
 fn parse_upstream_url(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{text:?} must start with http:// (e.g. http://127.0.0.1:9000)"))?;
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let loopback = match authority.parse::<SocketAddr>() {
-        Ok(addr) => addr.ip().is_loopback(),
-        Err(_) => authority
-            .strip_prefix("localhost:")
-            .is_some_and(|p| p.parse::<u16>().is_ok()),
-    };
-    if !loopback {
+    let parts = crate::load::target::parse_url(text).map_err(|why| format!("{text:?}: {why}"))?;
+    if parts.tls || !text.starts_with("http://") {
+        return Err(format!(
+            "{text:?} must start with http:// (e.g. http://127.0.0.1:9000)"
+        ));
+    }
+    let has_port = parts
+        .authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok() && !parts.authority.ends_with(']'));
+    let loopback = parts.host.eq_ignore_ascii_case("localhost")
+        || parts
+            .host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !(loopback && has_port) {
         return Err(format!(
             "{text:?} is not a loopback address with a port: the upstream must be http://127.0.0.1:PORT"
         ));
     }
-    Ok(format!("http://{authority}"))
+    Ok(format!("http://{}", parts.authority))
 }
 
 /// A database pool size: a number of connections, or `unbounded`.

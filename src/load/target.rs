@@ -96,39 +96,21 @@ impl Target {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
-            (Some(rest), _) => (rest, false),
-            (None, Some(rest)) => (rest, true),
-            (None, None) => return Err(bad("the URL must start with http:// or https://")),
-        };
-        let default_port = if tls { 443 } else { 80 };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if authority.is_empty() {
-            return Err(bad("no host"));
-        }
-        let with_port = if authority.ends_with(']') || !authority.contains(':') {
-            format!("{authority}:{default_port}")
-        } else {
-            authority.to_string()
-        };
-        let host = match with_port.rsplit_once(':') {
-            Some((host, _)) => host.to_string(),
-            None => authority.to_string(),
-        };
+        let UrlParts {
+            tls,
+            host,
+            port,
+            authority,
+            path,
+        } = parse_url(url).map_err(|reason| bad(&reason))?;
+        let with_port = format!("{host}:{port}");
         let addr = match with_port.parse::<SocketAddr>() {
             Ok(addr) => addr,
             Err(_) => {
-                let (host, port) = with_port
-                    .rsplit_once(':')
-                    .ok_or_else(|| bad("bad host:port"))?;
-                let port: u16 = port.parse().map_err(|_| bad("bad port"))?;
                 if host.eq_ignore_ascii_case("localhost") {
                     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
                 } else if allow_remote {
-                    (host, port)
+                    (host.as_str(), port)
                         .to_socket_addrs()
                         .map_err(|e| bad(&format!("cannot resolve {host}: {e}")))?
                         .next()
@@ -144,13 +126,61 @@ impl Target {
         Ok(Self {
             addr,
             url: url.to_string(),
-            request: RequestSpec::default().render(authority, path),
-            path: path.to_string(),
-            authority: authority.to_string(),
+            request: RequestSpec::default().render(&authority, &path),
+            path,
+            authority,
             host,
             tls,
         })
     }
+}
+
+/// A URL's parts, as `http::Uri` parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts {
+    /// `https://`.
+    pub tls: bool,
+    /// The host (an IPv6 address in brackets).
+    pub host: String,
+    /// The port given, or the scheme's.
+    pub port: u16,
+    /// `host[:port]` as the URL gives it (the `Host` header).
+    pub authority: String,
+    /// The path and query (`/` when the URL has none).
+    pub path: String,
+}
+
+/// Parses an `http://` or `https://` URL with `http::Uri`: the one URL parser of the
+/// suite (the load generator's targets, the servers' upstream). `http://h:80?x` is the
+/// host `h`, port 80 and the request target `/?x`.
+pub fn parse_url(url: &str) -> Result<UrlParts, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("not a URL ({e}): write e.g. http://127.0.0.1:8080/path"))?;
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err("the URL must start with http:// or https://".into()),
+    };
+    let authority = uri.authority().ok_or("no host")?;
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URL are not supported: send them in a header (-H)".into());
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    let path = match uri.query() {
+        Some(query) => format!("{}?{query}", uri.path()),
+        None => uri.path().to_string(),
+    };
+    Ok(UrlParts {
+        tls,
+        host: host.to_string(),
+        port: authority.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+        authority: authority.as_str().to_string(),
+        path: if path.is_empty() { "/".into() } else { path },
+    })
 }
 
 /// The requests of a run: one per URL of the mix, each picked by its weight,
@@ -248,6 +278,28 @@ pub fn parse_url_file(text: &str, file: &str) -> Result<Vec<(f64, String)>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_without_a_path_and_odd_urls_split_where_http_says() {
+        let parts = parse_url("http://h:80?x").unwrap();
+        assert_eq!(
+            (
+                parts.host.as_str(),
+                parts.port,
+                parts.authority.as_str(),
+                parts.path.as_str()
+            ),
+            ("h", 80, "h:80", "/?x")
+        );
+        let target = Target::parse("http://127.0.0.1:9?a=1", false).unwrap();
+        assert_eq!((target.addr.port(), target.path.as_str()), (9, "/?a=1"));
+        assert_eq!(parse_url("https://[::1]/p").unwrap().port, 443);
+        assert!(parse_url("http://user:pw@127.0.0.1:9/")
+            .unwrap_err()
+            .contains("credentials"));
+        assert!(parse_url("http:///x").is_err());
+        assert!(parse_url("127.0.0.1:9").unwrap_err().contains("http://"));
+    }
 
     #[test]
     fn loopback_urls_parse_and_others_need_allow_remote() {
