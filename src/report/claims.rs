@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 
 use super::aggregate::{higher_is_better, Stat};
-use super::markdown::levels_of;
 use super::{stats, RunData};
 use crate::pair::Pair;
 
@@ -185,7 +184,7 @@ pub fn side(
             load: None,
         });
     }
-    let levels = levels_of(run, workload);
+    let levels = run.levels(workload);
     let group = levels
         .iter()
         .find(|(l, _)| l == level)
@@ -254,7 +253,7 @@ fn level_of(run: &RunData, pair: &Pair) -> String {
     if pair.workload == "pipeline" {
         return "batch".into();
     }
-    levels_of(run, &pair.workload)
+    run.levels(&pair.workload)
         .last()
         .map(|(l, _)| l.clone())
         .unwrap_or_default()
@@ -731,7 +730,7 @@ fn why_section(run: &RunData) -> String {
         "\n## Why, and what to choose\n\nWritten by rules over each cell's mechanism metrics (cells.csv; the tables are in summary.md), never by hand.\n\n",
     );
     for workload in run.workloads() {
-        let levels = super::markdown::levels_of(run, &workload);
+        let levels = run.levels(&workload);
         let _ = writeln!(out, "### `{workload}`\n");
         out.push_str(&super::why::sentences(&levels));
         let _ = writeln!(

@@ -84,7 +84,7 @@ pub fn render(run: &RunData) -> String {
         let _ = writeln!(out, "## Workload `{workload}`\n");
         out.push_str(&table(run, &workload));
         out.push('\n');
-        out.push_str(&super::why::section(&levels_of(run, &workload)));
+        out.push_str(&super::why::section(&run.levels(&workload)));
         out.push_str(&super::recommend::section(run, &workload));
     }
     out.push_str(&super::slowloris::section(run));
@@ -253,18 +253,6 @@ fn or_dash_text(text: &str) -> &str {
     }
 }
 
-/// The groups of one workload at one level, with the best throughput first found.
-pub fn levels_of<'a>(run: &'a RunData, workload: &str) -> Vec<(String, Vec<&'a Group>)> {
-    let mut levels: Vec<(String, Vec<&Group>)> = Vec::new();
-    for group in run.groups.iter().filter(|g| g.workload == workload) {
-        match levels.iter_mut().find(|(level, _)| *level == group.level) {
-            Some((_, groups)) => groups.push(group),
-            None => levels.push((group.level.clone(), vec![group])),
-        }
-    }
-    levels
-}
-
 /// The best (highest median throughput) group of a level.
 pub fn best<'a>(groups: &[&'a Group]) -> Option<&'a Group> {
     groups
@@ -274,7 +262,7 @@ pub fn best<'a>(groups: &[&'a Group]) -> Option<&'a Group> {
 }
 
 fn table(run: &RunData, workload: &str) -> String {
-    let levels = levels_of(run, workload);
+    let levels = run.levels(workload);
     let all = levels.iter().flat_map(|(_, g)| g.iter());
     let (has_probe, has_lag) = all.fold((false, false), |(p, l), g| {
         (p || g.probe_p95.is_some(), l || g.lag_max.is_some())
@@ -353,7 +341,7 @@ pub const WAIT_SPREAD_LIMIT_MS: f64 = 0.2;
 fn unequal_waits_section(run: &RunData) -> String {
     let mut uneven = Vec::new();
     for workload in run.workloads() {
-        for (level, groups) in levels_of(run, &workload) {
+        for (level, groups) in run.levels(&workload) {
             let waits: Vec<(&str, f64)> = groups
                 .iter()
                 // A server of the user's own reports a wait that includes its own
@@ -463,7 +451,7 @@ fn pairs_section(run: &RunData) -> String {
     for pair in pairs.iter().filter(|p| !p.wrong.is_empty()) {
         let mut found = false;
         let right_workload = pair.right_workload.as_deref().unwrap_or(&pair.workload);
-        for (level, _) in levels_of(run, &pair.workload) {
+        for (level, _) in run.levels(&pair.workload) {
             let side = |workload: &str, label: &str| {
                 super::claims::side(run, workload, label, &pair.metric, &level, pair.overload)
             };
@@ -519,24 +507,6 @@ fn pairs_section(run: &RunData) -> String {
     out
 }
 
-/// The saturation search a workload ran: its own, or the scenario's `[load]` one.
-pub(crate) fn search_of<'a>(run: &'a RunData, workload: &str) -> Option<&'a serde_json::Value> {
-    let scenario = &run.manifest.scenario;
-    scenario
-        .get("workloads")
-        .and_then(|w| w.as_array())
-        .and_then(|all| {
-            all.iter().find(|w| {
-                let name = w.get("name").and_then(|n| n.as_str());
-                let route = w.get("route").and_then(|r| r.as_str());
-                name.or(route) == Some(workload)
-            })
-        })
-        .and_then(|w| w.get("saturate"))
-        .filter(|s| !s.is_null())
-        .or_else(|| scenario.pointer("/load/saturate"))
-}
-
 /// Instances of each style needed for the search's target load at its SLO, and the
 /// bench's own cap on each search (a capacity at the cap is the bench's, not the style's).
 fn capacity_table(run: &RunData) -> String {
@@ -553,7 +523,7 @@ fn capacity_table(run: &RunData) -> String {
          | workload | style | objective | max req/s at it | p95 ms there | bench cap req/s | instances for the target |\n|---|---|---|---:|---:|---:|---:|\n",
     );
     for g in saturated {
-        let search = search_of(run, &g.workload);
+        let search = run.search(&g.workload);
         let field = |key: &str| search.and_then(|s| s.get(key));
         let target = field("capacity_target_rps")
             .and_then(|v| v.as_f64())

@@ -41,6 +41,36 @@ pub struct RunData {
 }
 
 impl RunData {
+    /// The groups of one workload, level by level, in the order the levels first appear.
+    pub fn levels(&self, workload: &str) -> Vec<(String, Vec<&Group>)> {
+        let mut levels: Vec<(String, Vec<&Group>)> = Vec::new();
+        for group in self.groups.iter().filter(|g| g.workload == workload) {
+            match levels.iter_mut().find(|(level, _)| *level == group.level) {
+                Some((_, groups)) => groups.push(group),
+                None => levels.push((group.level.clone(), vec![group])),
+            }
+        }
+        levels
+    }
+
+    /// The saturation search a workload ran: its own, or the scenario's `[load]` one.
+    pub fn search(&self, workload: &str) -> Option<&serde_json::Value> {
+        let scenario = &self.manifest.scenario;
+        scenario
+            .get("workloads")
+            .and_then(|w| w.as_array())
+            .and_then(|all| {
+                all.iter().find(|w| {
+                    let name = w.get("name").and_then(|n| n.as_str());
+                    let route = w.get("route").and_then(|r| r.as_str());
+                    name.or(route) == Some(workload)
+                })
+            })
+            .and_then(|w| w.get("saturate"))
+            .filter(|s| !s.is_null())
+            .or_else(|| scenario.pointer("/load/saturate"))
+    }
+
     /// Reads a run folder.
     pub fn read(dir: &RunDir) -> anyhow::Result<Self> {
         let manifest = dir.read_manifest()?;

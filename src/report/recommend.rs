@@ -39,7 +39,8 @@ impl Objective {
             .groups
             .iter()
             .any(|g| g.workload == workload && g.load_mode == "saturate");
-        let search = super::markdown::search_of(run, workload)
+        let search = run
+            .search(workload)
             .and_then(|s| serde_json::from_value::<Saturate>(s.clone()).ok());
         if let Some(search) = search.filter(|_| saturated) {
             return Some(Self {
