@@ -10,11 +10,8 @@
 
 #![warn(missing_docs)]
 
-pub mod affinity;
-pub mod alarm;
 pub mod cli;
 pub mod db;
-mod deadlines;
 pub mod display;
 pub mod flags;
 pub mod fuzzing;
@@ -23,7 +20,6 @@ pub mod load;
 pub mod net;
 pub mod pair;
 pub mod pipeline;
-pub mod procfs;
 pub mod random;
 pub mod report;
 pub mod results;
@@ -31,7 +27,7 @@ pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod service;
-pub mod shutdown;
+pub mod sys;
 pub mod upstream;
 pub mod verify;
 pub mod workload;

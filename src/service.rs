@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
-use crate::shutdown::Shutdown;
+use crate::sys::shutdown::Shutdown;
 
 /// A server (or mock upstream) running on its own thread until stopped.
 pub struct Running {

@@ -95,7 +95,7 @@ fn unique() -> u64 {
 /// Peak resident memory of a process, MiB (`VmHWM`; 0 when /proc cannot say).
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    sync_async_bench::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
+    sync_async_bench::sys::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
 }
 
 /// After a case: the target answers a normal request on a fresh connection (the

@@ -20,7 +20,7 @@ const RSS_BOUND_MIB: f64 = 100.0;
 /// Peak resident memory of a process, MiB (None once it is gone).
 fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    sync_async_bench::procfs::status_value(&status, "VmHWM:").map(|kib| kib / 1024.0)
+    sync_async_bench::sys::procfs::status_value(&status, "VmHWM:").map(|kib| kib / 1024.0)
 }
 
 /// Runs `sabench load` on `action`'s target with 16 connections and `extra` flags (the

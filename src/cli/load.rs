@@ -291,9 +291,9 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
 }
 
 pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    crate::load::raise_open_file_limit();
+    crate::sys::file_limits::raise_open_file_limit();
     let stopped =
-        crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
+        crate::sys::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
     let config = LoadConfig {
         stop: Some(stopped.clone()),
         ..load_config(&args)?

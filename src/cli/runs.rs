@@ -156,9 +156,9 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     // Registered before the cluster starts, so a Ctrl-C during its start waits for it
     // and then removes it, rather than killing this process with the folder left.
     let stop = match args.postgres {
-        true => {
-            Some(crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?)
-        }
+        true => Some(
+            crate::sys::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?,
+        ),
         false => None,
     };
     let cluster = match args.postgres {
@@ -221,8 +221,8 @@ fn run_options(
     database_url: Option<String>,
 ) -> anyhow::Result<crate::run::RunOptions> {
     let interrupted =
-        crate::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
-    crate::load::raise_open_file_limit();
+        crate::sys::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
+    crate::sys::file_limits::raise_open_file_limit();
     Ok(crate::run::RunOptions {
         scenario,
         out,

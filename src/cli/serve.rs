@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::server::{self, Offload, ServerConfig, Style, StyleConfig, Variant};
-use crate::shutdown::Shutdown;
+use crate::sys::shutdown::Shutdown;
 use crate::upstream::{self, Distribution, UpstreamConfig};
 use crate::workload::{CpuSpec, DbSpec, FanoutPolicy, FanoutSpec, IoMode, IoSpec, WorkloadConfig};
 
@@ -446,11 +446,11 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let label = config.style.label();
     match config.style.open_files {
-        Some(files) => crate::load::set_open_file_limit(files)
+        Some(files) => crate::sys::file_limits::set_open_file_limit(files)
             .with_context(|| format!("cannot set the open-file limit to {files}"))?,
         // Every connection is a descriptor: take the hard limit, as the generator does.
         None => {
-            crate::load::raise_open_file_limit();
+            crate::sys::file_limits::raise_open_file_limit();
         }
     }
     serve_until_signal(
@@ -472,7 +472,7 @@ pub(super) fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         limits: args.limits.limits()?,
         ..UpstreamConfig::default()
     };
-    crate::load::raise_open_file_limit();
+    crate::sys::file_limits::raise_open_file_limit();
     serve_until_signal(
         "upstream",
         SocketAddr::new(args.bind, args.port),

@@ -10,7 +10,7 @@ pub use cluster::{Binaries, Cluster, ClusterError, ClusterSettings, USER};
 use std::io::Read;
 use std::time::Duration;
 
-use crate::shutdown::Shutdown;
+use crate::sys::shutdown::Shutdown;
 
 /// Runs a throwaway cluster until `shutdown` triggers (and, with `stop_on_stdin_eof`,
 /// until stdin closes), printing `postgres listening on <url>` once it is seeded.

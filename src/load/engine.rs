@@ -272,7 +272,7 @@ pub(crate) fn run_worker(
     connections: usize,
     reports: Sender<WorkerMessage>,
 ) -> std::io::Result<()> {
-    crate::affinity::pin_current_thread(&plan.cpus)?;
+    crate::sys::affinity::pin_current_thread(&plan.cpus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -718,7 +718,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 pub(crate) fn thread_cpu_seconds() -> f64 {
-    crate::procfs::cpu_time(crate::procfs::CpuOf::Thread).as_secs_f64()
+    crate::sys::procfs::cpu_time(crate::sys::procfs::CpuOf::Thread).as_secs_f64()
 }
 
 #[cfg(test)]

@@ -440,50 +440,11 @@ fn check_numbers(config: &LoadConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Raises this process's soft limit on open files to its hard limit (as most load
-/// tools do), so the default soft limit of 1,024 does not cap connections; children
-/// inherit it. Returns the limit now in force (None when the OS will not say).
-pub fn raise_open_file_limit() -> Option<u64> {
-    let limit = file_limits().ok()?;
-    if limit.rlim_cur < limit.rlim_max && set_open_file_limit(limit.rlim_max).is_ok() {
-        return Some(limit.rlim_max);
-    }
-    Some(limit.rlim_cur)
-}
-
-/// Sets this process's soft limit on open files to `files` (at most the hard limit).
-pub fn set_open_file_limit(files: u64) -> std::io::Result<()> {
-    let mut limit = file_limits()?;
-    if files > limit.rlim_max {
-        return Err(std::io::Error::other(format!(
-            "the hard limit is {}",
-            limit.rlim_max
-        )));
-    }
-    limit.rlim_cur = files;
-    // SAFETY: valid resource and pointer.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// This process's soft and hard limits on open files.
-fn file_limits() -> std::io::Result<libc::rlimit> {
-    // SAFETY: getrlimit only writes into the struct we pass.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid resource and pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(limit)
-}
-
 /// Whether this process may open `connections` connections (and a margin for
 /// everything else); the error says the numbers and what to change.
 pub fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
     let needed = connections as u64 + shard::RESERVED_FILES;
-    match shard::open_file_limit() {
+    match crate::sys::file_limits::open_file_limit() {
         Some(limit) if limit < needed => Err(LoadError::TooFewFileDescriptors {
             connections,
             needed,
@@ -543,7 +504,7 @@ fn preflight(target: &Target, timeout: Duration) -> Result<(), LoadError> {
 /// The process's peak resident memory (VmHWM), MiB (0 when /proc cannot say).
 pub fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    crate::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
+    crate::sys::procfs::status_value(&status, "VmHWM:").map_or(0.0, |kib| kib / 1024.0)
 }
 
 #[cfg(test)]

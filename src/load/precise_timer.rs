@@ -8,7 +8,7 @@
 //! deadlines are gathered in slots of [`SLOT`]: one arming wakes every connection
 //! whose time falls in the slot, none before its time.
 //!
-//! Why not the shared alarm clock ([`crate::alarm`]): that is a second thread, pinned
+//! Why not the shared alarm clock ([`crate::sys::alarm`]): that is a second thread, pinned
 //! to the generator's core. Every send time then costs two context switches and a
 //! cross-thread wake; at 31,700 req/s on 1,024 connections it took 20 % of the core
 //! beside the worker's 42 %, the two threads took turns, and the open loop sent up to
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::deadlines::{Deadlines, Register, WaitUntil};
+use crate::sys::deadlines::{Deadlines, Register, WaitUntil};
 
 /// Deadlines within one slot of this length share one arming of the timer: the most a
 /// send is late because of the timer.

@@ -126,16 +126,11 @@ pub fn parse_start_at(text: &str) -> Result<u64, String> {
     Ok(ns)
 }
 
-/// This process's soft limit on open files (None when the OS will not say).
-pub fn open_file_limit() -> Option<u64> {
-    super::file_limits().ok().map(|limit| limit.rlim_cur)
-}
-
 /// How many generator processes `config` runs in: as many as it asks for, or as many
 /// as the open-file limit requires. Fails, before anything starts, when the
 /// connections cannot fit, with the numbers and what to change.
 pub fn processes_for(config: &LoadConfig) -> Result<usize, LoadError> {
-    let limit = open_file_limit();
+    let limit = crate::sys::file_limits::open_file_limit();
     let per_process = limit.map(|l| l.saturating_sub(RESERVED_FILES).max(1) as usize);
     let processes = match (config.processes, per_process) {
         (Some(asked), _) => asked,
@@ -362,8 +357,9 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
     use anyhow::Context as _;
     let order: ShardOrder =
         serde_json::from_reader(input).context("cannot read the shard's order on stdin")?;
-    let stop = crate::shutdown::flag_on_signals().context("cannot install the stop handler")?;
-    crate::load::raise_open_file_limit();
+    let stop =
+        crate::sys::shutdown::flag_on_signals().context("cannot install the stop handler")?;
+    crate::sys::file_limits::raise_open_file_limit();
     let config = order.config(stop);
     let target = Target::parse(&config.url, config.allow_remote)?;
     let tls = super::tls::TlsClient::for_target(&target, &config.tls)?;
@@ -739,7 +735,7 @@ mod tests {
 
     #[test]
     fn the_connections_decide_the_processes_unless_asked() {
-        let limit = open_file_limit().unwrap();
+        let limit = crate::sys::file_limits::open_file_limit().unwrap();
         let per_process = (limit - RESERVED_FILES) as usize;
         let mut config = LoadConfig::closed("http://127.0.0.1:1/", 10, Duration::from_secs(1));
         assert_eq!(processes_for(&config).unwrap(), 1);

@@ -163,7 +163,7 @@ impl MachineFacts {
             git_revision: revision(),
             rustc: command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
             cpu_model,
-            cores: crate::affinity::available_cpus(),
+            cores: crate::sys::affinity::available_cpus(),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),

@@ -259,7 +259,7 @@ fn pgbench(
     use std::os::unix::process::CommandExt;
     // SAFETY: pinning calls only sched_setaffinity, which is async-signal-safe.
     unsafe {
-        command.pre_exec(move || crate::affinity::pin_current_thread(&cpus));
+        command.pre_exec(move || crate::sys::affinity::pin_current_thread(&cpus));
     }
     let output = command
         .output()

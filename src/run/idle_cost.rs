@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::procfs;
+use crate::sys::procfs;
 
 /// How long the idle spell lasts: long enough for a 1 ms probe's cost (about 36 ms a
 /// second here) and a 100 Hz sampler's (about 8) to show in nanoseconds, short enough

@@ -87,7 +87,7 @@ pub(super) fn fill(record: &mut CellRecord, inputs: &Inputs<'_>) {
     if let Some((user, sys)) = cpu.filter(|_| ok > 0.0) {
         record.cpu_user_us_per_ok = Some(user / ok * 1e6);
         record.cpu_sys_us_per_ok = Some(sys / ok * 1e6);
-        record.cpu_tick_us_per_ok = Some(1e6 / crate::procfs::clock_ticks_per_second() / ok);
+        record.cpu_tick_us_per_ok = Some(1e6 / crate::sys::procfs::clock_ticks_per_second() / ok);
         record.idle_cpu_ms_per_s = inputs.idle_cpu_ms_per_s;
         record.cpu_instrument_us_per_ok = super::idle_cost::per_request_us(
             inputs.idle_cpu_ms_per_s,

@@ -142,7 +142,7 @@ impl Child {
                     return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 // Best effort, as before: an unknown CPU leaves the child unpinned.
-                let _ = crate::affinity::pin_current_thread(&cpus);
+                let _ = crate::sys::affinity::pin_current_thread(&cpus);
                 Ok(())
             });
         }
@@ -167,7 +167,7 @@ impl Child {
             url: String::new(),
             log,
             _tether: tether,
-            notes: crate::affinity::pin_note(pid, &cpus_asked)
+            notes: crate::sys::affinity::pin_note(pid, &cpus_asked)
                 .map(|why| format!("{label}: {why}"))
                 .into_iter()
                 .collect(),

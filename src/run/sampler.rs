@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use crate::procfs::ThreadCounters;
 use crate::results::ServerSample;
+use crate::sys::procfs::ThreadCounters;
 
 /// A running sampler; [`Sampler::finish`] stops it and returns the samples.
 pub struct Sampler<T = ServerSample> {
@@ -50,7 +50,7 @@ impl Sampler<ServerSample> {
         let mut threads = ThreadTally::new(origin, origin + window);
         Self::every(every, cpus, move |now| {
             // A tree's processes are listed once a sample (a scan of /proc), for both.
-            let processes = crate::procfs::server_processes(pid, tree);
+            let processes = crate::sys::procfs::server_processes(pid, tree);
             let mut sample = if tree {
                 read_tree(pid, &processes, now, origin)
             } else {
@@ -97,7 +97,7 @@ impl ThreadTally {
             involuntary: 0,
             run_ns: 0,
             wait_ns: 0,
-            sched: crate::procfs::has_schedstat(),
+            sched: crate::sys::procfs::has_schedstat(),
             next: Instant::now(),
             window: (begins, ends),
             read_in_window: 0,
@@ -124,7 +124,7 @@ impl ThreadTally {
             return;
         }
         let began = Instant::now();
-        let current = crate::procfs::thread_counters(processes, self.sched);
+        let current = crate::sys::procfs::thread_counters(processes, self.sched);
         // Reading took `took`: wait nine times that before the next, so it stays
         // within a tenth of the sampler's time however many threads there are.
         self.took = began.elapsed();
@@ -171,14 +171,14 @@ pub struct TreeSample {
     /// Seconds since the measured window began (negative during warm-up).
     pub t_s: f64,
     /// What the tree used then.
-    pub usage: crate::procfs::TreeUsage,
+    pub usage: crate::sys::procfs::TreeUsage,
 }
 
 impl Sampler<TreeSample> {
     /// Samples the descendants of `root` every `every`.
     pub fn tree(root: u32, origin: Instant, every: Duration) -> Self {
         Self::every(every, &[], move |now| {
-            crate::procfs::tree_usage(root).map(|usage| TreeSample {
+            crate::sys::procfs::tree_usage(root).map(|usage| TreeSample {
                 t_s: seconds_since(origin, now),
                 usage,
             })
@@ -200,7 +200,7 @@ impl<T: Send + 'static> Sampler<T> {
         let thread = std::thread::Builder::new()
             .name("sampler".into())
             .spawn(move || {
-                let _ = crate::affinity::pin_current_thread(&cpus);
+                let _ = crate::sys::affinity::pin_current_thread(&cpus);
                 let mut samples = Vec::new();
                 while !flag.load(Ordering::SeqCst) {
                     let now = Instant::now();
@@ -233,9 +233,9 @@ impl<T> Drop for Sampler<T> {
 /// One reading of `/proc/<pid>`; None once the process is gone.
 fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let fields = crate::procfs::stat_fields(pid)?;
-    let field = |key: &str| crate::procfs::status_value(&status, key);
-    let ticks = crate::procfs::clock_ticks_per_second();
+    let fields = crate::sys::procfs::stat_fields(pid)?;
+    let field = |key: &str| crate::sys::procfs::status_value(&status, key);
+    let ticks = crate::sys::procfs::clock_ticks_per_second();
     let (kernel_stack_mib, kernel_slab_mib) = machine_kernel_memory();
     let cpu = |index: usize| {
         fields
@@ -260,7 +260,7 @@ fn read(pid: u32, now: Instant, origin: Instant) -> Option<ServerSample> {
 /// One reading of the tree under `root` (its `processes`) as a server sample; None
 /// once `root` is gone.
 fn read_tree(root: u32, processes: &[u32], now: Instant, origin: Instant) -> Option<ServerSample> {
-    let tree = crate::procfs::tree_detail_of(root, processes)?;
+    let tree = crate::sys::procfs::tree_detail_of(root, processes)?;
     let (stack, slab) = machine_kernel_memory();
     Some(ServerSample {
         t_s: seconds_since(origin, now),
@@ -279,7 +279,8 @@ fn read_tree(root: u32, processes: &[u32], now: Instant, origin: Instant) -> Opt
 /// The machine's kernel stacks and unreclaimable slab, MiB (/proc/meminfo).
 fn machine_kernel_memory() -> (Option<f64>, Option<f64>) {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let machine = |key: &str| crate::procfs::status_value(&meminfo, key).map(|kib| kib / 1024.0);
+    let machine =
+        |key: &str| crate::sys::procfs::status_value(&meminfo, key).map(|kib| kib / 1024.0);
     (machine("KernelStack:"), machine("SUnreclaim:"))
 }
 

@@ -27,7 +27,8 @@ pub const CANNOT_START: u8 = 127;
 /// `target (process group G) starting on http://127.0.0.1:PORT` first (the runner then polls it until
 /// it is ready). `setup` is the hint printed when the program cannot be started.
 pub fn supervise(port: u16, command: &[String], setup: Option<&str>) -> anyhow::Result<ExitCode> {
-    let stop = crate::shutdown::flag_on_signals().context("cannot install the stop handler")?;
+    let stop =
+        crate::sys::shutdown::flag_on_signals().context("cannot install the stop handler")?;
     watch_runner(stop.clone());
     let (program, args) = command
         .split_first()

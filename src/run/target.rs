@@ -156,7 +156,7 @@ const QUIET_SPAN: Duration = Duration::from_millis(500);
 /// answers), and that start-up CPU must not be measured as its cost under load; a
 /// server kept between probes may still be working off the last one's queue.
 pub(super) fn wait_quiet(child: &Child, bound: Duration) -> bool {
-    let cpu = || crate::procfs::tree_detail(child.pid()).map(|t| t.cpu_user_s + t.cpu_sys_s);
+    let cpu = || crate::sys::procfs::tree_detail(child.pid()).map(|t| t.cpu_user_s + t.cpu_sys_s);
     let deadline = Instant::now() + bound;
     let Some(mut before) = cpu() else {
         return false;

@@ -187,7 +187,7 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
             ));
         }
     }
-    let cores = crate::affinity::available_cpus();
+    let cores = crate::sys::affinity::available_cpus();
     let pins = &scenario.pinning;
     let workload_pins = scenario
         .workloads

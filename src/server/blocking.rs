@@ -18,7 +18,7 @@ use super::reply::Reply;
 use super::reply::{db_stats, DB_STATS_PATH};
 use super::wire::{self, Parsed};
 use super::{Limits, ServerConfig, Variant};
-use crate::shutdown::Shutdown;
+use crate::sys::shutdown::Shutdown;
 use crate::workload::thread_pool::ThreadPool;
 use crate::workload::{
     cpu, db, db::BlockingDb, fanout, io, mixed, BlockingUpstream, ClientOptions, Route,

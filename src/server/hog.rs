@@ -33,7 +33,7 @@ static METER: OnceLock<Arc<Meter>> = OnceLock::new();
 
 /// The process's CPU time, ns.
 fn process_cpu_ns() -> u64 {
-    crate::procfs::cpu_time(crate::procfs::CpuOf::Process).as_nanos() as u64
+    crate::sys::procfs::cpu_time(crate::sys::procfs::CpuOf::Process).as_nanos() as u64
 }
 
 /// Spins for the measured cost of one request (nothing when no hog was started).

@@ -16,7 +16,7 @@ pub async fn run(
     let offload = match config.style.offload {
         Offload::SpawnBlocking => CpuOffload::SpawnBlocking,
         Offload::SpawnBlockingCapped => {
-            let permits = crate::affinity::available_cpus();
+            let permits = crate::sys::affinity::available_cpus();
             CpuOffload::SpawnBlockingCapped(Arc::new(tokio::sync::Semaphore::new(permits)))
         }
         Offload::Rayon => {

@@ -26,7 +26,7 @@ pub use crate::net::Limits;
 pub use reply::Reply;
 
 use crate::service::Running;
-use crate::shutdown::Shutdown;
+use crate::sys::shutdown::Shutdown;
 use crate::workload::WorkloadConfig;
 
 /// The concurrency style of a server.

@@ -22,7 +22,7 @@ pub use fault::{FaultMode, FaultPhase};
 pub use latency::Distribution;
 
 use crate::service::Running;
-use crate::shutdown::Shutdown;
+use crate::sys::shutdown::Shutdown;
 
 /// How the mock upstream behaves.
 #[derive(Debug, Clone, PartialEq)]

@@ -86,7 +86,7 @@ pub async fn asynchronous(
             // The shared alarm clock, not tokio's timer, which rounds every wait up to a
             // whole millisecond: the same precision as the blocking style's std sleep.
             IoMode::Sleep => {
-                crate::alarm::shared()
+                crate::sys::alarm::shared()
                     .sleep_until(Instant::now() + spec.latency)
                     .await
             }

@@ -1,4 +1,4 @@
-//! What the two timers share ([`crate::alarm`], the servers' precise clock thread, and
+//! What the two timers share ([`crate::sys::alarm`], the servers' precise clock thread, and
 //! the load generator's per-thread `timerfd`): the deadlines waiting, earliest first,
 //! and the future that waits for one.
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::deadlines::{Deadlines, Register, WaitUntil};
+use crate::sys::deadlines::{Deadlines, Register, WaitUntil};
 
 /// Waits shorter than this are spun (yielding to other tasks) instead of scheduled.
 const SPIN_BELOW: Duration = Duration::from_micros(30);
@@ -40,7 +40,7 @@ impl AlarmClock {
         std::thread::Builder::new()
             .name("alarm".into())
             .spawn(move || {
-                let _ = crate::affinity::pin_current_thread(&cpus);
+                let _ = crate::sys::affinity::pin_current_thread(&cpus);
                 ring(&ringer)
             })?;
         Ok(Self { shared })
