@@ -116,7 +116,7 @@ pub struct LoadArgs {
     pub ramp: Option<f64>,
     /// Generator processes, each with its share of the connections and the rate, their
     /// histograms merged exactly [default: as many as the open-file limit requires, usually 1].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::load::shard::MAX_PROCESSES as i64))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::load::split::MAX_PROCESSES as i64))]
     pub processes: Option<u32>,
     /// Write the report as JSON (schema: schemas/load-report.schema.json).
     #[arg(long, value_name = "FILE")]

@@ -137,7 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::run::supervisor::supervise(args.port, &args.command, args.setup.as_deref())
         }
         Command::LoadShard => {
-            crate::load::shard::run_child(std::io::stdin().lock(), std::io::stdout().lock())?;
+            crate::load::split::run_child(std::io::stdin().lock(), std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Postgres(args) => serve::postgres(args),

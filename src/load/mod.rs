@@ -7,8 +7,9 @@
 //! - [`client`]: a lean HTTP/1.1 connection; [`recorder`]: histograms and error classes;
 //! - [`collector`]: merges per-second intervals, writes the HdrHistogram log;
 //! - [`report`]: the JSON report and the human summary; [`target`]: the URL;
-//! - [`ramp`]: connection scale (open, then hold); [`shard`]: several generator
-//!   processes as one run;
+//! - [`plan`]: what every worker shares; [`ramp`]: connection scale (open, then hold);
+//! - [`split`]: several generator processes on one machine as one run; [`shard`]: one
+//!   run over many machines, joined by [`merge`];
 //! - [`input_bounds`]: the range of every span and rate a run may be given.
 
 pub mod client;
@@ -24,6 +25,7 @@ pub mod ramp;
 pub mod recorder;
 pub mod report;
 pub mod shard;
+pub mod split;
 pub mod target;
 pub mod threshold;
 pub mod tls;
@@ -259,7 +261,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
             check_file_descriptors(config.connections.div_ceil(of.count))?;
             1
         }
-        None => shard::processes_for(config)?,
+        None => split::processes_for(config)?,
     };
     if processes > 1 && config.send_log.is_some() {
         return Err(LoadError::Settings(
@@ -296,7 +298,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         }
         (collected, peak_rss_mib())
     } else {
-        let shards = shard::Shards::start(config, &target, processes, threads, &sender)?;
+        let shards = split::Shards::start(config, &target, processes, threads, &sender)?;
         drop(sender);
         let measure_start = shards.measure_start();
         let collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
@@ -443,7 +445,7 @@ fn check_numbers(config: &LoadConfig) -> Result<(), String> {
 /// Whether this process may open `connections` connections (and a margin for
 /// everything else); the error says the numbers and what to change.
 pub fn check_file_descriptors(connections: usize) -> Result<(), LoadError> {
-    let needed = connections as u64 + shard::RESERVED_FILES;
+    let needed = connections as u64 + split::RESERVED_FILES;
     match crate::sys::file_limits::open_file_limit() {
         Some(limit) if limit < needed => Err(LoadError::TooFewFileDescriptors {
             connections,
