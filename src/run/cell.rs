@@ -96,89 +96,36 @@ pub(super) fn run_cell(
         scenario,
         dir,
         options,
-        progress,
         ..
     } = context;
-    let upstream = context.upstream.clone();
-    // A per-cell upstream starts first, so its fault phases are timed to this cell.
-    let own_spec = match &cell.workload.upstream {
-        Some(spec) => Some(spec),
-        None if scenario.upstream.per_cell => Some(&scenario.upstream),
-        None => None,
-    };
-    let mut own_upstream = match own_spec.filter(|_| cell.workload.needs_upstream()) {
-        Some(spec) => {
-            let name = format!("{}.upstream", cell.id);
-            Some(start_upstream(scenario, spec, dir, options, &name)?)
-        }
-        None => None,
-    };
+    let mut own_upstream = own_upstream(context, cell)?;
     let upstream = own_upstream
         .as_ref()
         .map(|u| format!("http://{}", u.addr()))
-        .or(upstream);
+        .or(context.upstream.clone());
     let database = context
         .database
         .as_ref()
         .filter(|_| cell.workload.needs_database());
-    let args = serve_args(
+    let server_plan = ServerStart {
+        context,
         cell,
-        &scenario.limits,
-        upstream.clone().filter(|_| cell.workload.needs_upstream()),
-        database.map(|(url, _)| url.as_str()),
-    );
-    let start_server = |name: &str| -> anyhow::Result<Child> {
-        let log = dir.samples_dir().join(format!("{}.{name}.log", cell.id));
-        let ServerPlan::Target { spec, workers } = &cell.server else {
-            let mut server = Child::spawn(
-                context.server_program,
-                "server",
-                &args,
-                scenario.server_cpus(&cell.workload),
-                dir.root(),
-                log,
-                Tether::DeathSignal,
-            )?;
-            server.wait_healthy(Duration::from_secs(10))?;
-            return Ok(server);
-        };
-        let port = match cell.port {
-            0 => target::free_port()?,
-            fixed => fixed,
-        };
-        let values = target::TargetValues::of(
+        args: serve_args(
             cell,
-            *workers,
-            port,
-            upstream.as_deref(),
+            &scenario.limits,
+            upstream.clone().filter(|_| cell.workload.needs_upstream()),
             database.map(|(url, _)| url.as_str()),
-        );
-        let launch = target::Launch {
-            sabench: &options.sabench,
-            scenario_dir: &options.scenario_dir(),
-            cpus: scenario.server_cpus(&cell.workload),
-            run_dir: dir.root(),
-            log,
-        };
-        target::start(spec, &values, launch)
+        ),
+        upstream: upstream.as_deref(),
+        database: database.map(|(url, _)| url.as_str()),
     };
+    let start_server = |name: &str| server_plan.start(name);
     let mut server = start_server("server")?;
     context.check_body(cell, server.addr())?;
     // What the server costs serving nothing, its helpers running: taken out of its CPU
     // per request.
     let idle_cpu_ms_per_s = super::idle_cost::measure(server.pid(), cell.server.style().is_none());
-    let url = format!("http://{}{}", server.addr(), route_path(cell));
-    let base = LoadConfig {
-        url,
-        threads: scenario.load.threads as usize,
-        warmup: scenario.warmup,
-        timeout: scenario.load.timeout,
-        cpus: scenario.pinning.generator.clone(),
-        stop: Some(options.interrupted.clone()),
-        on_second: progress.live_hook(label),
-        program: Some(options.sabench.clone()),
-        ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
-    };
+    let base = base_load(context, cell, server.addr(), label);
     // A held level opens its connections first: the window begins after them.
     let lead = match &cell.level {
         Level::Held {
@@ -211,25 +158,9 @@ pub(super) fn run_cell(
         .and_then(|(_, root)| *root)
         .filter(|_| !searching)
         .map(|root| sampler::Sampler::tree(root, origin, SAMPLE_EVERY));
-    let probe = scenario
-        .load
-        .probe
-        .as_ref()
-        .filter(|_| !searching)
-        .map(|probe| {
-            let config = LoadConfig {
-                url: format!("http://{}{}", server.addr(), probe.route),
-                schedule: Schedule::Constant { rate: probe.rate },
-                connections: probe.connections as usize,
-                // Poisson arrivals see the server's time averages (PASTA): evenly spaced,
-                // the probe locks onto the phase of an evenly spaced main load and reads
-                // the same few points of every busy period.
-                arrival: load::pacer::Arrival::Poisson,
-                on_second: None,
-                ..base.clone()
-            };
-            std::thread::spawn(move || load::run(&config))
-        });
+    let probe = (!searching)
+        .then(|| start_probe(scenario, server.addr(), &base))
+        .flatten();
     let mut slow = None;
     let mut searched = None;
     let mut ceiling = None;
@@ -333,12 +264,7 @@ pub(super) fn run_cell(
         idle_cpu_ms_per_s,
     };
     let mut record = record(scenario, cell, &measured);
-    for note in notes {
-        if !record.measurement_notes.is_empty() {
-            record.measurement_notes.push_str("; ");
-        }
-        record.measurement_notes.push_str(&note);
-    }
+    add_notes(&mut record, notes);
     let planned = RateCap::min(planned_cap(scenario, cell), measured_cap(cell, &report));
     if let Some(cap) = RateCap::min(planned, ceiling) {
         record.rate_cap_rps = Some(cap.rps);
@@ -356,19 +282,149 @@ pub(super) fn run_cell(
     for crash in &crashes {
         mark_crashed(&mut record, crash);
     }
-    if let Some(stats) = told.db {
+    add_database(&mut record, told.db, database_samples, window);
+    RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
+    RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
+    Ok(record)
+}
+
+/// Starts the cell's own upstream when it needs one (its workload's, or every cell's
+/// under `per_cell`), first, so its fault phases are timed to this cell.
+fn own_upstream(context: &CellContext<'_>, cell: &CellPlan) -> anyhow::Result<Option<Child>> {
+    let scenario = context.scenario;
+    let spec = match &cell.workload.upstream {
+        Some(spec) => Some(spec),
+        None if scenario.upstream.per_cell => Some(&scenario.upstream),
+        None => None,
+    };
+    spec.filter(|_| cell.workload.needs_upstream())
+        .map(|spec| {
+            let name = format!("{}.upstream", cell.id);
+            start_upstream(scenario, spec, context.dir, context.options, &name)
+        })
+        .transpose()
+}
+
+/// How a cell's server starts (and restarts, between a search's probes): a built-in
+/// style from its `sabench serve` arguments, or a target of the user's own.
+struct ServerStart<'a> {
+    context: &'a CellContext<'a>,
+    cell: &'a CellPlan,
+    args: Vec<String>,
+    upstream: Option<&'a str>,
+    database: Option<&'a str>,
+}
+
+impl ServerStart<'_> {
+    /// Starts it, its log named `name`, and waits until it answers.
+    fn start(&self, name: &str) -> anyhow::Result<Child> {
+        let (context, cell) = (self.context, self.cell);
+        let scenario = context.scenario;
+        let log = context
+            .dir
+            .samples_dir()
+            .join(format!("{}.{name}.log", cell.id));
+        let ServerPlan::Target { spec, workers } = &cell.server else {
+            let mut server = Child::spawn(
+                context.server_program,
+                "server",
+                &self.args,
+                scenario.server_cpus(&cell.workload),
+                context.dir.root(),
+                log,
+                Tether::DeathSignal,
+            )?;
+            server.wait_healthy(Duration::from_secs(10))?;
+            return Ok(server);
+        };
+        let port = match cell.port {
+            0 => target::free_port()?,
+            fixed => fixed,
+        };
+        let values = target::TargetValues::of(cell, *workers, port, self.upstream, self.database);
+        let launch = target::Launch {
+            sabench: &context.options.sabench,
+            scenario_dir: &context.options.scenario_dir(),
+            cpus: scenario.server_cpus(&cell.workload),
+            run_dir: context.dir.root(),
+            log,
+        };
+        target::start(spec, &values, launch)
+    }
+}
+
+/// The cell's load, before its level: the route on `server`, the scenario's threads,
+/// warm-up, window, timeout and generator CPUs, stopped by Ctrl-C.
+fn base_load(
+    context: &CellContext<'_>,
+    cell: &CellPlan,
+    server: std::net::SocketAddr,
+    label: &str,
+) -> LoadConfig {
+    let (scenario, options) = (context.scenario, context.options);
+    LoadConfig {
+        url: format!("http://{server}{}", route_path(cell)),
+        threads: scenario.load.threads as usize,
+        warmup: scenario.warmup,
+        timeout: scenario.load.timeout,
+        cpus: scenario.pinning.generator.clone(),
+        stop: Some(options.interrupted.clone()),
+        on_second: context.progress.live_hook(label),
+        program: Some(options.sabench.clone()),
+        ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
+    }
+}
+
+/// The scenario's probe (a light load on a cheap route beside the main one), started on
+/// its own thread; None without one.
+fn start_probe(
+    scenario: &Scenario,
+    server: std::net::SocketAddr,
+    base: &LoadConfig,
+) -> Option<std::thread::JoinHandle<Result<LoadReport, load::LoadError>>> {
+    let probe = scenario.load.probe.as_ref()?;
+    let config = LoadConfig {
+        url: format!("http://{server}{}", probe.route),
+        schedule: Schedule::Constant { rate: probe.rate },
+        connections: probe.connections as usize,
+        // Poisson arrivals see the server's time averages (PASTA): evenly spaced, the
+        // probe locks onto the phase of an evenly spaced main load and reads the same
+        // few points of every busy period.
+        arrival: load::pacer::Arrival::Poisson,
+        on_second: None,
+        ..base.clone()
+    };
+    Some(std::thread::spawn(move || load::run(&config)))
+}
+
+/// Adds what did not go as asked for the cell's processes to its notes.
+fn add_notes(record: &mut CellRecord, notes: Vec<String>) {
+    for note in notes {
+        if !record.measurement_notes.is_empty() {
+            record.measurement_notes.push_str("; ");
+        }
+        record.measurement_notes.push_str(&note);
+    }
+}
+
+/// The database's side of a cell: what the server's pool told, and PostgreSQL's memory
+/// and CPU over the window.
+fn add_database(
+    record: &mut CellRecord,
+    told: Option<crate::workload::db::stats::DbStatsSnapshot>,
+    samples: Option<Vec<sampler::TreeSample>>,
+    window: Duration,
+) {
+    if let Some(stats) = told {
         record.db_connections_opened = Some(stats.connections_opened);
         record.db_errors = stats.errors_text();
     }
-    if let Some(db) = database_samples.and_then(|s| sampler::summarize_tree(&s, window)) {
+    if let Some(db) = samples.and_then(|s| sampler::summarize_tree(&s, window)) {
         record.db_pss_mean_mib = Some(db.pss_mean_mib);
         record.db_pss_peak_mib = Some(db.pss_peak_mib);
         record.db_cpu_s = Some(db.cpu_s);
         record.db_processes_max = Some(db.processes_max);
     }
-    RunDir::write_csv(&dir.server_samples_path(&cell.id), &samples)?;
-    RunDir::write_csv(&dir.timeline_path(&cell.id), &report.timeline)?;
-    Ok(record)
 }
 
 /// A slowloris cell: `clients` slow clients connect first (the spec's head start),
