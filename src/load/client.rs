@@ -11,16 +11,8 @@ use std::io::{Read, Write};
 use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
 
-/// What one exchange learned of the response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// HTTP status code.
-    pub status: u16,
-    /// Whether the connection can carry another request.
-    pub keep_alive: bool,
-    /// The wait the server says it achieved (`x-sabench-waited-us`), if it says.
-    pub server_wait_us: Option<u64>,
-}
+pub use super::framing::{chunked_length, response_length, ResponseHead};
+use super::framing::{parse_head, Advance, ChunkedDecoder, Framing};
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +72,12 @@ pub fn is_tls_failure(error: &std::io::Error) -> bool {
         .is_some_and(|inner| inner.is::<HandshakeFailed>() || inner.is::<rustls::Error>())
 }
 
+impl From<super::framing::Malformed> for ExchangeError {
+    fn from(malformed: super::framing::Malformed) -> Self {
+        ExchangeError::Malformed(malformed.0)
+    }
+}
+
 impl ExchangeError {
     /// True for a TLS failure on the open connection.
     pub fn is_tls(&self) -> bool {
@@ -100,14 +98,6 @@ impl ExchangeError {
             ExchangeError::Malformed(_) | ExchangeError::TooLarge(_) => false,
         }
     }
-}
-
-/// How the body of a response is delimited.
-enum Framing {
-    Length(usize),
-    Chunked,
-    UntilClose,
-    None,
 }
 
 /// One keep-alive connection.
@@ -396,101 +386,6 @@ impl Connection {
     }
 }
 
-/// Where a chunked body's decoding stands between reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum ChunkState {
-    /// At a chunk's size line.
-    #[default]
-    Size,
-    /// Inside a chunk's data, this many bytes to go.
-    Data(u64),
-    /// At the CRLF after a chunk's data.
-    DataEnd,
-    /// At a trailer line (after the last chunk); an empty one ends the body.
-    Trailer,
-}
-
-/// A chunked-body decoder that keeps no data: fed the buffered bytes, it says how many
-/// it used up and whether the body ended.
-#[derive(Debug, Default)]
-struct ChunkedDecoder {
-    state: ChunkState,
-}
-
-/// What one [`ChunkedDecoder::advance`] came to.
-#[derive(Debug, PartialEq, Eq)]
-enum Advance {
-    /// The body ended after this many bytes.
-    Done(usize),
-    /// Used this many bytes (of which `data` were chunk data) and needs more.
-    NeedMore { used: usize, data: u64 },
-}
-
-impl ChunkedDecoder {
-    /// Decodes as far as `bytes` go.
-    fn advance(&mut self, bytes: &[u8]) -> Result<Advance, ExchangeError> {
-        let mut pos = 0;
-        let mut data = 0u64;
-        loop {
-            let rest = &bytes[pos..];
-            match self.state {
-                ChunkState::Size => {
-                    let Some(end) = find_crlf(rest) else {
-                        return Ok(Advance::NeedMore { used: pos, data });
-                    };
-                    let size = chunk_size(&rest[..end])?;
-                    pos += end + 2;
-                    self.state = if size == 0 {
-                        ChunkState::Trailer
-                    } else {
-                        ChunkState::Data(size)
-                    };
-                }
-                ChunkState::Data(left) => {
-                    let take = left.min(rest.len() as u64);
-                    pos += take as usize;
-                    data += take;
-                    if take < left {
-                        self.state = ChunkState::Data(left - take);
-                        return Ok(Advance::NeedMore { used: pos, data });
-                    }
-                    self.state = ChunkState::DataEnd;
-                }
-                ChunkState::DataEnd => {
-                    if rest.len() < 2 {
-                        return Ok(Advance::NeedMore { used: pos, data });
-                    }
-                    if &rest[..2] != b"\r\n" {
-                        return Err(ExchangeError::Malformed(
-                            "no CRLF after a chunk's data".into(),
-                        ));
-                    }
-                    pos += 2;
-                    self.state = ChunkState::Size;
-                }
-                ChunkState::Trailer => {
-                    let Some(end) = find_crlf(rest) else {
-                        return Ok(Advance::NeedMore { used: pos, data });
-                    };
-                    pos += end + 2;
-                    if end == 0 {
-                        return Ok(Advance::Done(pos));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A chunk-size line's size (extensions after `;` ignored).
-fn chunk_size(line: &[u8]) -> Result<u64, ExchangeError> {
-    let size_text = line.split(|&b| b == b';').next().unwrap_or(line);
-    std::str::from_utf8(size_text)
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
-        .ok_or_else(|| ExchangeError::Malformed("bad chunk size".into()))
-}
-
 /// Drives the TLS handshake to its end on the non-blocking socket.
 async fn handshake(
     socket: &AsyncFd<std::net::TcpStream>,
@@ -579,92 +474,6 @@ async fn read_plaintext(
     }
 }
 
-fn parse_head(buffer: &[u8]) -> Result<Option<(usize, ResponseHead, Framing)>, ExchangeError> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buffer) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(ExchangeError::Malformed(e.to_string())),
-    };
-    let status = response.code.unwrap_or(0);
-    let mut keep_alive = response.version == Some(1);
-    let mut framing = Framing::UntilClose;
-    let mut server_wait_us = None;
-    for header in response.headers.iter() {
-        if header.name.eq_ignore_ascii_case("content-length") {
-            let len = std::str::from_utf8(header.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(|| ExchangeError::Malformed("bad Content-Length".into()))?;
-            if !matches!(framing, Framing::Chunked) {
-                framing = Framing::Length(len);
-            }
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            if contains_token(header.value, b"chunked") {
-                framing = Framing::Chunked;
-            }
-        } else if header.name.eq_ignore_ascii_case("connection") {
-            if contains_token(header.value, b"close") {
-                keep_alive = false;
-            } else if contains_token(header.value, b"keep-alive") {
-                keep_alive = true;
-            }
-        } else if header.name.eq_ignore_ascii_case(crate::net::WAITED_HEADER) {
-            server_wait_us = std::str::from_utf8(header.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok());
-        }
-    }
-    if status == 204 || status == 304 || (100..200).contains(&status) {
-        framing = Framing::None;
-    }
-    let head = ResponseHead {
-        status,
-        keep_alive,
-        server_wait_us,
-    };
-    Ok(Some((head_len, head, framing)))
-}
-
-/// How many bytes the first response at the start of `buffer` takes, head and body,
-/// with its head; None while it is incomplete, or when it is framed by the close of
-/// the connection (no length, not chunked). The same framing `read_response` follows.
-pub fn response_length(buffer: &[u8]) -> Result<Option<(ResponseHead, usize)>, ExchangeError> {
-    let Some((head_len, head, framing)) = parse_head(buffer)? else {
-        return Ok(None);
-    };
-    let length = match framing {
-        Framing::None => Some(head_len),
-        Framing::Length(len) => Some(
-            head_len
-                .checked_add(len)
-                .ok_or_else(|| ExchangeError::Malformed("Content-Length too large".into()))?,
-        ),
-        Framing::Chunked => chunked_length(&buffer[head_len..])?.map(|body| head_len + body),
-        Framing::UntilClose => None,
-    };
-    Ok(length.filter(|&n| n <= buffer.len()).map(|n| (head, n)))
-}
-
-fn contains_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-/// The length of a complete chunked body at the start of `body` (None: incomplete).
-pub fn chunked_length(body: &[u8]) -> Result<Option<usize>, ExchangeError> {
-    Ok(match ChunkedDecoder::default().advance(body)? {
-        Advance::Done(length) => Some(length),
-        Advance::NeedMore { .. } => None,
-    })
-}
-
-fn find_crlf(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|w| w == b"\r\n")
-}
-
 /// Asks the kernel to bind only the address now and choose the port at `connect`, by
 /// the whole (source, destination) pair (`IP_BIND_ADDRESS_NO_PORT`): a port in use
 /// from another source address can then be used again, and `bind` does not search
@@ -686,91 +495,5 @@ fn bind_address_only(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunked_bodies_are_framed_exactly() {
-        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
-        assert_eq!(chunked_length(body).unwrap(), Some(body.len() - 4));
-        assert_eq!(chunked_length(&body[..10]).unwrap(), None);
-        assert_eq!(chunked_length(b"0\r\n\r\n").unwrap(), Some(5));
-        assert!(chunked_length(b"zz\r\n").is_err());
-        // A chunk size past u64 is refused, not an overflow; one within it is a body
-        // still arriving (the body cap ends it when streamed).
-        assert!(chunked_length(b"1ffffffffffffffff\r\nx").is_err());
-        assert_eq!(chunked_length(b"ffffffffffffffff\r\nx").unwrap(), None);
-    }
-
-    #[test]
-    fn a_chunked_body_decodes_the_same_however_it_is_split() {
-        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
-        for split in 0..body.len() {
-            let mut decoder = ChunkedDecoder::default();
-            let (first, second) = body.split_at(split);
-            let (used, data) = match decoder.advance(first).unwrap() {
-                Advance::NeedMore { used, data } => (used, data),
-                Advance::Done(_) => panic!("done after {split} of {} bytes", body.len()),
-            };
-            // What was not used stays buffered and comes again with the rest.
-            let mut rest = first[used..].to_vec();
-            rest.extend_from_slice(second);
-            assert_eq!(
-                decoder.advance(&rest).unwrap(),
-                Advance::Done(rest.len()),
-                "split at {split}"
-            );
-            assert!(data <= 9, "split at {split}: {data} data bytes");
-        }
-        let mut decoder = ChunkedDecoder::default();
-        assert!(
-            decoder.advance(b"3\r\nabcX\r\n").is_err(),
-            "no CRLF after the data"
-        );
-    }
-
-    #[test]
-    fn chunk_data_is_counted_and_never_kept() {
-        let mut decoder = ChunkedDecoder::default();
-        // A megabyte chunk fed in 4 KiB reads: each read is used up whole.
-        assert_eq!(
-            decoder.advance(b"100000\r\n").unwrap(),
-            Advance::NeedMore { used: 8, data: 0 }
-        );
-        let read = [b'x'; 4096];
-        for _ in 0..256 {
-            assert_eq!(
-                decoder.advance(&read).unwrap(),
-                Advance::NeedMore {
-                    used: 4096,
-                    data: 4096
-                }
-            );
-        }
-        assert_eq!(decoder.advance(b"\r\n0\r\n\r\n").unwrap(), Advance::Done(7));
-    }
-
-    #[test]
-    fn heads_give_status_keep_alive_and_framing() {
-        let (len, head, framing) = parse_head(b"HTTP/1.1 503 Busy\r\nContent-Length: 3\r\n\r\nabc")
-            .unwrap()
-            .unwrap();
-        assert_eq!((len, head.status, head.keep_alive), (40, 503, true));
-        assert!(matches!(framing, Framing::Length(3)));
-        let (_, head, framing) = parse_head(b"HTTP/1.0 200 OK\r\n\r\n").unwrap().unwrap();
-        assert!(!head.keep_alive);
-        assert!(matches!(framing, Framing::UntilClose));
-        let (_, head, _) =
-            parse_head(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-                .unwrap()
-                .unwrap();
-        assert!(!head.keep_alive);
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Le")
-            .unwrap()
-            .is_none());
     }
 }

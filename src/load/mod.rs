@@ -16,6 +16,7 @@ pub mod client;
 pub mod collector;
 pub mod distribution;
 pub(crate) mod engine;
+pub(crate) mod framing;
 pub mod input_bounds;
 pub mod merge;
 pub mod pacer;
