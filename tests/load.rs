@@ -145,10 +145,13 @@ fn slow_replies_are_counted_as_timeouts_not_dropped() {
         report.latency_ms.all.corrected.expect("requests").max >= 100.0,
         "timeouts are in the tail of all requests"
     );
-    assert!(
-        report.latency_ms.ok.corrected.expect("successes").p99 < 100.0,
+    // The successes' view holds successes only (counted, not timed: on a loaded
+    // machine a success sent late can read over 100 ms from its intended time).
+    assert_eq!(
+        report.latency_ms.ok.requests, report.requests.ok,
         "the successes' latency holds successes only"
     );
+    assert!(report.latency_ms.all.requests > report.latency_ms.ok.requests);
 }
 
 #[test]
