@@ -79,7 +79,9 @@ fn a_stall_past_the_end_is_counted_not_dropped() {
     assert!((1_800.0..=2_200.0).contains(&all.p99), "all p99 {all:?}");
     // The successes alone were fast, and their share says they are half the story.
     let ok = report.latency_ms.ok;
-    assert!(ok.corrected.expect("successes").p50 < 500.0);
+    // Relative to the stall, not to this machine's speed: the successes' median is
+    // far under the stalled requests' tail.
+    assert!(ok.corrected.expect("successes").p50 * 2.0 < all.p90);
     let share = ok.share.expect("scheduled");
     assert!((0.4..=0.6).contains(&share), "ok share {share}");
     let failed = report.error_share.expect("scheduled");
@@ -181,9 +183,13 @@ fn every_tenth_500_is_counted_by_status_and_never_in_the_success_latency() {
     assert_eq!(report.latency_ms.ok.requests, report.status_counts["200"]);
     assert_eq!(report.latency_ms.all.requests, 500);
     let ok = report.latency_ms.ok.corrected.expect("successes");
-    assert!(ok.p50 < 300.0, "no 500 in the success latency: {ok:?}");
     let all = report.latency_ms.all.corrected.expect("requests");
     assert!(all.max >= 300.0, "{all:?}");
+    // Relative, not timed: the successes' median is far under the slow 500s.
+    assert!(
+        ok.p50 * 2.0 < all.max,
+        "no 500 in the success latency: {ok:?}"
+    );
     assert!(report.bytes_received > 0 && report.received_bytes_per_s > 0.0);
 }
 

@@ -67,10 +67,13 @@ fn open_loop_counts_the_stall_that_closed_loop_hides() {
         "corrected p99 {} ms: the 1 s stall was not counted",
         open_corrected.p99
     );
+    // The stall is in the corrected latency, not in the service time: relative, so a
+    // slow machine moves both sides alike.
     assert!(
-        open_service.p90 < 50.0,
-        "service p90 {} ms",
-        open_service.p90
+        open_service.p90 * 5.0 < open_corrected.p99,
+        "service p90 {} ms against corrected p99 {} ms",
+        open_service.p90,
+        open_corrected.p99
     );
 
     let closed_target = freezing_target();

@@ -126,8 +126,9 @@ fn a_named_lag_window_leaves_out_the_stalls_before_it() {
     assert!(lag["max_ms"].as_f64().unwrap() >= 250.0, "{lag}");
     let window = &lag["window"];
     assert!(window["samples"].as_u64().unwrap() > 0, "{lag}");
+    // Relative to the stall itself, not to this machine's speed.
     assert!(
-        window["max_ms"].as_f64().unwrap() < 150.0,
+        window["max_ms"].as_f64().unwrap() * 2.0 < lag["max_ms"].as_f64().unwrap(),
         "the 400 ms stall came before the window: {lag}"
     );
     assert_eq!(
@@ -140,26 +141,27 @@ fn a_named_lag_window_leaves_out_the_stalls_before_it() {
 #[test]
 fn runtime_lag_is_large_when_a_handler_blocks_and_small_when_it_awaits() {
     let workload = sleeps_400ms();
-    for (variant, blocks) in [(Variant::BlockingInAsync, true), (Variant::Standard, false)] {
+    let mut lags = Vec::new();
+    for variant in [Variant::BlockingInAsync, Variant::Standard] {
         let server = start(style(Style::Async, variant), workload.clone());
         std::thread::sleep(Duration::from_millis(50));
         let mut connection = RawConnection::connect(server.addr());
         for _ in 0..2 {
             assert_eq!(connection.get("/io").status, 200);
         }
-        let lag = lag_max_ms(&server);
-        if blocks {
-            assert!(
-                lag >= 250.0,
-                "{variant:?}: max lag {lag} ms, the worker was blocked 400 ms"
-            );
-        } else {
-            assert!(
-                lag < 150.0,
-                "{variant:?}: max lag {lag} ms while only awaiting"
-            );
-        }
+        lags.push(lag_max_ms(&server));
     }
+    let (blocked, awaiting) = (lags[0], lags[1]);
+    // A worker blocked 400 ms lags at least most of that, whatever the machine; one
+    // that only awaits lags by its scheduling alone: compared with each other, not timed.
+    assert!(
+        blocked >= 250.0,
+        "max lag {blocked} ms, the worker was blocked 400 ms"
+    );
+    assert!(
+        awaiting * 2.0 < blocked,
+        "max lag {awaiting} ms while only awaiting, {blocked} ms while blocked"
+    );
     let blocking = start(
         style(Style::Blocking, Variant::Standard),
         WorkloadConfig::default(),
