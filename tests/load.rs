@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::targets::{Action, Target};
 use sync_async_bench::load::client::Connection;
@@ -160,15 +160,16 @@ fn slow_replies_are_counted_as_timeouts_not_dropped() {
 #[test]
 fn nothing_listening_is_a_prompt_clear_error() {
     let dead = common::dead_address();
-    let duration = Duration::from_secs(600);
-    let started = Instant::now();
-    let error =
-        load::run(&LoadConfig::closed(&format!("http://{dead}/"), 4, duration)).unwrap_err();
+    // NothingListening is the preflight's answer, given before any load starts: the
+    // kind of error is the behaviour (a run that started would end in connect errors).
+    let error = load::run(&LoadConfig::closed(
+        &format!("http://{dead}/"),
+        4,
+        Duration::from_secs(5),
+    ))
+    .unwrap_err();
     assert!(matches!(error, LoadError::NothingListening(_)), "{error}");
     assert!(error.to_string().contains("start the server"));
-    // A hang guard, not a speed bound: the refusal comes before the load, so the run
-    // never waits out its ten-minute duration.
-    assert!(started.elapsed() < duration / 2);
 }
 
 #[test]

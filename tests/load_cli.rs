@@ -203,17 +203,14 @@ fn strict_fails_a_run_the_generator_could_not_keep_on_schedule() {
 #[test]
 fn a_dead_target_fails_fast_with_a_hint() {
     let dead = common::dead_address();
-    let started = Instant::now();
-    let output = sabench(&["load", &format!("http://{dead}/"), "-c", "1", "-d", "600s"]);
+    // Refused by the preflight, before any load: the message is the behaviour.
+    let output = sabench(&["load", &format!("http://{dead}/"), "-c", "1", "-d", "5s"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("nothing is listening") && stderr.contains("sabench serve"),
         "{stderr}"
     );
-    // A hang guard, not a speed bound: refused before the load, never waiting out the
-    // ten-minute duration.
-    assert!(started.elapsed() < Duration::from_secs(300));
     let neither = sabench(&["load", &format!("http://{dead}/")]);
     assert!(String::from_utf8_lossy(&neither.stderr).contains("--rate R"));
 }
@@ -417,14 +414,14 @@ fn an_interrupted_run_over_several_processes_reports_and_leaves_none_behind() {
         .spawn()
         .unwrap();
     let children_file = format!("/proc/{0}/task/{0}/children", run.id());
-    let started = Instant::now();
+    // Until both generator processes are up, or the run ended (it is bounded itself).
     let children = loop {
         let pids: Vec<u32> = std::fs::read_to_string(&children_file)
             .unwrap_or_default()
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
             .collect();
-        if pids.len() == 2 || started.elapsed() > Duration::from_secs(10) {
+        if pids.len() == 2 || run.try_wait().unwrap().is_some() {
             break pids;
         }
         std::thread::sleep(Duration::from_millis(50));
