@@ -235,17 +235,8 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
                 style.variant.name()
             ));
         }
-        if style.in_service == Some(0) {
-            return unusable("styles: `in_service` must be at least 1".into());
-        }
         if style.stack_kib.is_some() && style.style != Style::Blocking {
             return unusable("styles: `stack_kib` applies to style \"blocking\"".into());
-        }
-        if style.stack_kib.is_some_and(|kib| kib < 16) {
-            return unusable("styles: `stack_kib` must be at least 16".into());
-        }
-        if style.open_files.is_some_and(|files| files < 16) {
-            return unusable("styles: `open_files` must be at least 16".into());
         }
         if let Some(bad) = style.db_pool.iter().find(|p| p.size().is_none()) {
             return unusable(format!(

@@ -303,6 +303,15 @@ connections = [4]
         assert!(said.contains("threads is 0: give 1 to 100000"), "{said}");
         let no_workers = MINIMAL.replace("style = \"async\"", "style = \"async\"\nworkers = [0]");
         assert!(error(&no_workers).to_string().contains("workers is 0"));
+        let small_stack =
+            MINIMAL.replace("style = \"async\"", "style = \"blocking\"\nstack_kib = 8");
+        assert!(error(&small_stack)
+            .to_string()
+            .contains("stack_kib is 8: give 16"));
+        let few_files = MINIMAL.replace("style = \"async\"", "style = \"async\"\nopen_files = 8");
+        assert!(error(&few_files)
+            .to_string()
+            .contains("open_files is 8: give at least 16"));
     }
 
     #[test]
