@@ -229,17 +229,7 @@ fn parse_upstream_url(text: &str) -> Result<String, String> {
             "{text:?} must start with http:// (e.g. http://127.0.0.1:9000)"
         ));
     }
-    let has_port = parts
-        .authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok() && !parts.authority.ends_with(']'));
-    let loopback = parts.host.eq_ignore_ascii_case("localhost")
-        || parts
-            .host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !(loopback && has_port) {
+    if !(parts.is_loopback() && parts.port_given) {
         return Err(format!(
             "{text:?} is not a loopback address with a port: the upstream must be http://127.0.0.1:PORT"
         ));

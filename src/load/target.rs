@@ -102,6 +102,7 @@ impl Target {
             port,
             authority,
             path,
+            ..
         } = parse_url(url).map_err(|reason| bad(&reason))?;
         let with_port = format!("{host}:{port}");
         let addr = match with_port.parse::<SocketAddr>() {
@@ -144,10 +145,24 @@ pub struct UrlParts {
     pub host: String,
     /// The port given, or the scheme's.
     pub port: u16,
+    /// Whether the URL gave the port.
+    pub port_given: bool,
     /// `host[:port]` as the URL gives it (the `Host` header).
     pub authority: String,
     /// The path and query (`/` when the URL has none).
     pub path: String,
+}
+
+impl UrlParts {
+    /// Whether the host is this machine: `localhost` or a loopback address.
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 /// Parses an `http://` or `https://` URL with `http::Uri`: the one URL parser of the
@@ -178,6 +193,7 @@ pub fn parse_url(url: &str) -> Result<UrlParts, String> {
         tls,
         host: host.to_string(),
         port: authority.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+        port_given: authority.port_u16().is_some(),
         authority: authority.as_str().to_string(),
         path: if path.is_empty() { "/".into() } else { path },
     })
