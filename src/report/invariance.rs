@@ -317,7 +317,7 @@ pub fn render(report: &InvarianceReport) -> String {
         format!("**Not shown invariant**: {untold} figures could not be told (see the table), none moved beyond its noise.")
     };
     let _ = writeln!(out, "{verdict}\n");
-    out.push_str("The scenario was measured as written, then once per change of the bench's own knobs (`window-x2`: the measured window doubled; `connections-x2`: the open-loop generator's connections doubled; `probe-connections-x2`: the probe's connections doubled). A figure **moved** when its range over the repetitions (a ratio: its 95 % interval) does not overlap its range as written and its median is more than 10 % away (runs a minute apart drift up to 7 % here).\n\n");
+    out.push_str("The scenario was measured as written, then once per change of the bench's own knobs (`window-x2`: the measured window doubled; `connections-x2`: the open-loop generator's connections doubled; `probe-connections-x2`: the probe's connections doubled). A figure **moved** when its range over the repetitions (a ratio: its 95 % interval) does not overlap its range as written and its median is more than 10 % away (runs a minute apart drift up to 7 % here). A changed run's capacity searches climb the same ladder of rates as written, starting one rung under the lowest capacity found as written.\n\n");
     for (label, id) in &report.runs {
         let _ = writeln!(out, "- {label}: run `{id}`");
     }

@@ -158,7 +158,7 @@ pub(super) fn run_cell(
         .and_then(|(_, root)| *root)
         .filter(|_| !searching)
         .map(|root| sampler::Sampler::tree(root, origin, SAMPLE_EVERY));
-    let probe = (!searching)
+    let probe = (!searching && cell.workload.probe)
         .then(|| start_probe(scenario, server.addr(), &base))
         .flatten();
     let mut slow = None;

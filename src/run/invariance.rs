@@ -4,6 +4,7 @@
 //! property of the styles, so a figure that moves with one describes the bench. The
 //! comparison itself is `report::invariance`, which reads the runs' folders alone.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
@@ -11,7 +12,7 @@ use anyhow::Context;
 
 use super::RunOptions;
 use crate::report::invariance::{self as compare, Variant};
-use crate::results::RunDir;
+use crate::results::{CellRecord, RunDir};
 use crate::scenario::{self, Scenario};
 
 /// A knob of the bench that no verdict may depend on.
@@ -105,6 +106,41 @@ fn narrow(changed: &mut Scenario) {
     }
 }
 
+/// Starts a changed run's saturation searches near what the run as written found: a
+/// style whose every repetition found a capacity starts one rung of the search's ladder
+/// under the highest rung at or below the lowest of them (a change that halves its
+/// capacity still finds it). The ladder is the same, so the search probes the same
+/// rates and bisects the same brackets, about half as many probes: this is what lets
+/// the reproduction measure its capacities again in its time budget.
+fn seed_searches(changed: &mut Scenario, as_written: &[CellRecord]) {
+    let shared = changed.load.saturate.clone();
+    for workload in &mut changed.workloads {
+        let name = workload.name();
+        let Some(mut search) = workload.saturate.clone().or_else(|| shared.clone()) else {
+            continue;
+        };
+        let mut lowest: BTreeMap<&str, Option<f64>> = BTreeMap::new();
+        for cell in as_written
+            .iter()
+            .filter(|c| c.workload == name && c.load_mode == "saturate")
+        {
+            let found = cell.target_rps.filter(|_| cell.valid);
+            let entry = lowest.entry(cell.variant.as_str()).or_insert(found);
+            *entry = match (*entry, found) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+        }
+        for (label, lowest) in lowest {
+            if let Some(capacity) = lowest {
+                let start = (search.rung_at_or_under(capacity) / 2.0).max(search.start_rps);
+                search.start_by_style.insert(label.to_string(), start);
+            }
+        }
+        workload.saturate = Some(search);
+    }
+}
+
 /// What an invariance check came to.
 pub struct InvarianceOutcome {
     /// Its folder: the runs, `invariance.md` and `invariance.json`.
@@ -142,10 +178,17 @@ pub fn run(options: &RunOptions, factors: &[Factor]) -> anyhow::Result<Invarianc
     // Written after every run, so the last write is the whole comparison.
     let mut invariant = false;
     let total = variants.len();
-    for (index, (label, scenario)) in variants.into_iter().enumerate() {
+    let mut as_written: Vec<CellRecord> = Vec::new();
+    for (index, (label, mut scenario)) in variants.into_iter().enumerate() {
         eprintln!("invariance {}/{total}: {label} ...", index + 1);
+        if index > 0 {
+            seed_searches(&mut scenario, &as_written);
+        }
         let outcome = super::run_loaded(scenario, &inner)
             .with_context(|| format!("the invariance check's run \"{label}\""))?;
+        if index == 0 {
+            as_written = outcome.dir.read_cells()?;
+        }
         measured.push(Variant {
             label,
             dir: outcome.dir,
@@ -219,6 +262,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("\"nope\" is not a workload"), "{error}");
+    }
+
+    #[test]
+    fn a_changed_runs_search_starts_a_rung_under_the_lowest_capacity_found() {
+        let base = scenario("name = \"s\"\nduration = \"1s\"\n[load]\nsaturate = { p95_slo = \"50ms\", start_rps = 200.0, max_rps = 102400.0 }\n[[workloads]]\nroute = \"io\"\n[[styles]]\nstyle = \"async\"\n[[styles]]\nstyle = \"blocking\"\nthreads = [8]\n");
+        let cell = |variant: &str, rate: Option<f64>, valid: bool| CellRecord {
+            workload: "io".into(),
+            variant: variant.into(),
+            load_mode: "saturate".into(),
+            target_rps: rate,
+            valid,
+            ..CellRecord::default()
+        };
+        let found = [
+            cell("async(workers=1)", Some(57600.0), true),
+            cell("async(workers=1)", Some(35200.0), true),
+            cell("blocking(pool=8)", Some(375.0), true),
+            cell("blocking(pool=8)", None, false),
+        ];
+        let mut changed = Factor::Window.apply(&base).unwrap();
+        seed_searches(&mut changed, &found);
+        let search = changed.workloads[0].saturate.as_ref().unwrap();
+        // 25,600 is the ladder's rung under 35,200; one rung lower leaves room to fall.
+        assert_eq!(search.start_for("async(workers=1)"), 12800.0);
+        // A repetition without a capacity gives no seed: the search starts as written.
+        assert_eq!(search.start_for("blocking(pool=8)"), 200.0);
+        let as_written = base.load.saturate.as_ref().unwrap();
+        assert_eq!(search.probe_duration, as_written.probe_duration * 2);
+        let mut low = Factor::Window.apply(&base).unwrap();
+        seed_searches(&mut low, &[cell("async(workers=1)", Some(300.0), true)]);
+        let search = low.workloads[0].saturate.as_ref().unwrap();
+        assert_eq!(
+            search.start_for("async(workers=1)"),
+            200.0,
+            "never under start_rps"
+        );
     }
 
     #[test]

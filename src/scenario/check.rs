@@ -109,6 +109,14 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
     if !(positive(load.held_rate) && positive(load.held_ramp)) {
         return unusable("[load] held_rate and held_ramp must be above 0".into());
     }
+    let searches = scenario
+        .workloads
+        .iter()
+        .filter_map(|w| w.saturate.as_ref())
+        .chain(load.saturate.as_ref());
+    if let Some(problem) = searches.clone().find_map(Saturate::problem) {
+        return unusable(problem);
+    }
     if !load.rates.iter().all(|r| positive(*r)) {
         return unusable("[load] rates must be above 0".into());
     }
@@ -122,7 +130,17 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
             plan::MAX_CELLS
         ));
     }
-    let mut ids: Vec<String> = plan::cells(scenario).into_iter().map(|c| c.id).collect();
+    let cells = plan::cells(scenario);
+    let labels: Vec<String> = cells.iter().map(|c| c.server.label()).collect();
+    if let Some(unknown) = searches
+        .flat_map(|s| s.start_by_style.keys())
+        .find(|label| !labels.contains(label))
+    {
+        return unusable(format!(
+            "saturate: start_by_style names {unknown:?}, which no cell runs (labels are as cells.csv writes them, e.g. \"async(workers=1)\")"
+        ));
+    }
+    let mut ids: Vec<String> = cells.into_iter().map(|c| c.id).collect();
     ids.sort_unstable();
     if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
         return unusable(format!(

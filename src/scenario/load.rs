@@ -1,6 +1,8 @@
 //! `[load]`: the load levels, the saturation search, slow clients, the probe, and
 //! what a recommendation optimizes.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// Load levels.
@@ -128,6 +130,60 @@ pub struct Saturate {
     /// the instances each style needs for `capacity_target_rps`.
     #[serde(default)]
     pub capacity_cost_per_instance: Option<f64>,
+    /// Where a style's search starts instead of `start_rps`, by its label as cells.csv
+    /// writes it (`start_by_style = { "async(workers=1)" = 1600.0 }`). Each is
+    /// `start_rps` times a power of two, so every search climbs the same ladder of rates
+    /// and bisects the same brackets: a later start skips probes, never moves the grid.
+    /// The invariance check sets it from the run as written.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub start_by_style: BTreeMap<String, f64>,
+}
+
+impl Saturate {
+    /// The search's first rate for the style labelled `label`.
+    pub fn start_for(&self, label: &str) -> f64 {
+        self.start_by_style
+            .get(label)
+            .copied()
+            .unwrap_or(self.start_rps)
+    }
+
+    /// The highest rung of the search's ladder (`start_rps` times a power of two, up to
+    /// `max_rps`) at or under `rate`; `start_rps` when `rate` is below it.
+    pub fn rung_at_or_under(&self, rate: f64) -> f64 {
+        let mut rung = self.start_rps;
+        while rung * 2.0 <= rate.min(self.max_rps) {
+            rung *= 2.0;
+        }
+        rung
+    }
+
+    /// What the scenario check refuses, naming the key.
+    pub fn problem(&self) -> Option<String> {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(self.start_rps) || !positive(self.max_rps) || self.max_rps < self.start_rps {
+            return Some(format!(
+                "saturate: start_rps ({}) and max_rps ({}) must be above 0, with max_rps at least start_rps",
+                self.start_rps, self.max_rps
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.max_error_rate) {
+            return Some("saturate: max_error_rate must be between 0 and 1".into());
+        }
+        if self.probe_duration.is_zero() {
+            return Some("saturate: probe_duration must be above 0".into());
+        }
+        self.start_by_style.iter().find_map(|(label, &start)| {
+            (self.rung_at_or_under(start) != start || start > self.max_rps).then(|| {
+                format!(
+                    "saturate: start_by_style {label:?} = {start} is not start_rps ({}) times a power of two up to max_rps ({}): the searches would probe different rates; try {}",
+                    self.start_rps,
+                    self.max_rps,
+                    self.rung_at_or_under(start)
+                )
+            })
+        })
+    }
 }
 
 /// `[recommendation]`: the objective a workload without a saturation search is judged

@@ -274,6 +274,55 @@ connections = [4]
     }
 
     #[test]
+    fn a_search_starts_on_its_own_ladder_or_is_refused() {
+        let search = |extra: &str| {
+            MINIMAL
+                .replace("style = \"async\"", "style = \"async\"\nworkers = [1]")
+                .replace(
+                    "connections = [4]",
+                    &format!("saturate = {{ p95_slo = \"50ms\", start_rps = 100.0, max_rps = 6400.0{extra} }}"),
+                )
+        };
+        let seeded = parse(
+            &search(", start_by_style = { \"async(workers=1)\" = 800.0 }"),
+            "s.toml",
+        )
+        .unwrap();
+        let cells = plan::cells(&seeded);
+        let plan::Level::Saturate { search: used, .. } = &cells[0].level else {
+            panic!("a saturation cell");
+        };
+        assert_eq!(used.start_rps, 800.0, "the style's own start");
+        assert_eq!(
+            seeded
+                .load
+                .saturate
+                .as_ref()
+                .unwrap()
+                .rung_at_or_under(1000.0),
+            800.0
+        );
+        let off_ladder = error(&search(
+            ", start_by_style = { \"async(workers=1)\" = 300.0 }",
+        ))
+        .to_string();
+        assert!(
+            off_ladder.contains("start_by_style \"async(workers=1)\" = 300")
+                && off_ladder.contains("try 200"),
+            "{off_ladder}"
+        );
+        let unknown = error(&search(
+            ", start_by_style = { \"async(workers=9)\" = 400.0 }",
+        ))
+        .to_string();
+        assert!(unknown.contains("which no cell runs"), "{unknown}");
+        let upside_down = error(&search("").replace("max_rps = 6400.0", "max_rps = 50.0"));
+        assert!(upside_down
+            .to_string()
+            .contains("max_rps at least start_rps"));
+    }
+
+    #[test]
     fn a_syntax_error_names_its_line() {
         let message = error("name = \"t\"\n[[styles]\n").to_string();
         assert!(message.starts_with("s.toml:2:"), "{message}");

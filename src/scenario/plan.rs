@@ -117,8 +117,13 @@ impl Level {
     /// connection beyond the pool would wait unserved for the whole cell (no real
     /// client keeps more connections to such a server than it has threads). The
     /// generator still queues what it cannot send, and that wait counts (open loop).
+    /// A search starts where its `start_by_style` says for this server, if it does.
     pub fn for_server(&self, server: &ServerPlan) -> Level {
         let mut level = self.clone();
+        if let Level::Saturate { search, .. } = &mut level {
+            search.start_rps = search.start_for(&server.label());
+            search.start_by_style.clear();
+        }
         let Some(style) = server.style() else {
             return level; // a target of the user's own gets the load as it is asked
         };

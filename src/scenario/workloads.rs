@@ -143,6 +143,12 @@ pub struct WorkloadSpec {
     /// more than 300.
     #[serde(default)]
     pub open_loop_connections: Option<u32>,
+    /// Whether `[load] probe` runs beside this workload's cells (default true). Off
+    /// where the probe would change what is measured, e.g. a memory comparison on a
+    /// blocking pool whose threads the probe's connections would take (a connection
+    /// holds its thread while it is open).
+    #[serde(default = "defaults::yes")]
+    pub probe: bool,
     /// Point lookups per request, one after another (db).
     #[serde(default = "defaults::one")]
     pub db_lookups: u32,
@@ -181,6 +187,7 @@ impl WorkloadSpec {
             saturate: None,
             held: None,
             open_loop_connections: None,
+            probe: true,
             db_lookups: defaults::one(),
             db_hold: defaults::latency(),
             db_fanout: defaults::fanout_calls(),
