@@ -3,16 +3,18 @@
 //! mock upstream, a load generator that corrects for coordinated omission, a scenario
 //! runner, reports (markdown, charts, HTML), before/after comparison and a claims check.
 //!
-//! Data flows one way: `cli` → `run` → `scenario`/`load`/`report` → `results`, and
+//! Data flows one way: `cli` → `run` → `load`/`report` → `results` → `scenario`, and
 //! `verify` → `server`/`upstream` → `workload`. `scenario` (the file and its plan of
-//! cells) is read by `run` and, as data, by `report`; it imports neither. Nothing below
-//! imports what is above it.
+//! cells) is read by `run`, and stored typed in a run's manifest by `results`, so
+//! `report` reads it as data from the run's folder; it imports none of them. Nothing
+//! below imports what is above it.
 
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod db;
 pub mod display;
+pub mod file_name;
 pub mod flags;
 pub mod fuzzing;
 pub mod histogram;

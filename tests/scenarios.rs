@@ -89,3 +89,39 @@ fn the_broken_twin_is_held_to_the_same_gate_as_ci() {
     assert_eq!(io(&ci.3), io(&twin.3), "the same workload and search");
     assert_eq!(ci.4, twin.4, "the same repetitions");
 }
+
+/// Every manifest under `results/`, however deep.
+fn committed_manifests(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            committed_manifests(&path, out);
+        } else if path.file_name().is_some_and(|n| n == "manifest.json") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_committed_run_reads_its_scenario_typed() {
+    let mut manifests = Vec::new();
+    committed_manifests(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
+        &mut manifests,
+    );
+    assert!(!manifests.is_empty());
+    for path in manifests {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let manifest: sync_async_bench::results::Manifest =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let scenario = manifest.scenario.typed();
+        assert!(
+            scenario.is_some_and(|s| s.name == manifest.scenario_name),
+            "{}: its scenario does not read as this build's",
+            path.display()
+        );
+        // Written back exactly as it was read: a report never rewrites what ran.
+        let again = serde_json::to_value(&manifest.scenario).unwrap();
+        assert_eq!(&again, manifest.scenario.recorded(), "{}", path.display());
+    }
+}

@@ -320,7 +320,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         .iter()
         .filter(|g| g.workload == workload)
         .collect();
-    let file = |kind: &str| format!("{kind}-{}", crate::results::slug(workload));
+    let file = |kind: &str| format!("{kind}-{}", crate::file_name::slug(workload));
     let x_log = |mode: &str, key: fn(&Group) -> f64| {
         let xs: Vec<f64> = groups
             .iter()

@@ -169,7 +169,7 @@ fn render(run: &RunData) -> anyhow::Result<String> {
         }
     }
     body.push_str("</table>\n");
-    let scenario = serde_json::to_string_pretty(&run.manifest.scenario)?;
+    let scenario = serde_json::to_string_pretty(run.manifest.scenario.recorded())?;
     let _ = writeln!(
         body,
         "<details><summary>Scenario as parsed</summary><pre>{}</pre></details>",

@@ -124,21 +124,13 @@ struct Named {
 /// Whether `run` measured `workload` (its scenario names it; "pipeline": it ran the
 /// batch pipeline). A changed run of the invariance check may measure only some.
 fn measured_in(run: &RunData, workload: &str) -> bool {
-    let scenario = &run.manifest.scenario;
-    if workload == "pipeline" {
-        return !scenario["pipeline"].is_null();
-    }
-    let Some(workloads) = scenario["workloads"].as_array() else {
+    let Some(scenario) = run.scenario() else {
         return true;
     };
-    workloads.iter().any(|w| {
-        let name = w["name"].as_str().map(str::to_string).or_else(|| {
-            w["route"]
-                .as_str()
-                .map(|r| r.trim_start_matches('/').to_string())
-        });
-        name.as_deref() == Some(workload)
-    })
+    if workload == "pipeline" {
+        return scenario.pipeline.is_some();
+    }
+    scenario.workloads.iter().any(|w| w.name() == workload)
 }
 
 /// The figures of one run, by name.
@@ -191,7 +183,7 @@ fn figures(run: &RunData) -> Vec<Named> {
 /// Repetitions of a workload's cells (the pipeline's batches for the pipeline).
 fn repetitions_of(run: &RunData, workload: &str) -> usize {
     if workload == "pipeline" {
-        return run.manifest.scenario["repetitions"].as_u64().unwrap_or(1) as usize;
+        return run.scenario().map_or(1, |s| s.repetitions as usize);
     }
     run.groups
         .iter()

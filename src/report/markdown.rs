@@ -45,11 +45,7 @@ pub fn header(run: &RunData) -> String {
     let m = &run.manifest;
     let mut out = String::new();
     let _ = writeln!(out, "# {} — run `{}`\n", m.scenario_name, m.run_id);
-    let description = m
-        .scenario
-        .get("description")
-        .and_then(|d| d.as_str())
-        .unwrap_or("");
+    let description = run.scenario().map_or("", |s| s.description.as_str());
     if !description.is_empty() {
         let _ = writeln!(out, "{description}\n");
     }
@@ -100,12 +96,8 @@ pub fn render(run: &RunData) -> String {
     if !run.pipeline.is_empty() {
         out.push_str("## Batch pipeline\n\n");
         let options = run
-            .manifest
-            .scenario
-            .get("pipeline")
-            .and_then(|p| {
-                serde_json::from_value::<crate::pipeline::PipelineOptions>(p.clone()).ok()
-            })
+            .scenario()
+            .and_then(|s| s.pipeline.clone())
             .unwrap_or_default();
         out.push_str(&super::pipeline::render(&options, &run.pipeline));
         out.push('\n');
@@ -173,15 +165,8 @@ fn measurement_notes(run: &RunData) -> String {
 /// The scenario's thresholds and the cells that failed them; empty when it has none.
 fn thresholds_section(run: &RunData) -> String {
     let checks: Vec<String> = run
-        .manifest
-        .scenario
-        .get("thresholds")
-        .and_then(|t| t.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect()
-        })
+        .scenario()
+        .map(|s| s.thresholds.clone())
         .unwrap_or_default();
     if checks.is_empty() {
         return String::new();
@@ -524,12 +509,11 @@ fn capacity_table(run: &RunData) -> String {
     );
     for g in saturated {
         let search = run.search(&g.workload);
-        let field = |key: &str| search.and_then(|s| s.get(key));
-        let target = field("capacity_target_rps")
-            .and_then(|v| v.as_f64())
-            .unwrap_or(10_000.0);
-        let slo = field("p95_slo").and_then(|v| v.as_str()).unwrap_or("?");
-        let errors = field("max_error_rate").and_then(|v| v.as_f64());
+        let target = search.map_or(10_000.0, |s| s.capacity_target_rps);
+        let slo = search.map_or("?".into(), |s| {
+            humantime::format_duration(s.p95_slo).to_string()
+        });
+        let errors = search.map(|s| s.max_error_rate);
         let rate = g.target_rps.filter(|r| *r > 0.0);
         let instances = rate.map_or("—".into(), |r| format!("{:.0}", (target / r).ceil()));
         let cap = g.rate_cap_rps;

@@ -93,7 +93,7 @@ impl MechanismChart {
             return None;
         }
         Some(Self {
-            file: format!("mechanism-{}", crate::results::slug(workload)),
+            file: format!("mechanism-{}", crate::file_name::slug(workload)),
             title: format!("{workload}: outcome and mechanism"),
             outcome,
             bars,

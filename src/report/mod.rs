@@ -53,22 +53,21 @@ impl RunData {
         levels
     }
 
+    /// The scenario the run measured, typed (None: an older run whose scenario no
+    /// longer reads as one).
+    pub fn scenario(&self) -> Option<&crate::scenario::Scenario> {
+        self.manifest.scenario.typed()
+    }
+
     /// The saturation search a workload ran: its own, or the scenario's `[load]` one.
-    pub fn search(&self, workload: &str) -> Option<&serde_json::Value> {
-        let scenario = &self.manifest.scenario;
+    pub fn search(&self, workload: &str) -> Option<&crate::scenario::Saturate> {
+        let scenario = self.scenario()?;
         scenario
-            .get("workloads")
-            .and_then(|w| w.as_array())
-            .and_then(|all| {
-                all.iter().find(|w| {
-                    let name = w.get("name").and_then(|n| n.as_str());
-                    let route = w.get("route").and_then(|r| r.as_str());
-                    name.or(route) == Some(workload)
-                })
-            })
-            .and_then(|w| w.get("saturate"))
-            .filter(|s| !s.is_null())
-            .or_else(|| scenario.pointer("/load/saturate"))
+            .workloads
+            .iter()
+            .find(|w| w.name() == workload)
+            .and_then(|w| w.saturate.as_ref())
+            .or(scenario.load.saturate.as_ref())
     }
 
     /// Reads a run folder.
@@ -95,11 +94,7 @@ impl RunData {
 
     /// The scenario's wrong-versus-right pairs.
     pub fn pairs(&self) -> Vec<crate::pair::Pair> {
-        self.manifest
-            .scenario
-            .get("pairs")
-            .and_then(|p| serde_json::from_value(p.clone()).ok())
-            .unwrap_or_default()
+        self.scenario().map(|s| s.pairs.clone()).unwrap_or_default()
     }
 
     /// Workload names in the order they ran (slowloris cells have their own section).

@@ -14,7 +14,6 @@ use super::compare::{judge, Verdict};
 use super::RunData;
 use crate::display::{figure, percent};
 use crate::results::CellRecord;
-use crate::scenario::{RecommendationSpec, Saturate};
 
 /// What a style must meet to count.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,9 +38,7 @@ impl Objective {
             .groups
             .iter()
             .any(|g| g.workload == workload && g.load_mode == "saturate");
-        let search = run
-            .search(workload)
-            .and_then(|s| serde_json::from_value::<Saturate>(s.clone()).ok());
+        let search = run.search(workload);
         if let Some(search) = search.filter(|_| saturated) {
             return Some(Self {
                 p95_ms: search.p95_slo.as_secs_f64() * 1000.0,
@@ -51,8 +48,7 @@ impl Objective {
                 capacity: true,
             });
         }
-        let spec: RecommendationSpec =
-            serde_json::from_value(run.manifest.scenario.get("recommendation")?.clone()).ok()?;
+        let spec = run.scenario()?.recommendation.as_ref()?;
         Some(Self {
             p95_ms: spec.p95_slo.as_secs_f64() * 1000.0,
             max_error_rate: spec.max_error_rate,

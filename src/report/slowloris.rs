@@ -56,12 +56,8 @@ pub fn section(run: &RunData) -> String {
     };
     let slo_ms = first.slo_ms.unwrap_or(f64::NAN);
     let window_s = run
-        .manifest
-        .scenario
-        .get("duration")
-        .and_then(|d| d.as_str())
-        .and_then(|d| humantime::parse_duration(d).ok())
-        .map_or(f64::NAN, |d| d.as_secs_f64().ceil());
+        .scenario()
+        .map_or(f64::NAN, |s| s.duration.as_secs_f64().ceil());
     let mut out = format!(
         "## Slow clients (slowloris)\n\n\
          A light probe ({:.0} req/s on `/null`, on connections opened after the slow clients) while S slow clients hold connections whose request heads never end \

@@ -261,24 +261,6 @@ pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<V
         .collect()
 }
 
-/// Keeps letters, digits, `-` and `_`; anything else becomes `-`.
-pub fn slug(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while out.contains("--") {
-        out = out.replace("--", "-");
-    }
-    out.trim_matches('-').to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::Scenario;
+
 /// Describes a run directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -12,7 +14,7 @@ pub struct Manifest {
     /// The scenario file it came from.
     pub scenario_file: String,
     /// The scenario as parsed (every default filled in).
-    pub scenario: serde_json::Value,
+    pub scenario: StoredScenario,
     /// `git describe --always --dirty` of the source tree, if known.
     pub git_revision: String,
     /// `rustc --version`.
@@ -49,6 +51,57 @@ pub struct Manifest {
     /// claims (None: no gate, or an older run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_ceiling: Option<super::ceiling::GeneratorCeiling>,
+}
+
+/// The scenario a run measured, as its manifest records it: the JSON as written, and
+/// the same read as this build's typed [`Scenario`] (every run this build writes reads
+/// back; an older run whose shape no longer does keeps its JSON, and a report shows
+/// what it can of it). Written back exactly as it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredScenario {
+    recorded: serde_json::Value,
+    typed: Option<Box<Scenario>>,
+}
+
+impl StoredScenario {
+    /// The scenario, typed; None for an older run whose scenario no longer reads.
+    pub fn typed(&self) -> Option<&Scenario> {
+        self.typed.as_deref()
+    }
+
+    /// The scenario as the manifest recorded it.
+    pub fn recorded(&self) -> &serde_json::Value {
+        &self.recorded
+    }
+
+    /// Reads a manifest's scenario.
+    pub fn from_recorded(recorded: serde_json::Value) -> Self {
+        let typed = serde_json::from_value(recorded.clone()).ok().map(Box::new);
+        Self { recorded, typed }
+    }
+}
+
+impl TryFrom<&Scenario> for StoredScenario {
+    type Error = serde_json::Error;
+
+    fn try_from(scenario: &Scenario) -> Result<Self, Self::Error> {
+        Ok(Self {
+            recorded: serde_json::to_value(scenario)?,
+            typed: Some(Box::new(scenario.clone())),
+        })
+    }
+}
+
+impl Serialize for StoredScenario {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.recorded.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredScenario {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(deserializer).map(Self::from_recorded)
+    }
 }
 
 /// What a run records of a server of the user's own.
@@ -174,4 +227,31 @@ impl MachineFacts {
 /// The current time as RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_reads_typed_and_an_older_shape_keeps_its_json() {
+        let scenario = crate::scenario::parse(
+            "name = \"t\"\n[[styles]]\nstyle = \"async\"\n[[workloads]]\nroute = \"null\"\n[load]\nconnections = [4]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let stored = StoredScenario::try_from(&scenario).unwrap();
+        let read: StoredScenario =
+            serde_json::from_value(serde_json::to_value(&stored).unwrap()).unwrap();
+        assert_eq!(read.typed(), Some(&scenario));
+        let mut older = stored.recorded().clone();
+        older["a_key_since_removed"] = serde_json::json!(1);
+        let read: StoredScenario = serde_json::from_value(older.clone()).unwrap();
+        assert!(read.typed().is_none());
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            older,
+            "kept as recorded"
+        );
+    }
 }

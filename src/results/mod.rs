@@ -17,5 +17,5 @@ pub mod layout;
 pub mod manifest;
 
 pub use cell::{CellRecord, ServerSample};
-pub use layout::{slug, RunDir};
-pub use manifest::{DatabaseInfo, Manifest, PgbenchRun};
+pub use layout::RunDir;
+pub use manifest::{DatabaseInfo, Manifest, PgbenchRun, StoredScenario};

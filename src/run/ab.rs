@@ -93,7 +93,7 @@ pub fn run(options: &RunOptions, ab: &AbOptions) -> anyhow::Result<AbOutcome> {
     );
     let root = RunDir::create_folder_of_runs(
         &options.out,
-        &crate::results::slug(&format!("{}-ab", scenario.name)),
+        &crate::file_name::slug(&format!("{}-ab", scenario.name)),
     )?;
     let before_dir = RunDir::create_new(&root, "before")?;
     let after_dir = RunDir::create_new(&root, "after")?;

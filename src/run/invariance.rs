@@ -159,7 +159,7 @@ pub fn run(options: &RunOptions, factors: &[Factor]) -> anyhow::Result<Invarianc
     let base = scenario::load(&options.scenario)?;
     let root = RunDir::create_folder_of_runs(
         &options.out,
-        &crate::results::slug(&format!("{}-invariance", base.name)),
+        &crate::file_name::slug(&format!("{}-invariance", base.name)),
     )?;
     let inner = RunOptions {
         out: root.clone(),

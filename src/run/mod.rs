@@ -33,7 +33,7 @@ use anyhow::Context;
 
 pub use crate::flags::flag_value;
 use crate::results::manifest::{now_rfc3339, MachineFacts};
-use crate::results::{Manifest, RunDir};
+use crate::results::{Manifest, RunDir, StoredScenario};
 use crate::scenario::plan::CellPlan;
 use crate::scenario::{self, plan, Scenario};
 use cell::{run_cell, CellContext};
@@ -106,7 +106,7 @@ pub fn run_loaded(scenario: Scenario, options: &RunOptions) -> anyhow::Result<Ru
         .unwrap_or(0);
     crate::load::check_file_descriptors(most as usize)
         .with_context(|| format!("{}: its largest level", options.scenario.display()))?;
-    let dir = RunDir::create_new(&options.out, &crate::results::slug(&scenario.name))?;
+    let dir = RunDir::create_new(&options.out, &crate::file_name::slug(&scenario.name))?;
     let mut manifest = new_manifest(&scenario, options, &dir, cells.len(), None)?;
     dir.write_manifest(&manifest)?;
     measure_ceiling(&scenario, &dir, options, &mut manifest)?;
@@ -184,7 +184,7 @@ pub(super) fn new_manifest(
         run_id: dir.id(),
         scenario_name: scenario.name.clone(),
         scenario_file: options.scenario.display().to_string(),
-        scenario: serde_json::to_value(scenario)?,
+        scenario: StoredScenario::try_from(scenario)?,
         git_revision: revision.unwrap_or(facts.git_revision),
         rustc: facts.rustc,
         cpu_model: facts.cpu_model,

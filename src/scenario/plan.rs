@@ -2,7 +2,7 @@
 //! repetition, ordered so the styles of one level run back to back (their ratios are
 //! then measured close together in time).
 
-use crate::results::slug;
+use crate::file_name::slug;
 use crate::server::StyleConfig;
 
 use super::{Saturate, Scenario, SlowlorisSpec, StyleSpec, TargetSpec, WorkloadSpec};
