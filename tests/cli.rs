@@ -60,7 +60,7 @@ fn ab_refuses_a_missing_build_and_too_few_pairs_with_a_reason() {
 
 #[test]
 fn bad_flags_are_refused_with_a_reason() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["serve", "--style", "async", "--bind", "0.0.0.0"],
             "not a loopback address",
@@ -82,6 +82,14 @@ fn bad_flags_are_refused_with_a_reason() {
         (
             &["serve", "--style", "async", "--threads", "8"],
             "applies to --style blocking",
+        ),
+        (
+            &["serve", "--style", "hybrid", "--rayon-threads", "4"],
+            "--rayon-threads applies to --style hybrid with offload rayon",
+        ),
+        (
+            &["serve", "--style", "blocking", "--variant", "limited"],
+            "it applies to async or hybrid",
         ),
     ];
     for (args, expected) in cases {

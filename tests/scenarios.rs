@@ -125,3 +125,62 @@ fn every_committed_run_reads_its_scenario_typed() {
         assert_eq!(&again, manifest.scenario.recorded(), "{}", path.display());
     }
 }
+
+/// The knobs `sabench serve` has for a style and a scenario's `[[styles]]` does not,
+/// each with why (everything else must be spelled the same in both).
+const SERVE_ONLY: [&str; 1] = [
+    "no_lag_probe", // only to measure what the probe costs, by hand
+];
+/// `[[styles]]` keys that are not a server's knobs.
+const SCENARIO_ONLY: [&str; 2] = ["only", "port"];
+
+#[test]
+fn a_scenario_and_serve_spell_every_style_knob_the_same() {
+    use clap::CommandFactory;
+    let cli = sync_async_bench::cli::Cli::command();
+    let serve = cli.find_subcommand("serve").expect("a serve command");
+    let flags: Vec<String> = serve
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .map(|long| long.replace('-', "_"))
+        .collect();
+    let text = "name = \"t\"\n[[styles]]\nstyle = \"async\"\n[[workloads]]\nroute = \"null\"\n[load]\nconnections = [4]\n";
+    let scenario = scenario::parse(text, "t.toml").unwrap();
+    let keys: Vec<String> = serde_json::to_value(&scenario.styles[0])
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    for key in keys.iter().filter(|k| !SCENARIO_ONLY.contains(&k.as_str())) {
+        assert!(
+            flags.contains(key),
+            "[[styles]] {key} has no `serve --{}`",
+            key.replace('_', "-")
+        );
+    }
+    // serve's style knobs are the ones its help lists before the workload's and limits'.
+    let style_flags = [
+        "threads",
+        "thread_per_connection",
+        "workers",
+        "offload",
+        "rayon_threads",
+        "variant",
+        "in_service",
+        "cpu_hog",
+        "db_pool",
+        "stack_kib",
+        "open_files",
+        "no_lag_probe",
+    ];
+    for flag in style_flags.iter().filter(|f| !SERVE_ONLY.contains(f)) {
+        assert!(flags.contains(&flag.to_string()), "serve has no --{flag}");
+        assert!(
+            keys.contains(&flag.to_string()),
+            "serve --{} has no [[styles]] key",
+            flag.replace('_', "-")
+        );
+    }
+}

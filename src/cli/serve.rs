@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::server::{self, Offload, ServerConfig, Style, StyleConfig, Variant};
+use crate::server::{self, GivenKnobs, Offload, ServerConfig, Style, StyleConfig, Variant};
 use crate::sys::shutdown::Shutdown;
 use crate::upstream::{self, Distribution, UpstreamConfig};
 use crate::workload::{CpuSpec, DbSpec, FanoutPolicy, FanoutSpec, IoMode, IoSpec, WorkloadConfig};
@@ -260,78 +260,56 @@ pub(super) fn parse_fraction(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Builds the style's knobs, refusing knobs that belong to another style.
+/// Builds the style's knobs, refusing knobs that belong to another style (the
+/// server's one rule, `StyleConfig::misplaced`) and values out of range (`check`).
 fn style_config(args: &ServeArgs) -> anyhow::Result<StyleConfig> {
-    let mut config = StyleConfig::new(args.style);
-    let misplaced = |flag: &str, styles: &str| {
-        anyhow::anyhow!(
-            "{flag} applies to --style {styles}, not --style {}",
-            crate::run::flag_value(&args.style)
-        )
+    let defaults = StyleConfig::new(args.style);
+    let config = StyleConfig {
+        threads: args.threads.map_or(defaults.threads, |n| n as usize),
+        thread_per_connection: args.thread_per_connection,
+        workers: args.workers.map_or(defaults.workers, |n| n as usize),
+        offload: args.offload.unwrap_or(defaults.offload),
+        rayon_threads: args
+            .rayon_threads
+            .map_or(defaults.rayon_threads, |n| n as usize),
+        variant: args.variant,
+        in_service: args.in_service.map_or(defaults.in_service, |n| n as usize),
+        cpu_hog: args.cpu_hog,
+        lag_probe: !args.no_lag_probe,
+        db_pool: args.db_pool,
+        stack_kib: args.stack_kib.map(|kib| kib as usize),
+        open_files: args.open_files,
+        ..defaults
     };
-    let is_blocking = args.style == Style::Blocking;
-    if let Some(threads) = args.threads {
-        if !is_blocking {
-            return Err(misplaced("--threads", "blocking"));
+    let given = GivenKnobs {
+        threads: args.threads.is_some(),
+        thread_per_connection: args.thread_per_connection,
+        workers: args.workers.is_some(),
+        offload: args.offload.is_some(),
+        rayon_threads: args.rayon_threads.is_some(),
+        in_service: args.in_service.is_some(),
+        stack_kib: args.stack_kib.is_some(),
+        no_lag_probe: args.no_lag_probe,
+    };
+    let style = crate::run::flag_value(&args.style);
+    if let Some(wrong) = config.misplaced(&given) {
+        let tpc = if args.thread_per_connection {
+            " --thread-per-connection"
+        } else {
+            ""
+        };
+        if wrong.knob == "variant" {
+            bail!(
+                "--variant {} does not apply to --style {style}{tpc}: it applies to {}",
+                args.variant.name(),
+                wrong.applies_to
+            );
         }
-        config.threads = threads as usize;
-    }
-    if args.thread_per_connection && !is_blocking {
-        return Err(misplaced("--thread-per-connection", "blocking"));
-    }
-    config.thread_per_connection = args.thread_per_connection;
-    if let Some(workers) = args.workers {
-        if is_blocking {
-            return Err(misplaced("--workers", "async or hybrid"));
-        }
-        config.workers = workers as usize;
-    }
-    if let Some(offload) = args.offload {
-        if args.style != Style::Hybrid {
-            return Err(misplaced("--offload", "hybrid"));
-        }
-        config.offload = offload;
-    }
-    if !args.variant.fits(args.style, config.thread_per_connection) {
         bail!(
-            "--variant {} does not apply to --style {}{}",
-            args.variant.name(),
-            crate::run::flag_value(&args.style),
-            if config.thread_per_connection {
-                " --thread-per-connection"
-            } else {
-                ""
-            }
+            "--{} applies to --style {}, not --style {style}",
+            wrong.knob.replace('_', "-"),
+            wrong.applies_to
         );
-    }
-    config.variant = args.variant;
-    if let Some(in_service) = args.in_service {
-        if !config.admits() {
-            return Err(misplaced(
-                "--in-service",
-                "async or hybrid with --variant limited or bounded-queue",
-            ));
-        }
-        config.in_service = in_service as usize;
-    }
-    config.cpu_hog = args.cpu_hog;
-    config.db_pool = args.db_pool;
-    config.open_files = args.open_files;
-    if let Some(kib) = args.stack_kib {
-        if !is_blocking {
-            return Err(misplaced("--stack-kib", "blocking"));
-        }
-        config.stack_kib = Some(kib as usize);
-    }
-    if args.no_lag_probe && is_blocking {
-        return Err(misplaced("--no-lag-probe", "async or hybrid"));
-    }
-    config.lag_probe = !args.no_lag_probe;
-    if let Some(threads) = args.rayon_threads {
-        if config.offload != Offload::Rayon {
-            return Err(misplaced("--rayon-threads", "hybrid --offload rayon"));
-        }
-        config.rayon_threads = threads as usize;
     }
     config
         .check()

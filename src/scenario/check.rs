@@ -227,46 +227,35 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
         }
     }
     for style in &scenario.styles {
-        let blocking = style.style == Style::Blocking;
-        if !blocking && (!style.threads.is_empty() || style.thread_per_connection) {
-            return unusable(format!("styles: `threads` and `thread_per_connection` apply to style \"blocking\", not {:?}", style.style));
-        }
-        if blocking && !style.workers.is_empty() {
-            return unusable("styles: `workers` applies to async and hybrid, not blocking".into());
-        }
-        if !style.variant.fits(style.style, style.thread_per_connection) {
+        let given = crate::server::GivenKnobs {
+            threads: !style.threads.is_empty(),
+            thread_per_connection: style.thread_per_connection,
+            workers: !style.workers.is_empty(),
+            offload: style.offload.is_some(),
+            rayon_threads: style.rayon_threads.is_some(),
+            in_service: style.in_service.is_some(),
+            stack_kib: style.stack_kib.is_some(),
+            no_lag_probe: false,
+        };
+        // The server's own rule for which style a knob belongs to, on every variant.
+        if let Some(wrong) = style.variants().iter().find_map(|c| c.misplaced(&given)) {
+            let style_name = crate::flags::flag_value(&style.style);
+            if wrong.knob == "variant" {
+                return unusable(format!(
+                    "styles: variant \"{}\" does not apply to style \"{style_name}\": it applies to {}",
+                    style.variant.name(),
+                    wrong.applies_to
+                ));
+            }
             return unusable(format!(
-                "styles: variant \"{}\" does not apply to style {:?}",
-                style.variant.name(),
-                style.style
+                "styles: `{}` applies to style {}, not \"{style_name}\"",
+                wrong.knob, wrong.applies_to
             ));
-        }
-        let admits = StyleConfig {
-            variant: style.variant,
-            ..StyleConfig::new(style.style)
-        }
-        .admits();
-        if style.in_service.is_some() && !admits {
-            return unusable(format!(
-                "styles: `in_service` applies to async or hybrid with variant limited or bounded-queue, not {} {}",
-                crate::flags::flag_value(&style.style),
-                style.variant.name()
-            ));
-        }
-        if style.stack_kib.is_some() && style.style != Style::Blocking {
-            return unusable("styles: `stack_kib` applies to style \"blocking\"".into());
         }
         if let Some(bad) = style.db_pool.iter().find(|p| p.size().is_none()) {
             return unusable(format!(
                 "styles: `db_pool` value {bad:?} is not a pool size: give a number of connections (at least 1) or \"unbounded\""
             ));
-        }
-        if style.style != Style::Hybrid
-            && (style.offload.is_some() || style.rayon_threads.is_some())
-        {
-            return unusable(
-                "styles: `offload` and `rayon_threads` apply to style \"hybrid\"".into(),
-            );
         }
         // The server's own rule for each knob's value, on every variant it expands to.
         for config in style.variants() {

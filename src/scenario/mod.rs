@@ -335,7 +335,7 @@ connections = [4]
         let misplaced = MINIMAL.replace("style = \"async\"", "style = \"async\"\nthreads = [8]");
         assert!(error(&misplaced)
             .to_string()
-            .contains("apply to style \"blocking\""));
+            .contains("`threads` applies to style blocking, not \"async\""));
         let missing = MINIMAL.replace("name = \"t\"", "");
         assert!(
             error(&missing).to_string().contains("name"),

@@ -110,6 +110,17 @@ impl Variant {
         out
     }
 
+    /// The styles it makes sense for, in words.
+    pub fn styles(self) -> &'static str {
+        match self {
+            Variant::BlockingInAsync | Variant::BlockingInSpawnBlocking | Variant::Limited => {
+                "async or hybrid"
+            }
+            Variant::BoundedQueue => "async, hybrid or a blocking pool",
+            _ => "every style",
+        }
+    }
+
     /// Whether it makes sense for `style`.
     pub fn fits(self, style: Style, thread_per_connection: bool) -> bool {
         match self {
@@ -176,6 +187,37 @@ pub struct StyleConfig {
     pub open_files: Option<u64>,
 }
 
+/// Which of a style's knobs a command line or a scenario entry set (rather than left
+/// to the style's default), for [`StyleConfig::misplaced`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GivenKnobs {
+    /// A pool size.
+    pub threads: bool,
+    /// A thread per connection.
+    pub thread_per_connection: bool,
+    /// A tokio worker count.
+    pub workers: bool,
+    /// Where CPU work goes.
+    pub offload: bool,
+    /// A rayon pool size.
+    pub rayon_threads: bool,
+    /// Requests in service.
+    pub in_service: bool,
+    /// A thread stack size.
+    pub stack_kib: bool,
+    /// The runtime-lag probe turned off.
+    pub no_lag_probe: bool,
+}
+
+/// A knob set for a style that has no use for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Misplaced {
+    /// The knob, as a scenario names it (`sabench serve` spells it `--in-service`).
+    pub knob: &'static str,
+    /// The styles it applies to, e.g. `async or hybrid`.
+    pub applies_to: &'static str,
+}
+
 impl StyleConfig {
     /// The defaults for `style`: 64 pool threads, and one worker or rayon thread per core.
     pub fn new(style: Style) -> Self {
@@ -195,6 +237,49 @@ impl StyleConfig {
             stack_kib: None,
             open_files: None,
         }
+    }
+
+    /// The one rule for which style each knob belongs to, used by `sabench serve` and
+    /// by a scenario's check: the first knob `given` sets that this style (with its
+    /// variant, pool mode and offload) has no use for, and the styles it applies to.
+    pub fn misplaced(&self, given: &GivenKnobs) -> Option<Misplaced> {
+        let blocking = self.style == Style::Blocking;
+        let hybrid = self.style == Style::Hybrid;
+        let rules: [(bool, &'static str, &'static str); 9] = [
+            (given.threads && !blocking, "threads", "blocking"),
+            (
+                given.thread_per_connection && !blocking,
+                "thread_per_connection",
+                "blocking",
+            ),
+            (given.workers && blocking, "workers", "async or hybrid"),
+            (given.offload && !hybrid, "offload", "hybrid"),
+            (
+                given.rayon_threads && !(hybrid && self.offload == Offload::Rayon),
+                "rayon_threads",
+                "hybrid with offload rayon",
+            ),
+            (
+                given.in_service && !self.admits(),
+                "in_service",
+                "async or hybrid with variant limited or bounded-queue",
+            ),
+            (given.stack_kib && !blocking, "stack_kib", "blocking"),
+            (
+                given.no_lag_probe && blocking,
+                "no_lag_probe",
+                "async or hybrid",
+            ),
+            (
+                !self.variant.fits(self.style, self.thread_per_connection),
+                "variant",
+                self.variant.styles(),
+            ),
+        ];
+        rules
+            .into_iter()
+            .find(|(wrong, _, _)| *wrong)
+            .map(|(_, knob, applies_to)| Misplaced { knob, applies_to })
     }
 
     /// The one rule for every knob's value, used by `sabench serve` and by a scenario's
@@ -229,13 +314,6 @@ impl StyleConfig {
         }
         if self.db_pool == Some(0) {
             return Err("db_pool is 0: give at least 1 connection, or unbounded".into());
-        }
-        if !self.variant.fits(self.style, self.thread_per_connection) {
-            return Err(format!(
-                "variant {} does not apply to style {}",
-                self.variant.name(),
-                crate::flags::flag_value(&self.style)
-            ));
         }
         Ok(())
     }
@@ -413,4 +491,122 @@ pub fn spawn(config: ServerConfig) -> std::io::Result<Running> {
     Running::spawn_ephemeral(&name, move |listener, shutdown| {
         serve(listener, config, shutdown)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_knob_given_to_a_style_without_a_use_for_it_is_named_with_where_it_belongs() {
+        let misplaced = |style: Style, variant: Variant, given: GivenKnobs| {
+            StyleConfig {
+                variant,
+                ..StyleConfig::new(style)
+            }
+            .misplaced(&given)
+            .map(|m| (m.knob, m.applies_to))
+        };
+        let none = GivenKnobs::default();
+        let cases = [
+            (
+                Style::Async,
+                Variant::Standard,
+                GivenKnobs {
+                    threads: true,
+                    ..none
+                },
+                Some(("threads", "blocking")),
+            ),
+            (
+                Style::Blocking,
+                Variant::Standard,
+                GivenKnobs {
+                    workers: true,
+                    ..none
+                },
+                Some(("workers", "async or hybrid")),
+            ),
+            (
+                Style::Async,
+                Variant::Standard,
+                GivenKnobs {
+                    offload: true,
+                    ..none
+                },
+                Some(("offload", "hybrid")),
+            ),
+            (
+                Style::Hybrid,
+                Variant::Standard,
+                GivenKnobs {
+                    rayon_threads: true,
+                    ..none
+                },
+                Some(("rayon_threads", "hybrid with offload rayon")),
+            ),
+            (
+                Style::Async,
+                Variant::Standard,
+                GivenKnobs {
+                    in_service: true,
+                    ..none
+                },
+                Some((
+                    "in_service",
+                    "async or hybrid with variant limited or bounded-queue",
+                )),
+            ),
+            (
+                Style::Async,
+                Variant::Limited,
+                GivenKnobs {
+                    in_service: true,
+                    ..none
+                },
+                None,
+            ),
+            (
+                Style::Hybrid,
+                Variant::Standard,
+                GivenKnobs {
+                    stack_kib: true,
+                    ..none
+                },
+                Some(("stack_kib", "blocking")),
+            ),
+            (
+                Style::Blocking,
+                Variant::Standard,
+                GivenKnobs {
+                    no_lag_probe: true,
+                    ..none
+                },
+                Some(("no_lag_probe", "async or hybrid")),
+            ),
+            (
+                Style::Blocking,
+                Variant::BlockingInAsync,
+                none,
+                Some(("variant", "async or hybrid")),
+            ),
+            (
+                Style::Blocking,
+                Variant::Standard,
+                GivenKnobs {
+                    threads: true,
+                    stack_kib: true,
+                    ..none
+                },
+                None,
+            ),
+        ];
+        for (style, variant, given, expected) in cases {
+            assert_eq!(
+                misplaced(style, variant, given),
+                expected,
+                "{style:?} {variant:?} {given:?}"
+            );
+        }
+    }
 }
