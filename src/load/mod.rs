@@ -30,6 +30,7 @@ pub mod split;
 pub mod target;
 pub mod threshold;
 pub mod tls;
+mod workers;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -286,19 +287,19 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         .threads
         .clamp(1, config.connections.div_ceil(processes));
     let workers = threads * processes;
-    let (sender, receiver) = mpsc::channel();
     let (collected, generator_rss_mib) = if processes == 1 {
         let plan = Arc::new(Plan::new(config, &target, Instant::now(), tls)?);
         let measure_start = plan.measure_start;
-        let handles = spawn_workers(&plan, 0..threads, workers, &sender)?;
-        drop(sender);
-        let mut collected = collector::collect(receiver, workers, hlog, config, measure_start)?;
-        collected.thread_panics(join_workers(handles)?);
+        let (mut collected, panics) = workers::run(&plan, 0..threads, workers, |messages| {
+            collector::collect(messages, workers, hlog, config, measure_start)
+        })?;
+        collected.thread_panics(panics);
         if let Some(path) = &config.send_log {
             write_send_log(path, &mut collected.sends)?;
         }
         (collected, peak_rss_mib())
     } else {
+        let (sender, receiver) = mpsc::channel();
         let shards = split::Shards::start(config, &target, processes, threads, &sender)?;
         drop(sender);
         let measure_start = shards.measure_start();
@@ -323,46 +324,6 @@ fn write_send_log(path: &std::path::Path, sends: &mut [f64]) -> Result<(), LoadE
         writeln!(file, "{at:.9}").map_err(output)?;
     }
     file.flush().map_err(output)
-}
-
-/// Starts worker threads `indices` of `workers` in all (a worker's connections are
-/// its share of the plan's connections, numbered over every worker), each reporting
-/// to `sender`.
-fn spawn_workers(
-    plan: &Arc<Plan>,
-    indices: std::ops::Range<usize>,
-    workers: usize,
-    sender: &mpsc::Sender<engine::WorkerMessage>,
-) -> Result<Vec<std::thread::JoinHandle<std::io::Result<()>>>, LoadError> {
-    let total = plan.connections;
-    let mut handles = Vec::new();
-    for index in indices {
-        let connections = total / workers + usize::from(index < total % workers);
-        let plan = plan.clone();
-        let sender = sender.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("load-{index}"))
-            .spawn(move || engine::run_worker(plan, index, workers, connections, sender))
-            .map_err(LoadError::Start)?;
-        handles.push(handle);
-    }
-    Ok(handles)
-}
-
-/// Waits for the worker threads: the first that could not run says why; the messages
-/// of those that panicked are returned (the run is then INVALID, never quietly short).
-fn join_workers(
-    handles: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
-) -> Result<Vec<String>, LoadError> {
-    let mut panics = Vec::new();
-    for handle in handles {
-        match handle.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(LoadError::Start(error)),
-            Err(payload) => panics.push(engine::panic_message(&*payload)),
-        }
-    }
-    Ok(panics)
 }
 
 fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {

@@ -5,11 +5,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::plan::Plan;
-use super::{join_workers, peak_rss_mib, spawn_workers, LoadConfig, LoadError, Target};
+use super::{peak_rss_mib, LoadConfig, LoadError, Target};
 
 /// Which shard of a run over many machines this process runs, and when the run starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,24 +41,22 @@ pub(crate) fn run_as_shard(
         instant_of(of.start_unix_ns),
         tls,
     )?);
-    let (sender, receiver) = mpsc::channel();
     let indices = of.index * threads..(of.index + 1) * threads;
     let total = config.connections;
     let mine: usize = indices
         .clone()
         .map(|i| total / workers + usize::from(i < total % workers))
         .sum();
-    let handles = spawn_workers(&plan, indices, workers, &sender)?;
-    drop(sender);
     // Its share: the rate and connections it sends, judged as such.
     let share = LoadConfig {
         connections: mine,
         schedule: config.schedule.scaled(1.0 / of.count as f64),
         ..config.clone()
     };
-    let mut collected =
-        super::collector::collect(receiver, threads, hlog, &share, plan.measure_start)?;
-    collected.thread_panics(join_workers(handles)?);
+    let (mut collected, panics) = super::workers::run(&plan, indices, workers, |messages| {
+        super::collector::collect(messages, threads, hlog, &share, plan.measure_start)
+    })?;
+    collected.thread_panics(panics);
     let raw = collected.raw(of.index, of.count);
     let mut report = collected.into_report(&share, target, threads, 1, peak_rss_mib());
     report.shard = Some(raw);

@@ -13,7 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,10 +25,7 @@ use super::plan::Plan;
 use super::ramp::RampText;
 use super::recorder::RecordingText;
 use super::shard::instant_of;
-use super::{
-    check_file_descriptors, join_workers, peak_rss_mib, spawn_workers, LoadConfig, LoadError,
-    Schedule, Target,
-};
+use super::{check_file_descriptors, peak_rss_mib, LoadConfig, LoadError, Schedule, Target};
 
 /// Descriptors a generator process keeps for everything but its connections.
 pub const RESERVED_FILES: u64 = 64;
@@ -269,14 +266,12 @@ pub fn run_child(input: impl Read, mut output: impl Write) -> anyhow::Result<()>
         tls,
     )?);
     let start = plan.start;
-    let (sender, receiver) = mpsc::channel();
     let workers = order.threads * order.processes;
-    let handles = spawn_workers(&plan, order.workers(), workers, &sender)?;
-    drop(sender);
-    for message in receiver {
-        write_line(&mut output, &Wire::of(&message, start))?;
-    }
-    let panics = join_workers(handles)?;
+    let ((), panics) = super::workers::run(&plan, order.workers(), workers, |messages| {
+        messages
+            .into_iter()
+            .try_for_each(|message| write_line(&mut output, &Wire::of(&message, start)))
+    })?;
     if !panics.is_empty() {
         anyhow::bail!("a generator thread panicked: {}", panics.join("; "));
     }
@@ -624,7 +619,7 @@ mod tests {
 
     #[test]
     fn a_child_that_ends_early_is_an_error_not_a_short_report() {
-        let (sender, _receiver) = mpsc::channel();
+        let (sender, _receiver) = std::sync::mpsc::channel();
         let lines: &[u8] = b"";
         assert!(forward(lines, Instant::now(), &sender).is_err());
         let garbled: &[u8] = b"{\"Nonsense\":1}\n";
