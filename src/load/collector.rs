@@ -12,12 +12,13 @@ use std::time::{Duration, Instant, SystemTime};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 
-use super::engine::{thread_cpu_seconds, IntervalReport, WorkerMessage, WorkerSummary};
+use super::engine::{IntervalReport, WorkerMessage, WorkerSummary};
 use super::ramp::RampTally;
 use super::recorder::Recording;
 use super::report::{
     error_map, status_map, Latency, LatencyView, LoadReport, Percentiles, RequestCounts, Second,
 };
+use super::thread_cpu::thread_cpu_seconds;
 use super::{LoadConfig, LoadError, Schedule, Target};
 use crate::display::or_dash;
 

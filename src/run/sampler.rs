@@ -510,10 +510,13 @@ mod tests {
             &[],
         );
         // Burn 100 ms of this thread's CPU (however long a busy machine takes to give it).
-        let cpu_at_start = crate::load::engine::thread_cpu_seconds();
+        let cpu_at_start =
+            crate::sys::procfs::cpu_time(crate::sys::procfs::CpuOf::Thread).as_secs_f64();
         let give_up = Instant::now() + Duration::from_secs(20);
         let mut x = 0u64;
-        while crate::load::engine::thread_cpu_seconds() - cpu_at_start < 0.1
+        while crate::sys::procfs::cpu_time(crate::sys::procfs::CpuOf::Thread).as_secs_f64()
+            - cpu_at_start
+            < 0.1
             && Instant::now() < give_up
         {
             for _ in 0..10_000 {
