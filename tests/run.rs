@@ -609,9 +609,22 @@ saturate = { p95_slo = "1ms", start_rps = 50.0, max_rps = 400.0, bisections = 1,
         "a failing rate is no capacity: {row:?}"
     );
     assert!(
-        row["invalid_reason"].contains("no capacity found"),
+        row["invalid_reason"].contains("no capacity found")
+            && row["invalid_reason"].contains("missed the objective twice"),
         "{row:?}"
     );
+    // The start rate was tried twice, on two servers, before the search gave up.
+    let probes = std::fs::read_to_string(
+        run.join("samples")
+            .join(format!("{}.probes.csv", row["cell"])),
+    )
+    .unwrap();
+    let rates: Vec<&str> = probes
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(rates, ["50.0", "50.0"], "{probes}");
 }
 
 #[test]
