@@ -3,13 +3,13 @@
 //! style), a per-second timeline, and the mechanism chart (`mechanism_chart`). Text uses the OFL font the repository ships, so
 //! charts render the same on a bare machine with no fonts installed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::aggregate::Group;
-use super::{hlog, Exporter, RunData};
+use super::{hlog, Exporter, ReportFile, RunData};
 use crate::load::report::Second;
 
 /// The font every chart uses (SIL Open Font License, see assets/fonts/).
@@ -24,21 +24,36 @@ impl Exporter for Charts {
         "charts"
     }
 
-    fn export(&self, run: &RunData) -> anyhow::Result<Vec<PathBuf>> {
-        register_font();
-        let dir = run.dir.charts_dir();
-        std::fs::create_dir_all(&dir)?;
-        let mut written = Vec::new();
+    fn export(&self, run: &RunData) -> anyhow::Result<Vec<ReportFile>> {
+        let mut files = Vec::new();
         for workload in run.workloads() {
-            for chart in charts_for(run, &workload) {
-                written.extend(chart.write(&dir)?);
-            }
-            if let Some(chart) = super::mechanism_chart::MechanismChart::of(run, &workload) {
-                written.extend(chart.write(&dir)?);
+            for chart in workload_charts(run, &workload) {
+                files.extend(chart.files()?);
             }
         }
-        Ok(written)
+        Ok(files)
     }
+}
+
+/// A workload's charts: its outcome charts, then its mechanism chart if it has one.
+fn workload_charts(run: &RunData, workload: &str) -> Vec<Box<dyn DrawnChart>> {
+    register_font();
+    let mut out: Vec<Box<dyn DrawnChart>> = charts_for(run, workload)
+        .into_iter()
+        .map(|c| Box::new(c) as Box<dyn DrawnChart>)
+        .collect();
+    if let Some(chart) = super::mechanism_chart::MechanismChart::of(run, workload) {
+        out.push(Box::new(chart));
+    }
+    out
+}
+
+/// The SVG of each of a workload's charts, in order (the HTML report inlines them).
+pub fn svgs_of(run: &RunData, workload: &str) -> anyhow::Result<Vec<String>> {
+    workload_charts(run, workload)
+        .iter()
+        .map(|chart| chart.svg())
+        .collect()
 }
 
 fn register_font() {
@@ -134,14 +149,44 @@ pub trait Chart {
     fn size(&self) -> (u32, u32);
     /// Draws it on `root`.
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()>;
+}
 
-    /// Writes `<file>.svg` and `<file>.png` into `dir`.
-    fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-        let svg = dir.join(format!("{}.svg", self.file()));
-        let png = dir.join(format!("{}.png", self.file()));
-        self.draw(SVGBackend::new(&svg, self.size()).into_drawing_area())?;
-        self.draw(BitMapBackend::new(&png, self.size()).into_drawing_area())?;
-        Ok(vec![svg, png])
+/// A chart as files: its SVG and PNG (object-safe, so a workload's charts of every
+/// kind go in one list).
+pub trait DrawnChart {
+    /// Its SVG.
+    fn svg(&self) -> anyhow::Result<String>;
+    /// `charts/<file>.svg` and `charts/<file>.png`.
+    fn files(&self) -> anyhow::Result<Vec<ReportFile>>;
+}
+
+impl<C: Chart> DrawnChart for C {
+    fn svg(&self) -> anyhow::Result<String> {
+        let mut svg = String::new();
+        self.draw(SVGBackend::with_string(&mut svg, self.size()).into_drawing_area())?;
+        Ok(svg)
+    }
+
+    fn files(&self) -> anyhow::Result<Vec<ReportFile>> {
+        let (width, height) = self.size();
+        let mut pixels = vec![0u8; width as usize * height as usize * 3];
+        self.draw(BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area())?;
+        let mut png = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut png),
+            &pixels,
+            width,
+            height,
+            image::ColorType::Rgb8,
+        )?;
+        let dir = Path::new("charts");
+        Ok(vec![
+            ReportFile::text(dir.join(format!("{}.svg", self.file())), self.svg()?),
+            ReportFile {
+                path: dir.join(format!("{}.png", self.file())),
+                bytes: png,
+            },
+        ])
     }
 }
 

@@ -2,9 +2,8 @@
 //! summary tables, and every chart inlined as SVG beside its workload's table.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use super::{charts, Exporter, RunData};
+use super::{charts, Exporter, ReportFile, RunData};
 
 /// The HTML exporter (run it after the charts).
 pub struct Html;
@@ -14,8 +13,8 @@ impl Exporter for Html {
         "HTML report"
     }
 
-    fn export(&self, run: &RunData) -> anyhow::Result<Vec<PathBuf>> {
-        Ok(vec![run.dir.write_text("report.html", &render(run)?)?])
+    fn export(&self, run: &RunData) -> anyhow::Result<Vec<ReportFile>> {
+        Ok(vec![ReportFile::text("report.html", render(run)?)])
     }
 }
 
@@ -138,17 +137,9 @@ fn render(run: &RunData) -> anyhow::Result<String> {
             .and_then(|rest| rest.split('`').next());
         if let Some(workload) = workload {
             body.push_str("<div class=\"charts\">\n");
-            let mechanism = super::mechanism_chart::MechanismChart::of(run, workload);
-            let files = charts::charts_for(run, workload)
-                .into_iter()
-                .map(|c| c.file)
-                .chain(mechanism.map(|c| c.file));
-            for file in files {
-                let path = run.dir.charts_dir().join(format!("{file}.svg"));
-                if let Ok(svg) = std::fs::read_to_string(&path) {
-                    let svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
-                    let _ = writeln!(body, "<figure>{svg}</figure>");
-                }
+            for svg in charts::svgs_of(run, workload)? {
+                let svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
+                let _ = writeln!(body, "<figure>{svg}</figure>");
             }
             body.push_str("</div>\n");
         }

@@ -3,10 +3,9 @@
 //! level (hyperfine-style: `1.00` is the best, `3.20 ± 0.10` is 3.2× less).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use super::aggregate::{Group, Stat};
-use super::{Exporter, RunData};
+use super::{Exporter, ReportFile, RunData};
 use crate::display::percent;
 
 /// The markdown summary exporter.
@@ -17,8 +16,8 @@ impl Exporter for Summary {
         "markdown summary"
     }
 
-    fn export(&self, run: &RunData) -> anyhow::Result<Vec<PathBuf>> {
-        Ok(vec![run.dir.write_text("summary.md", &render(run))?])
+    fn export(&self, run: &RunData) -> anyhow::Result<Vec<ReportFile>> {
+        Ok(vec![ReportFile::text("summary.md", render(run))])
     }
 }
 

@@ -109,12 +109,32 @@ impl RunData {
     }
 }
 
-/// Writes one output format of a run.
+/// One file of a report: where it goes in the run's folder, and its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportFile {
+    /// Its path relative to the run's folder, e.g. `charts/throughput-io.svg`.
+    pub path: PathBuf,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+impl ReportFile {
+    /// A text file.
+    pub fn text(path: impl Into<PathBuf>, text: String) -> Self {
+        Self {
+            path: path.into(),
+            bytes: text.into_bytes(),
+        }
+    }
+}
+
+/// Makes one output format of a run, as bytes: `build` writes them, a test compares
+/// them, nothing reads them back from disk.
 pub trait Exporter {
     /// What it writes, for messages.
     fn name(&self) -> &'static str;
-    /// Writes its files and returns their paths.
-    fn export(&self, run: &RunData) -> anyhow::Result<Vec<PathBuf>>;
+    /// Its files.
+    fn export(&self, run: &RunData) -> anyhow::Result<Vec<ReportFile>>;
 }
 
 /// Writes every report file of `dir` (summary, charts, HTML) from its data files.
@@ -125,8 +145,10 @@ pub fn build(dir: &RunDir) -> anyhow::Result<Vec<PathBuf>> {
     for exporter in exporters {
         let files = exporter
             .export(&run)
-            .map_err(|e| e.context(format!("writing the {}", exporter.name())))?;
-        written.extend(files);
+            .map_err(|e| e.context(format!("making the {}", exporter.name())))?;
+        for file in files {
+            written.push(dir.write_file(&file.path, &file.bytes)?);
+        }
     }
     Ok(written)
 }

@@ -232,6 +232,20 @@ impl RunDir {
     }
 
     /// Writes a text file inside the run folder.
+    pub fn write_file(&self, name: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+        let path = self.root.join(name);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+        let mut file =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        file.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Writes `text` to `name` inside the run folder (a report file, re-made at will).
     pub fn write_text(&self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
         let path = self.root.join(name);
         let mut file =
