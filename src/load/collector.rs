@@ -19,6 +19,7 @@ use super::report::{
     error_map, status_map, Latency, LatencyView, LoadReport, Percentiles, RequestCounts, Second,
 };
 use super::thread_cpu::thread_cpu_seconds;
+use super::validity::Reasons;
 use super::{LoadConfig, LoadError, Schedule, Target};
 use crate::display::or_dash;
 
@@ -289,12 +290,6 @@ fn mean_rate(schedule: &Schedule, from: Duration, length: Duration) -> Option<f6
     Some(sum / f64::from(steps))
 }
 
-/// A silence this long before the end, with requests left unanswered, means the target
-/// stopped answering (rather than being slow or the run being short of connections).
-const STALL: Duration = Duration::from_secs(1);
-/// A closed-loop generator thread busier than this share of a core was the limit.
-const BUSY_LIMIT: f64 = 0.9;
-
 impl Collected {
     /// What a merge of shards gathered, as if one collector had.
     #[allow(clippy::too_many_arguments)]
@@ -509,113 +504,6 @@ impl Collected {
                 .map(|(tally, per_second)| tally.report(config.connections, per_second)),
             timeline: self.timeline,
         }
-    }
-}
-
-/// What the validity verdict looks at.
-struct Reasons<'a> {
-    config: &'a LoadConfig,
-    requests: &'a RequestCounts,
-    window: Duration,
-    last_answer_s: Option<f64>,
-    target_rps: Option<f64>,
-    sent_rps: f64,
-    ok_service_p50_ms: Option<f64>,
-    generator_lag_p99_ms: Option<f64>,
-    busy: Option<f64>,
-}
-
-impl Reasons<'_> {
-    /// Why the run does not describe the target at the load asked for, each reason
-    /// naming the cause it can see and what to do; and whether some of them lie with
-    /// the generator.
-    fn list(&self) -> (Vec<String>, bool) {
-        let mut reasons = self.of_the_target();
-        let generator = self.of_the_generator();
-        let generator_limited = !generator.is_empty();
-        reasons.extend(generator);
-        (reasons, generator_limited)
-    }
-
-    /// The reasons that lie with the target: it stopped answering, or it held every
-    /// connection so the schedule could not be sent.
-    fn of_the_target(&self) -> Vec<String> {
-        let mut reasons = Vec::new();
-        let stalled = self.stall();
-        if let Some(stall) = &stalled {
-            reasons.push(stall.clone());
-        }
-        if let Some(rate) = self.target_rps {
-            if stalled.is_none() && self.sent_rps < 0.95 * rate {
-                reasons.push(self.capped(rate));
-            }
-        }
-        reasons
-    }
-
-    /// The reasons that lie with the generator itself: it sent late, or its busiest
-    /// thread was saturated.
-    fn of_the_generator(&self) -> Vec<String> {
-        let mut reasons = Vec::new();
-        if self.target_rps.is_some() {
-            let limit_ms = self.config.max_generator_lag.as_secs_f64() * 1000.0;
-            if let Some(lag) = self.generator_lag_p99_ms.filter(|lag| *lag > limit_ms) {
-                reasons.push(format!(
-                    "the generator itself sent late (p99 lag {lag:.1} ms > {limit_ms:.1} ms): give it its own core (taskset) or more --threads"
-                ));
-            }
-        } else if let Some(busy) = self.busy.filter(|b| *b >= BUSY_LIMIT) {
-            reasons.push(format!(
-                "the generator was the bottleneck: its busiest thread used {:.0} % of a core during the window, so the target may be faster than measured: give the generator its own core (taskset, [pinning] generator) or more --threads",
-                100.0 * busy
-            ));
-        }
-        reasons
-    }
-
-    /// "The target stopped answering at 4.0 s (...)", when requests were left
-    /// unanswered and nothing came back during the last [`STALL`] or more.
-    fn stall(&self) -> Option<String> {
-        let r = self.requests;
-        if r.unfinished == 0 {
-            return None;
-        }
-        let window_s = self.window.as_secs_f64();
-        let left = format!(
-            "{} requests unsent, {} in flight",
-            r.unsent, r.in_flight_at_end
-        );
-        match self.last_answer_s {
-            None => Some(format!(
-                "the target never answered ({left}): is it hung, or stopped (SIGSTOP)?"
-            )),
-            Some(last) if window_s - last >= STALL.as_secs_f64() => Some(format!(
-                "the target stopped answering at {:.1} s (no replies for {:.1} s; {left})",
-                last.max(0.0),
-                window_s - last.max(0.0)
-            )),
-            Some(_) => None,
-        }
-    }
-
-    /// The open-loop schedule was not kept because every connection was busy.
-    fn capped(&self, rate: f64) -> String {
-        let connections = self.config.connections;
-        let little = self
-            .ok_service_p50_ms
-            .filter(|ms| *ms > 0.0)
-            .map_or(String::new(), |ms| {
-                format!(
-                    " ({connections} connections ÷ {ms:.1} ms p50 service time (send to reply) allow about {:.0} req/s)",
-                    connections as f64 * 1000.0 / ms
-                )
-            });
-        format!(
-            "sent {:.0} req/s, {:.0} % of the target {rate:.0}: requests in flight were capped by --connections {connections}{little}; {} requests were never sent: add connections, or the target is saturated at this rate",
-            self.sent_rps,
-            100.0 * self.sent_rps / rate,
-            self.requests.unsent
-        )
     }
 }
 

@@ -32,6 +32,7 @@ pub mod target;
 mod thread_cpu;
 pub mod threshold;
 pub mod tls;
+mod validity;
 mod workers;
 
 use std::path::PathBuf;
