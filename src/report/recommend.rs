@@ -15,6 +15,10 @@ use super::RunData;
 use crate::display::{figure, percent};
 use crate::results::CellRecord;
 
+/// Two styles are called equal when the 95 % interval of their throughput ratio lies
+/// within this margin either way (an equivalence test: both one-sided tests at once).
+pub const EQUAL_WITHIN: f64 = 0.10;
+
 /// What a style must meet to count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objective {
@@ -199,11 +203,35 @@ pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) ->
             winner.values.len(),
             costs(winner, Some(runner_up), objective)
         ),
-        (Verdict::WithinNoise(p), _) => format!(
-            "No winner at {}: {} leads with {margin}, but the difference is within the noise (Mann–Whitney p = {p:.2}): either will do.",
-            objective.text(),
-            w.variant
-        ),
+        (Verdict::WithinNoise(p), _) => {
+            let interval = super::stats::ratio_interval(&winner.values, &runner_up.values);
+            let low = 1.0 / (1.0 + EQUAL_WITHIN);
+            let high = 1.0 + EQUAL_WITHIN;
+            match interval {
+                Some((lo, hi)) if lo >= low && hi <= high => format!(
+                    "Equal within ±{:.0} % at {}: {} and {} ({}× [{lo:.2}–{hi:.2}], whose 95 % interval lies inside {low:.2}–{high:.2}; Mann–Whitney p = {p:.2}, {} and {} repetitions): either will do.{}",
+                    100.0 * EQUAL_WITHIN,
+                    objective.text(),
+                    w.variant,
+                    r.variant,
+                    figure(winner.rps / runner_up.rps.max(f64::MIN_POSITIVE)),
+                    runner_up.values.len(),
+                    winner.values.len(),
+                    costs(winner, Some(runner_up), objective)
+                ),
+                Some((lo, hi)) => format!(
+                    "No winner shown at {}: {} leads with {margin}, within the noise (Mann–Whitney p = {p:.2}), but its 95 % interval {lo:.2}–{hi:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions.",
+                    objective.text(),
+                    w.variant,
+                    100.0 * EQUAL_WITHIN
+                ),
+                None => format!(
+                    "No winner at {}: {} leads with {margin}, but the difference is within the noise (Mann–Whitney p = {p:.2}): either will do.",
+                    objective.text(),
+                    w.variant
+                ),
+            }
+        }
         (Verdict::TooFew, _) => format!(
             "No winner yet at {}: {} leads with {margin}, but with {} and {} repetitions no difference can be shown real (the test needs 4 a side): run the scenario with `repetitions = 4` or more.",
             objective.text(),
@@ -364,9 +392,32 @@ mod tests {
                 (1005.0, 995.0),
             ],
         );
+        // Within the noise and within ±10 % either way: an equality, shown.
         let text = decided(&cells, &objective(None, None));
-        assert!(text.starts_with("No winner at p95 ≤ 50.0 ms"), "{text}");
-        assert!(text.contains("within the noise"), "{text}");
+        assert!(
+            text.starts_with("Equal within ±10 % at p95 ≤ 50.0 ms with at most 0.1 % failed: async(workers=1) and blocking(pool=64) (1.01× [0.98–1.02]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("whose 95 % interval lies inside 0.91–1.10"),
+            "{text}"
+        );
+        // Within the noise, but too noisy to show an equality either.
+        let noisy = async_against(
+            "blocking(pool=64)",
+            &[
+                (1000.0, 700.0),
+                (700.0, 1000.0),
+                (1300.0, 900.0),
+                (900.0, 1250.0),
+            ],
+        );
+        let text = decided(&noisy, &objective(None, None));
+        assert!(
+            text.starts_with("No winner shown at p95 ≤ 50.0 ms"),
+            "{text}"
+        );
+        assert!(text.contains("reaches past ±10 %"), "{text}");
         // A difference the test calls real (p = 0.016) whose runs still overlap.
         let close = async_against(
             "blocking(pool=64)",
