@@ -1,6 +1,7 @@
 //! Expands a scenario into its cells: every style variant × workload × load level ×
 //! repetition, ordered so the styles of one level run back to back (their ratios are
-//! then measured close together in time).
+//! then measured close together in time), in reverse every other repetition (ABBA), so
+//! drift cancels.
 
 use crate::file_name::slug;
 use crate::server::StyleConfig;
@@ -203,6 +204,11 @@ pub fn cells(scenario: &Scenario) -> Vec<CellPlan> {
             let name = workload.name();
             let mut servers = styles(scenario, |s| s.only.is_empty() || s.only.contains(&name));
             servers.extend(targets(scenario, |t| t.serves(workload)));
+            // Every other repetition runs the styles of a level in reverse (A B, B A, A
+            // B, …), so a drift of the machine during a run weighs on each style alike.
+            if repetition % 2 == 0 {
+                servers.reverse();
+            }
             for level in &levels(scenario, workload) {
                 for (server, port) in &servers {
                     cells.push(cell(workload, server, *port, level, repetition));
@@ -319,6 +325,24 @@ fn cell(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_other_repetition_runs_the_styles_in_reverse() {
+        let text = "name = \"t\"\nrepetitions = 3\n[[styles]]\nstyle = \"blocking\"\nthreads = [8]\n[[styles]]\nstyle = \"async\"\nworkers = [1]\n[[workloads]]\nroute = \"io\"\n[load]\nconnections = [4]\n";
+        let scenario = crate::scenario::parse(text, "t.toml").unwrap();
+        let order: Vec<String> = cells(&scenario).iter().map(|c| c.server.label()).collect();
+        assert_eq!(
+            order,
+            [
+                "blocking(pool=8)",
+                "async(workers=1)",
+                "async(workers=1)",
+                "blocking(pool=8)",
+                "blocking(pool=8)",
+                "async(workers=1)"
+            ]
+        );
+    }
 
     #[test]
     fn the_matrix_has_every_combination_with_unique_ids() {
