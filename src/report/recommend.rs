@@ -15,8 +15,8 @@ use super::RunData;
 use crate::display::{figure, percent};
 use crate::results::CellRecord;
 
-/// Two styles are called equal when the 95 % interval of their throughput ratio lies
-/// within this margin either way (an equivalence test: both one-sided tests at once).
+/// Two styles are called equal when the 90 % interval of their throughput ratio lies
+/// within this margin either way: an equivalence test, two one-sided tests at 5 %.
 pub const EQUAL_WITHIN: f64 = 0.10;
 
 /// What a style must meet to count.
@@ -204,12 +204,13 @@ pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) ->
             costs(winner, Some(runner_up), objective)
         ),
         (Verdict::WithinNoise(p), _) => {
-            let interval = super::stats::ratio_interval(&winner.values, &runner_up.values);
+            let interval =
+                super::stats::ratio_interval_at(&winner.values, &runner_up.values, 0.90);
             let low = 1.0 / (1.0 + EQUAL_WITHIN);
             let high = 1.0 + EQUAL_WITHIN;
             match interval {
                 Some((lo, hi)) if lo >= low && hi <= high => format!(
-                    "Equal within ±{:.0} % at {}: {} and {} ({}× [{lo:.2}–{hi:.2}], whose 95 % interval lies inside {low:.2}–{high:.2}; Mann–Whitney p = {p:.2}, {} and {} repetitions): either will do.{}",
+                    "Equal within ±{:.0} % at {}: {} and {} ({}× [{lo:.2}–{hi:.2}], whose 90 % interval lies inside {low:.2}–{high:.2}: two one-sided tests at 5 %; Mann–Whitney p = {p:.2}, {} and {} repetitions): either will do.{}",
                     100.0 * EQUAL_WITHIN,
                     objective.text(),
                     w.variant,
@@ -220,7 +221,7 @@ pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) ->
                     costs(winner, Some(runner_up), objective)
                 ),
                 Some((lo, hi)) => format!(
-                    "No winner shown at {}: {} leads with {margin}, within the noise (Mann–Whitney p = {p:.2}), but its 95 % interval {lo:.2}–{hi:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions.",
+                    "No winner shown at {}: {} leads with {margin}, within the noise (Mann–Whitney p = {p:.2}), but its 90 % interval {lo:.2}–{hi:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions.",
                     objective.text(),
                     w.variant,
                     100.0 * EQUAL_WITHIN
@@ -395,11 +396,11 @@ mod tests {
         // Within the noise and within ±10 % either way: an equality, shown.
         let text = decided(&cells, &objective(None, None));
         assert!(
-            text.starts_with("Equal within ±10 % at p95 ≤ 50.0 ms with at most 0.1 % failed: async(workers=1) and blocking(pool=64) (1.01× [0.98–1.02]"),
+            text.starts_with("Equal within ±10 % at p95 ≤ 50.0 ms with at most 0.1 % failed: async(workers=1) and blocking(pool=64) (1.01× [0.99–1.02]"),
             "{text}"
         );
         assert!(
-            text.contains("whose 95 % interval lies inside 0.91–1.10"),
+            text.contains("whose 90 % interval lies inside 0.91–1.10"),
             "{text}"
         );
         // Within the noise, but too noisy to show an equality either.

@@ -181,6 +181,16 @@ pub fn median(values: &[f64]) -> f64 {
 /// median is not above 0, or a resample is 0 / 0. A resampled denominator median of 0
 /// under a numerator above 0 counts as ∞, so the interval's top may be open.
 pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f64)> {
+    ratio_interval_at(numerator, denominator, 0.95)
+}
+
+/// As [`ratio_interval`], at `level` (0.90: the interval of an equivalence test at
+/// 5 %, two one-sided tests at once).
+pub fn ratio_interval_at(
+    numerator: &[f64],
+    denominator: &[f64],
+    level: f64,
+) -> Option<(f64, f64)> {
     // No interval where the point estimate itself has no ratio.
     if numerator.is_empty() || denominator.is_empty() || median(denominator) <= 0.0 {
         return None;
@@ -218,7 +228,8 @@ pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f6
     }
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
-    Some((at(0.025), at(0.975)))
+    let tail = (1.0 - level) / 2.0;
+    Some((at(tail), at(1.0 - tail)))
 }
 
 #[cfg(test)]
