@@ -186,11 +186,7 @@ pub fn ratio_interval(numerator: &[f64], denominator: &[f64]) -> Option<(f64, f6
 
 /// As [`ratio_interval`], at `level` (0.90: the interval of an equivalence test at
 /// 5 %, two one-sided tests at once).
-pub fn ratio_interval_at(
-    numerator: &[f64],
-    denominator: &[f64],
-    level: f64,
-) -> Option<(f64, f64)> {
+pub fn ratio_interval_at(numerator: &[f64], denominator: &[f64], level: f64) -> Option<(f64, f64)> {
     // No interval where the point estimate itself has no ratio.
     if numerator.is_empty() || denominator.is_empty() || median(denominator) <= 0.0 {
         return None;
