@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The full reproduction: every claim (scenarios/claims.toml, about 30 minutes on 2 cores),
+# The full reproduction: every claim (scenarios/claims.toml, about 23 minutes on 2 cores),
 # then the invariance check of its headline workloads (the `[invariance]` table: the
-# window doubled, then the generator's connections doubled, about 10 minutes more), then
+# window doubled, then the generator's connections doubled, about 30 minutes more: 53 in
+# all for the reference), then
 # the claims check, which writes claims.md beside the run with what the bench's changes
 # did to each ratio (a verdict whose ratio moved beyond its noise "cannot decide").
 #   scripts/reproduce.sh [OUT_DIR (default results)]
