@@ -29,7 +29,6 @@ use super::precise_timer::PreciseTimer;
 use super::ramp::{Ramp, RampTally};
 use super::recorder::{ErrorClass, Finished, Recording, RequestOutcome, Timing};
 use super::thread_cpu::{thread_cpu_seconds, window_cpu, CpuReading};
-use super::workers::panic_message;
 
 /// A stop (Ctrl-C) is watched for only while waiting longer than this.
 const WATCH_STOP_ABOVE: Duration = Duration::from_millis(3);
@@ -560,4 +559,13 @@ async fn open_on_ramp(worker: &Worker, ramp: &Ramp, index: usize) -> Option<Conn
             None
         }
     }
+}
+
+/// The message a panic carried (`panic!("…")` gives a `&str` or a `String`).
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
 }

@@ -56,17 +56,8 @@ fn join(handles: Vec<JoinHandle<std::io::Result<()>>>) -> Result<Vec<String>, Lo
         match handle.join() {
             Ok(Ok(())) => {}
             Ok(Err(error)) => return Err(LoadError::Start(error)),
-            Err(payload) => panics.push(panic_message(&*payload)),
+            Err(payload) => panics.push(engine::panic_message(&*payload)),
         }
     }
     Ok(panics)
-}
-
-/// The message a panic carried (`panic!("…")` gives a `&str` or a `String`).
-pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with no message".into())
 }
