@@ -14,7 +14,7 @@ fn every_exporter_makes_the_committed_reference_byte_for_byte() {
     let run = RunData::read(&RunDir::open(&root).unwrap()).unwrap();
     let exporters: [&dyn Exporter; 3] = [
         &report::markdown::Summary,
-        &report::charts::Charts,
+        &report::chart_files::Charts,
         &report::html::Html,
     ];
     let mut compared = 0;

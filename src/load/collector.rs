@@ -323,8 +323,8 @@ impl Collected {
     }
 
     /// This run's raw counters and histograms as shard `index` of `count`.
-    pub(crate) fn raw(&self, index: usize, count: usize) -> super::merge::ShardRaw {
-        super::merge::ShardRaw {
+    pub(crate) fn raw(&self, index: usize, count: usize) -> super::report::ShardRaw {
+        super::report::ShardRaw {
             index,
             count,
             recording: (&self.totals).into(),

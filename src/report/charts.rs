@@ -3,60 +3,18 @@
 //! style), a per-second timeline, and the mechanism chart (`mechanism_chart`). Text uses the OFL font the repository ships, so
 //! charts render the same on a bare machine with no fonts installed.
 
-use std::path::Path;
-
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::aggregate::Group;
-use super::{hlog, Exporter, ReportFile, RunData};
+use super::{hlog, RunData};
 use crate::load::report::Second;
 
 /// The font every chart uses (SIL Open Font License, see assets/fonts/).
 const FONT: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Regular.ttf");
 const SIZE: (u32, u32) = (960, 540);
 
-/// The charts exporter.
-pub struct Charts;
-
-impl Exporter for Charts {
-    fn name(&self) -> &'static str {
-        "charts"
-    }
-
-    fn export(&self, run: &RunData) -> anyhow::Result<Vec<ReportFile>> {
-        let mut files = Vec::new();
-        for workload in run.workloads() {
-            for chart in workload_charts(run, &workload) {
-                files.extend(chart.files()?);
-            }
-        }
-        Ok(files)
-    }
-}
-
-/// A workload's charts: its outcome charts, then its mechanism chart if it has one.
-fn workload_charts(run: &RunData, workload: &str) -> Vec<Box<dyn DrawnChart>> {
-    register_font();
-    let mut out: Vec<Box<dyn DrawnChart>> = charts_for(run, workload)
-        .into_iter()
-        .map(|c| Box::new(c) as Box<dyn DrawnChart>)
-        .collect();
-    if let Some(chart) = super::mechanism_chart::MechanismChart::of(run, workload) {
-        out.push(Box::new(chart));
-    }
-    out
-}
-
-/// The SVG of each of a workload's charts, in order (the HTML report inlines them).
-pub fn svgs_of(run: &RunData, workload: &str) -> anyhow::Result<Vec<String>> {
-    workload_charts(run, workload)
-        .iter()
-        .map(|chart| chart.svg())
-        .collect()
-}
-
-fn register_font() {
+pub(super) fn register_font() {
     // Registering twice is harmless; an error would mean the shipped file is broken,
     // which a test catches.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
@@ -149,45 +107,6 @@ pub trait Chart {
     fn size(&self) -> (u32, u32);
     /// Draws it on `root`.
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()>;
-}
-
-/// A chart as files: its SVG and PNG (object-safe, so a workload's charts of every
-/// kind go in one list).
-pub trait DrawnChart {
-    /// Its SVG.
-    fn svg(&self) -> anyhow::Result<String>;
-    /// `charts/<file>.svg` and `charts/<file>.png`.
-    fn files(&self) -> anyhow::Result<Vec<ReportFile>>;
-}
-
-impl<C: Chart> DrawnChart for C {
-    fn svg(&self) -> anyhow::Result<String> {
-        let mut svg = String::new();
-        self.draw(SVGBackend::with_string(&mut svg, self.size()).into_drawing_area())?;
-        Ok(svg)
-    }
-
-    fn files(&self) -> anyhow::Result<Vec<ReportFile>> {
-        let (width, height) = self.size();
-        let mut pixels = vec![0u8; width as usize * height as usize * 3];
-        self.draw(BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area())?;
-        let mut png = Vec::new();
-        image::ImageEncoder::write_image(
-            image::codecs::png::PngEncoder::new(&mut png),
-            &pixels,
-            width,
-            height,
-            image::ColorType::Rgb8,
-        )?;
-        let dir = Path::new("charts");
-        Ok(vec![
-            ReportFile::text(dir.join(format!("{}.svg", self.file())), self.svg()?),
-            ReportFile {
-                path: dir.join(format!("{}.png", self.file())),
-                bytes: png,
-            },
-        ])
-    }
 }
 
 impl Chart for LineChart {

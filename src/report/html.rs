@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{charts, Exporter, ReportFile, RunData};
+use super::{chart_files, Exporter, ReportFile, RunData};
 
 /// The HTML exporter (run it after the charts).
 pub struct Html;
@@ -137,7 +137,7 @@ fn render(run: &RunData) -> anyhow::Result<String> {
             .and_then(|rest| rest.split('`').next());
         if let Some(workload) = workload {
             body.push_str("<div class=\"charts\">\n");
-            for svg in charts::svgs_of(run, workload)? {
+            for svg in chart_files::svgs_of(run, workload)? {
                 let svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
                 let _ = writeln!(body, "<figure>{svg}</figure>");
             }

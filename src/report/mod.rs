@@ -4,6 +4,7 @@
 
 pub mod ab;
 pub mod aggregate;
+pub mod chart_files;
 pub mod charts;
 pub mod claims;
 pub mod compare;
@@ -140,7 +141,7 @@ pub trait Exporter {
 /// Writes every report file of `dir` (summary, charts, HTML) from its data files.
 pub fn build(dir: &RunDir) -> anyhow::Result<Vec<PathBuf>> {
     let run = RunData::read(dir)?;
-    let exporters: [&dyn Exporter; 3] = [&markdown::Summary, &charts::Charts, &html::Html];
+    let exporters: [&dyn Exporter; 3] = [&markdown::Summary, &chart_files::Charts, &html::Html];
     let mut written = Vec::new();
     for exporter in exporters {
         let files = exporter

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::bench_cap::RateCap;
-use super::cell::run_load;
 use super::process::Child;
 use super::sampler;
 use super::self_report::{Reporter, SelfReport};
@@ -159,10 +158,10 @@ pub(super) fn saturate(
         target
             .reporter
             .name_window(addr, origin, search.probe_duration);
-        let report = run_load(
-            &config,
-            dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog")),
-        )?;
+        let report = crate::load::run(&LoadConfig {
+            hlog: Some(dir.hist_dir().join(format!("{id}.probe-{rate:.0}.hlog"))),
+            ..config
+        })?;
         let met = meets(&report, search);
         probes.push(ProbeRow::of(rate, &report, met));
         RunDir::write_csv(&dir.samples_dir().join(format!("{id}.probes.csv")), &probes)?;
