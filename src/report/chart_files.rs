@@ -6,7 +6,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::charts::{charts_for, Chart};
+use std::fmt::Write as _;
+
+use super::charts::{charts_for, Chart, Tooltip};
 use super::{Exporter, ReportFile, RunData};
 
 /// The charts exporter.
@@ -49,6 +51,27 @@ pub fn svgs_of(run: &RunData, workload: &str) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// `svg` with a hover target over each point: an invisible circle whose `<title>` a
+/// browser shows as its tooltip (plotters writes no titles of its own).
+fn with_tooltips(svg: String, tooltips: &[Tooltip]) -> String {
+    let Some(end) = svg.rfind("</svg>") else {
+        return svg;
+    };
+    let mut out = String::with_capacity(svg.len() + tooltips.len() * 96);
+    out.push_str(&svg[..end]);
+    for tooltip in tooltips {
+        let _ = writeln!(
+            out,
+            "<circle cx=\"{}\" cy=\"{}\" r=\"8\" fill=\"#000\" fill-opacity=\"0\"><title>{}</title></circle>",
+            tooltip.at.0,
+            tooltip.at.1,
+            super::html::escape(&tooltip.text)
+        );
+    }
+    out.push_str(&svg[end..]);
+    out
+}
+
 /// A chart as files: its SVG and PNG (object-safe, so a workload's charts of every
 /// kind go in one list).
 pub trait DrawnChart {
@@ -61,8 +84,9 @@ pub trait DrawnChart {
 impl<C: Chart> DrawnChart for C {
     fn svg(&self) -> anyhow::Result<String> {
         let mut svg = String::new();
-        self.draw(SVGBackend::with_string(&mut svg, self.size()).into_drawing_area())?;
-        Ok(svg)
+        let tooltips =
+            self.draw(SVGBackend::with_string(&mut svg, self.size()).into_drawing_area())?;
+        Ok(with_tooltips(svg, &tooltips))
     }
 
     fn files(&self) -> anyhow::Result<Vec<ReportFile>> {

@@ -3,6 +3,7 @@
 //! style), a per-second timeline, and the mechanism chart (`mechanism_chart`). Text uses the OFL font the repository ships, so
 //! charts render the same on a bare machine with no fonts installed.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -36,6 +37,21 @@ impl Scale {
         match self {
             Scale::Log => v.max(1e-9).log10(),
             _ => v,
+        }
+    }
+
+    /// The label of a tick at a measured value (a load level): the value itself, not
+    /// rounded to two digits.
+    fn level_label(self, axis: f64) -> String {
+        let value = match self {
+            Scale::Log => 10f64.powf(axis),
+            _ => axis,
+        };
+        let rounded = (value * 1000.0).round() / 1000.0;
+        if rounded.fract().abs() < 1e-6 && rounded.abs() < 1000.0 {
+            format!("{rounded:.0}")
+        } else {
+            crate::display::figure(rounded)
         }
     }
 
@@ -97,6 +113,47 @@ pub struct LineChart {
     pub series: Vec<(String, Vec<(f64, f64)>)>,
     /// Where the legend goes (where it hides no point).
     pub legend: SeriesLabelPosition,
+    /// Ticks on x at the measured values (load levels), not at round numbers.
+    pub x_ticks_at_data: bool,
+    /// Each series' colour, by the style and knobs its name starts with.
+    pub palette: Palette,
+}
+
+/// An f64 axis with its ticks where we say (plotters' `WithKeyPoints` over an f64
+/// axis takes no label formatter).
+struct TicksAt {
+    axis: RangedCoordf64,
+    at: Vec<f64>,
+}
+
+impl Ranged for TicksAt {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.axis.map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.at.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.axis.range()
+    }
+}
+
+/// A point of a drawn chart and what hovering it tells (the SVG's `<title>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tooltip {
+    /// Where, in pixels.
+    pub at: (i32, i32),
+    /// The text: series and value.
+    pub text: String,
 }
 
 /// A chart drawn on any plotters backend, written as SVG and PNG.
@@ -105,8 +162,11 @@ pub trait Chart {
     fn file(&self) -> &str;
     /// Width and height, pixels.
     fn size(&self) -> (u32, u32);
-    /// Draws it on `root`.
-    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()>;
+    /// Draws it on `root`; returns where its points are and what each is worth.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> anyhow::Result<Vec<Tooltip>>;
 }
 
 impl Chart for LineChart {
@@ -118,7 +178,10 @@ impl Chart for LineChart {
         SIZE
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> anyhow::Result<Vec<Tooltip>> {
         let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| {
             anyhow::anyhow!("drawing {}: {e:?}", self.file)
         };
@@ -146,27 +209,49 @@ impl Chart for LineChart {
             points.iter().map(|p| p.1).collect(),
             self.y_scale == Scale::Linear,
         );
+        let (xs, ys) = (self.x_scale, self.y_scale);
+        let x_ticks = if self.x_ticks_at_data {
+            let mut at: Vec<f64> = points.iter().map(|p| p.0).collect();
+            at.sort_by(f64::total_cmp);
+            at.dedup();
+            at
+        } else {
+            let axis: RangedCoordf64 = x_range.clone().into();
+            axis.key_points(if xs == Scale::Percentile { 7 } else { 10 })
+        };
         let mut chart = ChartBuilder::on(&root)
             .caption(&self.title, ("sans-serif", 24))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(72)
-            .build_cartesian_2d(x_range, y_range)
+            .build_cartesian_2d(
+                TicksAt {
+                    axis: x_range.into(),
+                    at: x_ticks,
+                },
+                y_range,
+            )
             .map_err(fail)?;
-        let (xs, ys) = (self.x_scale, self.y_scale);
+        let at_data = self.x_ticks_at_data;
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
-            .x_labels(if xs == Scale::Percentile { 7 } else { 10 })
-            .x_label_formatter(&|v| xs.label(*v))
+            .x_label_formatter(&|v| {
+                if at_data {
+                    xs.level_label(*v)
+                } else {
+                    xs.label(*v)
+                }
+            })
             .y_label_formatter(&|v| ys.label(*v))
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
             .draw()
             .map_err(fail)?;
-        for (i, (name, pts)) in self.series.iter().enumerate() {
-            let color = color(i);
+        let mut tooltips = Vec::new();
+        for (name, pts) in &self.series {
+            let color = self.palette.color(name);
             let mapped: Vec<(f64, f64)> = pts
                 .iter()
                 .map(|&(x, y)| (xs.to_axis(x), ys.to_axis(y)))
@@ -182,6 +267,18 @@ impl Chart for LineChart {
                 chart
                     .draw_series(mapped.iter().map(|&p| Circle::new(p, 4, color.filled())))
                     .map_err(fail)?;
+                for (&(x, y), &p) in pts.iter().zip(&mapped) {
+                    tooltips.push(Tooltip {
+                        at: chart.backend_coord(&p),
+                        text: format!(
+                            "{name}: {} {} at {} {}",
+                            crate::display::figure(y),
+                            self.y_label,
+                            crate::display::figure(x),
+                            self.x_label
+                        ),
+                    });
+                }
             }
         }
         chart
@@ -193,26 +290,105 @@ impl Chart for LineChart {
             .draw()
             .map_err(fail)?;
         root.present().map_err(fail)?;
-        Ok(())
+        Ok(tooltips)
     }
 }
 
-/// Distinct, readable series colours (Tableau 10, yellow last).
-pub(super) fn color(index: usize) -> RGBAColor {
-    const COLORS: [(u8, u8, u8); 10] = [
-        (78, 121, 167),
-        (242, 142, 43),
-        (225, 87, 89),
-        (89, 161, 79),
-        (176, 122, 161),
-        (118, 183, 178),
-        (156, 117, 95),
-        (255, 157, 167),
-        (186, 176, 172),
-        (237, 201, 72),
-    ];
-    let (r, g, b) = COLORS[index % COLORS.len()];
-    RGBColor(r, g, b).to_rgba()
+/// Distinct, readable hues (Tableau 10): blocking blue, async orange, hybrid green, then
+/// the rest for other servers (Python, Go, a target of one's own).
+const HUES: [(u8, u8, u8); 10] = [
+    (78, 121, 167),
+    (242, 142, 43),
+    (89, 161, 79),
+    (225, 87, 89),
+    (176, 122, 161),
+    (118, 183, 178),
+    (156, 117, 95),
+    (255, 157, 167),
+    (186, 176, 172),
+    (237, 201, 72),
+];
+
+/// The colour of every style and knob setting of a run, the same on every chart: a hue
+/// per style (blocking blue, async orange, hybrid green), a shade of it per knob setting.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Palette {
+    /// The run's variants (style and knobs, e.g. `blocking(pool=16)`), in order.
+    variants: Vec<String>,
+}
+
+impl Palette {
+    /// The palette of a run's variants, in the order they first appear.
+    pub fn new(variants: impl IntoIterator<Item = String>) -> Self {
+        let mut known: Vec<String> = Vec::new();
+        for variant in variants {
+            if !known.contains(&variant) {
+                known.push(variant);
+            }
+        }
+        Self { variants: known }
+    }
+
+    /// The palette of every variant `run` measured.
+    pub fn of(run: &RunData) -> Self {
+        Self::new(run.groups.iter().map(|g| g.variant.clone()))
+    }
+
+    /// The colour of a series named after a variant (`blocking(pool=16)`, or
+    /// `blocking(pool=16) (48 conns never served)`).
+    pub fn color(&self, series: &str) -> RGBAColor {
+        let variant = self
+            .variants
+            .iter()
+            .filter(|v| {
+                series
+                    .strip_prefix(v.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            })
+            .max_by_key(|v| v.len())
+            .map_or(series, String::as_str);
+        let style_of = |v: &str| v.split('(').next().unwrap_or(v).trim().to_string();
+        let style = style_of(variant);
+        let hue = match style.as_str() {
+            "blocking" => 0,
+            "async" => 1,
+            "hybrid" => 2,
+            _ => {
+                let mut others: Vec<String> = Vec::new();
+                for s in self.variants.iter().map(|v| style_of(v)) {
+                    if !matches!(s.as_str(), "blocking" | "async" | "hybrid")
+                        && !others.contains(&s)
+                    {
+                        others.push(s);
+                    }
+                }
+                3 + others
+                    .iter()
+                    .position(|s| *s == style)
+                    .unwrap_or(others.len())
+            }
+        };
+        let shade = self
+            .variants
+            .iter()
+            .filter(|v| style_of(v) == style)
+            .position(|v| v == variant)
+            .unwrap_or(0);
+        let (r, g, b) = HUES[hue % HUES.len()];
+        // The first setting in the hue itself, then darker and lighter by turns, never so
+        // light it fades into the background.
+        const SHADES: [f64; 7] = [1.0, 0.66, 1.38, 0.46, 1.56, 0.82, 1.2];
+        let factor = SHADES[shade % SHADES.len()];
+        let tone = |c: u8| {
+            let c = f64::from(c);
+            if factor <= 1.0 {
+                (c * factor).round() as u8
+            } else {
+                (c + (255.0 - c) * (factor - 1.0)).round().min(255.0) as u8
+            }
+        };
+        RGBColor(tone(r), tone(g), tone(b)).to_rgba()
+    }
 }
 
 /// One series per variant from the groups of `mode`, with points (x(group), y(group)).
@@ -285,6 +461,7 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         .filter(|g| g.workload == workload)
         .collect();
     let file = |kind: &str| format!("{kind}-{}", crate::file_name::slug(workload));
+    let palette = Palette::of(run);
     let x_log = |mode: &str, key: fn(&Group) -> f64| {
         let xs: Vec<f64> = groups
             .iter()
@@ -312,6 +489,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_scale: Scale::Linear,
             series: series(&groups, "closed", connections, |g| Some(g.achieved.median)),
             legend: SeriesLabelPosition::UpperLeft,
+            x_ticks_at_data: true,
+            palette: palette.clone(),
         },
         LineChart {
             file: file("p95"),
@@ -322,6 +501,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_scale: Scale::Log,
             series: series(&groups, "open", rate, |g| g.p95.map(|s| s.median)),
             legend: SeriesLabelPosition::UpperLeft,
+            x_ticks_at_data: true,
+            palette: palette.clone(),
         },
         LineChart {
             file: file("rss"),
@@ -334,6 +515,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
                 g.rss_peak.map(|s| s.median)
             }),
             legend: SeriesLabelPosition::UpperLeft,
+            x_ticks_at_data: true,
+            palette: palette.clone(),
         },
         LineChart {
             file: file("held-rss"),
@@ -346,6 +529,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
                 g.rss_peak.map(|s| s.median)
             }),
             legend: SeriesLabelPosition::UpperLeft,
+            x_ticks_at_data: true,
+            palette: palette.clone(),
         },
         LineChart {
             file: file("held-p95"),
@@ -356,6 +541,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
             y_scale: Scale::Log,
             series: series(&groups, "held", connections, |g| g.p95.map(|s| s.median)),
             legend: SeriesLabelPosition::UpperLeft,
+            x_ticks_at_data: true,
+            palette: palette.clone(),
         },
     ];
     // Each server's capacity at the SLO against what it cost in memory: one point each
@@ -377,6 +564,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         y_scale: Scale::Log,
         series: capacity,
         legend: SeriesLabelPosition::LowerRight,
+        x_ticks_at_data: false,
+        palette: palette.clone(),
     });
     let (level, heaviest) = heaviest_cells(&groups);
     let spectrum: Vec<(String, Vec<(f64, f64)>)> = heaviest
@@ -413,6 +602,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         y_scale: Scale::Log,
         series: spectrum,
         legend: SeriesLabelPosition::UpperLeft,
+        x_ticks_at_data: false,
+        palette: palette.clone(),
     });
     let timeline: Vec<(String, Vec<(f64, f64)>)> = heaviest
         .iter()
@@ -435,6 +626,8 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         y_scale: Scale::Linear,
         series: timeline,
         legend: SeriesLabelPosition::UpperLeft,
+        x_ticks_at_data: false,
+        palette: palette.clone(),
     });
     // A line over one load level says nothing: those charts need two levels or more.
     let by_level = ["throughput-", "p95-", "rss-"];

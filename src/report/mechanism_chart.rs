@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::aggregate::Group;
-use super::charts::{weight, Chart};
+use super::charts::{weight, Chart, Tooltip};
 use super::recommend::{candidates, Objective};
 use super::RunData;
 use crate::display::figure;
@@ -21,6 +21,8 @@ pub struct Bar {
     pub variant: String,
     /// Successful req/s at the objective (None: it never met it).
     pub throughput: Option<f64>,
+    /// The least and most of its repetitions (drawn as a whisker).
+    pub throughput_range: Option<(f64, f64)>,
     /// CPU per request, user and kernel, µs.
     pub cpu_us: Option<(f64, f64)>,
     /// Context switches per request, voluntary and involuntary.
@@ -38,6 +40,8 @@ pub struct MechanismChart {
     pub outcome: String,
     /// The bars.
     pub bars: Vec<Bar>,
+    /// Each style's colour, as on the run's other charts.
+    pub palette: super::charts::Palette,
 }
 
 impl MechanismChart {
@@ -56,6 +60,9 @@ impl MechanismChart {
                         chosen.push((g, None));
                     }
                 }
+                // The bars stay in the run's order of styles, whichever won.
+                let order = |g: &Group| pool.iter().position(|p| p.variant == g.variant);
+                chosen.sort_by_key(|(g, _)| order(g));
                 (objective.measure().to_string(), chosen)
             }
             None => {
@@ -81,6 +88,9 @@ impl MechanismChart {
                 Bar {
                     variant: g.variant.clone(),
                     throughput,
+                    throughput_range: throughput
+                        .map(|_| (g.achieved.min, g.achieved.max))
+                        .filter(|(lo, hi)| hi > lo),
                     cpu_us: m.cpu_user_us.zip(m.cpu_sys_us),
                     switches: m.ctx_voluntary.zip(m.ctx_involuntary),
                 }
@@ -97,6 +107,7 @@ impl MechanismChart {
             title: format!("{workload}: outcome and mechanism"),
             outcome,
             bars,
+            palette: super::charts::Palette::of(run),
         })
     }
 }
@@ -110,7 +121,10 @@ impl Chart for MechanismChart {
         (1200, 560)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> anyhow::Result<Vec<Tooltip>> {
         let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| {
             anyhow::anyhow!("drawing {}: {e:?}", self.file)
         };
@@ -137,11 +151,12 @@ impl Chart for MechanismChart {
                 false,
             ),
         ];
+        let mut tooltips = Vec::new();
         for (panel, (label, values, legend)) in panels.iter().zip(specs) {
-            self.panel(panel, label, values, legend).map_err(fail)?;
+            tooltips.extend(self.panel(panel, label, values, legend).map_err(fail)?);
         }
         root.present().map_err(fail)?;
-        Ok(())
+        Ok(tooltips)
     }
 }
 
@@ -153,12 +168,21 @@ impl MechanismChart {
         label: &str,
         values: &[Option<(f64, f64)>],
         legend: bool,
-    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    ) -> Result<Vec<Tooltip>, DrawingAreaErrorKind<DB::ErrorType>> {
+        let mut tooltips = Vec::new();
+        let whisker_top = if legend {
+            self.bars
+                .iter()
+                .filter_map(|b| b.throughput_range.map(|r| r.1))
+                .fold(0.0f64, f64::max)
+        } else {
+            0.0
+        };
         let top = values
             .iter()
             .flatten()
             .map(|(a, b)| a + b)
-            .fold(0.0f64, f64::max)
+            .fold(whisker_top, f64::max)
             .max(1e-9);
         let n = values.len() as f64;
         let mut chart = ChartBuilder::on(area)
@@ -180,7 +204,7 @@ impl MechanismChart {
             .axis_desc_style(("sans-serif", 14))
             .draw()?;
         for (i, (bar, value)) in self.bars.iter().zip(values).enumerate() {
-            let color = super::charts::color(i);
+            let color = self.palette.color(&bar.variant);
             let x = i as f64;
             let Some((part, rest)) = value else {
                 chart.draw_series(std::iter::once(Text::new(
@@ -205,11 +229,44 @@ impl MechanismChart {
                     color.mix(0.4).filled(),
                 )))?;
             }
+            // In the outcome panel, the repetitions' least to most as a whisker.
+            let range = bar.throughput_range.filter(|_| legend);
+            if let Some((lo, hi)) = range {
+                let whisker = [(x + 0.5, lo), (x + 0.5, hi)];
+                chart.draw_series(std::iter::once(PathElement::new(
+                    whisker,
+                    BLACK.stroke_width(2),
+                )))?;
+                for end in [lo, hi] {
+                    let cap = [(x + 0.4, end), (x + 0.6, end)];
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        cap,
+                        BLACK.stroke_width(2),
+                    )))?;
+                }
+            }
+            let label_at = range.map_or(part + rest, |(_, hi)| hi.max(part + rest));
             chart.draw_series(std::iter::once(Text::new(
                 figure(part + rest),
-                (x + 0.2, (part + rest) + top * 0.03),
+                (x + 0.2, label_at + top * 0.03),
                 ("sans-serif", 13),
             )))?;
+            let spread = range.map_or(String::new(), |(lo, hi)| {
+                format!(" (repetitions {} to {})", figure(lo), figure(hi))
+            });
+            let detail = if *rest > 0.0 {
+                format!(" ({} + {})", figure(*part), figure(*rest))
+            } else {
+                String::new()
+            };
+            tooltips.push(Tooltip {
+                at: chart.backend_coord(&(x + 0.5, part + rest)),
+                text: format!(
+                    "{}: {label}: {}{detail}{spread}",
+                    bar.variant,
+                    figure(part + rest)
+                ),
+            });
         }
         if legend {
             chart
@@ -220,6 +277,6 @@ impl MechanismChart {
                 .position(SeriesLabelPosition::UpperRight)
                 .draw()?;
         }
-        Ok(())
+        Ok(tooltips)
     }
 }
