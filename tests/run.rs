@@ -115,6 +115,10 @@ fn a_tiny_scenario_produces_every_file() {
         "{summary}"
     );
     assert!(summary.contains("## Capacity at the SLO"), "{summary}");
+    // The answer first: the findings open the summary, before any table.
+    let findings = summary.find("## Findings").expect("a findings section");
+    assert!(findings < summary.find("| level |").unwrap(), "{summary}");
+    assert!(summary.contains("**io** at "), "{summary}");
     // The mechanism: every cell measured it, and the report explains and recommends.
     let cells: Vec<std::collections::HashMap<String, String>> =
         csv::Reader::from_path(run.join("cells.csv"))
@@ -212,12 +216,22 @@ fn a_tiny_scenario_produces_every_file() {
         svgs.len() + 1,
         "every chart, the mechanism chart too, is inlined"
     );
-    assert!(html.contains("<h3>Why</h3>") && html.contains("<h3>Recommendation</h3>"));
+    // The findings first, then the tables folded away, the manifest last.
+    let findings = html
+        .find("<section id=\"findings\">")
+        .expect("a findings section");
+    let first_table = html.find("<table>").expect("tables");
+    assert!(findings < first_table, "findings before the first table");
+    assert!(html.contains("<summary>Why: the rules") && html.contains("Recommendation in full"));
     assert!(
-        !html.contains("src=\""),
-        "self-contained: no external files"
+        !html.contains("src=\"") && !html.contains("href=\"http") && !html.contains("url("),
+        "self-contained: nothing fetched"
     );
-    assert!(html.contains("<table>") && html.contains("Manifest"));
+    assert!(
+        html.contains("<title>async(workers=1)"),
+        "a tooltip on every point"
+    );
+    assert!(html.contains("Manifest"));
 
     // `report` rebuilds the same files from the data alone.
     std::fs::remove_file(run.join("summary.md")).unwrap();

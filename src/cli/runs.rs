@@ -113,6 +113,10 @@ pub struct InvarianceArgs {
 pub struct ReportArgs {
     /// A run folder, e.g. results/20261122-010203-quick.
     pub dir: std::path::PathBuf,
+    /// Print the whole summary (every table, the Why, the recommendation in full), not
+    /// just the findings.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `sabench compare`.
@@ -243,10 +247,7 @@ pub(super) fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(exit::INTERRUPTED));
     }
-    let summary =
-        std::fs::read_to_string(outcome.dir.root().join("summary.md")).unwrap_or_default();
-    println!("{summary}");
-    eprintln!("results: {root}/ (summary.md, report.html, charts/, cells.csv)");
+    print_findings(&outcome.dir, false)?;
     if outcome.cells_failed > 0 {
         eprintln!(
             "{} of {} cells failed: see \"Failed cells\" in {root}/summary.md (the server's log is in samples/<cell>.server.log)",
@@ -382,10 +383,38 @@ pub(super) fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
 
 pub(super) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let dir = crate::results::RunDir::open(&args.dir)?;
-    for path in crate::report::build(&dir)? {
-        println!("{}", path.display());
-    }
+    let written = crate::report::build(&dir)?;
+    eprintln!(
+        "wrote {} files in {} (summary.md, report.html, charts/)",
+        written.len(),
+        dir.root().display()
+    );
+    print_findings(&dir, args.full)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The end of a run or a report on the terminal: the findings (or, with `full`, the
+/// whole summary), then where the report is and how to see more.
+fn print_findings(dir: &crate::results::RunDir, full: bool) -> anyhow::Result<()> {
+    let root = dir.root().display();
+    if full {
+        let summary = std::fs::read_to_string(dir.root().join("summary.md"))
+            .with_context(|| format!("cannot read {root}/summary.md"))?;
+        println!("{summary}");
+        return Ok(());
+    }
+    let run = crate::report::RunData::read(dir)?;
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(60, 160);
+    println!("Findings\n");
+    print!("{}", crate::report::findings::terminal(&run, width));
+    println!("report:  {root}/report.html (open it in a browser)");
+    println!("summary: {root}/summary.md");
+    println!("more:    sabench report {root} --full");
+    Ok(())
 }
 
 pub(super) fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {

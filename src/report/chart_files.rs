@@ -43,11 +43,12 @@ fn workload_charts(run: &RunData, workload: &str) -> Vec<Box<dyn DrawnChart>> {
     out
 }
 
-/// The SVG of each of a workload's charts, in order (the HTML report inlines them).
-pub fn svgs_of(run: &RunData, workload: &str) -> anyhow::Result<Vec<String>> {
+/// Each of a workload's charts, in order, as (file name without extension, SVG): the
+/// HTML report inlines them.
+pub fn svgs_of(run: &RunData, workload: &str) -> anyhow::Result<Vec<(String, String)>> {
     workload_charts(run, workload)
         .iter()
-        .map(|chart| chart.svg())
+        .map(|chart| Ok((chart.name().to_string(), chart.svg()?)))
         .collect()
 }
 
@@ -75,6 +76,8 @@ fn with_tooltips(svg: String, tooltips: &[Tooltip]) -> String {
 /// A chart as files: its SVG and PNG (object-safe, so a workload's charts of every
 /// kind go in one list).
 pub trait DrawnChart {
+    /// Its file name without extension.
+    fn name(&self) -> &str;
     /// Its SVG.
     fn svg(&self) -> anyhow::Result<String>;
     /// `charts/<file>.svg` and `charts/<file>.png`.
@@ -82,6 +85,10 @@ pub trait DrawnChart {
 }
 
 impl<C: Chart> DrawnChart for C {
+    fn name(&self) -> &str {
+        self.file()
+    }
+
     fn svg(&self) -> anyhow::Result<String> {
         let mut svg = String::new();
         let tooltips =

@@ -1,5 +1,8 @@
-//! `report.html`: one self-contained page (no external files): the manifest, the
-//! summary tables, and every chart inlined as SVG beside its workload's table.
+//! `report.html`: one self-contained page (nothing fetched, no script): the findings
+//! first, each with the chart that shows it, then a table of contents and a section per
+//! workload whose tables, mechanism and charts fold away (`<details>`), then the
+//! summary's other sections and the manifest. Charts are inlined SVG with a tooltip on
+//! every point.
 
 use std::fmt::Write as _;
 
@@ -18,12 +21,15 @@ impl Exporter for Html {
     }
 }
 
-const STYLE: &str = "body{font-family:'Liberation Sans',Arial,Helvetica,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}\
-h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}\
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .6rem}\
-th{background:#f3f5f8}td{text-align:right}td:first-child,td:nth-child(2){text-align:left}\
-code{background:#f3f3f3;padding:0 .2rem}.charts{display:grid;grid-template-columns:1fr;gap:1rem}\
-.charts svg{width:100%;height:auto;border:1px solid #eee}details{margin:1rem 0}";
+const STYLE: &str = "body{font-family:'Liberation Sans',Arial,Helvetica,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222;padding:0 1rem;line-height:1.45}\
+h1{font-size:1.6rem;margin-bottom:.2rem}.meta{color:#555;margin-top:0}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}\
+h3 small{font-weight:normal;color:#555}.finding{margin:1rem 0 2rem}.answer{font-size:1.1rem}\
+.toc{background:#f6f7f9;padding:.4rem 1rem;border-radius:4px}.toc h2{font-size:1rem;border:0;margin:.4rem 0}.toc ol{margin:.2rem 0;columns:2}\
+table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}th,td{border:1px solid #ccc;padding:.25rem .5rem}\
+th{background:#f3f5f8}td{text-align:right}td:first-child,td:nth-child(2),td.text{text-align:left}\
+.folded{overflow-x:auto}code{background:#f3f3f3;padding:0 .2rem}.charts{display:grid;grid-template-columns:1fr;gap:1rem}\
+figure{margin:1rem 0}figure svg{width:100%;height:auto;border:1px solid #eee}figcaption{color:#555;font-size:.9rem}\
+details{margin:.6rem 0}summary{cursor:pointer;font-weight:bold;color:#1f4e79}";
 
 /// Escapes text for HTML.
 pub fn escape(text: &str) -> String {
@@ -115,36 +121,163 @@ pub fn markdown_to_html(markdown: &str) -> String {
     out
 }
 
-fn render(run: &RunData) -> anyhow::Result<String> {
-    // The summary as a value, rendered from the data as summary.md is: never read back.
-    let summary = super::markdown::render(run);
-    let mut body = String::new();
-    // Split the summary at its sections; after each workload's table, its charts.
-    let mut sections: Vec<String> = Vec::new();
-    for line in summary.lines() {
-        if line.starts_with("## ") || sections.is_empty() {
-            sections.push(String::new());
-        }
-        if let Some(section) = sections.last_mut() {
-            section.push_str(line);
-            section.push('\n');
+/// A section of the page: its anchor, its heading, its HTML.
+struct Section {
+    id: String,
+    title: String,
+    html: String,
+}
+
+/// The summary's markdown cut at its `## ` headings: (heading, body).
+fn chunks(markdown: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in markdown.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            out.push((heading.to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
         }
     }
-    for section in &sections {
-        body.push_str(&markdown_to_html(section));
-        let workload = section
-            .strip_prefix("## Workload `")
-            .and_then(|rest| rest.split('`').next());
-        if let Some(workload) = workload {
-            body.push_str("<div class=\"charts\">\n");
-            for svg in chart_files::svgs_of(run, workload)? {
-                let svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
-                let _ = writeln!(body, "<figure>{svg}</figure>");
+    out
+}
+
+/// A body cut at its `### ` headings: the part before the first, then (heading, body).
+fn subsections(body: &str) -> (String, Vec<(String, String)>) {
+    let mut lead = String::new();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in body.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            out.push((heading.to_string(), String::new()));
+            continue;
+        }
+        let target = match out.last_mut() {
+            Some((_, text)) => text,
+            None => &mut lead,
+        };
+        target.push_str(line);
+        target.push('\n');
+    }
+    (lead, out)
+}
+
+/// `text` folded away under `summary`.
+fn folded(summary: &str, html: &str) -> String {
+    format!(
+        "<details><summary>{}</summary>\n<div class=\"folded\">\n{html}</div>\n</details>\n",
+        inline(summary)
+    )
+}
+
+/// An anchor name from a heading.
+fn anchor(title: &str) -> String {
+    crate::file_name::slug(&title.replace('`', "").to_lowercase())
+}
+
+/// An SVG without the XML prologue, ready to inline.
+fn inline_svg(svg: &str) -> &str {
+    svg.find("<svg").map_or(svg, |i| &svg[i..])
+}
+
+/// The findings: per workload the answer, why, memory, and its chart.
+fn findings_section(run: &RunData) -> anyhow::Result<Section> {
+    let mut html = String::new();
+    for finding in super::findings::findings(run) {
+        let id = anchor(&format!("finding {}", finding.workload));
+        let at = if finding.level.is_empty() {
+            String::new()
+        } else {
+            format!(" <small>at {}</small>", escape(&finding.level))
+        };
+        let _ = writeln!(
+            html,
+            "<article class=\"finding\" id=\"{id}\">\n<h3>{}{at}</h3>\n<p class=\"answer\"><strong>{}</strong>: {}</p>",
+            escape(&finding.workload),
+            inline(&finding.lead),
+            inline(&finding.detail)
+        );
+        html.push_str("<ul>\n");
+        for sentence in &finding.why {
+            let _ = writeln!(html, "<li><b>Why</b>: {}</li>", inline(sentence));
+        }
+        if let Some(memory) = &finding.memory {
+            let _ = writeln!(html, "<li><b>Memory</b>: {}</li>", inline(memory));
+        }
+        html.push_str("</ul>\n");
+        let mechanism = format!("mechanism-{}", crate::file_name::slug(&finding.workload));
+        if let Some((_, svg)) = chart_files::svgs_of(run, &finding.workload)?
+            .into_iter()
+            .find(|(name, _)| *name == mechanism)
+        {
+            let _ = writeln!(
+                html,
+                "<figure class=\"chart\">{}<figcaption>{}: throughput at the objective (the whisker spans the repetitions), then what the server's threads did for it. Hover a bar for its value.</figcaption></figure>",
+                inline_svg(&svg),
+                escape(&finding.workload)
+            );
+        }
+        html.push_str("</article>\n");
+    }
+    Ok(Section {
+        id: "findings".into(),
+        title: "Findings".into(),
+        html,
+    })
+}
+
+/// A workload's section: its table, why and recommendation folded away, then its
+/// other charts, folded too.
+fn workload_section(run: &RunData, title: &str, body: &str) -> anyhow::Result<Section> {
+    let workload = title
+        .strip_prefix("Workload `")
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or(title);
+    let (lead, parts) = subsections(body);
+    let mut html = folded(
+        "Results by style and level: throughput, latency, memory, errors",
+        &markdown_to_html(&lead),
+    );
+    for (heading, text) in &parts {
+        let summary = match heading.as_str() {
+            "Why" => "Why: the rules' sentences and the mechanism table they read".to_string(),
+            "Recommendation" => {
+                "Recommendation in full: the test, its costs and instances".to_string()
             }
-            body.push_str("</div>\n");
-        }
+            other => other.to_string(),
+        };
+        html.push_str(&folded(&summary, &markdown_to_html(text)));
     }
-    let _ = write!(body, "<h2>Manifest</h2>\n<table>\n");
+    let mechanism = format!("mechanism-{}", crate::file_name::slug(workload));
+    let charts: Vec<(String, String)> = chart_files::svgs_of(run, workload)?
+        .into_iter()
+        .filter(|(name, _)| *name != mechanism)
+        .collect();
+    if !charts.is_empty() {
+        let mut figures = String::from("<div class=\"charts\">\n");
+        for (name, svg) in &charts {
+            let _ = writeln!(
+                figures,
+                "<figure class=\"chart\" id=\"chart-{}\">{}</figure>",
+                escape(name),
+                inline_svg(svg)
+            );
+        }
+        figures.push_str("</div>\n");
+        html.push_str(&folded(
+            &format!("Charts ({}): hover a point for its value", charts.len()),
+            &figures,
+        ));
+    }
+    Ok(Section {
+        id: anchor(&format!("workload {workload}")),
+        title: format!("Workload {workload}"),
+        html,
+    })
+}
+
+/// The manifest and the scenario as parsed, folded.
+fn manifest_section(run: &RunData) -> anyhow::Result<Section> {
+    let mut table = String::from("<table>\n");
     let manifest = serde_json::to_value(&run.manifest)?;
     if let Some(fields) = manifest.as_object() {
         for (key, value) in fields.iter().filter(|(k, _)| k.as_str() != "scenario") {
@@ -152,26 +285,86 @@ fn render(run: &RunData) -> anyhow::Result<String> {
                 .as_str()
                 .map_or_else(|| value.to_string(), str::to_string);
             let _ = writeln!(
-                body,
-                "<tr><th>{}</th><td style=\"text-align:left\">{}</td></tr>",
+                table,
+                "<tr><th>{}</th><td class=\"text\">{}</td></tr>",
                 escape(key),
                 escape(&value)
             );
         }
     }
-    body.push_str("</table>\n");
+    table.push_str("</table>\n");
     let scenario = serde_json::to_string_pretty(run.manifest.scenario.recorded())?;
-    let _ = writeln!(
-        body,
-        "<details><summary>Scenario as parsed</summary><pre>{}</pre></details>",
-        escape(&scenario)
+    let html = folded("The manifest: machine, build, status", &table)
+        + &folded(
+            "The scenario as parsed",
+            &format!("<pre>{}</pre>\n", escape(&scenario)),
+        );
+    Ok(Section {
+        id: "manifest".into(),
+        title: "Manifest".into(),
+        html,
+    })
+}
+
+fn render(run: &RunData) -> anyhow::Result<String> {
+    // The summary as a value, rendered from the data as summary.md is: never read back.
+    let summary = super::markdown::render(run);
+    let mut sections = vec![findings_section(run)?];
+    sections.push(Section {
+        id: "the-run".into(),
+        title: "The run".into(),
+        html: markdown_to_html(&super::markdown::header(run))
+            + &folded(
+                "How to read the tables",
+                &markdown_to_html(super::markdown::READING),
+            ),
+    });
+    for (title, body) in chunks(&summary) {
+        match title.as_str() {
+            "Findings" | "The run" => {}
+            t if t.starts_with("Workload `") => sections.push(workload_section(run, t, &body)?),
+            _ => sections.push(Section {
+                id: anchor(&title),
+                title: title.replace('`', ""),
+                html: folded("Show", &markdown_to_html(&body)),
+            }),
+        }
+    }
+    sections.push(manifest_section(run)?);
+    let m = &run.manifest;
+    let mut body = format!(
+        "<header><h1>{}</h1><p class=\"meta\">run <code>{}</code> · {} · {} of {} cells · {} cores ({})</p></header>\n",
+        escape(&m.scenario_name),
+        escape(&m.run_id),
+        escape(&m.started),
+        m.cells_done,
+        m.cells_planned,
+        m.cores,
+        escape(&m.cpu_model)
     );
-    let title = escape(&format!(
-        "{} — {}",
-        run.manifest.scenario_name, run.manifest.run_id
-    ));
+    body.push_str("<nav class=\"toc\"><h2>Contents</h2><ol>\n");
+    for section in &sections {
+        let _ = writeln!(
+            body,
+            "<li><a href=\"#{}\">{}</a></li>",
+            section.id,
+            escape(&section.title)
+        );
+    }
+    body.push_str("</ol></nav>\n<main>\n");
+    for section in &sections {
+        let _ = write!(
+            body,
+            "<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n",
+            section.id,
+            escape(&section.title),
+            section.html
+        );
+    }
+    body.push_str("</main>\n");
+    let title = escape(&format!("{} — {}", m.scenario_name, m.run_id));
     Ok(format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n"
     ))
 }
 

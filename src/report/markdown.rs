@@ -39,11 +39,24 @@ pub fn relative(group: &Group, best: &Group) -> String {
     }
 }
 
-/// The header lines: scenario, machine, status.
+/// How to read the tables: what each column means.
+pub const READING: &str = "Throughput is successful requests per second; p95 and p99 are the latency of the successful requests, corrected (from the intended send time), \
+     and `failed` beside them is the share of scheduled requests that failed or never finished (unsent, or unanswered at the end): read the latency with it. `—` means not measured (no success), never 0; \
+     `vs best` is how many times less throughput than the best style at the same level. \
+     `server wait` is the median wait the server reports it achieved for its I/O (timers differ: tokio's rounds up to whole milliseconds). \
+     `unserved conns` counts connections that got no answer at all in the measured window (a fixed pool tied up by other keep-alive connections). \
+     With repetitions, cells show the median [min–max].";
+
+/// The title line.
+pub fn title(run: &RunData) -> String {
+    let m = &run.manifest;
+    format!("# {} — run `{}`\n\n", m.scenario_name, m.run_id)
+}
+
+/// What the run measured and where: the scenario's description, machine, status.
 pub fn header(run: &RunData) -> String {
     let m = &run.manifest;
     let mut out = String::new();
-    let _ = writeln!(out, "# {} — run `{}`\n", m.scenario_name, m.run_id);
     let description = run.scenario().map_or("", |s| s.description.as_str());
     if !description.is_empty() {
         let _ = writeln!(out, "{description}\n");
@@ -66,15 +79,12 @@ pub fn header(run: &RunData) -> String {
 
 /// The summary's text (what `summary.md` holds), from the run's data alone.
 pub fn render(run: &RunData) -> String {
-    let mut out = header(run);
-    out.push_str(
-        "Throughput is successful requests per second; p95 and p99 are the latency of the successful requests, corrected (from the intended send time), \
-         and `failed` beside them is the share of scheduled requests that failed or never finished (unsent, or unanswered at the end): read the latency with it. `—` means not measured (no success), never 0; \
-         `vs best` is how many times less throughput than the best style at the same level. \
-         `server wait` is the median wait the server reports it achieved for its I/O (timers differ: tokio's rounds up to whole milliseconds). \
-         `unserved conns` counts connections that got no answer at all in the measured window (a fixed pool tied up by other keep-alive connections). \
-         With repetitions, cells show the median [min–max].\n\n",
-    );
+    let mut out = title(run);
+    out.push_str(&super::findings::markdown(run));
+    out.push_str("## The run\n\n");
+    out.push_str(&header(run));
+    out.push_str(READING);
+    out.push_str("\n\n");
     for workload in run.workloads() {
         let _ = writeln!(out, "## Workload `{workload}`\n");
         out.push_str(&table(run, &workload));

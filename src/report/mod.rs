@@ -9,6 +9,7 @@ pub mod charts;
 pub mod claims;
 pub mod compare;
 pub mod database;
+pub mod findings;
 pub mod hlog;
 pub mod html;
 pub mod invariance;

@@ -138,108 +138,238 @@ pub fn section(run: &RunData, workload: &str) -> String {
     format!("### Recommendation\n\n{}\n\n", decision(run, workload))
 }
 
+/// What the tests said of the best style against the best of the others.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// No style met the objective.
+    NoneMet,
+    /// Only one style met it.
+    Only,
+    /// The margin is real (Mann–Whitney p) and the repetitions do not overlap.
+    Real {
+        /// The test's p.
+        p: f64,
+    },
+    /// Real by the test, but the two styles' repetitions overlap.
+    Overlap {
+        /// The winner's repetitions.
+        winner: Stat,
+        /// The runner-up's.
+        runner_up: Stat,
+    },
+    /// Within the noise, and the ratio's 90 % interval inside ±[`EQUAL_WITHIN`].
+    Equal {
+        /// The difference test's p.
+        p: f64,
+        /// The 90 % interval of the throughput ratio.
+        interval: (f64, f64),
+    },
+    /// Within the noise, but the interval reaches past the margin.
+    NotShown {
+        /// The difference test's p.
+        p: f64,
+        /// The 90 % interval of the throughput ratio.
+        interval: (f64, f64),
+    },
+    /// Within the noise, with no interval to tell an equality.
+    WithinNoise {
+        /// The difference test's p.
+        p: f64,
+    },
+    /// Too few repetitions for the test.
+    TooFew,
+}
+
+/// The recommendation of one workload, typed: the objective, the best style within it,
+/// the best of the other styles, and what the tests said.
+#[derive(Debug, Clone)]
+pub struct Decision<'a> {
+    /// What a style had to meet.
+    pub objective: Objective,
+    /// The style with the most throughput within it (None: no style met it).
+    pub winner: Option<Candidate<'a>>,
+    /// The best of the other styles (None: only one met it).
+    pub runner_up: Option<Candidate<'a>>,
+    /// The verdict.
+    pub call: Call,
+}
+
+impl Decision<'_> {
+    /// The winner's throughput over the runner-up's.
+    pub fn ratio(&self) -> Option<f64> {
+        let (w, r) = (self.winner.as_ref()?, self.runner_up.as_ref()?);
+        Some(w.rps / r.rps.max(f64::MIN_POSITIVE))
+    }
+
+    /// The 90 % bootstrap interval of [`Decision::ratio`] over the repetitions.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        let (w, r) = (self.winner.as_ref()?, self.runner_up.as_ref()?);
+        super::stats::ratio_interval_at(&w.values, &r.values, 0.90)
+    }
+
+    /// The objective, as a phrase: `p95 ≤ 20.0 ms with at most 0.1 % failed`.
+    pub fn objective_text(&self) -> String {
+        self.objective.text()
+    }
+
+    /// The recommendation paragraph.
+    pub fn text(&self) -> String {
+        let objective = &self.objective;
+        let measure = objective.measure();
+        let Some(winner) = &self.winner else {
+            return format!(
+                "No recommendation: no style met {} at any level measured.",
+                objective.text()
+            );
+        };
+        let Some(runner_up) = &self.runner_up else {
+            return format!(
+                "Choose {}: the only style that met {} ({} req/s {measure}, {}).{}",
+                winner.group.variant,
+                objective.text(),
+                figure(winner.rps),
+                winner.group.level,
+                costs(winner, None, objective)
+            );
+        };
+        let (w, r) = (winner.group, runner_up.group);
+        let ratio = figure(self.ratio().unwrap_or(f64::NAN));
+        let margin = format!(
+            "{} req/s against {}'s {} ({ratio}×)",
+            figure(winner.rps),
+            r.variant,
+            figure(runner_up.rps),
+        );
+        let reps = (runner_up.values.len(), winner.values.len());
+        match &self.call {
+            Call::NoneMet | Call::Only => String::new(),
+            Call::Overlap { winner: wr, runner_up: rr } => format!(
+                "No winner at {}: {} leads with {margin}, but their repetitions overlap ({} to {} against {} to {} req/s): either will do.",
+                objective.text(),
+                w.variant,
+                figure(wr.min),
+                figure(wr.max),
+                figure(rr.min),
+                figure(rr.max)
+            ),
+            Call::Real { p } => format!(
+                "Choose {} ({}) for {}: {margin}, {measure}; the margin is real (Mann–Whitney p = {p:.3}, {} and {} repetitions).{}",
+                w.variant,
+                w.level,
+                objective.text(),
+                reps.0,
+                reps.1,
+                costs(winner, Some(runner_up), objective)
+            ),
+            Call::Equal { p, interval: (lo, hi) } => format!(
+                "Equal within ±{:.0} % at {}: {} and {} ({ratio}× [{lo:.2}–{hi:.2}], whose 90 % interval lies inside {:.2}–{:.2}: two one-sided tests at 5 %; Mann–Whitney p = {p:.2}, {} and {} repetitions): either will do.{}",
+                100.0 * EQUAL_WITHIN,
+                objective.text(),
+                w.variant,
+                r.variant,
+                equal_low(),
+                1.0 + EQUAL_WITHIN,
+                reps.0,
+                reps.1,
+                costs(winner, Some(runner_up), objective)
+            ),
+            Call::NotShown { p, interval: (lo, hi) } => format!(
+                "No winner shown at {}: {} leads with {margin}, within the noise (Mann–Whitney p = {p:.2}), but its 90 % interval {lo:.2}–{hi:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions.",
+                objective.text(),
+                w.variant,
+                100.0 * EQUAL_WITHIN
+            ),
+            Call::WithinNoise { p } => format!(
+                "No winner at {}: {} leads with {margin}, but the difference is within the noise (Mann–Whitney p = {p:.2}): either will do.",
+                objective.text(),
+                w.variant
+            ),
+            Call::TooFew => format!(
+                "No winner yet at {}: {} leads with {margin}, but with {} and {} repetitions no difference can be shown real (the test needs 4 a side): run the scenario with `repetitions = 4` or more.",
+                objective.text(),
+                w.variant,
+                reps.0,
+                reps.1
+            ),
+        }
+    }
+}
+
+/// The lower end of the equivalence margin: 1 / (1 + [`EQUAL_WITHIN`]).
+fn equal_low() -> f64 {
+    1.0 / (1.0 + EQUAL_WITHIN)
+}
+
+/// The decision of `workload` (None: the scenario sets it no objective).
+pub fn decision_of<'a>(run: &'a RunData, workload: &str) -> Option<Decision<'a>> {
+    let objective = Objective::of(run, workload)?;
+    let groups = objective.groups(run, workload);
+    Some(judge_candidates(&run.cells, &groups, objective))
+}
+
 /// What to choose for `workload`, or why nothing is chosen.
 pub fn decision(run: &RunData, workload: &str) -> String {
-    let Some(objective) = Objective::of(run, workload) else {
-        return "None: the scenario sets no objective for this workload (give it a `saturate` search, or the scenario a `[recommendation]` with `p95_slo`).".into();
-    };
-    decide(&run.cells, &objective.groups(run, workload), &objective)
+    match decision_of(run, workload) {
+        Some(decision) => decision.text(),
+        None => "None: the scenario sets no objective for this workload (give it a `saturate` search, or the scenario a `[recommendation]` with `p95_slo`).".into(),
+    }
 }
 
 /// What to choose among `groups` (of `cells`) at `objective`, or why nothing is chosen.
 pub fn decide(cells: &[CellRecord], groups: &[&Group], objective: &Objective) -> String {
-    let measure = objective.measure();
-    let found = candidates(cells, groups, objective);
-    let Some(winner) = found.first() else {
-        return format!(
-            "No recommendation: no style met {} at any level measured.",
-            objective.text()
-        );
+    judge_candidates(cells, groups, objective.clone()).text()
+}
+
+/// The best style among `groups` at `objective` against the best of the others, judged.
+pub fn judge_candidates<'a>(
+    cells: &[CellRecord],
+    groups: &[&'a Group],
+    objective: Objective,
+) -> Decision<'a> {
+    let found = candidates(cells, groups, &objective);
+    let winner = found.first().cloned();
+    let runner_up = winner.as_ref().and_then(|winner| {
+        found
+            .iter()
+            .skip(1)
+            .find(|c| c.group.style != winner.group.style)
+            .or_else(|| found.get(1))
+            .cloned()
+    });
+    let call = match (&winner, &runner_up) {
+        (None, _) => Call::NoneMet,
+        (Some(_), None) => Call::Only,
+        (Some(winner), Some(runner_up)) => call(winner, runner_up),
     };
-    let runner_up = found
-        .iter()
-        .skip(1)
-        .find(|c| c.group.style != winner.group.style)
-        .or_else(|| found.get(1));
-    let Some(runner_up) = runner_up else {
-        return format!(
-            "Choose {}: the only style that met {} ({} req/s {measure}, {}).{}",
-            winner.group.variant,
-            objective.text(),
-            figure(winner.rps),
-            winner.group.level,
-            costs(winner, None, objective)
-        );
-    };
-    let (w, r) = (winner.group, runner_up.group);
-    let margin = format!(
-        "{} req/s against {}'s {} ({}×)",
-        figure(winner.rps),
-        r.variant,
-        figure(runner_up.rps),
-        figure(winner.rps / runner_up.rps.max(f64::MIN_POSITIVE))
-    );
+    Decision {
+        objective,
+        winner,
+        runner_up,
+        call,
+    }
+}
+
+/// What the tests say of `winner` against `runner_up`.
+pub fn call(winner: &Candidate<'_>, runner_up: &Candidate<'_>) -> Call {
     let range = |values: &[f64]| Stat::of(values.iter().copied());
     let overlap = match (range(&winner.values), range(&runner_up.values)) {
         (Some(w), Some(r)) if w.overlaps(&r) && (w.max > w.min || r.max > r.min) => Some((w, r)),
         _ => None,
     };
     match (judge(&runner_up.values, &winner.values), overlap) {
-        (Verdict::Real(_), Some((wr, rr))) => format!(
-            "No winner at {}: {} leads with {margin}, but their repetitions overlap ({} to {} against {} to {} req/s): either will do.",
-            objective.text(),
-            w.variant,
-            figure(wr.min),
-            figure(wr.max),
-            figure(rr.min),
-            figure(rr.max)
-        ),
-        (Verdict::Real(p), None) => format!(
-            "Choose {} ({}) for {}: {margin}, {measure}; the margin is real (Mann–Whitney p = {p:.3}, {} and {} repetitions).{}",
-            w.variant,
-            w.level,
-            objective.text(),
-            runner_up.values.len(),
-            winner.values.len(),
-            costs(winner, Some(runner_up), objective)
-        ),
+        (Verdict::Real(_), Some((winner, runner_up))) => Call::Overlap { winner, runner_up },
+        (Verdict::Real(p), None) => Call::Real { p },
         (Verdict::WithinNoise(p), _) => {
-            let interval =
-                super::stats::ratio_interval_at(&winner.values, &runner_up.values, 0.90);
-            let low = 1.0 / (1.0 + EQUAL_WITHIN);
-            let high = 1.0 + EQUAL_WITHIN;
-            match interval {
-                Some((lo, hi)) if lo >= low && hi <= high => format!(
-                    "Equal within ±{:.0} % at {}: {} and {} ({}× [{lo:.2}–{hi:.2}], whose 90 % interval lies inside {low:.2}–{high:.2}: two one-sided tests at 5 %; Mann–Whitney p = {p:.2}, {} and {} repetitions): either will do.{}",
-                    100.0 * EQUAL_WITHIN,
-                    objective.text(),
-                    w.variant,
-                    r.variant,
-                    figure(winner.rps / runner_up.rps.max(f64::MIN_POSITIVE)),
-                    runner_up.values.len(),
-                    winner.values.len(),
-                    costs(winner, Some(runner_up), objective)
-                ),
-                Some((lo, hi)) => format!(
-                    "No winner shown at {}: {} leads with {margin}, within the noise (Mann–Whitney p = {p:.2}), but its 90 % interval {lo:.2}–{hi:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions.",
-                    objective.text(),
-                    w.variant,
-                    100.0 * EQUAL_WITHIN
-                ),
-                None => format!(
-                    "No winner at {}: {} leads with {margin}, but the difference is within the noise (Mann–Whitney p = {p:.2}): either will do.",
-                    objective.text(),
-                    w.variant
-                ),
+            match super::stats::ratio_interval_at(&winner.values, &runner_up.values, 0.90) {
+                Some((lo, hi)) if lo >= equal_low() && hi <= 1.0 + EQUAL_WITHIN => Call::Equal {
+                    p,
+                    interval: (lo, hi),
+                },
+                Some(interval) => Call::NotShown { p, interval },
+                None => Call::WithinNoise { p },
             }
         }
-        (Verdict::TooFew, _) => format!(
-            "No winner yet at {}: {} leads with {margin}, but with {} and {} repetitions no difference can be shown real (the test needs 4 a side): run the scenario with `repetitions = 4` or more.",
-            objective.text(),
-            w.variant,
-            runner_up.values.len(),
-            winner.values.len()
-        ),
+        (Verdict::TooFew, _) => Call::TooFew,
     }
 }
 

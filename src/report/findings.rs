@@ -1,0 +1,466 @@
+//! The findings: per workload, the answer first — which style to pick, by how much, with
+//! the interval of that margin, the mechanism behind it (the Why rules' sentences) and
+//! what it costs in memory — and the one chart that shows it. `summary.md`,
+//! `report.html` and the terminal all open with them; the tables come after.
+
+use std::fmt::Write as _;
+
+use super::aggregate::Group;
+use super::recommend::{decision_of, Call, Candidate, Decision, EQUAL_WITHIN};
+use super::RunData;
+use crate::display::figure;
+
+/// A style this many times slower than the winner is named in the answer.
+const FAR_BEHIND: f64 = 1.25;
+
+/// The answer for one workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The workload.
+    pub workload: String,
+    /// Where the answer was measured (`c=64`, `max@SLO`); empty when nothing was.
+    pub level: String,
+    /// The answer in a few words: `Choose async(workers=1)`, `Either … or …`, `No winner yet`.
+    pub lead: String,
+    /// The margin, its interval, the figures and the objective.
+    pub detail: String,
+    /// Why, from the rules (the winner's first sentence, and the slowest style's).
+    pub why: Vec<String>,
+    /// What the answer costs in memory and threads.
+    pub memory: Option<String>,
+    /// The chart that shows it (`charts/mechanism-io.svg`), when there is one.
+    pub chart: Option<String>,
+}
+
+/// The findings of every workload of `run`, in the order they ran.
+pub fn findings(run: &RunData) -> Vec<Finding> {
+    run.workloads()
+        .iter()
+        .map(|workload| finding(run, workload))
+        .collect()
+}
+
+/// The finding of one workload.
+pub fn finding(run: &RunData, workload: &str) -> Finding {
+    let chart = super::mechanism_chart::MechanismChart::of(run, workload)
+        .map(|chart| format!("charts/{}.svg", chart.file));
+    let Some(decision) = decision_of(run, workload) else {
+        return Finding {
+            workload: workload.to_string(),
+            level: String::new(),
+            lead: "No objective".into(),
+            detail: "the scenario sets this workload no p95 objective, so no style is chosen: give the scenario a `[recommendation]` with `p95_slo`.".into(),
+            why: Vec::new(),
+            memory: None,
+            chart,
+        };
+    };
+    let (lead, detail) = answer(&decision);
+    let level = decision
+        .winner
+        .as_ref()
+        .map_or(String::new(), |w| w.group.level.clone());
+    let peers = peers(run, workload, &level);
+    let slowest = slowest_behind(&decision, &peers);
+    let mut detail = detail;
+    let also = also_equal(run, workload, &decision);
+    if !also.is_empty() {
+        let _ = write!(
+            detail,
+            " Also within ±{:.0} % of {}: {}.",
+            100.0 * EQUAL_WITHIN,
+            decision
+                .winner
+                .as_ref()
+                .map_or("", |w| w.group.variant.as_str()),
+            also.join(", ")
+        );
+    }
+    if let (Some(slow), Some(winner)) = (slowest, &decision.winner) {
+        let _ = write!(
+            detail,
+            " {} serves {}× less ({} req/s).",
+            slow.variant,
+            figure(winner.rps / slow.achieved.median.max(f64::MIN_POSITIVE)),
+            figure(slow.achieved.median)
+        );
+    }
+    Finding {
+        workload: workload.to_string(),
+        level,
+        lead,
+        detail,
+        why: why(&decision, slowest, &peers),
+        memory: memory(&decision),
+        chart,
+    }
+}
+
+/// The other styles and settings (beyond the two the decision names) whose throughput
+/// the equivalence test finds equal to the winner's, each with its ratio's interval.
+fn also_equal(run: &RunData, workload: &str, decision: &Decision<'_>) -> Vec<String> {
+    let (Some(winner), Some(runner_up)) = (&decision.winner, &decision.runner_up) else {
+        return Vec::new();
+    };
+    let groups = decision.objective.groups(run, workload);
+    super::recommend::candidates(&run.cells, &groups, &decision.objective)
+        .iter()
+        .filter(|c| c.group.variant != winner.group.variant)
+        .filter(|c| c.group.variant != runner_up.group.variant)
+        .filter_map(|c| match super::recommend::call(winner, c) {
+            Call::Equal { interval, .. } => Some(format!(
+                "{} ({}×{})",
+                c.group.variant,
+                figure(winner.rps / c.rps.max(f64::MIN_POSITIVE)),
+                interval_text(Some(interval))
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The styles measured at `level` of `workload`.
+fn peers<'a>(run: &'a RunData, workload: &str, level: &str) -> Vec<&'a Group> {
+    run.levels(workload)
+        .into_iter()
+        .find(|(l, _)| l == level)
+        .map(|(_, groups)| groups)
+        .unwrap_or_default()
+}
+
+/// The slowest style at the winner's level, when it is far behind and is not the
+/// runner-up already named.
+fn slowest_behind<'a>(decision: &Decision<'_>, peers: &[&'a Group]) -> Option<&'a Group> {
+    let winner = decision.winner.as_ref()?;
+    let slowest = peers
+        .iter()
+        .copied()
+        .filter(|g| g.achieved.median > 0.0)
+        .min_by(|a, b| a.achieved.median.total_cmp(&b.achieved.median))?;
+    let named = |g: &Group| {
+        g.variant == winner.group.variant
+            || decision
+                .runner_up
+                .as_ref()
+                .is_some_and(|r| r.group.variant == g.variant)
+    };
+    (!named(slowest) && winner.rps / slowest.achieved.median >= FAR_BEHIND).then_some(slowest)
+}
+
+/// `[0.99–1.01]`-style interval text, or nothing.
+fn interval_text(interval: Option<(f64, f64)>) -> String {
+    interval.map_or(String::new(), |(lo, hi)| {
+        format!(", 90 % interval {lo:.2}–{hi:.2}")
+    })
+}
+
+/// The lead and the sentence after it, by what the tests said.
+fn answer(decision: &Decision<'_>) -> (String, String) {
+    let objective = decision.objective_text();
+    let (Some(w), runner_up) = (&decision.winner, &decision.runner_up) else {
+        return (
+            "No style qualifies".into(),
+            format!("none met {objective} at any level measured."),
+        );
+    };
+    let Some(r) = runner_up else {
+        return (
+            format!("Choose {}", w.group.variant),
+            format!(
+                "the only style that met {objective}: {} req/s at {}.",
+                figure(w.rps),
+                w.group.level
+            ),
+        );
+    };
+    let ratio = figure(decision.ratio().unwrap_or(f64::NAN));
+    let figures = |w: &Candidate<'_>, r: &Candidate<'_>| {
+        let repetitions = match (w.values.len(), r.values.len()) {
+            (1, 1) => "1 repetition each".to_string(),
+            (a, b) if a == b => format!("{a} repetitions each"),
+            (a, b) => format!("{a} and {b} repetitions"),
+        };
+        format!(
+            "{} against {} req/s within {objective}; {repetitions}",
+            figure(w.rps),
+            figure(r.rps),
+        )
+    };
+    let (wv, rv) = (&w.group.variant, &r.group.variant);
+    match &decision.call {
+        Call::Real { p } => (
+            format!("Choose {wv}"),
+            format!(
+                "{ratio}× the throughput of {rv}{} ({}; Mann–Whitney p = {p:.3}).",
+                interval_text(decision.interval()),
+                figures(w, r)
+            ),
+        ),
+        Call::Equal { interval, .. } => (
+            format!("Either {wv} or {rv}"),
+            format!(
+                "equal within ±{:.0} %: {ratio}×{} ({}).",
+                100.0 * EQUAL_WITHIN,
+                interval_text(Some(*interval)),
+                figures(w, r)
+            ),
+        ),
+        Call::Overlap { .. } => (
+            "No clear winner".into(),
+            format!(
+                "{wv} leads {rv} by {ratio}×{}, but their repetitions overlap: either will do ({}).",
+                interval_text(decision.interval()),
+                figures(w, r)
+            ),
+        ),
+        Call::NotShown { interval, .. } => (
+            "No winner shown".into(),
+            format!(
+                "{wv} leads {rv} by {ratio}×, but the 90 % interval {:.2}–{:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions ({}).",
+                interval.0,
+                interval.1,
+                100.0 * EQUAL_WITHIN,
+                figures(w, r)
+            ),
+        ),
+        Call::WithinNoise { p } => (
+            "No winner".into(),
+            format!(
+                "{wv} and {rv} are within each other's noise ({ratio}×, Mann–Whitney p = {p:.2}; {}).",
+                figures(w, r)
+            ),
+        ),
+        Call::TooFew => (
+            "No winner yet".into(),
+            format!(
+                "{wv} leads {rv} by {ratio}×, but the test needs 4 repetitions a side: run the scenario with `repetitions = 4` or more ({}).",
+                figures(w, r)
+            ),
+        ),
+        Call::NoneMet | Call::Only => (String::new(), String::new()),
+    }
+}
+
+/// The rules' first sentence about the winner and, when shown, the slowest style.
+fn why(decision: &Decision<'_>, slowest: Option<&Group>, peers: &[&Group]) -> Vec<String> {
+    let first_sentence = |group: &Group| {
+        let case = super::why::Case { group, peers };
+        super::why::explain(&case)
+            .into_iter()
+            .next()
+            .map(|(rule, sentence)| format!("{sentence} ({rule})"))
+    };
+    let mut out = Vec::new();
+    if let Some(winner) = &decision.winner {
+        out.extend(first_sentence(winner.group));
+    }
+    if let Some(slow) = slowest {
+        out.extend(first_sentence(slow));
+    }
+    out
+}
+
+/// Peak memory and threads of the winner and the runner-up.
+fn memory(decision: &Decision<'_>) -> Option<String> {
+    let of = |c: &Candidate<'_>| {
+        let rss = c.group.rss_peak?.median;
+        let threads = c
+            .group
+            .threads_max
+            .map_or(String::new(), |t| format!(" with {t} threads"));
+        Some(format!(
+            "{} peaked at {} MiB{threads}",
+            c.group.variant,
+            figure(rss)
+        ))
+    };
+    let winner = of(decision.winner.as_ref()?)?;
+    match decision.runner_up.as_ref().and_then(of) {
+        Some(runner_up) => Some(format!("{winner}; {runner_up}.")),
+        None => Some(format!("{winner}.")),
+    }
+}
+
+/// The findings in markdown: a section opening the summary.
+pub fn markdown(run: &RunData) -> String {
+    let mut out = String::from("## Findings\n\n");
+    for finding in findings(run) {
+        let at = if finding.level.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", finding.level)
+        };
+        let _ = writeln!(
+            out,
+            "**{}**{at}: **{}**: {}\n",
+            finding.workload, finding.lead, finding.detail
+        );
+        for sentence in &finding.why {
+            let _ = writeln!(out, "- Why: {sentence}");
+        }
+        if let Some(memory) = &finding.memory {
+            let _ = writeln!(out, "- Memory: {memory}");
+        }
+        out.push('\n');
+        if let Some(chart) = &finding.chart {
+            let _ = writeln!(
+                out,
+                "![{}: outcome and mechanism]({chart})\n",
+                finding.workload
+            );
+        }
+    }
+    out
+}
+
+/// The findings for a terminal: each workload's answer, why, and memory, wrapped to
+/// `width` columns.
+pub fn terminal(run: &RunData, width: usize) -> String {
+    let mut out = String::new();
+    for finding in findings(run) {
+        let at = if finding.level.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", finding.level)
+        };
+        let head = format!(
+            "{}{at}: {}: {}",
+            finding.workload, finding.lead, finding.detail
+        );
+        out.push_str(&wrap(&head, width, ""));
+        for sentence in &finding.why {
+            out.push_str(&wrap(&format!("why: {sentence}"), width, "  "));
+        }
+        if let Some(memory) = &finding.memory {
+            out.push_str(&wrap(&format!("memory: {memory}"), width, "  "));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `text` broken into lines of at most `width` columns at spaces, every line after the
+/// first (and the first too) indented by `indent`.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from(indent);
+    let hanging = format!("{indent}  ");
+    for word in text.split(' ') {
+        let fits = line.chars().count() + 1 + word.chars().count() <= width;
+        if !fits && line.trim().chars().count() > 0 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = hanging.clone();
+        } else if !line.trim().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.trim().is_empty() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::aggregate::groups;
+    use crate::report::recommend::{judge_candidates, Objective};
+    use crate::results::CellRecord;
+
+    /// `variant` of `style` at 64 connections, one cell per throughput in `rps`.
+    fn cells(style: &str, variant: &str, rps: &[f64]) -> Vec<CellRecord> {
+        rps.iter()
+            .enumerate()
+            .map(|(i, rps)| CellRecord {
+                cell: format!("{variant}-r{i}"),
+                workload: "io".into(),
+                style: style.into(),
+                variant: variant.into(),
+                load_mode: "closed".into(),
+                connections: 64,
+                repetition: i as u32 + 1,
+                achieved_rps: *rps,
+                requests_scheduled: 1000,
+                requests_ok: 1000,
+                p95_ms: Some(10.0),
+                rss_peak_mib: Some(9.0),
+                valid: true,
+                ..CellRecord::default()
+            })
+            .collect()
+    }
+
+    fn answered(all: &[CellRecord]) -> (String, String) {
+        let grouped = groups(all);
+        let refs: Vec<&Group> = grouped.iter().collect();
+        let objective = Objective {
+            p95_ms: 20.0,
+            max_error_rate: 0.001,
+            target_rps: None,
+            cost_per_instance: None,
+            capacity: false,
+        };
+        answer(&judge_candidates(all, &refs, objective))
+    }
+
+    #[test]
+    fn the_answer_names_the_choice_its_margin_and_interval() {
+        let mut all = cells(
+            "async",
+            "async(workers=1)",
+            &[4000.0, 4100.0, 3900.0, 4050.0, 3950.0],
+        );
+        all.extend(cells(
+            "blocking",
+            "blocking(pool=16)",
+            &[1000.0, 990.0, 1010.0, 1005.0, 995.0],
+        ));
+        let (lead, detail) = answered(&all);
+        assert_eq!(lead, "Choose async(workers=1)");
+        assert!(
+            detail.starts_with("4.00× the throughput of blocking(pool=16), 90 % interval "),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("4,000 against 1,000 req/s within p95 ≤ 20.0 ms"),
+            "{detail}"
+        );
+        assert!(detail.contains("5 repetitions each"), "{detail}");
+    }
+
+    #[test]
+    fn equal_styles_are_both_named_with_the_margin() {
+        let mut all = cells(
+            "async",
+            "async(workers=1)",
+            &[1000.0, 1010.0, 990.0, 1005.0, 998.0],
+        );
+        all.extend(cells(
+            "hybrid",
+            "hybrid(workers=1)",
+            &[995.0, 1008.0, 1000.0, 992.0, 1003.0],
+        ));
+        let (lead, detail) = answered(&all);
+        assert_eq!(lead, "Either async(workers=1) or hybrid(workers=1)");
+        assert!(
+            detail.starts_with("equal within ±10 %: 1.00×, 90 % interval 0.9"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn wrapping_keeps_every_word_within_the_width() {
+        let text = "async(workers=1) at c=64: Either async(workers=1) or blocking(pool=128): equal within ±10 %";
+        let wrapped = wrap(text, 40, "");
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 40),
+            "{wrapped}"
+        );
+        let words: Vec<&str> = wrapped.split_whitespace().collect();
+        assert_eq!(words, text.split(' ').collect::<Vec<_>>());
+        assert!(wrapped.lines().skip(1).all(|l| l.starts_with("  ")));
+    }
+}
