@@ -10,6 +10,16 @@ use super::recommend::{decision_of, Call, Candidate, Decision, EQUAL_WITHIN};
 use super::RunData;
 use crate::display::figure;
 
+/// The Why rules that name what set a style's throughput, as opposed to what came with
+/// it (contention, switches, kernel time).
+const LIMITS: [&str; 5] = [
+    "pool-held",
+    "runtime-held",
+    "cpu-bound",
+    "limit-elsewhere",
+    "wait-bound",
+];
+
 /// A style this many times slower than the winner is named in the answer.
 const FAR_BEHIND: f64 = 1.25;
 
@@ -20,10 +30,11 @@ pub struct Finding {
     pub workload: String,
     /// Where the answer was measured (`c=64`, `max@SLO`); empty when nothing was.
     pub level: String,
-    /// The answer in a few words: `Choose async(workers=1)`, `Either … or …`, `No winner yet`.
-    pub lead: String,
-    /// The margin, its interval, the figures and the objective.
-    pub detail: String,
+    /// What the tests said: the choice, its margin and interval, the figures.
+    pub answer: Answer,
+    /// The other styles worth naming: those equal to the winner too, and the slowest
+    /// when it is far behind.
+    pub others: String,
     /// Why, from the rules (the winner's first sentence, and the slowest style's).
     pub why: Vec<String>,
     /// What the answer costs in memory and threads.
@@ -48,26 +59,30 @@ pub fn finding(run: &RunData, workload: &str) -> Finding {
         return Finding {
             workload: workload.to_string(),
             level: String::new(),
-            lead: "No objective".into(),
-            detail: "the scenario sets this workload no p95 objective, so no style is chosen: give the scenario a `[recommendation]` with `p95_slo`.".into(),
+            answer: Answer {
+                lead: "No objective".into(),
+                margin: "the scenario sets this workload no p95 objective, so no style is chosen: give the scenario a `[recommendation]` with `p95_slo`".into(),
+                figures: String::new(),
+            },
+            others: String::new(),
             why: Vec::new(),
             memory: None,
             chart,
         };
     };
-    let (lead, detail) = answer(&decision);
+    let answer = answer(&decision);
     let level = decision
         .winner
         .as_ref()
         .map_or(String::new(), |w| w.group.level.clone());
     let peers = peers(run, workload, &level);
     let slowest = slowest_behind(&decision, &peers);
-    let mut detail = detail;
+    let mut others = String::new();
     let also = also_equal(run, workload, &decision);
     if !also.is_empty() {
         let _ = write!(
-            detail,
-            " Also within ±{:.0} % of {}: {}.",
+            others,
+            "Also within ±{:.0} % of {}: {}.",
             100.0 * EQUAL_WITHIN,
             decision
                 .winner
@@ -77,9 +92,12 @@ pub fn finding(run: &RunData, workload: &str) -> Finding {
         );
     }
     if let (Some(slow), Some(winner)) = (slowest, &decision.winner) {
+        if !others.is_empty() {
+            others.push(' ');
+        }
         let _ = write!(
-            detail,
-            " {} serves {}× less ({} req/s).",
+            others,
+            "{} serves {}× less ({} req/s).",
             slow.variant,
             figure(winner.rps / slow.achieved.median.max(f64::MIN_POSITIVE)),
             figure(slow.achieved.median)
@@ -88,8 +106,8 @@ pub fn finding(run: &RunData, workload: &str) -> Finding {
     Finding {
         workload: workload.to_string(),
         level,
-        lead,
-        detail,
+        answer,
+        others,
         why: why(&decision, slowest, &peers),
         memory: memory(&decision),
         chart,
@@ -154,90 +172,100 @@ fn interval_text(interval: Option<(f64, f64)>) -> String {
     })
 }
 
-/// The lead and the sentence after it, by what the tests said.
-fn answer(decision: &Decision<'_>) -> (String, String) {
+/// What the tests said, in three parts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Answer {
+    /// A few words: `Choose async(workers=1)`, `Either … or …`, `No winner yet`.
+    pub lead: String,
+    /// The margin and its interval, or why none is given.
+    pub margin: String,
+    /// The figures behind it: throughputs, objective, repetitions, the test's p.
+    pub figures: String,
+}
+
+/// The answer, by what the tests said.
+fn answer(decision: &Decision<'_>) -> Answer {
     let objective = decision.objective_text();
+    let answer = |lead: String, margin: String, figures: String| Answer {
+        lead,
+        margin,
+        figures,
+    };
     let (Some(w), runner_up) = (&decision.winner, &decision.runner_up) else {
-        return (
+        return answer(
             "No style qualifies".into(),
-            format!("none met {objective} at any level measured."),
+            format!("none met {objective} at any level measured"),
+            String::new(),
         );
     };
     let Some(r) = runner_up else {
-        return (
+        return answer(
             format!("Choose {}", w.group.variant),
-            format!(
-                "the only style that met {objective}: {} req/s at {}.",
-                figure(w.rps),
-                w.group.level
-            ),
+            format!("the only style that met {objective}"),
+            format!("{} req/s at {}", figure(w.rps), w.group.level),
         );
     };
     let ratio = figure(decision.ratio().unwrap_or(f64::NAN));
-    let figures = |w: &Candidate<'_>, r: &Candidate<'_>| {
-        let repetitions = match (w.values.len(), r.values.len()) {
-            (1, 1) => "1 repetition each".to_string(),
-            (a, b) if a == b => format!("{a} repetitions each"),
-            (a, b) => format!("{a} and {b} repetitions"),
-        };
-        format!(
-            "{} against {} req/s within {objective}; {repetitions}",
-            figure(w.rps),
-            figure(r.rps),
-        )
+    let repetitions = match (w.values.len(), r.values.len()) {
+        (1, 1) => "1 repetition each".to_string(),
+        (a, b) if a == b => format!("{a} repetitions each"),
+        (a, b) => format!("{a} and {b} repetitions"),
     };
+    let figures = format!(
+        "{} against {} req/s within {objective}; {repetitions}",
+        figure(w.rps),
+        figure(r.rps),
+    );
     let (wv, rv) = (&w.group.variant, &r.group.variant);
     match &decision.call {
-        Call::Real { p } => (
+        Call::Real { p } => answer(
             format!("Choose {wv}"),
             format!(
-                "{ratio}× the throughput of {rv}{} ({}; Mann–Whitney p = {p:.3}).",
-                interval_text(decision.interval()),
-                figures(w, r)
+                "{ratio}× the throughput of {rv}{}",
+                interval_text(decision.interval())
             ),
+            format!("{figures}; Mann–Whitney p = {p:.3}"),
         ),
-        Call::Equal { interval, .. } => (
+        Call::Equal { interval, .. } => answer(
             format!("Either {wv} or {rv}"),
             format!(
-                "equal within ±{:.0} %: {ratio}×{} ({}).",
+                "equal within ±{:.0} %: {ratio}×{}",
                 100.0 * EQUAL_WITHIN,
-                interval_text(Some(*interval)),
-                figures(w, r)
+                interval_text(Some(*interval))
             ),
+            figures,
         ),
-        Call::Overlap { .. } => (
+        Call::Overlap { .. } => answer(
             "No clear winner".into(),
             format!(
-                "{wv} leads {rv} by {ratio}×{}, but their repetitions overlap: either will do ({}).",
-                interval_text(decision.interval()),
-                figures(w, r)
+                "{wv} leads {rv} by {ratio}×{}, but their repetitions overlap: either will do",
+                interval_text(decision.interval())
             ),
+            figures,
         ),
-        Call::NotShown { interval, .. } => (
+        Call::NotShown { interval, .. } => answer(
             "No winner shown".into(),
             format!(
-                "{wv} leads {rv} by {ratio}×, but the 90 % interval {:.2}–{:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions ({}).",
+                "{wv} leads {rv} by {ratio}×, but the 90 % interval {:.2}–{:.2} reaches past ±{:.0} %, so neither a difference nor an equality is shown: run more repetitions",
                 interval.0,
                 interval.1,
-                100.0 * EQUAL_WITHIN,
-                figures(w, r)
+                100.0 * EQUAL_WITHIN
             ),
+            figures,
         ),
-        Call::WithinNoise { p } => (
+        Call::WithinNoise { p } => answer(
             "No winner".into(),
-            format!(
-                "{wv} and {rv} are within each other's noise ({ratio}×, Mann–Whitney p = {p:.2}; {}).",
-                figures(w, r)
-            ),
+            format!("{wv} and {rv} are within each other's noise ({ratio}×)"),
+            format!("{figures}; Mann–Whitney p = {p:.2}"),
         ),
-        Call::TooFew => (
+        Call::TooFew => answer(
             "No winner yet".into(),
             format!(
-                "{wv} leads {rv} by {ratio}×, but the test needs 4 repetitions a side: run the scenario with `repetitions = 4` or more ({}).",
-                figures(w, r)
+                "{wv} leads {rv} by {ratio}×, but the test needs 4 repetitions a side: run the scenario with `repetitions = 4` or more"
             ),
+            figures,
         ),
-        Call::NoneMet | Call::Only => (String::new(), String::new()),
+        Call::NoneMet | Call::Only => Answer::default(),
     }
 }
 
@@ -245,9 +273,12 @@ fn answer(decision: &Decision<'_>) -> (String, String) {
 fn why(decision: &Decision<'_>, slowest: Option<&Group>, peers: &[&Group]) -> Vec<String> {
     let first_sentence = |group: &Group| {
         let case = super::why::Case { group, peers };
-        super::why::explain(&case)
-            .into_iter()
-            .next()
+        let said = super::why::explain(&case);
+        // What set the throughput first; a side effect (contention, switches) only when
+        // no rule names the limit.
+        let limit = said.iter().find(|(rule, _)| LIMITS.contains(rule));
+        limit
+            .or(said.first())
             .map(|(rule, sentence)| format!("{sentence} ({rule})"))
     };
     let mut out = Vec::new();
@@ -281,20 +312,49 @@ fn memory(decision: &Decision<'_>) -> Option<String> {
     }
 }
 
-/// The findings in markdown: a section opening the summary.
-pub fn markdown(run: &RunData) -> String {
-    let mut out = String::from("## Findings\n\n");
-    for finding in findings(run) {
-        let at = if finding.level.is_empty() {
+impl Finding {
+    /// ` at c=64`, or nothing when no level was judged.
+    pub fn at(&self) -> String {
+        if self.level.is_empty() {
             String::new()
         } else {
-            format!(" at {}", finding.level)
-        };
+            format!(" at {}", self.level)
+        }
+    }
+
+    /// The margin, the figures in brackets, and the other styles worth naming.
+    pub fn detail(&self) -> String {
+        let mut out = self.answer.margin.clone();
+        if !self.answer.figures.is_empty() {
+            let _ = write!(out, " ({})", self.answer.figures);
+        }
+        out.push('.');
+        if !self.others.is_empty() {
+            let _ = write!(out, " {}", self.others);
+        }
+        out
+    }
+}
+
+/// The findings in markdown: a section opening the summary — every workload's answer
+/// in a line, then each with why, memory and its chart.
+pub fn markdown(run: &RunData) -> String {
+    let findings = findings(run);
+    let mut out = String::from("## Findings\n\n");
+    for finding in &findings {
         let _ = writeln!(
             out,
-            "**{}**{at}: **{}**: {}\n",
-            finding.workload, finding.lead, finding.detail
+            "- **{}**{}: **{}**: {}.",
+            finding.workload,
+            finding.at(),
+            finding.answer.lead,
+            finding.answer.margin
         );
+    }
+    out.push('\n');
+    for finding in &findings {
+        let _ = writeln!(out, "### {}{}\n", finding.workload, finding.at());
+        let _ = writeln!(out, "**{}**: {}\n", finding.answer.lead, finding.detail());
         for sentence in &finding.why {
             let _ = writeln!(out, "- Why: {sentence}");
         }
@@ -313,20 +373,21 @@ pub fn markdown(run: &RunData) -> String {
     out
 }
 
-/// The findings for a terminal: each workload's answer, why, and memory, wrapped to
-/// `width` columns.
+/// The findings for a terminal: each workload's answer and margin, the styles worth
+/// naming, why, and memory, wrapped to `width` columns (the figures are in the report).
 pub fn terminal(run: &RunData, width: usize) -> String {
     let mut out = String::new();
     for finding in findings(run) {
-        let at = if finding.level.is_empty() {
-            String::new()
-        } else {
-            format!(" at {}", finding.level)
-        };
-        let head = format!(
-            "{}{at}: {}: {}",
-            finding.workload, finding.lead, finding.detail
+        let mut head = format!(
+            "{}{}: {}: {}.",
+            finding.workload,
+            finding.at(),
+            finding.answer.lead,
+            finding.answer.margin
         );
+        if !finding.others.is_empty() {
+            let _ = write!(head, " {}", finding.others);
+        }
         out.push_str(&wrap(&head, width, ""));
         for sentence in &finding.why {
             out.push_str(&wrap(&format!("why: {sentence}"), width, "  "));
@@ -393,7 +454,7 @@ mod tests {
             .collect()
     }
 
-    fn answered(all: &[CellRecord]) -> (String, String) {
+    fn answered(all: &[CellRecord]) -> Answer {
         let grouped = groups(all);
         let refs: Vec<&Group> = grouped.iter().collect();
         let objective = Objective {
@@ -418,17 +479,18 @@ mod tests {
             "blocking(pool=16)",
             &[1000.0, 990.0, 1010.0, 1005.0, 995.0],
         ));
-        let (lead, detail) = answered(&all);
-        assert_eq!(lead, "Choose async(workers=1)");
+        let said = answered(&all);
+        assert_eq!(said.lead, "Choose async(workers=1)");
         assert!(
-            detail.starts_with("4.00× the throughput of blocking(pool=16), 90 % interval "),
-            "{detail}"
+            said.margin
+                .starts_with("4.00× the throughput of blocking(pool=16), 90 % interval "),
+            "{said:?}"
         );
         assert!(
-            detail.contains("4,000 against 1,000 req/s within p95 ≤ 20.0 ms"),
-            "{detail}"
+            said.figures
+                .starts_with("4,000 against 1,000 req/s within p95 ≤ 20.0 ms with at most 0.1 % failed; 5 repetitions each; Mann–Whitney p = "),
+            "{said:?}"
         );
-        assert!(detail.contains("5 repetitions each"), "{detail}");
     }
 
     #[test]
@@ -443,11 +505,12 @@ mod tests {
             "hybrid(workers=1)",
             &[995.0, 1008.0, 1000.0, 992.0, 1003.0],
         ));
-        let (lead, detail) = answered(&all);
-        assert_eq!(lead, "Either async(workers=1) or hybrid(workers=1)");
+        let said = answered(&all);
+        assert_eq!(said.lead, "Either async(workers=1) or hybrid(workers=1)");
         assert!(
-            detail.starts_with("equal within ±10 %: 1.00×, 90 % interval 0.9"),
-            "{detail}"
+            said.margin
+                .starts_with("equal within ±10 %: 1.00×, 90 % interval 0.9"),
+            "{said:?}"
         );
     }
 

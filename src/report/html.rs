@@ -23,8 +23,9 @@ impl Exporter for Html {
 
 const STYLE: &str = "body{font-family:'Liberation Sans',Arial,Helvetica,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222;padding:0 1rem;line-height:1.45}\
 h1{font-size:1.6rem;margin-bottom:.2rem}.meta{color:#555;margin-top:0}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}\
-h3 small{font-weight:normal;color:#555}.finding{margin:1rem 0 2rem}.answer{font-size:1.1rem}\
-.toc{background:#f6f7f9;padding:.4rem 1rem;border-radius:4px}.toc h2{font-size:1rem;border:0;margin:.4rem 0}.toc ol{margin:.2rem 0;columns:2}\
+h3 small{font-weight:normal;color:#555}.finding{margin:1rem 0 2rem}.answers{font-size:1.1rem;padding-left:1.2rem}.answers li{margin:.3rem 0}\
+.toc{background:#f6f7f9;padding:.3rem .8rem;border-radius:4px;font-size:.9rem}.toc h2{display:inline;font-size:.9rem;border:0;margin:0 .6rem 0 0}\
+.toc ol{display:inline;margin:0;padding:0}.toc li{display:inline;margin-right:1rem}\
 table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}th,td{border:1px solid #ccc;padding:.25rem .5rem}\
 th{background:#f3f5f8}td{text-align:right}td:first-child,td:nth-child(2),td.text{text-align:left}\
 .folded{overflow-x:auto}code{background:#f3f3f3;padding:0 .2rem}.charts{display:grid;grid-template-columns:1fr;gap:1rem}\
@@ -181,8 +182,22 @@ fn inline_svg(svg: &str) -> &str {
 
 /// The findings: per workload the answer, why, memory, and its chart.
 fn findings_section(run: &RunData) -> anyhow::Result<Section> {
-    let mut html = String::new();
-    for finding in super::findings::findings(run) {
+    let findings = super::findings::findings(run);
+    // Every workload's answer in a line, so the first screen holds them all.
+    let mut html = String::from("<ul class=\"answers\">\n");
+    for finding in &findings {
+        let _ = writeln!(
+            html,
+            "<li><a href=\"#{}\">{}</a>{}: <strong>{}</strong>: {}.</li>",
+            anchor(&format!("finding {}", finding.workload)),
+            escape(&finding.workload),
+            escape(&finding.at()),
+            inline(&finding.answer.lead),
+            inline(&finding.answer.margin)
+        );
+    }
+    html.push_str("</ul>\n");
+    for finding in findings {
         let id = anchor(&format!("finding {}", finding.workload));
         let at = if finding.level.is_empty() {
             String::new()
@@ -193,8 +208,8 @@ fn findings_section(run: &RunData) -> anyhow::Result<Section> {
             html,
             "<article class=\"finding\" id=\"{id}\">\n<h3>{}{at}</h3>\n<p class=\"answer\"><strong>{}</strong>: {}</p>",
             escape(&finding.workload),
-            inline(&finding.lead),
-            inline(&finding.detail)
+            inline(&finding.answer.lead),
+            inline(&finding.detail())
         );
         html.push_str("<ul>\n");
         for sentence in &finding.why {
