@@ -6,7 +6,8 @@
 
 use std::fmt::Write as _;
 
-use super::{chart_files, Exporter, ReportFile, RunData};
+use super::chart_files::{self, DrawnChart};
+use super::{Exporter, ReportFile, RunData};
 
 /// The HTML exporter (run it after the charts).
 pub struct Html;
@@ -219,11 +220,8 @@ fn findings_section(run: &RunData) -> anyhow::Result<Section> {
             let _ = writeln!(html, "<li><b>Memory</b>: {}</li>", inline(memory));
         }
         html.push_str("</ul>\n");
-        let mechanism = format!("mechanism-{}", crate::file_name::slug(&finding.workload));
-        if let Some((_, svg)) = chart_files::svgs_of(run, &finding.workload)?
-            .into_iter()
-            .find(|(name, _)| *name == mechanism)
-        {
+        let chart = super::mechanism_chart::MechanismChart::of(run, &finding.workload);
+        if let Some(svg) = chart.map(|c| c.svg()).transpose()? {
             let _ = writeln!(
                 html,
                 "<figure class=\"chart\">{}<figcaption>{}: throughput at the objective (the whisker spans the repetitions), then what the server's threads did for it. Hover a bar for its value.</figcaption></figure>",
