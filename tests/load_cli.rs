@@ -583,3 +583,72 @@ fn absurd_numbers_are_refused_with_exit_2_and_never_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_staged_run_schedules_the_integral_of_its_stages_and_marks_the_knee() {
+    let schema = schema();
+    let target = Target::delayed(Duration::from_millis(1));
+    let url = target.url("/");
+    // Up to 200 req/s over 1 s, hold 1 s, down to 100 over 1 s: 100 + 200 + 150 due.
+    let report = json_run(&[
+        &url,
+        "--stage",
+        "1s:200",
+        "--stage",
+        "1s:200",
+        "--stage",
+        "1s:100",
+        "-c",
+        "4",
+        "--threshold",
+        "p95<5s",
+    ]);
+    let problems = validate(&schema, &schema, &report, "$");
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(report["mode"], "open");
+    assert_eq!(report["duration_s"].as_f64(), Some(3.0));
+    assert_eq!(
+        report["requests"]["scheduled"], 450,
+        "{}",
+        report["requests"]
+    );
+    // The timeline's target follows the stages, second by second.
+    let targets: Vec<f64> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["target_rps"].as_f64().unwrap())
+        .collect();
+    assert_eq!(targets, vec![100.0, 200.0, 150.0], "{targets:?}");
+    assert!((report["target_rps"].as_f64().unwrap() - 150.0).abs() < 1e-9);
+    // A loose bound held in every second: no knee, up to the highest rate scheduled.
+    assert_eq!(report["knee"]["second"], Value::Null, "{}", report["knee"]);
+    assert_eq!(report["knee"]["target_rps"].as_f64(), Some(200.0));
+    // The warm-up is the stages' beginning: what is left is measured.
+    let warmed = json_run(&[
+        &url, "--stage", "1s:100", "--stage", "1s:100", "--warmup", "1s",
+    ]);
+    assert_eq!(warmed["duration_s"].as_f64(), Some(1.0));
+    assert_eq!(warmed["requests"]["scheduled"], 100);
+}
+
+#[test]
+fn stages_that_cannot_run_are_refused_with_what_to_do() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--stage", "10s"], "DURATION:RATE"),
+        (&["--stage", "1s:0"], "no request would be sent"),
+        (
+            &["--stage", "1s:100", "--rate", "10"],
+            "cannot be used with",
+        ),
+        (&["--stage", "1s:100", "--warmup", "2s"], "longer than it"),
+    ];
+    for (args, said) in cases {
+        let mut all = vec!["load", "http://127.0.0.1:9/"];
+        all.extend(args);
+        let output = sabench(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+}

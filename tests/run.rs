@@ -805,3 +805,64 @@ fn invariance_reruns_with_the_bench_changed_and_a_backlogged_probe_is_a_bound_no
     assert_eq!(json["invariant"], false);
     assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn a_staged_level_ramps_each_style_and_the_summary_marks_its_knee() {
+    let dir = temp_dir("staged");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "staged"
+duration = "2s"
+warmup = "0s"
+thresholds = ["p95<2s"]
+[[styles]]
+style = "async"
+workers = [1]
+[[workloads]]
+route = "cpu"
+cpu_rounds = 10
+[load]
+stages = ["1s:200", "1s:200"]
+open_loop_connections = 4
+"#,
+    );
+    let out = dir.join("results");
+    let output = common::runs::run_scenario(&scenario, &out);
+    common::assert_success(&output);
+    let run = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let csv = std::fs::read_to_string(run.join("cells.csv")).unwrap();
+    assert!(csv.contains(",staged,"), "{csv}");
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(summary.contains("## Knees under staged rates"), "{summary}");
+    assert!(
+        summary.contains("| cpu | async(workers=1) | — (none broke) | — | 1 of 1 |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("**Knees**: async(workers=1) held up to 200 req/s"),
+        "{summary}"
+    );
+    assert!(run.join("charts").join("knee-cpu.svg").is_file());
+    // The timeline follows the ramp: 100 req/s scheduled in the first second, 200 in the second.
+    let timeline = std::fs::read_dir(run.join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".timeline.csv"))
+        .unwrap();
+    let rows: Vec<std::collections::HashMap<String, String>> = csv::Reader::from_path(&timeline)
+        .unwrap()
+        .deserialize()
+        .map(|r| r.unwrap())
+        .collect();
+    let targets: Vec<f64> = rows
+        .iter()
+        .map(|r| r["target_rps"].parse().unwrap())
+        .collect();
+    assert_eq!(targets, vec![100.0, 200.0]);
+}

@@ -184,3 +184,32 @@ fn a_scenario_and_serve_spell_every_style_knob_the_same() {
         );
     }
 }
+
+#[test]
+fn staged_rates_must_add_up_to_the_run_and_read_as_duration_and_rate() {
+    let scenario = |stages: &str| {
+        format!(
+            "name = \"s\"\nduration = \"3s\"\nwarmup = \"1s\"\n[[styles]]\nstyle = \"async\"\nworkers = [1]\n[[workloads]]\nroute = \"cpu\"\n[load]\nstages = {stages}\n"
+        )
+    };
+    let parsed = sync_async_bench::scenario::parse(&scenario(r#"["2s:100", "2s:100"]"#), "s.toml")
+        .expect("4 s of stages for 1 s of warm-up and 3 s measured");
+    let stages = parsed.load.staged().expect("a staged level");
+    assert_eq!(stages.total(), std::time::Duration::from_secs(4));
+    let short = sync_async_bench::scenario::parse(&scenario(r#"["2s:100"]"#), "s.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        short.contains("s.toml")
+            && short.contains("[load] stages last 2s")
+            && short.contains("set `duration` to 1s"),
+        "{short}"
+    );
+    let misspelt = sync_async_bench::scenario::parse(&scenario(r#"["2s", "2s:100"]"#), "s.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        misspelt.contains("s.toml:10") && misspelt.contains("DURATION:RATE"),
+        "{misspelt}"
+    );
+}

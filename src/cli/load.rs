@@ -21,6 +21,7 @@ use crate::load::{LoadConfig, Schedule};
     sabench load http://127.0.0.1:8080/null --connections 50 --duration 10s        # closed loop: max throughput\n  \
     sabench load http://127.0.0.1:8080/io --rate 2000 --duration 30s --warmup 5s   # open loop, corrected latency\n  \
     sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s\n  \
+    sabench load http://127.0.0.1:8080/io --stage 30s:2000 --stage 1m:2000 --stage 10s:0 --threshold 'p95<50ms'   # ramp, hold, ramp down; marks the knee\n  \
     sabench load http://127.0.0.1:8080/null -c 10000 --ramp 2000 --rate 1000 --duration 10s   # hold 10k connections\n  \
     sabench load http://127.0.0.1:8080/io --rate 1000 -d 30s --threshold 'p95<50ms' --threshold 'error_rate<0.1%'   # a CI gate (exit 3)"
 )]
@@ -71,6 +72,12 @@ pub struct LoadArgs {
     /// Open loop: requests per second, sent on schedule whatever the server does.
     #[arg(long, value_parser = crate::load::input_bounds::parse_rate)]
     pub rate: Option<f64>,
+    /// Open loop in stages, repeatable: `DURATION:RATE` ramps the rate linearly from the
+    /// previous stage's (the first from 0) to RATE over DURATION; a stage at the same rate
+    /// holds it (`--stage 30s:1000 --stage 1m:1000 --stage 10s:0`). The stages begin with
+    /// the warm-up and set the run's length.
+    #[arg(long, value_name = "DURATION:RATE", value_parser = crate::load::pacer::Stage::parse, conflicts_with_all = ["rate", "duration", "requests"])]
+    pub stage: Vec<crate::load::pacer::Stage>,
     /// Open loop: add this many req/s every --step-every (a stepped rate).
     #[arg(long, requires_all = ["rate", "step_every"], value_parser = crate::load::input_bounds::parse_rate)]
     pub rate_step: Option<f64>,
@@ -225,6 +232,10 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         (None, None) => bail!("give a URL or --url-file"),
     };
     let schedule = match (args.rate, args.rate_step, args.step_every) {
+        (None, _, _) if !args.stage.is_empty() => Schedule::Staged {
+            stages: crate::load::pacer::Stages::new(&args.stage)
+                .map_err(|e| crate::load::LoadError::Settings(format!("--stage: {e}")))?,
+        },
         (None, _, _) => Schedule::Closed,
         (Some(rate), Some(step), Some(every)) => Schedule::Stepped {
             start: rate,
@@ -234,16 +245,30 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         },
         (Some(rate), _, _) => Schedule::Constant { rate },
     };
-    let connections = match (args.connections, schedule) {
+    let connections = match (args.connections, &schedule) {
         (Some(c), _) => c as usize,
         (None, Schedule::Closed) => bail!(
             "say how to load: --rate R (open loop, latency corrected for coordinated omission) or --connections C (closed loop, maximum throughput)"
         ),
         (None, _) => 32,
     };
-    let duration = match (args.duration, args.requests) {
-        (None, None) => Some(Duration::from_secs(10)),
-        (duration, _) => duration,
+    let duration = match (args.duration, args.requests, &schedule) {
+        // The stages begin with the warm-up: the measured window is what is left.
+        (_, _, Schedule::Staged { stages }) => {
+            let window = stages
+                .total()
+                .checked_sub(args.warmup)
+                .filter(|w| !w.is_zero());
+            Some(window.ok_or_else(|| {
+                crate::load::LoadError::Settings(format!(
+                    "the stages last {:?} and the warm-up {:?}: the stages begin with the warm-up, so give stages longer than it",
+                    stages.total(),
+                    args.warmup
+                ))
+            })?)
+        }
+        (None, None, _) => Some(Duration::from_secs(10)),
+        (duration, _, _) => duration,
     };
     Ok(LoadConfig {
         url: url.clone(),
@@ -300,6 +325,13 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     };
     let mut report = crate::load::run(&config)?;
     report.thresholds = crate::load::threshold::check_all(&args.thresholds, &report);
+    // A rate that changes: where it broke a threshold.
+    if !matches!(
+        config.schedule,
+        Schedule::Closed | Schedule::Constant { .. }
+    ) {
+        report.knee = crate::load::threshold::knee(&args.thresholds, &report.timeline);
+    }
     let panicked = !report.generator_panics.is_empty();
     if let Some(path) = &args.json {
         write_json(path, &report)?;
@@ -313,6 +345,9 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             "thresholds\n{}",
             crate::load::threshold::render(&report.thresholds)
         );
+    }
+    if let Some(knee) = &report.knee {
+        println!("{}", knee.describe());
     }
     if stopped.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("interrupted: the report covers the load up to Ctrl-C");

@@ -73,7 +73,7 @@ pub enum Command {
     /// Check that every style answers every route correctly and byte-identically.
     Verify(VerifyArgs),
     /// Load an HTTP/1.1 server on loopback (open loop with --rate, closed loop with --connections).
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// One generator process of a `load` run split over several (started by `load`
     /// itself: reads its order as JSON on stdin, writes its workers' messages on stdout).
     #[command(hide = true)]
@@ -131,7 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(args),
         Command::Upstream(args) => serve::upstream(args),
         Command::Verify(args) => runs::verify(args),
-        Command::Load(args) => load::load(args),
+        Command::Load(args) => load::load(*args),
         Command::Merge(args) => load::merge(args),
         Command::Supervise(args) => {
             crate::run::supervisor::supervise(args.port, &args.command, args.setup.as_deref())

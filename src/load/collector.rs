@@ -238,15 +238,17 @@ impl Emitter<'_> {
         let all = Percentiles::of(&recording.all_corrected);
         let row = Second {
             second: index,
-            target_rps: self
-                .config
-                .schedule
-                .rate_at(self.config.warmup + Duration::from_secs(index)),
+            target_rps: mean_rate(
+                &self.config.schedule,
+                self.config.warmup + Duration::from_secs(index),
+                Duration::from_secs(1),
+            ),
             sent_rps: counts.sent as f64 / secs,
             achieved_rps: counts.ok as f64 / secs,
             errors: counts.error_total(),
             p50_ms: ok.map(|p| p.p50),
             p99_ms: ok.map(|p| p.p99),
+            p95_ms: ok.map(|p| p.p95),
             all_p95_ms: all.map(|p| p.p95),
             all_p99_ms: all.map(|p| p.p99),
         };
@@ -279,15 +281,14 @@ impl Emitter<'_> {
     }
 }
 
-/// The mean of the schedule's rate over `[from, from + length)` (None in closed loop).
+/// The mean of the schedule's rate over `[from, from + length)`: the requests due in it
+/// over its length (None in closed loop).
 fn mean_rate(schedule: &Schedule, from: Duration, length: Duration) -> Option<f64> {
-    schedule.initial_rate()?;
-    let steps = 1_000u32;
-    let step = length / steps;
-    let sum: f64 = (0..steps)
-        .filter_map(|i| schedule.rate_at(from + step * i + step / 2))
-        .sum();
-    Some(sum / f64::from(steps))
+    if !schedule.is_open() || length.is_zero() {
+        return schedule.rate_at(from);
+    }
+    let due = schedule.due_by(from + length) - schedule.due_by(from);
+    Some(due / length.as_secs_f64())
 }
 
 impl Collected {
@@ -454,6 +455,11 @@ impl Collected {
         };
         let (mut invalid_reasons, generator_limited) = reasons.list();
         invalid_reasons.splice(0..0, panicked.iter().cloned());
+        invalid_reasons.extend(super::validity::stage_shortfalls(
+            &config.schedule,
+            config.warmup,
+            &self.timeline,
+        ));
         LoadReport {
             url: target.url.clone(),
             mode: if target_rps.is_some() {
@@ -496,6 +502,7 @@ impl Collected {
             generator_peak_rss_mib: generator_rss_mib,
             generator_processes: processes,
             thresholds: Vec::new(),
+            knee: None,
             shard: None,
             connection_ramp: self
                 .ramp

@@ -289,7 +289,7 @@ pub(crate) fn run_worker(
         workers,
         ramp: RefCell::new(RampTally::default()),
         pacer: RefCell::new(Pacer::with_arrival(
-            plan.schedule,
+            plan.schedule.clone(),
             index,
             workers,
             plan.arrival,

@@ -194,6 +194,7 @@ fn merged_timeline(reports: &[LoadReport]) -> Vec<Second> {
                 errors: 0,
                 p50_ms: None,
                 p99_ms: None,
+                p95_ms: None,
                 all_p95_ms: None,
                 all_p99_ms: None,
             });

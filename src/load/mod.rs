@@ -350,7 +350,7 @@ fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
                 "--ramp must be above 0 connections per second, not {ramp}"
             )));
         }
-        if config.schedule.initial_rate().is_none() {
+        if !config.schedule.is_open() {
             return Err(LoadError::Settings(
                 "--ramp holds every connection while a fixed --rate is spread over them: give --rate too".into(),
             ));
@@ -371,7 +371,7 @@ fn check_numbers(config: &LoadConfig) -> Result<(), String> {
     ] {
         check_span(name, span)?;
     }
-    match config.schedule {
+    match config.schedule.clone() {
         Schedule::Closed => {}
         Schedule::Constant { rate } => check_rate("--rate", rate)?,
         Schedule::Stepped {
@@ -391,6 +391,16 @@ fn check_numbers(config: &LoadConfig) -> Result<(), String> {
             if let Some(max) = max {
                 check_rate("--max-rate", max)?;
             }
+        }
+        Schedule::Staged { stages } => {
+            for stage in stages.as_slice() {
+                // A stage may ramp down to 0; any other rate within the bounds.
+                if stage.rate != 0.0 {
+                    check_rate("--stage's rate", stage.rate)?;
+                }
+                check_span("--stage's duration", stage.duration)?;
+            }
+            check_span("the stages together", stages.total())?;
         }
     }
     if let Some(ramp) = config.ramp {
@@ -562,7 +572,7 @@ mod tests {
             let workers = picks.pick(&workers);
             for arrival in [Arrival::Uniform, Arrival::Poisson] {
                 let mut pacer =
-                    Pacer::with_arrival(config.schedule, workers - 1, workers, arrival, 7);
+                    Pacer::with_arrival(config.schedule.clone(), workers - 1, workers, arrival, 7);
                 let mut last = Duration::ZERO;
                 for _ in 0..200 {
                     let Some(next) = pacer.next_send() else { break };

@@ -97,7 +97,7 @@ impl Plan {
             addr: target.addr,
             requests: requests_of(config, target)?,
             connections: config.connections,
-            schedule: config.schedule,
+            schedule: config.schedule.clone(),
             start,
             measure_start,
             end,

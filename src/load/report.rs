@@ -162,6 +162,10 @@ pub struct Second {
     pub p50_ms: Option<f64>,
     /// Corrected p99 latency of the successes in this second, ms (null: none).
     pub p99_ms: Option<f64>,
+    /// Corrected p95 latency of the successes in this second, ms (null: none; absent
+    /// in older reports).
+    #[serde(default)]
+    pub p95_ms: Option<f64>,
     /// Corrected p95 latency of every request that ended in this second, ms (null: none).
     #[serde(default)]
     pub all_p95_ms: Option<f64>,
@@ -270,8 +274,25 @@ pub struct LoadReport {
     /// (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_ramp: Option<RampReport>,
+    /// Under a rate that changes (stages, steps): the first second a `--threshold`
+    /// broke, and the rate scheduled then (absent: a constant rate or no threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knee: Option<Knee>,
     /// Per-second timeline of the measured window.
     pub timeline: Vec<Second>,
+}
+
+/// Where a rising rate first broke a threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Knee {
+    /// The threshold, as given (`p95<50ms`).
+    pub threshold: String,
+    /// The second of the measured window it first broke in (None: it held throughout).
+    pub second: Option<u64>,
+    /// The rate scheduled in that second (or, when it held, the highest scheduled).
+    pub target_rps: Option<f64>,
+    /// What that second measured, in the threshold's unit.
+    pub value: Option<f64>,
 }
 
 /// Every error class with its count (zeros included, so the keys are stable).

@@ -50,7 +50,7 @@ pub(crate) fn run_as_shard(
     // Its share: the rate and connections it sends, judged as such.
     let share = LoadConfig {
         connections: mine,
-        schedule: config.schedule.scaled(1.0 / of.count as f64),
+        schedule: config.schedule.clone().scaled(1.0 / of.count as f64),
         ..config.clone()
     };
     let (mut collected, panics) = super::workers::run(&plan, indices, workers, |messages| {

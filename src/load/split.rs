@@ -111,7 +111,7 @@ impl ShardOrder {
     /// The whole run's settings as this process runs them.
     fn config(&self, stop: Arc<AtomicBool>) -> LoadConfig {
         LoadConfig {
-            schedule: self.schedule,
+            schedule: self.schedule.clone(),
             threads: self.threads,
             duration: self.duration,
             requests: self.requests,
@@ -334,7 +334,7 @@ impl Shards {
             let order = ShardOrder {
                 url: config.url.clone(),
                 allow_remote: config.allow_remote,
-                schedule: config.schedule,
+                schedule: config.schedule.clone(),
                 connections: config.connections,
                 threads,
                 processes,

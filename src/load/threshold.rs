@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::report::{LoadReport, Percentiles};
+use super::report::{Knee, LoadReport, Percentiles, Second};
 
 pub use super::report::ThresholdResult;
 
@@ -206,6 +206,19 @@ impl Threshold {
         }
     }
 
+    /// Its metric in one second of the timeline (None: the timeline does not hold it).
+    fn per_second(&self, row: &Second) -> Option<f64> {
+        match self.metric {
+            Metric::Ok(Percentile::P50) => row.p50_ms,
+            Metric::Ok(Percentile::P95) => row.p95_ms,
+            Metric::Ok(Percentile::P99) => row.p99_ms,
+            Metric::All(Percentile::P95) => row.all_p95_ms,
+            Metric::All(Percentile::P99) => row.all_p99_ms,
+            Metric::ErrorRate => (row.sent_rps > 0.0).then(|| row.errors as f64 / row.sent_rps),
+            _ => None,
+        }
+    }
+
     /// Checks it against a value read elsewhere (a cell's [`Threshold::column`]).
     pub fn judge(&self, actual: Option<f64>) -> ThresholdResult {
         let unit = match self.metric {
@@ -218,6 +231,69 @@ impl Threshold {
             actual,
             unit: unit.into(),
             passed: actual.is_some_and(|a| self.comparison.holds(a, self.bound)),
+        }
+    }
+}
+
+/// Under a rate that changes, the first second of a `timeline` that broke one of
+/// `thresholds` read per second (latency percentiles the timeline holds, and the
+/// error rate): the knee. None when no threshold can be read per second.
+pub fn knee(thresholds: &[Threshold], timeline: &[Second]) -> Option<Knee> {
+    let readable: Vec<&Threshold> = thresholds
+        .iter()
+        .filter(|t| timeline.iter().any(|row| t.per_second(row).is_some()))
+        .collect();
+    if readable.is_empty() {
+        return None;
+    }
+    for row in timeline {
+        for threshold in &readable {
+            let Some(value) = threshold.per_second(row) else {
+                continue;
+            };
+            if !threshold.comparison.holds(value, threshold.bound) {
+                return Some(Knee {
+                    threshold: threshold.text.clone(),
+                    second: Some(row.second),
+                    target_rps: row.target_rps,
+                    value: Some(value),
+                });
+            }
+        }
+    }
+    let peak = timeline
+        .iter()
+        .filter_map(|row| row.target_rps)
+        .reduce(f64::max);
+    Some(Knee {
+        threshold: readable
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        second: None,
+        target_rps: peak,
+        value: None,
+    })
+}
+
+impl Knee {
+    /// One line: where the threshold broke, or that every one held.
+    pub fn describe(&self) -> String {
+        let rate = self
+            .target_rps
+            .map_or("—".to_string(), crate::display::figure);
+        match (self.second, self.value) {
+            (Some(second), Some(value)) => format!(
+                "knee: {} first broke in second {} of the window, at {rate} req/s scheduled (that second: {})",
+                self.threshold,
+                second + 1,
+                crate::display::figure(value)
+            ),
+            _ => format!(
+                "knee: none — {} held in every second, up to {rate} req/s scheduled",
+                self.threshold
+            ),
         }
     }
 }
@@ -333,5 +409,61 @@ mod tests {
         let result = thresholds[0].check(&none);
         assert!(!result.passed && result.actual.is_none());
         assert!(render(&[result]).contains("FAIL  p95<100ms (measured not measured)"));
+    }
+
+    #[test]
+    fn the_knee_is_the_first_second_a_rising_rate_broke_a_threshold() {
+        let second = |i: u64, rate: f64, p95: f64, errors: u64| Second {
+            second: i,
+            target_rps: Some(rate),
+            sent_rps: rate,
+            achieved_rps: rate,
+            errors,
+            p50_ms: Some(p95 / 2.0),
+            p99_ms: Some(p95 * 2.0),
+            p95_ms: Some(p95),
+            all_p95_ms: Some(p95),
+            all_p99_ms: Some(p95 * 2.0),
+        };
+        let mut rising = report(Some(10.0), 0.0, 100.0);
+        rising.timeline = vec![
+            second(0, 100.0, 5.0, 0),
+            second(1, 200.0, 8.0, 0),
+            second(2, 300.0, 60.0, 0),
+            second(3, 400.0, 90.0, 40),
+        ];
+        let p95: Threshold = "p95<50ms".parse().unwrap();
+        let errors: Threshold = "error_rate<5%".parse().unwrap();
+        let rising = rising.timeline;
+        let knee = knee(&[errors.clone(), p95.clone()], &rising).unwrap();
+        assert_eq!(knee.threshold, "p95<50ms");
+        assert_eq!(
+            (knee.second, knee.target_rps, knee.value),
+            (Some(2), Some(300.0), Some(60.0))
+        );
+        assert!(
+            knee.describe()
+                .contains("second 3 of the window, at 300 req/s"),
+            "{}",
+            knee.describe()
+        );
+        // Errors alone break at 400 req/s (40 of 400 = 10 %).
+        let by_errors = super::knee(&[errors], &rising).unwrap();
+        assert_eq!(
+            (by_errors.second, by_errors.target_rps),
+            (Some(3), Some(400.0))
+        );
+        // A bound every second met: no knee, up to the highest rate.
+        let loose: Threshold = "p95<100ms".parse().unwrap();
+        let held = super::knee(&[loose], &rising).unwrap();
+        assert_eq!((held.second, held.target_rps), (None, Some(400.0)));
+        assert!(
+            held.describe().starts_with("knee: none"),
+            "{}",
+            held.describe()
+        );
+        // Throughput is not read per second: no knee to mark.
+        let rps: Threshold = "rps>10".parse().unwrap();
+        assert_eq!(super::knee(&[rps], &rising), None);
     }
 }

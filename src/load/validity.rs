@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::report::RequestCounts;
+use super::pacer::Schedule;
+use super::report::{RequestCounts, Second};
 use super::LoadConfig;
 
 /// A silence this long before the end, with requests left unanswered, means the target
@@ -118,4 +119,53 @@ impl Reasons<'_> {
             self.requests.unsent
         )
     }
+}
+
+/// Under stages, each stage judged on its own: a stage whose whole seconds in the
+/// measured window sent under 95 % of what came due in them (the schedule could not be
+/// kept there, though the run as a whole may have kept it). Stages with under 20
+/// requests due in the window are not judged.
+pub(super) fn stage_shortfalls(
+    schedule: &Schedule,
+    warmup: Duration,
+    timeline: &[Second],
+) -> Vec<String> {
+    let Schedule::Staged { stages } = schedule else {
+        return Vec::new();
+    };
+    let mut reasons = Vec::new();
+    let mut start = Duration::ZERO;
+    for (k, stage) in stages.as_slice().iter().enumerate() {
+        let end = start + stage.duration;
+        // The window's whole seconds that lie inside this stage.
+        let inside: Vec<&Second> = timeline
+            .iter()
+            .filter(|row| {
+                let from = warmup + Duration::from_secs(row.second);
+                from >= start && from + Duration::from_secs(1) <= end
+            })
+            .collect();
+        let due: f64 = inside
+            .iter()
+            .map(|row| {
+                let from = warmup + Duration::from_secs(row.second);
+                schedule.due_by(from + Duration::from_secs(1)) - schedule.due_by(from)
+            })
+            .sum();
+        let sent: f64 = inside.iter().map(|row| row.sent_rps).sum();
+        if due >= 20.0 && sent < 0.95 * due {
+            reasons.push(format!(
+                "stage {} (to {} req/s over {:?}) sent {:.0} of the {:.0} requests due in its {} whole seconds ({:.0} %): the schedule was not kept there (the target held every connection, or the generator fell behind)",
+                k + 1,
+                crate::display::figure(stage.rate),
+                stage.duration,
+                sent,
+                due,
+                inside.len(),
+                100.0 * sent / due
+            ));
+        }
+        start = end;
+    }
+    reasons
 }

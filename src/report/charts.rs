@@ -629,6 +629,19 @@ pub fn charts_for(run: &RunData, workload: &str) -> Vec<LineChart> {
         x_ticks_at_data: false,
         palette: palette.clone(),
     });
+    // Under stages: each second's p95 against the rate scheduled then (the knee).
+    charts.push(LineChart {
+        file: file("knee"),
+        title: format!("{workload}: p95 per second as the staged rate ramps"),
+        x_label: "req/s scheduled in that second".into(),
+        y_label: "p95 ms of that second's successes (corrected, log)".into(),
+        x_scale: Scale::Linear,
+        y_scale: Scale::Log,
+        series: super::staged::p95_by_rate(run, workload),
+        legend: SeriesLabelPosition::UpperLeft,
+        x_ticks_at_data: false,
+        palette: palette.clone(),
+    });
     // A line over one load level says nothing: those charts need two levels or more.
     let by_level = ["throughput-", "p95-", "rss-"];
     charts.retain(|c| {

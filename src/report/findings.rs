@@ -55,6 +55,28 @@ pub fn findings(run: &RunData) -> Vec<Finding> {
 pub fn finding(run: &RunData, workload: &str) -> Finding {
     let chart = super::mechanism_chart::MechanismChart::of(run, workload)
         .map(|chart| format!("charts/{}.svg", chart.file));
+    // Measured only under stages: the knees are the answer.
+    let judged = decision_of(run, workload).is_some_and(|d| d.winner.is_some());
+    if !judged {
+        if let Some(knees) = super::staged::knee_summary(run, workload) {
+            return Finding {
+                workload: workload.to_string(),
+                level: "staged rates".into(),
+                answer: Answer {
+                    lead: "Knees".into(),
+                    margin: knees,
+                    figures: String::new(),
+                },
+                others: String::new(),
+                why: Vec::new(),
+                memory: None,
+                chart: Some(format!(
+                    "charts/knee-{}.svg",
+                    crate::file_name::slug(workload)
+                )),
+            };
+        }
+    }
     let Some(decision) = decision_of(run, workload) else {
         return Finding {
             workload: workload.to_string(),

@@ -176,6 +176,12 @@ fn anchor(title: &str) -> String {
     crate::file_name::slug(&title.replace('`', "").to_lowercase())
 }
 
+/// The file name (without extension) of the chart a finding shows: `mechanism-io`.
+fn finding_chart(chart: Option<&str>) -> Option<String> {
+    let path = std::path::Path::new(chart?);
+    Some(path.file_stem()?.to_string_lossy().into_owned())
+}
+
 /// An SVG without the XML prologue, ready to inline.
 fn inline_svg(svg: &str) -> &str {
     svg.find("<svg").map_or(svg, |i| &svg[i..])
@@ -220,11 +226,28 @@ fn findings_section(run: &RunData) -> anyhow::Result<Section> {
             let _ = writeln!(html, "<li><b>Memory</b>: {}</li>", inline(memory));
         }
         html.push_str("</ul>\n");
-        let chart = super::mechanism_chart::MechanismChart::of(run, &finding.workload);
-        if let Some(svg) = chart.map(|c| c.svg()).transpose()? {
+        let shown = finding_chart(finding.chart.as_deref());
+        let drawn = match shown.as_deref() {
+            Some(name) if name.starts_with("mechanism-") => {
+                super::mechanism_chart::MechanismChart::of(run, &finding.workload)
+                    .map(|c| c.svg())
+                    .transpose()?
+            }
+            Some(name) => chart_files::svgs_of(run, &finding.workload)?
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, svg)| svg),
+            None => None,
+        };
+        if let Some(svg) = drawn {
+            let caption = if shown.as_deref().is_some_and(|n| n.starts_with("knee-")) {
+                "each second's p95 against the rate scheduled in it, as the stages ramp"
+            } else {
+                "throughput at the objective (the whisker spans the repetitions), then what the server's threads did for it"
+            };
             let _ = writeln!(
                 html,
-                "<figure class=\"chart\">{}<figcaption>{}: throughput at the objective (the whisker spans the repetitions), then what the server's threads did for it. Hover a bar for its value.</figcaption></figure>",
+                "<figure class=\"chart\">{}<figcaption>{}: {caption}. Hover a point for its value.</figcaption></figure>",
                 inline_svg(&svg),
                 escape(&finding.workload)
             );
@@ -260,7 +283,8 @@ fn workload_section(run: &RunData, title: &str, body: &str) -> anyhow::Result<Se
         };
         html.push_str(&folded(&summary, &markdown_to_html(text)));
     }
-    let mechanism = format!("mechanism-{}", crate::file_name::slug(workload));
+    let finding = super::findings::finding(run, workload);
+    let mechanism = finding_chart(finding.chart.as_deref()).unwrap_or_default();
     let charts: Vec<(String, String)> = chart_files::svgs_of(run, workload)?
         .into_iter()
         .filter(|(name, _)| *name != mechanism)

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod recommend;
 pub mod scale;
 pub mod slowloris;
+pub mod staged;
 pub mod stats;
 pub mod targets;
 pub mod why;

@@ -75,7 +75,11 @@ impl Objective {
     pub fn groups<'a>(&self, run: &'a RunData, workload: &str) -> Vec<&'a Group> {
         run.groups
             .iter()
-            .filter(|g| g.workload == workload && g.load_mode != "slowloris")
+            // A staged level's throughput is a mean over a ramp: it says where a style
+            // broke (see the knees), not what it sustains.
+            .filter(|g| {
+                g.workload == workload && !matches!(g.load_mode.as_str(), "slowloris" | "staged")
+            })
             .filter(|g| !self.capacity || g.load_mode == "saturate")
             .collect()
     }

@@ -437,6 +437,7 @@ impl CellRecord {
             "closed" => format!("c={}", self.connections),
             "held" => format!("{} held", self.connections),
             "saturate" => "max@SLO".to_string(),
+            "staged" => format!("staged to {:.0} rps", self.target_rps.unwrap_or(0.0)),
             "slowloris" => format!("{} slow", self.slow_clients.unwrap_or(0)),
             _ => format!("{:.0} rps", self.target_rps.unwrap_or(0.0)),
         }

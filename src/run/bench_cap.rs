@@ -79,12 +79,7 @@ pub fn planned_cap(scenario: &Scenario, cell: &CellPlan) -> Option<RateCap> {
             humantime::format_duration(floor)
         ),
     });
-    let offered = match &cell.level {
-        Level::Open { rate, .. } | Level::Held { rate, .. } => Some(*rate),
-        Level::Slowloris { spec, .. } => Some(spec.probe_rate),
-        Level::Closed(_) | Level::Saturate { .. } => None,
-    }
-    .map(|rate| RateCap {
+    let offered = cell.level.offered_rate().map(|rate| RateCap {
         rps: rate,
         by: format!("the offered {rate:.0} req/s"),
     });

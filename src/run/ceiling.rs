@@ -50,6 +50,13 @@ pub fn gate_loads(scenario: &Scenario) -> Vec<GateLoad> {
                     Level::Held {
                         rate, connections, ..
                     } => (rate, connections),
+                    Level::Staged {
+                        ref stages,
+                        connections,
+                    } => (
+                        stages.as_slice().iter().map(|s| s.rate).fold(0.0, f64::max),
+                        connections,
+                    ),
                     Level::Closed(_) | Level::Slowloris { .. } => continue,
                 };
                 if heaviest.as_ref().is_none_or(|h| rate > h.rate) {

@@ -181,6 +181,18 @@ pub(super) fn run_cell(
             };
             (run_load(&config, dir.hlog_path(&cell.id))?, Some(*rate))
         }
+        Level::Staged { stages, .. } => {
+            let config = LoadConfig {
+                schedule: Schedule::Staged {
+                    stages: stages.clone(),
+                },
+                ..base
+            };
+            (
+                run_load(&config, dir.hlog_path(&cell.id))?,
+                cell.level.offered_rate(),
+            )
+        }
         Level::Saturate { search, .. } => {
             let mut restart = |name: &str| start_server(name);
             let mut target = ProbeTarget {

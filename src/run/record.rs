@@ -85,8 +85,8 @@ pub(super) fn identity(scenario: &Scenario, cell: &CellPlan) -> CellRecord {
         load_mode: cell.level.mode().into(),
         connections: u64::from(cell.level.connections()),
         target_rps: match &cell.level {
-            Level::Open { rate, .. } | Level::Held { rate, .. } => Some(*rate),
-            _ => None,
+            Level::Slowloris { .. } => None,
+            level => level.offered_rate(),
         },
         repetition: cell.repetition,
         ..CellRecord::default()

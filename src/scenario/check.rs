@@ -70,6 +70,24 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
         return unusable(format!("[limits]: {why}"));
     }
     let load = &scenario.load;
+    if !load.stages.is_empty() {
+        let list: Vec<crate::load::pacer::Stage> = load.stages.iter().map(|s| s.0).collect();
+        let stages = match crate::load::pacer::Stages::new(&list) {
+            Ok(stages) => stages,
+            Err(why) => return unusable(format!("[load] stages: {why}")),
+        };
+        let run = scenario.warmup + scenario.duration;
+        if stages.total() != run {
+            return unusable(format!(
+                "[load] stages last {} but the warm-up and the measured window {} ({} + {}): the stages begin with the warm-up, so make them add up to it (or set `duration` to {})",
+                humantime::format_duration(stages.total()),
+                humantime::format_duration(run),
+                humantime::format_duration(scenario.warmup),
+                humantime::format_duration(scenario.duration),
+                humantime::format_duration(stages.total().saturating_sub(scenario.warmup)),
+            ));
+        }
+    }
     let names: Vec<String> = scenario.workloads.iter().map(WorkloadSpec::name).collect();
     for style in &scenario.styles {
         if let Some(unknown) = style.only.iter().find(|n| !names.contains(n)) {

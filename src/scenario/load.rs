@@ -5,6 +5,37 @@ use std::collections::BTreeMap;
 
 use super::*;
 
+/// A stage as a scenario writes it: `"30s:1000"` (ramp to 1,000 req/s over 30 s).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StageText(pub crate::load::pacer::Stage);
+
+impl TryFrom<String> for StageText {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        crate::load::pacer::Stage::parse(&text).map(StageText)
+    }
+}
+
+impl From<StageText> for String {
+    fn from(stage: StageText) -> String {
+        stage.0.to_string()
+    }
+}
+
+impl LoadSpec {
+    /// The staged level's stages (None: no `stages`, or ones that cannot run, which the
+    /// scenario check refuses first).
+    pub fn staged(&self) -> Option<crate::load::pacer::Stages> {
+        if self.stages.is_empty() {
+            return None;
+        }
+        let list: Vec<crate::load::pacer::Stage> = self.stages.iter().map(|s| s.0).collect();
+        crate::load::pacer::Stages::new(&list).ok()
+    }
+}
+
 /// Load levels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +57,13 @@ pub struct LoadSpec {
     /// `held_rate` is spread over them all (e.g. [1000, 10000]).
     #[serde(default)]
     pub held: Vec<u32>,
+    /// Staged open-loop rates, `"DURATION:RATE"` each (`["30s:2000", "1m:2000",
+    /// "10s:0"]`): one more level whose rate ramps linearly from the previous stage's
+    /// (the first from 0); the stages begin with the warm-up and must last exactly
+    /// `warmup + duration`. With `thresholds`, each cell marks its knee: the rate at
+    /// which a threshold first broke.
+    #[serde(default)]
+    pub stages: Vec<StageText>,
     /// Requests per second over all held connections.
     #[serde(default = "defaults::held_rate")]
     pub held_rate: f64,
@@ -52,6 +90,7 @@ impl Default for LoadSpec {
             open_loop_connections: defaults::open_loop_connections(),
             saturate: None,
             held: Vec::new(),
+            stages: Vec::new(),
             held_rate: defaults::held_rate(),
             held_ramp: defaults::held_ramp(),
             timeout: defaults::timeout(),

@@ -63,6 +63,13 @@ pub enum Level {
         /// In-flight bound.
         connections: u32,
     },
+    /// Open loop in stages (rates that ramp) over this many connections.
+    Staged {
+        /// The stages, beginning with the warm-up.
+        stages: crate::load::pacer::Stages,
+        /// In-flight bound.
+        connections: u32,
+    },
     /// Highest rate meeting the SLO.
     Saturate {
         /// The search's settings.
@@ -95,6 +102,7 @@ impl Level {
         match self {
             Level::Closed(_) => "closed",
             Level::Open { .. } => "open",
+            Level::Staged { .. } => "staged",
             Level::Saturate { .. } => "saturate",
             Level::Held { .. } => "held",
             Level::Slowloris { .. } => "slowloris",
@@ -106,6 +114,7 @@ impl Level {
         match self {
             Level::Closed(c) => *c,
             Level::Open { connections, .. }
+            | Level::Staged { connections, .. }
             | Level::Saturate { connections, .. }
             | Level::Held { connections, .. } => *connections,
             Level::Slowloris { spec, .. } => spec.probe_connections,
@@ -129,8 +138,12 @@ impl Level {
             return level; // a target of the user's own gets the load as it is asked
         };
         let pool = style.style == crate::server::Style::Blocking && !style.thread_per_connection;
-        if let (true, Level::Open { connections, .. } | Level::Saturate { connections, .. }) =
-            (pool, &mut level)
+        if let (
+            true,
+            Level::Open { connections, .. }
+            | Level::Staged { connections, .. }
+            | Level::Saturate { connections, .. },
+        ) = (pool, &mut level)
         {
             let threads = u32::try_from(style.threads).unwrap_or(u32::MAX);
             *connections = (*connections).min(threads);
@@ -138,11 +151,25 @@ impl Level {
         level
     }
 
+    /// The rate it offers: an open or held level's, a staged level's highest (None:
+    /// closed loop, or a search).
+    pub fn offered_rate(&self) -> Option<f64> {
+        match self {
+            Level::Open { rate, .. } | Level::Held { rate, .. } => Some(*rate),
+            Level::Staged { stages, .. } => {
+                stages.as_slice().iter().map(|s| s.rate).reduce(f64::max)
+            }
+            Level::Slowloris { spec, .. } => Some(spec.probe_rate),
+            Level::Closed(_) | Level::Saturate { .. } => None,
+        }
+    }
+
     /// Short, file-name-safe description: `c64`, `r500`, `sat`.
     pub fn slug(&self) -> String {
         match self {
             Level::Closed(c) => format!("c{c}"),
             Level::Open { rate, .. } => format!("r{rate:.0}"),
+            Level::Staged { .. } => "staged".into(),
             Level::Saturate { .. } => "sat".into(),
             Level::Held { connections, .. } => format!("h{connections}"),
             Level::Slowloris { clients, .. } => format!("s{clients}"),
@@ -186,6 +213,12 @@ pub(crate) fn levels(scenario: &Scenario, workload: &WorkloadSpec) -> Vec<Level>
         rate: load.held_rate,
         ramp: load.held_ramp,
     }));
+    if let Some(stages) = load.staged() {
+        levels.push(Level::Staged {
+            stages,
+            connections: open_loop,
+        });
+    }
     if let Some(search) = workload.saturate.as_ref().or(load.saturate.as_ref()) {
         levels.push(Level::Saturate {
             search: search.clone(),
