@@ -284,12 +284,19 @@ impl Knee {
             .target_rps
             .map_or("—".to_string(), crate::display::figure);
         match (self.second, self.value) {
-            (Some(second), Some(value)) => format!(
-                "knee: {} first broke in second {} of the window, at {rate} req/s scheduled (that second: {})",
-                self.threshold,
-                second + 1,
-                crate::display::figure(value)
-            ),
+            (Some(second), Some(value)) => {
+                // The error rate is a fraction; every other per-second figure, ms.
+                let measured = if self.threshold.starts_with("error") {
+                    crate::display::percent(Some(value))
+                } else {
+                    format!("{} ms", crate::display::figure(value))
+                };
+                format!(
+                    "knee: {} first broke in second {} of the window, at {rate} req/s scheduled (that second: {measured})",
+                    self.threshold,
+                    second + 1,
+                )
+            }
             _ => format!(
                 "knee: none — {} held in every second, up to {rate} req/s scheduled",
                 self.threshold
