@@ -38,10 +38,9 @@ fn json_run(args: &[&str]) -> Value {
 /// `$ref`, `anyOf`.
 fn validate(schema: &Value, root: &Value, value: &Value, at: &str) -> Vec<String> {
     let schema = match schema.get("$ref").and_then(Value::as_str) {
-        Some(reference) => {
-            let name = reference.trim_start_matches("#/$defs/");
-            &root["$defs"][name]
-        }
+        Some(reference) => root
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{at}: the schema's $ref {reference} points nowhere")),
         None => schema,
     };
     let mut problems = Vec::new();
@@ -651,4 +650,62 @@ fn stages_that_cannot_run_are_refused_with_what_to_do() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(said), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_mix_of_urls_reports_each_url_on_its_own_and_they_add_up() {
+    let schema = schema();
+    let target = Target::delayed(Duration::from_millis(1));
+    let dir = std::env::temp_dir().join(format!("sabench-mix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mix.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "# name weight url\nfront 3 {}\n1 {}\n",
+            target.url("/front"),
+            target.url("/missing?x=1")
+        ),
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let report = json_run(&[
+        "--url-file",
+        &file,
+        "--rate",
+        "400",
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--threshold",
+        "p95{url=front}<5s",
+        "--threshold",
+        "error_rate{url=/missing?x=1}<100%",
+    ]);
+    let problems = validate(&schema, &schema, &report, "$");
+    assert!(problems.is_empty(), "{problems:#?}");
+    let urls = report["per_url"].as_array().expect("per-URL figures");
+    assert_eq!(urls.len(), 2);
+    assert_eq!(urls[0]["name"], "front");
+    assert_eq!(urls[1]["name"], "/missing?x=1", "unnamed: its path");
+    // Every count adds up to the pooled one.
+    for key in ["scheduled", "sent", "ok", "failed", "unfinished"] {
+        let sum: u64 = urls
+            .iter()
+            .map(|u| u["requests"][key].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, report["requests"][key].as_u64().unwrap(), "{key}");
+    }
+    assert_eq!(report["requests"]["scheduled"], 400);
+    // About three in four go to the URL of weight 3.
+    let front = urls[0]["requests"]["scheduled"].as_f64().unwrap();
+    assert!((front / 400.0 - 0.75).abs() < 0.1, "{front}");
+    // Each threshold read its own URL's figures.
+    let thresholds = report["thresholds"].as_array().unwrap();
+    assert!(
+        thresholds.iter().all(|t| t["passed"] == true),
+        "{thresholds:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

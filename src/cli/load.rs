@@ -29,8 +29,9 @@ pub struct LoadArgs {
     /// Target, e.g. http://127.0.0.1:8080/null (loopback unless --allow-remote).
     #[arg(required_unless_present = "url_file")]
     pub url: Option<String>,
-    /// A weighted mix of URLs on one host instead of URL: `WEIGHT URL` (or `URL`) a line;
-    /// each request picks one by weight, deterministically from --seed.
+    /// A weighted mix of URLs on one host instead of URL: `NAME WEIGHT URL`, `WEIGHT URL`
+    /// or `URL` a line; each request picks one by weight, deterministically from --seed,
+    /// and each URL is also reported on its own (by its name, else its path).
     #[arg(long, value_name = "FILE", conflicts_with = "url")]
     pub url_file: Option<std::path::PathBuf>,
     /// The request method.
@@ -217,15 +218,17 @@ fn request_spec(args: &LoadArgs) -> anyhow::Result<crate::load::target::RequestS
 
 /// Builds the run from the flags.
 pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
-    let mix = match &args.url_file {
+    let named = match &args.url_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read --url-file {}", path.display()))?;
-            crate::load::target::parse_url_file(&text, &path.display().to_string())
+            crate::load::target::parse_named_url_file(&text, &path.display().to_string())
                 .map_err(anyhow::Error::msg)?
         }
         None => Vec::new(),
     };
+    let mix: Vec<(f64, String)> = named.iter().map(|(_, w, u)| (*w, u.clone())).collect();
+    let mix_names: Vec<Option<String>> = named.into_iter().map(|(name, _, _)| name).collect();
     let url = match (&args.url, mix.first()) {
         (Some(url), _) => url.clone(),
         (None, Some((_, first))) => first.clone(),
@@ -294,6 +297,7 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         processes: args.processes.map(|n| n as usize),
         request: request_spec(args)?,
         mix,
+        mix_names,
         arrival: args.arrival,
         seed: args.seed,
         send_log: args.send_log.clone(),

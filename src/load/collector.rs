@@ -17,6 +17,7 @@ use super::ramp::RampTally;
 use super::recorder::Recording;
 use super::report::{
     error_map, status_map, Latency, LatencyView, LoadReport, Percentiles, RequestCounts, Second,
+    UrlReport,
 };
 use super::thread_cpu::thread_cpu_seconds;
 use super::validity::Reasons;
@@ -67,6 +68,8 @@ pub(crate) struct Collected {
     panics: Vec<String>,
     /// Workers that ended without their summary (a thread that panicked).
     unreported: usize,
+    /// With a mix of URLs, each URL's window, every worker's merged (empty otherwise).
+    per_url: Vec<Recording>,
 }
 
 /// A second some workers have reported and others not yet.
@@ -120,6 +123,7 @@ pub(crate) fn collect(
     let mut sends = Vec::new();
     let mut ended_early: Option<Instant> = None;
     let mut panics = Vec::new();
+    let mut per_url: Vec<Recording> = Vec::new();
     while done < workers {
         let Ok(message) = receiver.recv() else { break };
         match message {
@@ -152,7 +156,14 @@ pub(crate) fn collect(
                     ramp: worker_ramp,
                     sends: worker_sends,
                     ended_early: worker_ended,
+                    per_url: worker_urls,
                 } = *summary;
+                if per_url.len() < worker_urls.len() {
+                    per_url.resize_with(worker_urls.len(), Recording::default);
+                }
+                for (total, url) in per_url.iter_mut().zip(&worker_urls) {
+                    total.merge(url).map_err(LoadError::Lost)?;
+                }
                 ended_early = match (ended_early, worker_ended) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -190,6 +201,7 @@ pub(crate) fn collect(
         measure_start,
         ramp,
         sends,
+        per_url,
     })
 }
 
@@ -281,6 +293,14 @@ impl Emitter<'_> {
     }
 }
 
+/// A URL's path and query, its per-URL name when the URL file gives none.
+fn url_path(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or("/".to_string(), |at| after_scheme[at..].to_string())
+}
+
 /// The mean of the schedule's rate over `[from, from + length)`: the requests due in it
 /// over its length (None in closed loop).
 fn mean_rate(schedule: &Schedule, from: Duration, length: Duration) -> Option<f64> {
@@ -292,6 +312,52 @@ fn mean_rate(schedule: &Schedule, from: Duration, length: Duration) -> Option<f6
 }
 
 impl Collected {
+    /// Each URL's figures of a mix (empty with one URL): what a request to it cost,
+    /// alone.
+    fn per_url(&self, config: &LoadConfig, secs: f64) -> Vec<UrlReport> {
+        self.per_url
+            .iter()
+            .enumerate()
+            .map(|(i, recording)| {
+                let (weight, url) = config
+                    .mix
+                    .get(i)
+                    .cloned()
+                    .unwrap_or((1.0, config.url.clone()));
+                let name = config
+                    .mix_names
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| url_path(&url));
+                let counts = &recording.counts;
+                let requests = RequestCounts::of(counts);
+                UrlReport {
+                    name,
+                    url,
+                    weight,
+                    requests,
+                    achieved_rps: counts.ok as f64 / secs,
+                    error_share: requests.failure_share(),
+                    errors: error_map(counts),
+                    status_counts: status_map(counts),
+                    latency_ms: Latency {
+                        ok: LatencyView::of(
+                            &recording.ok_corrected,
+                            &recording.ok_service,
+                            requests.scheduled,
+                        ),
+                        all: LatencyView::of(
+                            &recording.all_corrected,
+                            &recording.all_service,
+                            requests.scheduled,
+                        ),
+                    },
+                }
+            })
+            .collect()
+    }
+
     /// What a merge of shards gathered, as if one collector had.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn merged(
@@ -320,6 +386,7 @@ impl Collected {
             measure_start,
             ramp,
             sends: Vec::new(),
+            per_url: Vec::new(),
         }
     }
 
@@ -503,6 +570,7 @@ impl Collected {
             generator_processes: processes,
             thresholds: Vec::new(),
             knee: None,
+            per_url: self.per_url(config, secs),
             shard: None,
             connection_ramp: self
                 .ramp

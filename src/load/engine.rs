@@ -68,6 +68,8 @@ pub(crate) struct WorkerSummary {
     /// When the worker found the run stopped (Ctrl-C) or its request count spent, if
     /// it did before the planned end: the measured window ends there.
     pub ended_early: Option<Instant>,
+    /// With a mix of URLs, each URL's recording of the window (empty otherwise).
+    pub per_url: Vec<Recording>,
 }
 
 /// Messages from a worker thread to the collector.
@@ -107,6 +109,9 @@ struct Worker {
     ramp: RefCell<RampTally>,
     pacer: RefCell<Pacer>,
     interval: RefCell<Recording>,
+    /// With a mix of URLs, the window's requests of each URL on their own (empty
+    /// with one URL): merged at the end, never per second.
+    per_url: RefCell<Vec<Recording>>,
     /// Wakes each connection at its send time, on this thread.
     timer: PreciseTimer,
     unserved: Cell<u64>,
@@ -221,7 +226,12 @@ impl Worker {
         }
         let mut interval = self.interval.borrow_mut();
         match self.belongs(ticket, timing.done) {
-            Belongs::Window => interval.record(timing, finished),
+            Belongs::Window => {
+                interval.record(timing, finished);
+                if let Some(url) = self.url_of(ticket.number).as_mut() {
+                    url.record(timing, finished);
+                }
+            }
             Belongs::CarriedOver => interval.record_carried_over(timing, finished),
             Belongs::WarmUp => {}
         }
@@ -231,12 +241,25 @@ impl Worker {
         let end = self.effective_end().unwrap_or_else(Instant::now);
         let mut interval = self.interval.borrow_mut();
         match self.belongs(ticket, end) {
-            Belongs::Window => interval.record_in_flight(intended, sent, end),
+            Belongs::Window => {
+                interval.record_in_flight(intended, sent, end);
+                if let Some(url) = self.url_of(ticket.number).as_mut() {
+                    url.record_in_flight(intended, sent, end);
+                }
+            }
             Belongs::CarriedOver => {
                 interval.record_carried_over_unfinished(intended, Some(sent), end)
             }
             Belongs::WarmUp => {}
         }
+    }
+
+    /// The per-URL recording of the `number`-th request (None with one URL).
+    fn url_of(&self, number: u64) -> Option<std::cell::RefMut<'_, Recording>> {
+        let index = self.plan.requests.index_of(number);
+        let recordings = self.per_url.borrow_mut();
+        (index < recordings.len())
+            .then(|| std::cell::RefMut::map(recordings, |all| &mut all[index]))
     }
 
     /// Records every request the schedule called for before the end that no
@@ -256,8 +279,15 @@ impl Worker {
                 break;
             }
             pacer.next_send();
+            // The ticket it would have been: which URL it was for.
+            let taken = self.taken.get();
+            self.taken.set(taken + 1);
+            let number = taken * self.workers as u64 + self.index as u64;
             if due >= self.plan.measure_start {
                 interval.record_unsent(due, end);
+                if let Some(url) = self.url_of(number).as_mut() {
+                    url.record_unsent(due, end);
+                }
             } else {
                 interval.record_carried_over_unfinished(due, None, end);
             }
@@ -296,6 +326,10 @@ pub(crate) fn run_worker(
             plan.seed,
         )),
         interval: RefCell::new(Recording::default()),
+        per_url: RefCell::new(match plan.requests.len() {
+            1 => Vec::new(),
+            n => (0..n).map(|_| Recording::default()).collect(),
+        }),
         timer,
         unserved: Cell::new(0),
         cut_short: Cell::new(None),
@@ -372,6 +406,7 @@ pub(crate) fn run_worker(
             .map(|_| worker.ramp.replace(RampTally::default())),
         sends: worker.sends.take(),
         ended_early: worker.cut_short.get(),
+        per_url: worker.per_url.take(),
     })));
     Ok(())
 }
@@ -440,6 +475,9 @@ async fn drive(worker: &Worker, slot: usize) {
         let sent = Instant::now();
         if ticket.measured {
             worker.interval.borrow_mut().note_sent();
+            if let Some(url) = worker.url_of(ticket.number).as_mut() {
+                url.note_sent();
+            }
         }
         if plan.panic_at_request == Some(ticket.number) {
             panic!("injected generator panic at request {}", ticket.number);

@@ -98,6 +98,8 @@ pub struct LoadConfig {
     pub request: target::RequestSpec,
     /// A weighted mix of URLs on the same host instead of `url` alone (weight, URL).
     pub mix: Vec<(f64, String)>,
+    /// The mix's names, line by line (None: named by its path); empty: none given.
+    pub mix_names: Vec<Option<String>>,
     /// How an open loop's arrivals are spaced.
     pub arrival: pacer::Arrival,
     /// Seeds the Poisson gaps and the mix's picks (the same seed, the same run).
@@ -153,6 +155,7 @@ impl LoadConfig {
             program: None,
             request: target::RequestSpec::default(),
             mix: Vec::new(),
+            mix_names: Vec::new(),
             arrival: pacer::Arrival::Uniform,
             seed: 1,
             send_log: None,

@@ -274,12 +274,39 @@ pub struct LoadReport {
     /// (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_ramp: Option<RampReport>,
+    /// With `--url-file`, each URL's figures on their own (absent with one URL, and in
+    /// a merge of shards); the pooled figures above stay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_url: Vec<UrlReport>,
     /// Under a rate that changes (stages, steps): the first second a `--threshold`
     /// broke, and the rate scheduled then (absent: a constant rate or no threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub knee: Option<Knee>,
     /// Per-second timeline of the measured window.
     pub timeline: Vec<Second>,
+}
+
+/// One URL of a mix: its requests, outcomes and latency, on their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UrlReport {
+    /// Its name in the URL file (`NAME WEIGHT URL`), else its path.
+    pub name: String,
+    /// The URL.
+    pub url: String,
+    /// Its weight in the mix.
+    pub weight: f64,
+    /// Where each of its scheduled requests went.
+    pub requests: RequestCounts,
+    /// Its successful replies per second of the window.
+    pub achieved_rps: f64,
+    /// Its failed or unfinished share (None: none scheduled).
+    pub error_share: Option<f64>,
+    /// Its errors by class.
+    pub errors: BTreeMap<String, u64>,
+    /// Its answers by status code.
+    pub status_counts: BTreeMap<String, u64>,
+    /// Its latency views, as the pooled `latency_ms`.
+    pub latency_ms: Latency,
 }
 
 /// Where a rising rate first broke a threshold.
@@ -316,6 +343,44 @@ pub fn status_map(counts: &Counts) -> BTreeMap<String, u64> {
 }
 
 impl LoadReport {
+    /// With a mix of URLs, a line each: its name, weight, requests, failures, ok
+    /// throughput and corrected latency of its successes.
+    fn render_per_url(&self, out: &mut String) {
+        if self.per_url.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "  per URL    {:<16} {:>6} {:>9} {:>9} {:>8} {:>10} {:>10} {:>10}",
+            "name",
+            "weight",
+            "scheduled",
+            "ok req/s",
+            "failed",
+            "ok p50 ms",
+            "ok p95 ms",
+            "ok p99 ms"
+        );
+        for url in &self.per_url {
+            let latency = url.latency_ms.ok.corrected;
+            let cell = |pick: fn(&Percentiles) -> f64| {
+                latency.map_or("—".to_string(), |p| format!("{:.3}", pick(&p)))
+            };
+            let _ = writeln!(
+                out,
+                "             {:<16} {:>6} {:>9} {:>9.1} {:>8} {:>10} {:>10} {:>10}",
+                url.name,
+                url.weight,
+                url.requests.scheduled,
+                url.achieved_rps,
+                crate::display::percent(url.error_share),
+                cell(|p| p.p50),
+                cell(|p| p.p95),
+                cell(|p| p.p99),
+            );
+        }
+    }
+
     /// The human summary printed at the end of `sabench load`.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -343,6 +408,7 @@ impl LoadReport {
         );
         self.render_requests(&mut out);
         self.render_latency(&mut out);
+        self.render_per_url(&mut out);
         if let Some(ramp) = &self.connection_ramp {
             let connect = ramp.connect_ms.map_or("—".to_string(), |c| {
                 format!("{:.2} ms p50, {:.2} ms p99", c.p50, c.p99)

@@ -165,6 +165,9 @@ enum Wire {
         /// When the worker ended early, ns after the plan's start.
         #[serde(default)]
         ended_early_ns: Option<i64>,
+        /// With a mix of URLs, each URL's recording of the window.
+        #[serde(default)]
+        per_url: Vec<RecordingText>,
     },
     /// The process is done: its peak resident memory.
     End { peak_rss_mib: f64 },
@@ -188,6 +191,7 @@ impl Wire {
                 ramp: summary.ramp.as_ref().map(RampText::from),
                 sends: summary.sends.clone(),
                 ended_early_ns: summary.ended_early.map(|at| signed_ns(at, start)),
+                per_url: summary.per_url.iter().map(RecordingText::from).collect(),
             },
         }
     }
@@ -214,6 +218,7 @@ impl Wire {
                 ramp,
                 sends,
                 ended_early_ns,
+                per_url,
             } => WorkerMessage::Done(Box::new(WorkerSummary {
                 cpu_seconds,
                 busy,
@@ -224,6 +229,10 @@ impl Wire {
                 ramp: ramp.as_ref().map(RampText::decode).transpose()?,
                 sends,
                 ended_early: ended_early_ns.map(|ns| from_signed_ns(start, ns)),
+                per_url: per_url
+                    .iter()
+                    .map(RecordingText::decode)
+                    .collect::<Result<_, _>>()?,
             })),
             Wire::End { .. } => return Ok(None),
         }))
@@ -601,6 +610,11 @@ mod tests {
             ramp: Some(tally.clone()),
             sends: Vec::new(),
             ended_early: Some(start + Duration::from_millis(7)),
+            per_url: vec![Recording::default(), {
+                let mut one = Recording::default();
+                one.counts.ok = 3;
+                one
+            }],
         }));
         let back: Wire =
             serde_json::from_str(&serde_json::to_string(&Wire::of(&message, start)).unwrap())
@@ -611,6 +625,11 @@ mod tests {
         assert_eq!(summary.unserved, 2);
         assert_eq!(summary.last_answer, Some(earlier));
         assert_eq!(summary.ended_early, Some(start + Duration::from_millis(7)));
+        assert_eq!(summary.per_url.len(), 2);
+        assert_eq!(
+            summary.per_url[1].counts.ok, 3,
+            "each URL's recording crosses the pipe"
+        );
         let ramp = summary.ramp.unwrap();
         assert_eq!((ramp.established, ramp.stayed_up), (1, 1));
         assert_eq!(ramp.failed, tally.failed);

@@ -240,17 +240,30 @@ impl Requests {
 
     /// The request the `number`-th request of the run sends (the same for the same seed).
     pub fn pick(&self, number: u64) -> &[u8] {
+        &self.bytes[self.index_of(number)]
+    }
+
+    /// Which URL of the mix the `number`-th request of the run goes to.
+    pub fn index_of(&self, number: u64) -> usize {
         if self.bytes.len() == 1 {
-            return &self.bytes[0];
+            return 0;
         }
         let u = unit_interval(splitmix64(
             self.seed ^ number.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         ));
-        let index = self
-            .cumulative
+        self.cumulative
             .partition_point(|&c| c <= u)
-            .min(self.bytes.len() - 1);
-        &self.bytes[index]
+            .min(self.bytes.len() - 1)
+    }
+
+    /// How many URLs the mix has.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the mix is empty (it never is: a run has a URL).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 }
 
@@ -259,31 +272,58 @@ pub use crate::random::{splitmix64, unit_interval};
 /// Reads a weighted URL list: a URL per line, optionally after its weight
 /// (`3 http://127.0.0.1:8080/a`); blank lines and `#` comments are skipped.
 pub fn parse_url_file(text: &str, file: &str) -> Result<Vec<(f64, String)>, String> {
+    Ok(parse_named_url_file(text, file)?
+        .into_iter()
+        .map(|(_, weight, url)| (weight, url))
+        .collect())
+}
+
+/// As [`parse_url_file`], with each line's name: `NAME WEIGHT URL` names it, `WEIGHT URL`
+/// and `URL` leave it unnamed (its per-URL figures go by its path).
+pub fn parse_named_url_file(
+    text: &str,
+    file: &str,
+) -> Result<Vec<(Option<String>, f64, String)>, String> {
     let mut urls = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut words = line.split_whitespace();
-        let first = words.next().unwrap_or_default();
-        let (weight, url) = match (first.parse::<f64>(), words.next()) {
-            (Ok(weight), Some(url)) => (weight, url),
-            (Err(_), None) => (1.0, first),
-            _ => {
-                return Err(format!(
-                    "{file}:{}: write `WEIGHT URL` or `URL`, not {line:?}",
-                    number + 1
-                ))
-            }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let bad = || {
+            format!(
+                "{file}:{}: write `NAME WEIGHT URL`, `WEIGHT URL` or `URL`, not {line:?}",
+                number + 1
+            )
         };
+        let (name, weight, url) = match words.as_slice() {
+            [url] if url.parse::<f64>().is_err() => (None, 1.0, *url),
+            [weight, url] => (None, weight.parse::<f64>().map_err(|_| bad())?, *url),
+            [name, weight, url] if name.parse::<f64>().is_err() => (
+                Some(name.to_string()),
+                weight.parse::<f64>().map_err(|_| bad())?,
+                *url,
+            ),
+            _ => return Err(bad()),
+        };
+        if let Some(name) = &name {
+            if names.contains(name) {
+                return Err(format!(
+                    "{file}:{}: the name {name:?} is given twice: names must differ",
+                    number + 1
+                ));
+            }
+            names.push(name.clone());
+        }
         if !(weight.is_finite() && weight > 0.0) {
             return Err(format!(
                 "{file}:{}: the weight must be above 0, not {weight}",
                 number + 1
             ));
         }
-        urls.push((weight, url.to_string()));
+        urls.push((name, weight, url.to_string()));
     }
     if urls.is_empty() {
         return Err(format!("{file}: no URL in it"));
@@ -393,5 +433,14 @@ mod tests {
         assert!(parse_url_file("0 http://x/a", "f")
             .unwrap_err()
             .contains("f:1"));
+        let named = parse_named_url_file("search 3 http://x/a\n2 http://x/b\n", "f").unwrap();
+        assert_eq!(named[0], (Some("search".into()), 3.0, "http://x/a".into()));
+        assert_eq!(named[1], (None, 2.0, "http://x/b".into()));
+        let twice = parse_named_url_file("a 1 http://x/a\na 1 http://x/b\n", "f");
+        assert!(twice
+            .unwrap_err()
+            .contains("f:2: the name \"a\" is given twice"));
+        let odd = parse_named_url_file("a b http://x/a\n", "f");
+        assert!(odd.unwrap_err().contains("`NAME WEIGHT URL`"));
     }
 }

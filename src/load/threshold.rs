@@ -88,6 +88,8 @@ pub struct Threshold {
     comparison: Comparison,
     /// In the metric's unit: ms, a fraction, or req/s.
     bound: f64,
+    /// One URL of a `--url-file` mix (`p95{url=/io}<100ms`): its name or path.
+    url: Option<String>,
 }
 
 impl fmt::Display for Threshold {
@@ -108,6 +110,20 @@ impl FromStr for Threshold {
                 format!("threshold {text:?} has no comparison: write e.g. p95<100ms, error_rate<0.1%, rps>=5000")
             })?;
         let (name, value) = (&compact[..at], &compact[at + op.len()..]);
+        // `p95{url=/io}`: one URL of the mix.
+        let (name, url) = match name.split_once('{') {
+            Some((metric, selector)) => {
+                let url = selector
+                    .strip_suffix('}')
+                    .and_then(|s| s.strip_prefix("url="))
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| {
+                        format!("threshold {text:?}: select a URL as {metric}{{url=/path}} (its path or its name in the URL file)")
+                    })?;
+                (metric, Some(url.to_string()))
+            }
+            None => (name, None),
+        };
         let comparison = match op {
             "<" => Comparison::Below,
             "<=" => Comparison::AtMost,
@@ -147,6 +163,7 @@ impl FromStr for Threshold {
             metric,
             comparison,
             bound,
+            url,
         })
     }
 }
@@ -177,14 +194,31 @@ fn parse_fraction(value: &str) -> Option<f64> {
 impl Threshold {
     /// Checks it against `report`.
     pub fn check(&self, report: &LoadReport) -> ThresholdResult {
-        let latency = &report.latency_ms;
+        let (latency, error_share, rps) = match &self.url {
+            None => (&report.latency_ms, report.error_share, report.achieved_rps),
+            Some(url) => {
+                let Some(one) = report
+                    .per_url
+                    .iter()
+                    .find(|u| u.name == *url || u.url.ends_with(url.as_str()))
+                else {
+                    return self.judge(None);
+                };
+                (&one.latency_ms, one.error_share, one.achieved_rps)
+            }
+        };
         let actual = match self.metric {
             Metric::Ok(p) => latency.ok.corrected.map(|l| p.of(&l)),
             Metric::All(p) => latency.all.corrected.map(|l| p.of(&l)),
-            Metric::ErrorRate => report.error_share,
-            Metric::Rps => Some(report.achieved_rps),
+            Metric::ErrorRate => error_share,
+            Metric::Rps => Some(rps),
         };
         self.judge(actual)
+    }
+
+    /// The URL it selects, if it selects one (`p95{url=/io}<100ms`).
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 
     /// The `cells.csv` column it reads (`p95_ms`, `all_p99_ms`, `error_rate`,
@@ -208,6 +242,9 @@ impl Threshold {
 
     /// Its metric in one second of the timeline (None: the timeline does not hold it).
     fn per_second(&self, row: &Second) -> Option<f64> {
+        if self.url.is_some() {
+            return None; // the timeline is pooled over the mix
+        }
         match self.metric {
             Metric::Ok(Percentile::P50) => row.p50_ms,
             Metric::Ok(Percentile::P95) => row.p95_ms,
@@ -472,5 +509,42 @@ mod tests {
         // Throughput is not read per second: no knee to mark.
         let rps: Threshold = "rps>10".parse().unwrap();
         assert_eq!(super::knee(&[rps], &rising), None);
+    }
+
+    #[test]
+    fn a_threshold_may_select_one_url_of_a_mix() {
+        let mut pooled = report(Some(10.0), 0.0, 100.0);
+        let mut slow = pooled.clone();
+        slow.latency_ms.ok.corrected = slow.latency_ms.ok.corrected.map(|mut p| {
+            p.p95 = 90.0;
+            p
+        });
+        pooled.per_url = vec![crate::load::report::UrlReport {
+            name: "search".into(),
+            url: "http://127.0.0.1:1/search?q=1".into(),
+            weight: 1.0,
+            requests: Default::default(),
+            achieved_rps: 40.0,
+            error_share: Some(0.0),
+            errors: Default::default(),
+            status_counts: Default::default(),
+            latency_ms: slow.latency_ms,
+        }];
+        let whole: Threshold = "p95<50ms".parse().unwrap();
+        let by_name: Threshold = "p95{url=search}<50ms".parse().unwrap();
+        let by_path: Threshold = "p95{url=/search?q=1}<50ms".parse().unwrap();
+        let rps: Threshold = "rps{url=search}>=40".parse().unwrap();
+        assert!(whole.check(&pooled).passed);
+        assert!(!by_name.check(&pooled).passed, "the URL's own p95 is 90 ms");
+        assert_eq!(by_path.check(&pooled).actual, Some(90.0));
+        assert!(rps.check(&pooled).passed);
+        assert_eq!(by_name.url(), Some("search"));
+        // A URL the mix does not have is not measured, so it fails.
+        let unknown: Threshold = "p95{url=/nowhere}<50ms".parse().unwrap();
+        assert_eq!(unknown.check(&pooled).actual, None);
+        assert!("p95{host=x}<50ms"
+            .parse::<Threshold>()
+            .unwrap_err()
+            .contains("{url=/path}"));
     }
 }

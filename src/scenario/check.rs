@@ -24,6 +24,11 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
     {
         return unusable(format!("`thresholds`: {error}"));
     }
+    if let Some(one) = scenario.checks().iter().find(|t| t.url().is_some()) {
+        return unusable(format!(
+            "`thresholds`: {one} selects one URL of a mix, which only `sabench load --url-file` has: drop the {{url=…}}"
+        ));
+    }
     if let Some(problem) = scenario.targets.iter().find_map(TargetSpec::problem) {
         return unusable(problem);
     }
