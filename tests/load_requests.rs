@@ -362,15 +362,35 @@ fn thresholds_pass_or_fail_the_run_with_exit_status_3() {
 /// first `tls_connections` get a plain-HTTP 400 instead of a handshake (a peer that
 /// stopped speaking TLS).
 fn tls_target(tls_connections: usize) -> (u16, String) {
+    tls_target_asking(tls_connections, None)
+}
+
+/// As [`tls_target`]; with `client_ca`, the server asks every client for a certificate
+/// that CA signed and refuses the handshake without one (mTLS).
+fn tls_target_asking(
+    tls_connections: usize,
+    client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
+) -> (u16, String) {
     use std::sync::Arc;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let pem = certified.cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+    let builder = rustls::ServerConfig::builder();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
     let config = Arc::new(
-        rustls::ServerConfig::builder()
-            .with_no_client_auth()
+        builder
             .with_single_cert(vec![certified.cert.der().clone()], key)
             .unwrap(),
     );
@@ -465,4 +485,62 @@ fn tls_failures_after_the_first_handshake_are_counted_as_tls_errors() {
     assert_eq!(errors["tls"].as_u64().unwrap(), 20 - ok, "{errors}");
     assert_eq!(errors["other"], 0, "{errors}");
     assert_eq!(errors["reset"], 0, "{errors}");
+}
+
+#[test]
+fn a_server_that_asks_for_a_client_certificate_gets_it_with_cert_and_key() {
+    // A private CA, and a client certificate it signed.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client = rcgen::CertificateParams::new(vec!["load-generator".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca, &ca_key)
+        .unwrap();
+    let (port, server_pem) = tls_target_asking(usize::MAX, Some(ca.der().clone()));
+    let url = format!("https://localhost:{port}/");
+    let (server_ca, cert, key, stranger) = (
+        scratch("mtls-server.pem"),
+        scratch("mtls-client.pem"),
+        scratch("mtls-client.key"),
+        scratch("mtls-stranger.key"),
+    );
+    std::fs::write(&server_ca, &server_pem).unwrap();
+    std::fs::write(&cert, client.pem()).unwrap();
+    std::fs::write(&key, client_key.serialize_pem()).unwrap();
+    std::fs::write(
+        &stranger,
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let [server_ca, cert, key, stranger] =
+        [&server_ca, &cert, &key, &stranger].map(|p| p.to_str().unwrap().to_string());
+    let base = [url.as_str(), "--cacert", &server_ca, "-n", "40", "-c", "2"];
+
+    let with = [&base[..], &["--cert", &cert, "--key", &key]].concat();
+    let (output, report) = json_of(&with, "mtls-with");
+    common::assert_success(&output);
+    assert_eq!(report["requests_ok"], 40, "{}", report["errors"]);
+
+    // Without a certificate the server refuses every handshake: nothing succeeds.
+    let (output, report) = json_of(&base, "mtls-without");
+    assert!(
+        !output.status.success() || report["requests_ok"] == 0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // A key that is not the certificate's is refused before the run, with what to check.
+    let wrong = sabench(&[&base[..], &["--cert", &cert, "--key", &stranger]].concat());
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("does the key belong to the certificate"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    // One without the other is a usage error.
+    let alone = sabench(&[&base[..], &["--cert", &cert]].concat());
+    assert_eq!(alone.status.code(), Some(2));
 }

@@ -154,6 +154,12 @@ pub struct LoadArgs {
     /// HTTPS: trust the certificates in this PEM file (a private CA, a self-signed server).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<std::path::PathBuf>,
+    /// HTTPS with a client certificate (mTLS): the certificate chain to present, PEM.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+    /// HTTPS with a client certificate (mTLS): its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
     /// No per-second progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -304,6 +310,8 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         tls: crate::load::tls::TlsOptions {
             insecure: args.insecure,
             cacert: args.cacert.clone(),
+            cert: args.cert.clone(),
+            key: args.key.clone(),
         },
         shard: args
             .shard

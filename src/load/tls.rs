@@ -1,7 +1,8 @@
 //! HTTPS for the load generator: a rustls client configuration (the platform's usual
 //! web roots, `--cacert FILE` for a private CA or a self-signed certificate, or
-//! `--insecure` to skip verification), and the TLS session each connection drives over
-//! its own non-blocking socket (rustls is sans-I/O: the connection moves the bytes).
+//! `--insecure` to skip verification; `--cert`/`--key` for a server that asks for a
+//! client certificate, mTLS), and the TLS session each connection drives over its own
+//! non-blocking socket (rustls is sans-I/O: the connection moves the bytes).
 
 use std::sync::Arc;
 
@@ -19,6 +20,12 @@ pub struct TlsOptions {
     pub insecure: bool,
     /// Trust the certificates in this PEM file (besides the web roots).
     pub cacert: Option<std::path::PathBuf>,
+    /// The client certificate chain to present (PEM), with `key` (mTLS).
+    #[serde(default)]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// What every TLS connection of a run shares.
@@ -37,22 +44,39 @@ impl TlsClient {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| LoadError::Tls(e.to_string()))?;
-        let config = if options.insecure {
+        let builder = if options.insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth()
         } else {
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             if let Some(path) = &options.cacert {
                 add_pem(&mut roots, path)?;
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(roots)
         };
+        let config =
+            match (&options.cert, &options.key) {
+                (Some(cert), Some(key)) => {
+                    let (chain, key) = client_identity(cert, key)?;
+                    builder.with_client_auth_cert(chain, key).map_err(|e| {
+                        LoadError::Settings(format!(
+                        "--cert {} with --key {}: {e} (does the key belong to the certificate?)",
+                        cert.display(),
+                        key_path(options)
+                    ))
+                    })?
+                }
+                (None, None) => builder.with_no_client_auth(),
+                _ => return Err(LoadError::Settings(
+                    "give --cert and --key together: the client certificate and its private key"
+                        .into(),
+                )),
+            };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let server_name = ServerName::try_from(host.to_string())
-            .map_err(|e| LoadError::Tls(format!("{host:?} is not a TLS server name: {e}")))?;
+            .map_err(|e| LoadError::Settings(format!("{host:?} is not a TLS server name: {e}")))?;
         Ok(Self {
             config: Arc::new(config),
             server_name,
@@ -75,6 +99,51 @@ impl TlsClient {
         rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
             .map_err(std::io::Error::other)
     }
+}
+
+/// `--key`'s path, for messages.
+fn key_path(options: &TlsOptions) -> String {
+    options
+        .key
+        .as_ref()
+        .map_or(String::new(), |k| k.display().to_string())
+}
+
+/// The client certificate chain and its private key, read from PEM files (a file that
+/// cannot be read or holds neither is bad input: exit 2, as a bad flag).
+fn client_identity(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    LoadError,
+> {
+    let open = |path: &std::path::Path, flag: &str| {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| LoadError::Settings(format!("cannot read {flag} {}: {e}", path.display())))
+    };
+    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut open(cert, "--cert")?)
+        .collect::<Result<_, _>>()
+        .map_err(|e| LoadError::Settings(format!("--cert {}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(LoadError::Settings(format!(
+            "--cert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            cert.display()
+        )));
+    }
+    let private = rustls_pemfile::private_key(&mut open(key, "--key")?)
+        .map_err(|e| LoadError::Settings(format!("--key {}: {e}", key.display())))?
+        .ok_or_else(|| {
+            LoadError::Settings(format!(
+                "--key {} holds no PEM private key (-----BEGIN PRIVATE KEY-----, RSA or EC)",
+                key.display()
+            ))
+        })?;
+    Ok((chain, private))
 }
 
 /// Adds the certificates of a PEM file to `roots`.
