@@ -38,37 +38,22 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// The arrival rate `elapsed` after the start (None in closed loop).
+    /// The arrival rate `elapsed` after the start (None in closed loop): read off the
+    /// schedule's linear pieces.
     pub fn rate_at(&self, elapsed: Duration) -> Option<f64> {
-        match *self {
-            Schedule::Closed => None,
-            Schedule::Constant { rate } => Some(rate),
-            Schedule::Stepped {
-                start,
-                step,
-                every,
-                max,
-            } => {
-                let steps = (elapsed.as_secs_f64() / every.as_secs_f64().max(1e-9)).floor();
-                let rate = start + step * steps;
-                Some(max.map_or(rate, |max| rate.min(max)))
-            }
-            Schedule::Staged { ref stages } => {
-                let t = elapsed.as_secs_f64();
-                let mut k = 0;
-                while let Some(piece) = self.piece(k) {
-                    match piece.length {
-                        Some(length) if t >= piece.start + length => k += 1,
-                        Some(length) => {
-                            let along = (t - piece.start) / length.max(1e-12);
-                            return Some(piece.from + (piece.to - piece.from) * along);
-                        }
-                        None => return Some(piece.from),
-                    }
+        let t = elapsed.as_secs_f64();
+        let mut k = 0;
+        while let Some(piece) = self.piece(k) {
+            match piece.length {
+                Some(length) if t >= piece.start + length => k += 1,
+                Some(length) => {
+                    let along = (t - piece.start) / length.max(1e-12);
+                    return Some(piece.from + (piece.to - piece.from) * along);
                 }
-                stages.as_slice().last().map(|s| s.rate)
+                None => return Some(piece.from),
             }
         }
+        None
     }
 
     /// Whether requests follow a schedule (open loop) rather than replies (closed).
