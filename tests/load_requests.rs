@@ -544,3 +544,83 @@ fn a_server_that_asks_for_a_client_certificate_gets_it_with_cert_and_key() {
     let alone = sabench(&[&base[..], &["--cert", &cert]].concat());
     assert_eq!(alone.status.code(), Some(2));
 }
+
+#[test]
+fn a_unix_socket_target_is_loaded_with_the_urls_host_and_path() {
+    use std::os::unix::net::UnixListener;
+    let path = scratch("target.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let heads = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let heads = heads.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buffer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let head: Vec<u8> = buffer.drain(..end).collect();
+                    heads
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    if stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let socket = path.to_str().unwrap().to_string();
+    let (output, report) = json_of(
+        &[
+            "http://localhost/items?x=1",
+            "--unix-socket",
+            &socket,
+            "-n",
+            "50",
+            "-c",
+            "2",
+        ],
+        "unix",
+    );
+    common::assert_success(&output);
+    assert_eq!(report["requests_ok"], 50, "{}", report["errors"]);
+    let first = seen.lock().unwrap().first().cloned().unwrap();
+    assert!(
+        first.starts_with("GET /items?x=1 HTTP/1.1\r\n")
+            && first.contains("\r\nHost: localhost\r\n"),
+        "{first}"
+    );
+    // Nothing listening there: refused before the run, with what to check.
+    let gone = scratch("nobody.sock");
+    let _ = std::fs::remove_file(&gone);
+    let refused = sabench(&[
+        "http://localhost/",
+        "--unix-socket",
+        gone.to_str().unwrap(),
+        "-n",
+        "1",
+        "-c",
+        "1",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is the server listening there?"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let _ = std::fs::remove_file(&path);
+}

@@ -154,6 +154,10 @@ pub struct LoadArgs {
     /// HTTPS: trust the certificates in this PEM file (a private CA, a self-signed server).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<std::path::PathBuf>,
+    /// Connect to this Unix-domain socket instead of the URL's address; the URL still
+    /// gives the Host header and the path (`--unix-socket /run/app.sock http://localhost/io`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["ramp", "shard"])]
+    pub unix_socket: Option<std::path::PathBuf>,
     /// HTTPS with a client certificate (mTLS): the certificate chain to present, PEM.
     #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<std::path::PathBuf>,
@@ -304,6 +308,7 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         request: request_spec(args)?,
         mix,
         mix_names,
+        unix_socket: args.unix_socket.clone(),
         arrival: args.arrival,
         seed: args.seed,
         send_log: args.send_log.clone(),

@@ -100,6 +100,75 @@ impl ExchangeError {
     }
 }
 
+/// The socket under a connection: TCP, or a Unix-domain stream (`--unix-socket`).
+pub enum Socket {
+    /// A TCP connection.
+    Tcp(std::net::TcpStream),
+    /// A Unix-domain stream connection.
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Socket {
+    /// Reads into `buf` without taking the bytes (`MSG_PEEK`, never blocking).
+    fn peek(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Socket::Tcp(stream) => stream.peek(buf),
+            Socket::Unix(stream) => {
+                use std::os::fd::AsRawFd as _;
+                // SAFETY: `buf` is valid for `buf.len()` bytes, and the descriptor is
+                // the stream's own, open while it is borrowed.
+                let read = unsafe {
+                    libc::recv(
+                        stream.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                    )
+                };
+                usize::try_from(read).map_err(|_| std::io::Error::last_os_error())
+            }
+        }
+    }
+}
+
+impl std::os::fd::AsRawFd for Socket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Socket::Tcp(stream) => stream.as_raw_fd(),
+            Socket::Unix(stream) => stream.as_raw_fd(),
+        }
+    }
+}
+
+impl Read for &Socket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match *self {
+            Socket::Tcp(stream) => (&*stream).read(buf),
+            Socket::Unix(stream) => (&*stream).read(buf),
+        }
+    }
+}
+
+impl std::io::Write for &Socket {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match *self {
+            Socket::Tcp(stream) => (&*stream).write(buf),
+            Socket::Unix(stream) => (&*stream).write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        match *self {
+            Socket::Tcp(stream) => (&*stream).write_vectored(bufs),
+            Socket::Unix(stream) => (&*stream).write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One keep-alive connection.
 ///
 /// It drives the socket through [`AsyncFd`] so that, after a short read has drained
@@ -107,7 +176,7 @@ impl ExchangeError {
 /// for epoll instead of issuing a read that would only say "would block" — one system
 /// call saved per request.
 pub struct Connection {
-    socket: AsyncFd<std::net::TcpStream>,
+    socket: AsyncFd<Socket>,
     /// The TLS session over the socket (None: plain HTTP).
     tls: Option<Box<rustls::ClientConnection>>,
     buffer: Vec<u8>,
@@ -117,7 +186,7 @@ pub struct Connection {
 }
 
 /// Initial (and usual) size of the read buffer; a longer head or chunked body grows it.
-const BUFFER: usize = 16 * 1024;
+pub(crate) const BUFFER: usize = 16 * 1024;
 
 impl Connection {
     /// Opens a TCP connection (Nagle off).
@@ -156,9 +225,31 @@ impl Connection {
         stream.set_nodelay(true)?;
         let stream = stream.into_std()?;
         stream.set_nonblocking(true)?;
-        // SAFETY: the std TcpStream owns its descriptor, and it is moved into the
-        // AsyncFd, so the descriptor stays open and the same until the AsyncFd drops.
-        let socket = unsafe { AsyncFd::register(stream) }?;
+        Self::over(Socket::Tcp(stream), buffer, tls).await
+    }
+
+    /// Opens a connection to the Unix-domain socket at `path`, with a TLS session over
+    /// it when `tls` is given.
+    pub async fn connect_unix(
+        path: &std::path::Path,
+        buffer: usize,
+        tls: Option<&super::tls::TlsClient>,
+    ) -> std::io::Result<Self> {
+        let stream = tokio::net::UnixStream::connect(path).await?.into_std()?;
+        stream.set_nonblocking(true)?;
+        Self::over(Socket::Unix(stream), buffer, tls).await
+    }
+
+    /// The connection over an open non-blocking `socket`: registered with the runtime,
+    /// its TLS handshake done when `tls` is given.
+    async fn over(
+        socket: Socket,
+        buffer: usize,
+        tls: Option<&super::tls::TlsClient>,
+    ) -> std::io::Result<Self> {
+        // SAFETY: the stream owns its descriptor, and it is moved into the AsyncFd, so
+        // the descriptor stays open and the same until the AsyncFd drops.
+        let socket = unsafe { AsyncFd::register(socket) }?;
         let tls = match tls {
             Some(client) => {
                 let mut session = Box::new(client.session()?);
@@ -225,7 +316,7 @@ impl Connection {
             return Ok(());
         }
         while !bytes.is_empty() {
-            let mut stream: &std::net::TcpStream = self.socket.get_ref();
+            let mut stream: &Socket = self.socket.get_ref();
             match stream.write(bytes) {
                 Ok(0) => return Err(ExchangeError::Closed),
                 Ok(n) => bytes = &bytes[n..],
@@ -265,7 +356,7 @@ impl Connection {
             let mut guard = self.socket.readable().await?;
             let space = &mut self.buffer[self.filled..];
             let wanted = space.len();
-            let mut stream: &std::net::TcpStream = guard.get_inner();
+            let mut stream: &Socket = guard.get_inner();
             match stream.read(space) {
                 Ok(0) => return Err(ExchangeError::Closed),
                 Ok(n) => {
@@ -388,7 +479,7 @@ impl Connection {
 
 /// Drives the TLS handshake to its end on the non-blocking socket.
 async fn handshake(
-    socket: &AsyncFd<std::net::TcpStream>,
+    socket: &AsyncFd<Socket>,
     session: &mut rustls::ClientConnection,
 ) -> std::io::Result<()> {
     while session.is_handshaking() {
@@ -403,11 +494,11 @@ async fn handshake(
 
 /// Writes every TLS record the session has ready.
 async fn flush_tls(
-    socket: &AsyncFd<std::net::TcpStream>,
+    socket: &AsyncFd<Socket>,
     session: &mut rustls::ClientConnection,
 ) -> std::io::Result<()> {
     while session.wants_write() {
-        let mut stream: &std::net::TcpStream = socket.get_ref();
+        let mut stream: &Socket = socket.get_ref();
         match session.write_tls(&mut stream) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -423,12 +514,12 @@ async fn flush_tls(
 /// Reads TLS records from the socket (waiting for them) and processes them; a TLS
 /// error (a bad certificate, a protocol error) is an `InvalidData` error.
 async fn read_tls_records(
-    socket: &AsyncFd<std::net::TcpStream>,
+    socket: &AsyncFd<Socket>,
     session: &mut rustls::ClientConnection,
 ) -> std::io::Result<()> {
     loop {
         let mut guard = socket.readable().await?;
-        let mut stream: &std::net::TcpStream = guard.get_inner();
+        let mut stream: &Socket = guard.get_inner();
         match session.read_tls(&mut stream) {
             Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => {
@@ -446,7 +537,7 @@ async fn read_tls_records(
 
 /// Reads decrypted bytes into `space`, reading records from the socket as needed.
 async fn read_plaintext(
-    socket: &AsyncFd<std::net::TcpStream>,
+    socket: &AsyncFd<Socket>,
     session: &mut rustls::ClientConnection,
     space: &mut [u8],
 ) -> Result<usize, ExchangeError> {

@@ -100,6 +100,9 @@ pub struct LoadConfig {
     pub mix: Vec<(f64, String)>,
     /// The mix's names, line by line (None: named by its path); empty: none given.
     pub mix_names: Vec<Option<String>>,
+    /// Connect to this Unix-domain socket instead of the URL's address (the URL still
+    /// gives the Host header and the path).
+    pub unix_socket: Option<PathBuf>,
     /// How an open loop's arrivals are spaced.
     pub arrival: pacer::Arrival,
     /// Seeds the Poisson gaps and the mix's picks (the same seed, the same run).
@@ -156,6 +159,7 @@ impl LoadConfig {
             request: target::RequestSpec::default(),
             mix: Vec::new(),
             mix_names: Vec::new(),
+            unix_socket: None,
             arrival: pacer::Arrival::Uniform,
             seed: 1,
             send_log: None,
@@ -281,7 +285,10 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
                 .into(),
         ));
     }
-    preflight(&target, config.connect_timeout)?;
+    match &config.unix_socket {
+        Some(path) => unix_preflight(path)?,
+        None => preflight(&target, config.connect_timeout)?,
+    }
     let tls = tls::TlsClient::for_target(&target, &config.tls)?;
     if let Some(client) = &tls {
         tls_preflight(&target, client, config)?;
@@ -446,9 +453,19 @@ fn tls_preflight(
     config: &LoadConfig,
 ) -> Result<(), LoadError> {
     let mut session = client.session().map_err(LoadError::Start)?;
-    let mut stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
-        .map_err(LoadError::Start)?;
-    let _ = stream.set_read_timeout(Some(config.connect_timeout));
+    let mut stream: Box<dyn ReadWrite> = match &config.unix_socket {
+        Some(path) => {
+            let stream = std::os::unix::net::UnixStream::connect(path).map_err(LoadError::Start)?;
+            let _ = stream.set_read_timeout(Some(config.connect_timeout));
+            Box::new(stream)
+        }
+        None => {
+            let stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
+                .map_err(LoadError::Start)?;
+            let _ = stream.set_read_timeout(Some(config.connect_timeout));
+            Box::new(stream)
+        }
+    };
     while session.is_handshaking() {
         if let Err(error) = session.complete_io(&mut stream) {
             let hint = if config.tls.insecure {
@@ -463,6 +480,23 @@ fn tls_preflight(
         }
     }
     Ok(())
+}
+
+/// A stream to handshake over: TCP or a Unix-domain socket.
+trait ReadWrite: std::io::Read + std::io::Write {}
+
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+/// Fails fast, with a clear message, when nothing listens at the Unix-domain socket.
+fn unix_preflight(path: &std::path::Path) -> Result<(), LoadError> {
+    std::os::unix::net::UnixStream::connect(path)
+        .map(|_| ())
+        .map_err(|e| {
+            LoadError::Settings(format!(
+                "--unix-socket {}: cannot connect ({e}): is the server listening there?",
+                path.display()
+            ))
+        })
 }
 
 /// Fails fast, with a clear message, when nothing listens at the target.

@@ -16,6 +16,8 @@ use super::{target, tls, LoadConfig, LoadError, Target};
 pub(crate) struct Plan {
     /// Where to connect.
     pub addr: SocketAddr,
+    /// A Unix-domain socket to connect to instead of `addr` (`--unix-socket`).
+    pub unix_socket: Option<std::path::PathBuf>,
     /// The requests (one per URL of the mix), picked per request.
     pub requests: super::target::Requests,
     /// Connections over every worker (of every generator process).
@@ -72,6 +74,15 @@ impl Plan {
     /// with a small buffer when connections are held, as usual otherwise.
     pub(crate) async fn open(&self, index: usize) -> std::io::Result<Connection> {
         let tls = self.tls.as_ref();
+        if let Some(path) = &self.unix_socket {
+            let buffer = if self.ramp.is_some() {
+                HELD_BUFFER
+            } else {
+                super::client::BUFFER
+            };
+            let connection = Connection::connect_unix(path, buffer, tls).await?;
+            return Ok(connection.with_limits(self.read_limits));
+        }
         let connection = match &self.ramp {
             Some(ramp) => {
                 Connection::connect_with(self.addr, ramp.source(index), HELD_BUFFER, tls).await
@@ -95,6 +106,7 @@ impl Plan {
         let end = config.duration.map(|d| measure_start + d);
         Ok(Plan {
             addr: target.addr,
+            unix_socket: config.unix_socket.clone(),
             requests: requests_of(config, target)?,
             connections: config.connections,
             schedule: config.schedule.clone(),

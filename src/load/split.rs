@@ -96,6 +96,9 @@ pub struct ShardOrder {
     pub request: super::target::RequestSpec,
     /// The weighted URL mix (empty: `url` alone).
     pub mix: Vec<(f64, String)>,
+    /// The Unix-domain socket to connect to instead of the URL's address.
+    #[serde(default)]
+    pub unix_socket: Option<std::path::PathBuf>,
     /// How arrivals are spaced.
     pub arrival: super::pacer::Arrival,
     /// The run's seed.
@@ -124,6 +127,7 @@ impl ShardOrder {
             stop: Some(stop),
             request: self.request.clone(),
             mix: self.mix.clone(),
+            unix_socket: self.unix_socket.clone(),
             arrival: self.arrival,
             seed: self.seed,
             tls: self.tls.clone(),
@@ -360,6 +364,7 @@ impl Shards {
                 start_unix_ns,
                 request: config.request.clone(),
                 mix: config.mix.clone(),
+                unix_socket: config.unix_socket.clone(),
                 arrival: config.arrival,
                 seed: config.seed,
                 tls: config.tls.clone(),
