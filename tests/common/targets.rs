@@ -47,6 +47,13 @@ pub struct Target {
 impl Target {
     pub fn start(script: impl Fn(u64, Duration) -> Action + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // A deep accept queue (std listens with 128): a ramp of thousands of connections
+        // a second must not lose a SYN while this thread-per-connection target, on a
+        // busy machine, is slow to accept (a lost SYN waits 1 s, then 3 s, to retry).
+        // SAFETY: listen() on the listener's own open descriptor only resizes its queue.
+        unsafe {
+            libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 4096);
+        }
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
