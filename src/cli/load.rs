@@ -140,7 +140,9 @@ pub struct LoadArgs {
     #[arg(long)]
     pub latency: bool,
     /// A pass/fail check for CI, repeatable: `p95<100ms`, `all_p99<=1s`, `error_rate<0.1%`,
-    /// `rps>=5000` (latencies are the successful requests' unless `all_`); exit 3 when
+    /// `rps>=5000` (latencies are the successful requests' unless `all_`), one URL of a
+    /// --url-file mix with `p95{url=NAME}<80ms`; under --stage, the first second one
+    /// broke is the knee; exit 3 when
     /// one fails.
     #[arg(long = "threshold", value_name = "CHECK")]
     pub thresholds: Vec<crate::load::threshold::Threshold>,
