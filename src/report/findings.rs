@@ -55,9 +55,9 @@ pub fn findings(run: &RunData) -> Vec<Finding> {
 pub fn finding(run: &RunData, workload: &str) -> Finding {
     let chart = super::mechanism_chart::MechanismChart::of(run, workload)
         .map(|chart| format!("charts/{}.svg", chart.file));
+    let decision = decision_of(run, workload);
     // Measured only under stages: the knees are the answer.
-    let judged = decision_of(run, workload).is_some_and(|d| d.winner.is_some());
-    if !judged {
+    if decision.as_ref().is_none_or(|d| d.winner.is_none()) {
         if let Some(knees) = super::staged::knee_summary(run, workload) {
             return Finding {
                 workload: workload.to_string(),
@@ -77,7 +77,7 @@ pub fn finding(run: &RunData, workload: &str) -> Finding {
             };
         }
     }
-    let Some(decision) = decision_of(run, workload) else {
+    let Some(decision) = decision else {
         return Finding {
             workload: workload.to_string(),
             level: String::new(),

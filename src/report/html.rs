@@ -6,7 +6,8 @@
 
 use std::fmt::Write as _;
 
-use super::chart_files::{self, DrawnChart};
+use super::chart_files;
+use super::findings::Finding;
 use super::{Exporter, ReportFile, RunData};
 
 /// The HTML exporter (run it after the charts).
@@ -187,12 +188,14 @@ fn inline_svg(svg: &str) -> &str {
     svg.find("<svg").map_or(svg, |i| &svg[i..])
 }
 
+/// Each workload's charts, drawn once: (file name without extension, SVG).
+type Drawn = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
 /// The findings: per workload the answer, why, memory, and its chart.
-fn findings_section(run: &RunData) -> anyhow::Result<Section> {
-    let findings = super::findings::findings(run);
+fn findings_section(findings: &[Finding], drawn: &Drawn) -> Section {
     // Every workload's answer in a line, so the first screen holds them all.
     let mut html = String::from("<ul class=\"answers\">\n");
-    for finding in &findings {
+    for finding in findings {
         let _ = writeln!(
             html,
             "<li><a href=\"#{}\">{}</a>{}: <strong>{}</strong>: {}.</li>",
@@ -227,19 +230,13 @@ fn findings_section(run: &RunData) -> anyhow::Result<Section> {
         }
         html.push_str("</ul>\n");
         let shown = finding_chart(finding.chart.as_deref());
-        let drawn = match shown.as_deref() {
-            Some(name) if name.starts_with("mechanism-") => {
-                super::mechanism_chart::MechanismChart::of(run, &finding.workload)
-                    .map(|c| c.svg())
-                    .transpose()?
-            }
-            Some(name) => chart_files::svgs_of(run, &finding.workload)?
-                .into_iter()
+        let svg = shown.as_deref().and_then(|name| {
+            drawn
+                .get(&finding.workload)?
+                .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, svg)| svg),
-            None => None,
-        };
-        if let Some(svg) = drawn {
+        });
+        if let Some((_, svg)) = svg {
             let caption = if shown.as_deref().is_some_and(|n| n.starts_with("knee-")) {
                 "each second's p95 against the rate scheduled in it, as the stages ramp"
             } else {
@@ -248,22 +245,22 @@ fn findings_section(run: &RunData) -> anyhow::Result<Section> {
             let _ = writeln!(
                 html,
                 "<figure class=\"chart\">{}<figcaption>{}: {caption}. Hover a point for its value.</figcaption></figure>",
-                inline_svg(&svg),
+                inline_svg(svg),
                 escape(&finding.workload)
             );
         }
         html.push_str("</article>\n");
     }
-    Ok(Section {
+    Section {
         id: "findings".into(),
         title: "Findings".into(),
         html,
-    })
+    }
 }
 
 /// A workload's section: its table, why and recommendation folded away, then its
 /// other charts, folded too.
-fn workload_section(run: &RunData, title: &str, body: &str) -> anyhow::Result<Section> {
+fn workload_section(findings: &[Finding], drawn: &Drawn, title: &str, body: &str) -> Section {
     let workload = title
         .strip_prefix("Workload `")
         .and_then(|rest| rest.split('`').next())
@@ -283,11 +280,17 @@ fn workload_section(run: &RunData, title: &str, body: &str) -> anyhow::Result<Se
         };
         html.push_str(&folded(&summary, &markdown_to_html(text)));
     }
-    let finding = super::findings::finding(run, workload);
-    let mechanism = finding_chart(finding.chart.as_deref()).unwrap_or_default();
-    let charts: Vec<(String, String)> = chart_files::svgs_of(run, workload)?
+    // Every chart but the one its finding shows.
+    let shown = findings
+        .iter()
+        .find(|f| f.workload == workload)
+        .and_then(|f| finding_chart(f.chart.as_deref()))
+        .unwrap_or_default();
+    let charts: Vec<&(String, String)> = drawn
+        .get(workload)
         .into_iter()
-        .filter(|(name, _)| *name != mechanism)
+        .flatten()
+        .filter(|(name, _)| *name != shown)
         .collect();
     if !charts.is_empty() {
         let mut figures = String::from("<div class=\"charts\">\n");
@@ -305,11 +308,11 @@ fn workload_section(run: &RunData, title: &str, body: &str) -> anyhow::Result<Se
             &figures,
         ));
     }
-    Ok(Section {
+    Section {
         id: anchor(&format!("workload {workload}")),
         title: format!("Workload {workload}"),
         html,
-    })
+    }
 }
 
 /// The manifest and the scenario as parsed, folded.
@@ -346,7 +349,13 @@ fn manifest_section(run: &RunData) -> anyhow::Result<Section> {
 fn render(run: &RunData) -> anyhow::Result<String> {
     // The summary as a value, rendered from the data as summary.md is: never read back.
     let summary = super::markdown::render(run);
-    let mut sections = vec![findings_section(run)?];
+    let findings = super::findings::findings(run);
+    let mut drawn = Drawn::new();
+    for workload in run.workloads() {
+        let charts = chart_files::svgs_of(run, &workload)?;
+        drawn.insert(workload, charts);
+    }
+    let mut sections = vec![findings_section(&findings, &drawn)];
     sections.push(Section {
         id: "the-run".into(),
         title: "The run".into(),
@@ -359,7 +368,9 @@ fn render(run: &RunData) -> anyhow::Result<String> {
     for (title, body) in chunks(&summary) {
         match title.as_str() {
             "Findings" | "The run" => {}
-            t if t.starts_with("Workload `") => sections.push(workload_section(run, t, &body)?),
+            t if t.starts_with("Workload `") => {
+                sections.push(workload_section(&findings, &drawn, t, &body));
+            }
             _ => sections.push(Section {
                 id: anchor(&title),
                 title: title.replace('`', ""),
