@@ -132,7 +132,9 @@ const SERVE_ONLY: [&str; 1] = [
     "no_lag_probe", // only to measure what the probe costs, by hand
 ];
 /// `[[styles]]` keys that are not a server's knobs.
-const SCENARIO_ONLY: [&str; 2] = ["only", "port"];
+/// `protocols` is the generator's: `sabench serve` (async, hybrid) answers HTTP/1.1
+/// and h2c on one port whatever a scenario asks.
+const SCENARIO_ONLY: [&str; 3] = ["only", "port", "protocols"];
 
 #[test]
 fn a_scenario_and_serve_spell_every_style_knob_the_same() {

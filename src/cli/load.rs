@@ -23,6 +23,7 @@ use crate::load::{LoadConfig, Schedule};
     sabench load http://127.0.0.1:8080/io --rate 500 --rate-step 500 --step-every 10s --max-rate 5000 --duration 100s\n  \
     sabench load http://127.0.0.1:8080/io --stage 30s:2000 --stage 1m:2000 --stage 10s:0 --threshold 'p95<50ms'   # ramp, hold, ramp down; marks the knee\n  \
     sabench load http://127.0.0.1:8080/null -c 10000 --ramp 2000 --rate 1000 --duration 10s   # hold 10k connections\n  \
+    sabench load http://127.0.0.1:8080/null --http2 -c 4 --streams 16 --duration 10s   # HTTP/2 (h2c): 64 in flight on 4 connections\n  \
     sabench load http://127.0.0.1:8080/io --rate 1000 -d 30s --threshold 'p95<50ms' --threshold 'error_rate<0.1%'   # a CI gate (exit 3)"
 )]
 pub struct LoadArgs {
@@ -166,6 +167,16 @@ pub struct LoadArgs {
     /// HTTPS with a client certificate (mTLS): its private key, PEM (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<std::path::PathBuf>,
+    /// Speak HTTP/2: h2 over TLS for https:// (ALPN), h2c with prior knowledge for
+    /// http://. Each connection carries --streams requests at once.
+    #[arg(long)]
+    pub http2: bool,
+    /// HTTP/2: requests in flight at once on each connection (streams); the run has up
+    /// to connections × streams in flight. Latency still counts from each request's
+    /// intended time, however long it waited for a stream.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "http2",
+          value_parser = clap::value_parser!(u32).range(1..=crate::load::http2::MAX_STREAMS as i64))]
+    pub streams: u32,
     /// No per-second progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -311,6 +322,11 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         mix,
         mix_names,
         unix_socket: args.unix_socket.clone(),
+        protocol: match args.http2 {
+            true => crate::load::http2::Protocol::Http2,
+            false => crate::load::http2::Protocol::Http1,
+        },
+        streams: args.streams as usize,
         arrival: args.arrival,
         seed: args.seed,
         send_log: args.send_log.clone(),

@@ -72,7 +72,7 @@ pub enum Command {
     Upstream(UpstreamArgs),
     /// Check that every style answers every route correctly and byte-identically.
     Verify(VerifyArgs),
-    /// Load an HTTP/1.1 server on loopback (open loop with --rate, closed loop with --connections).
+    /// Load an HTTP/1.1 or HTTP/2 server on loopback (open loop with --rate, closed loop with --connections).
     Load(Box<LoadArgs>),
     /// One generator process of a `load` run split over several (started by `load`
     /// itself: reads its order as JSON on stdin, writes its workers' messages on stdout).

@@ -62,7 +62,7 @@ impl Default for ReadLimits {
 /// engine counts it as a TLS error, not as a socket one.
 #[derive(Debug, thiserror::Error)]
 #[error("TLS handshake failed: {0}")]
-pub struct HandshakeFailed(#[source] std::io::Error);
+pub struct HandshakeFailed(#[source] pub(crate) std::io::Error);
 
 /// Whether `error` is a TLS failure: a failed handshake, or a TLS error (a bad record,
 /// an alert) on an open connection.

@@ -539,6 +539,8 @@ impl Collected {
             achieved_rps: counts.ok as f64 / secs,
             sent_rps,
             connections: config.connections,
+            protocol: config.protocol,
+            streams: config.streams,
             threads,
             duration_s: secs,
             warmup_s: config.warmup.as_secs_f64(),

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::client::Connection;
 use super::exchange::{connect, exchange};
+use super::http2::SharedConnection;
 use super::pacer::Pacer;
 use super::plan::Plan;
 use super::precise_timer::PreciseTimer;
@@ -128,6 +129,41 @@ struct Worker {
     sends: RefCell<Vec<f64>>,
     /// Wakes the held connections when the run is stopped.
     released: tokio::sync::Notify,
+    /// HTTP/2: the worker's connections, each shared by `streams` slots (empty for
+    /// HTTP/1.1, where each slot is a connection of its own).
+    shared: Vec<Rc<SharedConnection>>,
+}
+
+/// What one request slot of a worker sends on.
+enum Channel {
+    /// HTTP/1.1: a connection of its own (None until it opens, or after it closed).
+    Http1(Option<Connection>),
+    /// HTTP/2: a stream of a connection it shares with the worker's other slots there.
+    Http2(Rc<SharedConnection>),
+}
+
+impl Channel {
+    /// Sends the `number`-th request of the run and reads its answer (None: still in
+    /// flight at the run's drain deadline). `index` is the connection's number over
+    /// every worker.
+    async fn exchange(
+        &mut self,
+        plan: &Plan,
+        index: usize,
+        number: u64,
+        sent: Instant,
+    ) -> Option<Finished> {
+        match self {
+            Channel::Http1(connection) => {
+                let request = plan.requests.pick(number);
+                exchange(connection, plan, index, request, sent).await
+            }
+            Channel::Http2(shared) => {
+                let url = plan.requests.index_of(number);
+                super::http2::exchange(shared, plan, url, sent).await
+            }
+        }
+    }
 }
 
 impl Worker {
@@ -339,11 +375,17 @@ pub(crate) fn run_worker(
         taken: Cell::new(0),
         sends: RefCell::new(Vec::new()),
         released: tokio::sync::Notify::new(),
+        shared: match plan.http2 {
+            Some(_) => (0..connections).map(|_| Rc::default()).collect(),
+            None => Vec::new(),
+        },
         plan,
     });
+    // HTTP/2: a slot per stream, `streams` to each connection.
+    let slots = connections * worker.plan.http2.as_ref().map_or(1, |h2| h2.streams);
     runtime.block_on(async {
         let local = tokio::task::LocalSet::new();
-        let drivers: Vec<_> = (0..connections)
+        let drivers: Vec<_> = (0..slots)
             .map(|slot| {
                 let worker = worker.clone();
                 local.spawn_local(async move { drive(&worker, slot).await })
@@ -450,15 +492,20 @@ async fn seconds(worker: &Worker, reports: &Sender<WorkerMessage>) {
     }
 }
 
-/// One connection: take a ticket, wait for its time, exchange, record; until the run
-/// ends. A connection that got no answer inside the measured window is counted as
-/// unserved (a fixed thread pool tied up by other keep-alive connections looks so).
+/// One request slot (HTTP/1.1: a connection; HTTP/2: a stream): take a ticket, wait
+/// for its time, exchange, record; until the run ends. An HTTP/1.1 connection that got
+/// no answer inside the measured window is counted as unserved (a fixed thread pool
+/// tied up by other keep-alive connections looks so).
 async fn drive(worker: &Worker, slot: usize) {
     let plan = &worker.plan;
-    let index = slot * worker.workers + worker.index;
-    let mut connection: Option<Connection> = match &plan.ramp {
-        Some(ramp) => open_on_ramp(worker, ramp, index).await,
-        None => None,
+    let streams = plan.http2.as_ref().map_or(1, |h2| h2.streams);
+    let index = (slot / streams) * worker.workers + worker.index;
+    let mut channel = match worker.shared.get(slot / streams) {
+        Some(shared) => Channel::Http2(shared.clone()),
+        None => Channel::Http1(match &plan.ramp {
+            Some(ramp) => open_on_ramp(worker, ramp, index).await,
+            None => None,
+        }),
     };
     let mut served = false;
     // Whether it was given a measured request at all: with more held connections than
@@ -483,8 +530,7 @@ async fn drive(worker: &Worker, slot: usize) {
             panic!("injected generator panic at request {}", ticket.number);
         }
         let intended = ticket.intended.unwrap_or(sent);
-        let request = plan.requests.pick(ticket.number);
-        let Some(finished) = exchange(&mut connection, plan, index, request, sent).await else {
+        let Some(finished) = channel.exchange(plan, index, ticket.number, sent).await else {
             worker.record_in_flight(&ticket, intended, sent);
             break;
         };
@@ -506,6 +552,9 @@ async fn drive(worker: &Worker, slot: usize) {
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }
     }
+    let Channel::Http1(connection) = channel else {
+        return;
+    };
     if asked && !served {
         worker.unserved.set(worker.unserved.get() + 1);
     }

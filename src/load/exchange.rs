@@ -77,14 +77,8 @@ async fn attempt(
             if !head.keep_alive || !plan.requests.keep_alive {
                 *slot = None;
             }
-            let outcome = match head.status {
-                500..=599 => RequestOutcome::Failed(ErrorClass::Status5xx),
-                400..=499 => RequestOutcome::Failed(ErrorClass::Status4xx),
-                100..=399 => RequestOutcome::Ok(head.server_wait_us.map(Duration::from_micros)),
-                _ => RequestOutcome::Failed(ErrorClass::Other),
-            };
             Finished {
-                outcome,
+                outcome: outcome_of(head.status, head.server_wait_us),
                 status: Some(head.status),
                 bytes,
                 connect: connected,
@@ -93,7 +87,19 @@ async fn attempt(
     }
 }
 
-fn classify_connect(error: &std::io::Error) -> ErrorClass {
+/// How a request answered with `status` ended, with the wait the server reported
+/// (µs) when it succeeded. HTTP/1.1 and HTTP/2 alike.
+pub(super) fn outcome_of(status: u16, server_wait_us: Option<u64>) -> RequestOutcome {
+    match status {
+        500..=599 => RequestOutcome::Failed(ErrorClass::Status5xx),
+        400..=499 => RequestOutcome::Failed(ErrorClass::Status4xx),
+        100..=399 => RequestOutcome::Ok(server_wait_us.map(Duration::from_micros)),
+        _ => RequestOutcome::Failed(ErrorClass::Other),
+    }
+}
+
+/// The class of a failed connect.
+pub(super) fn classify_connect(error: &std::io::Error) -> ErrorClass {
     if super::client::is_tls_failure(error) {
         return ErrorClass::Tls;
     }

@@ -1,4 +1,4 @@
-//! The load generator (`sabench load`): drives any HTTP/1.1 server on loopback in open
+//! The load generator (`sabench load`): drives any HTTP/1.1 or HTTP/2 server on loopback in open
 //! loop (scheduled arrivals, latency corrected for coordinated omission) or closed loop
 //! (maximum throughput), records HdrHistograms, and reports honestly — a run where the
 //! generator, not the server, was the limit is marked invalid.
@@ -6,7 +6,8 @@
 //! - [`pacer`]: when requests should leave; [`engine`]: the one worker loop, run on a
 //!   process's threads by `workers` (local, split and shard runs alike);
 //! - `exchange`: one request on one connection; [`client`]: a lean HTTP/1.1
-//!   connection; [`recorder`]: histograms and error classes;
+//!   connection; [`http2`]: HTTP/2 streams on shared connections (hyper's client);
+//!   [`recorder`]: histograms and error classes;
 //! - [`collector`]: merges per-second intervals, writes the HdrHistogram log;
 //!   `validity`: why a run does not describe the target; `thread_cpu`: the generator
 //!   threads' own CPU;
@@ -22,6 +23,7 @@ pub mod distribution;
 pub(crate) mod engine;
 mod exchange;
 pub(crate) mod framing;
+pub mod http2;
 pub mod input_bounds;
 pub mod merge;
 pub mod pacer;
@@ -116,6 +118,10 @@ pub struct LoadConfig {
     /// How much of a response the generator reads before the request fails as
     /// `too_large`.
     pub read_limits: client::ReadLimits,
+    /// HTTP/1.1, or HTTP/2 (h2 over TLS, h2c in cleartext).
+    pub protocol: http2::Protocol,
+    /// HTTP/2: requests in flight at once on one connection (1 for HTTP/1.1).
+    pub streams: usize,
     /// Testing only: the connection that takes this request number (0 is the first)
     /// panics once it has sent it, to show a panic is never a silent loss. `sabench
     /// load` sets it from `SABENCH_INJECT_GENERATOR_PANIC`.
@@ -166,6 +172,8 @@ impl LoadConfig {
             shard: None,
             tls: tls::TlsOptions::default(),
             read_limits: client::ReadLimits::default(),
+            protocol: http2::Protocol::Http1,
+            streams: 1,
             inject_panic_at_request: None,
         }
     }
@@ -289,9 +297,11 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         Some(path) => unix_preflight(path)?,
         None => preflight(&target, config.connect_timeout)?,
     }
-    let tls = tls::TlsClient::for_target(&target, &config.tls)?;
-    if let Some(client) = &tls {
-        tls_preflight(&target, client, config)?;
+    let tls = tls::TlsClient::for_target(&target, &config.tls)?
+        .map(|client| http2::offer_alpn(client, config.protocol));
+    match &tls {
+        Some(client) => tls_preflight(&target, client, config)?,
+        None => http2::h2c_preflight(&target, config)?,
     }
     let hlog = match &config.hlog {
         Some(path) => Some(collector::HlogWriter::create(path)?),
@@ -366,6 +376,7 @@ fn check_settings(config: &LoadConfig) -> Result<(), LoadError> {
             ));
         }
     }
+    http2::check_settings(config)?;
     check_numbers(config).map_err(LoadError::Settings)
 }
 
@@ -468,6 +479,9 @@ fn tls_preflight(
     };
     while session.is_handshaking() {
         if let Err(error) = session.complete_io(&mut stream) {
+            if let Some(refusal) = http2::alpn_refused(config, &error, target) {
+                return Err(refusal);
+            }
             let hint = if config.tls.insecure {
                 String::new()
             } else {
@@ -479,7 +493,7 @@ fn tls_preflight(
             )));
         }
     }
-    Ok(())
+    http2::check_alpn(config, session.alpn_protocol(), target)
 }
 
 /// A stream to handshake over: TCP or a Unix-domain socket.

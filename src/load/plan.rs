@@ -57,6 +57,9 @@ pub(crate) struct Plan {
     pub tls: Option<super::tls::TlsClient>,
     /// How much of a response is read before the request fails as `too_large`.
     pub read_limits: super::client::ReadLimits,
+    /// HTTP/2: the streams per connection, the TLS connector and the requests (None:
+    /// HTTP/1.1).
+    pub http2: Option<super::http2::Http2Plan>,
     /// Testing only: the connection that takes this request number panics once it is
     /// sent (see [`super::LoadConfig::inject_panic_at_request`]).
     pub panic_at_request: Option<u64>,
@@ -104,10 +107,20 @@ impl Plan {
     ) -> Result<Self, LoadError> {
         let (ramp, start, measure_start) = timing(config, target.addr, start);
         let end = config.duration.map(|d| measure_start + d);
+        let (requests, targets) = requests_of(config, target)?;
+        let http2 = match config.protocol {
+            super::http2::Protocol::Http1 => None,
+            super::http2::Protocol::Http2 => Some(super::http2::Http2Plan::new(
+                &targets,
+                &config.request,
+                config.streams,
+                tls.as_ref(),
+            )?),
+        };
         Ok(Plan {
             addr: target.addr,
             unix_socket: config.unix_socket.clone(),
-            requests: requests_of(config, target)?,
+            requests,
             connections: config.connections,
             schedule: config.schedule.clone(),
             start,
@@ -126,6 +139,7 @@ impl Plan {
             log_sends: config.send_log.is_some(),
             tls,
             read_limits: config.read_limits,
+            http2,
             panic_at_request: config.inject_panic_at_request,
         })
     }
@@ -148,8 +162,12 @@ pub(crate) fn timing(
 }
 
 /// The requests of `config`: its URL's, or one per URL of its mix (all on the
-/// target's address), each with the method, headers and body asked for.
-fn requests_of(config: &LoadConfig, target: &Target) -> Result<target::Requests, LoadError> {
+/// target's address), each with the method, headers and body asked for; and the
+/// URLs' targets.
+fn requests_of(
+    config: &LoadConfig,
+    target: &Target,
+) -> Result<(target::Requests, Vec<Target>), LoadError> {
     let urls: Vec<(f64, String)> = if config.mix.is_empty() {
         vec![(1.0, config.url.clone())]
     } else {
@@ -170,10 +188,6 @@ fn requests_of(config: &LoadConfig, target: &Target) -> Result<target::Requests,
         targets.push(each);
     }
     let weights: Vec<f64> = urls.iter().map(|(w, _)| *w).collect();
-    Ok(target::Requests::new(
-        &targets,
-        &weights,
-        &config.request,
-        config.seed,
-    ))
+    let requests = target::Requests::new(&targets, &weights, &config.request, config.seed);
+    Ok((requests, targets))
 }

@@ -42,13 +42,19 @@ pub enum ErrorClass {
     /// (`--max-response-head-bytes`, `--max-response-body-bytes`); the connection was
     /// dropped.
     TooLarge,
+    /// HTTP/2: the server reset the request's stream (RST_STREAM, e.g. REFUSED_STREAM).
+    StreamReset,
+    /// HTTP/2: the server's GOAWAY refused the request (its stream was above the
+    /// GOAWAY's last stream id: never processed). A request the server had taken and
+    /// whose connection then closed is a `reset`.
+    GoAway,
     /// Anything else (garbled response, other socket errors).
     Other,
 }
 
 impl ErrorClass {
     /// Every class, in report order.
-    pub const ALL: [ErrorClass; 9] = [
+    pub const ALL: [ErrorClass; 11] = [
         ErrorClass::ConnectRefused,
         ErrorClass::ConnectTimeout,
         ErrorClass::Reset,
@@ -57,6 +63,8 @@ impl ErrorClass {
         ErrorClass::Status5xx,
         ErrorClass::Tls,
         ErrorClass::TooLarge,
+        ErrorClass::StreamReset,
+        ErrorClass::GoAway,
         ErrorClass::Other,
     ];
 
@@ -71,6 +79,8 @@ impl ErrorClass {
             ErrorClass::Status5xx => "status_5xx",
             ErrorClass::Tls => "tls",
             ErrorClass::TooLarge => "too_large",
+            ErrorClass::StreamReset => "stream_reset",
+            ErrorClass::GoAway => "goaway",
             ErrorClass::Other => "other",
         }
     }

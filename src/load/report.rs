@@ -174,6 +174,10 @@ pub struct Second {
     pub all_p99_ms: Option<f64>,
 }
 
+fn one_stream() -> usize {
+    1
+}
+
 /// Everything a load run measured. Serialized as the `--json` output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
@@ -189,6 +193,13 @@ pub struct LoadReport {
     pub sent_rps: f64,
     /// Connections used.
     pub connections: usize,
+    /// The protocol spoken: `http1` (HTTP/1.1) or `http2` (HTTP/2: h2 over TLS, h2c
+    /// in cleartext).
+    #[serde(default)]
+    pub protocol: crate::load::http2::Protocol,
+    /// HTTP/2: requests in flight at once on one connection (1 for HTTP/1.1).
+    #[serde(default = "one_stream")]
+    pub streams: usize,
     /// Generator threads used.
     pub threads: usize,
     /// Length of the measured window, seconds.
@@ -388,9 +399,15 @@ impl LoadReport {
             Some(rate) => format!("open loop at {rate:.0} req/s"),
             None => "closed loop".to_string(),
         };
+        let protocol = match self.protocol {
+            crate::load::http2::Protocol::Http1 => "HTTP/1.1".to_string(),
+            crate::load::http2::Protocol::Http2 => {
+                format!("HTTP/2 with {} stream(s) a connection", self.streams)
+            }
+        };
         let _ = writeln!(
             out,
-            "{}: {mode}, {} connections, {} thread(s), {:.1} s measured after {:.1} s warm-up",
+            "{}: {protocol}, {mode}, {} connections, {} thread(s), {:.1} s measured after {:.1} s warm-up",
             self.url, self.connections, self.threads, self.duration_s, self.warmup_s
         );
         let target = match self.target_rps {

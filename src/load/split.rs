@@ -108,6 +108,16 @@ pub struct ShardOrder {
     /// How much of a response is read.
     #[serde(default)]
     pub read_limits: super::client::ReadLimits,
+    /// HTTP/1.1 or HTTP/2.
+    #[serde(default)]
+    pub protocol: super::http2::Protocol,
+    /// HTTP/2's streams per connection.
+    #[serde(default = "one")]
+    pub streams: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl ShardOrder {
@@ -132,6 +142,8 @@ impl ShardOrder {
             seed: self.seed,
             tls: self.tls.clone(),
             read_limits: self.read_limits,
+            protocol: self.protocol,
+            streams: self.streams,
             ..LoadConfig::closed(&self.url, self.connections, Duration::ZERO)
         }
     }
@@ -369,6 +381,8 @@ impl Shards {
                 seed: config.seed,
                 tls: config.tls.clone(),
                 read_limits: config.read_limits,
+                protocol: config.protocol,
+                streams: config.streams,
             };
             children.push(spawn_child(&program, &order, schedule_start, sender)?);
         }

@@ -73,16 +73,29 @@ pub fn bind_ephemeral() -> Result<TcpListener, BindError> {
     bind_loopback(SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
-/// Serves HTTP/1.1 (keep-alive) on `listener`, answering every request with `handler`,
+/// Which protocols a server speaks on its port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocols {
+    /// HTTP/1.1 only (the mock upstream).
+    Http1,
+    /// HTTP/1.1, and HTTP/2 in cleartext with prior knowledge (h2c) on the same port:
+    /// hyper's auto builder reads a connection's first bytes and picks (the async and
+    /// hybrid styles).
+    Http1AndH2c,
+}
+
+/// Serves HTTP/1.1 (keep-alive), and h2c when `protocols` says so, on `listener`,
+/// answering every request with `handler`,
 /// within `limits` (see [`guard`]; beyond `max_connections` a connection is answered
 /// 503, a body over `max_body_bytes` 413, both closing the connection), until
 /// `shutdown` completes; then stops accepting and waits up to `grace` for in-flight
 /// requests to finish. A handler that returns `Err` has the connection closed without
 /// an answer (how the mock upstream plays "down").
-pub async fn serve_http1<H, Fut>(
+pub async fn serve_http<H, Fut>(
     listener: tokio::net::TcpListener,
     handler: H,
     limits: Limits,
+    protocols: Protocols,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()>
@@ -99,6 +112,7 @@ where
         .half_close(true)
         // No `date:` header: the blocking style sends none, and the bytes must match.
         .auto_date_header(false);
+    let auto = auto_builder(limits);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -120,12 +134,24 @@ where
                         }
                     });
                     let stream = guard::GuardedStream::new(stream, limits);
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                        drop(permit);
-                    });
+                    let io = TokioIo::new(stream);
+                    match protocols {
+                        Protocols::Http1 => {
+                            let connection = graceful.watch(builder.serve_connection(io, service));
+                            tokio::spawn(async move {
+                                let _ = connection.await;
+                                drop(permit);
+                            });
+                        }
+                        Protocols::Http1AndH2c => {
+                            let connection = auto.serve_connection(io, service).into_owned();
+                            let connection = graceful.watch(connection);
+                            tokio::spawn(async move {
+                                let _ = connection.await;
+                                drop(permit);
+                            });
+                        }
+                    }
                 }
                 Err(error) => accept_backoff(&error).await,
             },
@@ -140,6 +166,24 @@ where
         eprintln!("shutdown: in-flight requests still running after {grace:?}; closing anyway");
     }
     Ok(())
+}
+
+/// The builder that serves HTTP/1.1 and h2c alike, each within `limits` as the
+/// HTTP/1.1-only builder is: the same header cap, no `date:` header, half-close.
+fn auto_builder(
+    limits: Limits,
+) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    let mut auto =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let header_bytes = limits.max_header_bytes.max(limits::MIN_HEADER_BYTES);
+    auto.http1()
+        .max_buf_size(header_bytes)
+        .half_close(true)
+        .auto_date_header(false);
+    auto.http2()
+        .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX))
+        .auto_date_header(false);
+    auto
 }
 
 /// A 413 (closing the connection) for a request that declares a body over `max`.

@@ -351,6 +351,20 @@ pub struct CellRecord {
     /// The mechanism metrics this cell could not measure, and why (empty: none missing).
     #[serde(default)]
     pub mechanism_missing: String,
+    /// The protocol the generator spoke: `http1` or `http2` (empty in runs before it
+    /// was recorded: HTTP/1.1). For HTTP/2, `connections` is the requests in flight:
+    /// `connections ÷ streams` connections of `streams` streams each.
+    #[serde(default)]
+    pub protocol: String,
+    /// HTTP/2: streams per connection (empty for HTTP/1.1).
+    #[serde(default)]
+    pub streams: Option<u32>,
+    /// Errors: HTTP/2 stream resets (RST_STREAM).
+    #[serde(default)]
+    pub err_stream_reset: u64,
+    /// Errors: HTTP/2 requests a GOAWAY refused.
+    #[serde(default)]
+    pub err_goaway: u64,
 }
 
 impl CellRecord {
@@ -427,6 +441,8 @@ impl CellRecord {
             + self.err_status_5xx
             + self.err_tls
             + self.err_too_large
+            + self.err_stream_reset
+            + self.err_goaway
             + self.err_other
     }
 
@@ -502,7 +518,7 @@ mod tests {
     use super::*;
 
     /// Columns added after the first runs; an older cells.csv lacks them.
-    const NEWER: [&str; 72] = [
+    const NEWER: [&str; 76] = [
         "requests_scheduled",
         "requests_sent",
         "requests_unsent",
@@ -575,6 +591,10 @@ mod tests {
         "pool_working_mean",
         "mechanism_missing",
         "measurement_notes",
+        "protocol",
+        "streams",
+        "err_stream_reset",
+        "err_goaway",
     ];
 
     #[test]
@@ -692,6 +712,10 @@ mod tests {
             pool_working_mean: None,
             mechanism_missing: String::new(),
             measurement_notes: String::new(),
+            protocol: String::new(),
+            streams: None,
+            err_stream_reset: 0,
+            err_goaway: 0,
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&record).unwrap();

@@ -374,8 +374,20 @@ fn base_load(
     label: &str,
 ) -> LoadConfig {
     let (scenario, options) = (context.scenario, context.options);
+    let level = cell.level.connections() as usize;
+    // HTTP/2: the level's requests in flight over connections of `streams` streams
+    // (the scenario's check saw that the level is a multiple of it).
+    let (protocol, streams) = match &cell.server {
+        ServerPlan::Style(style) if style.protocol == load::http2::Protocol::Http2 => (
+            style.protocol,
+            (scenario.load.streams as usize).clamp(1, level.max(1)),
+        ),
+        _ => (load::http2::Protocol::Http1, 1),
+    };
     LoadConfig {
         url: format!("http://{server}{}", route_path(cell)),
+        protocol,
+        streams,
         threads: scenario.load.threads as usize,
         warmup: scenario.warmup,
         timeout: scenario.load.timeout,
@@ -383,7 +395,7 @@ fn base_load(
         stop: Some(options.interrupted.clone()),
         on_second: context.progress.live_hook(label),
         program: Some(options.sabench.clone()),
-        ..LoadConfig::closed("", cell.level.connections() as usize, scenario.duration)
+        ..LoadConfig::closed("", level.div_ceil(streams), scenario.duration)
     }
 }
 
@@ -404,6 +416,9 @@ fn start_probe(
         // few points of every busy period.
         arrival: load::pacer::Arrival::Poisson,
         on_second: None,
+        // The probe reads every cell alike: over HTTP/1.1, whatever the main load speaks.
+        protocol: load::http2::Protocol::Http1,
+        streams: 1,
         ..base.clone()
     };
     Some(std::thread::spawn(move || load::run(&config)))

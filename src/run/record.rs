@@ -156,7 +156,11 @@ pub(super) fn record(scenario: &Scenario, cell: &CellPlan, measured: &Measured<'
         err_status_5xx: error("status_5xx"),
         err_tls: error("tls"),
         err_too_large: error("too_large"),
+        err_stream_reset: error("stream_reset"),
+        err_goaway: error("goaway"),
         err_other: error("other"),
+        protocol: crate::flags::flag_value(&report.protocol),
+        streams: (!report.protocol.is_http1()).then_some(report.streams as u32),
         connections_unserved: report.connections_unserved,
         status_counts: report
             .status_counts

@@ -287,5 +287,47 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
             }
         }
     }
-    Ok(())
+    check_http2(scenario).map_or(Ok(()), unusable)
+}
+
+/// With an HTTP/2 style: `[load] streams` within bounds, every level a multiple of it
+/// (its requests in flight spread evenly over connections), and no held level (the
+/// generator holds HTTP/1.1 connections only).
+fn check_http2(scenario: &Scenario) -> Option<String> {
+    let http2 = crate::load::http2::Protocol::Http2;
+    if !scenario.styles.iter().any(|s| s.protocols.contains(&http2)) {
+        return None;
+    }
+    let load = &scenario.load;
+    let streams = load.streams;
+    if !(1..=crate::load::http2::MAX_STREAMS as u32).contains(&streams) {
+        return Some(format!(
+            "[load] streams is {streams}: give 1 to {}",
+            crate::load::http2::MAX_STREAMS
+        ));
+    }
+    let levels = scenario
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.connections
+                .clone()
+                .unwrap_or_else(|| load.connections.clone())
+        })
+        .chain(scenario.workloads.iter().map(|w| {
+            w.open_loop_connections
+                .unwrap_or(load.open_loop_connections)
+        }));
+    if let Some(level) = levels.into_iter().find(|c| c % streams != 0) {
+        return Some(format!(
+            "[load] streams = {streams}: the level of {level} connections is not a multiple of it. An HTTP/2 cell spreads a level's requests in flight over connections of `streams` streams each: give levels that are multiples of {streams}, or a `streams` that divides them"
+        ));
+    }
+    let held = scenario
+        .workloads
+        .iter()
+        .any(|w| !w.held.as_ref().unwrap_or(&load.held).is_empty());
+    held.then(|| {
+        "`held` levels hold HTTP/1.1 connections only: leave \"http2\" out of `protocols`, or the held levels out".to_string()
+    })
 }

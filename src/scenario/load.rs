@@ -76,6 +76,13 @@ pub struct LoadSpec {
     /// Generator threads.
     #[serde(default = "defaults::one")]
     pub threads: u32,
+    /// HTTP/2 cells (a style's `protocols = ["http2"]`): requests in flight on one
+    /// connection. A level's connections are its requests in flight, spread over
+    /// connections of this many streams (c=64 with streams = 8: 8 connections of 8
+    /// streams), so HTTP/1.1 and HTTP/2 cells of a level carry as many at once; each
+    /// level must be a multiple of it [default: 1, a stream a connection].
+    #[serde(default = "defaults::one")]
+    pub streams: u32,
     /// A second, light load on a cheap route during every cell (claims C4, C5): how
     /// long cheap requests wait while the main load runs.
     #[serde(default)]
@@ -95,6 +102,7 @@ impl Default for LoadSpec {
             held_ramp: defaults::held_ramp(),
             timeout: defaults::timeout(),
             threads: defaults::one(),
+            streams: defaults::one(),
             probe: None,
         }
     }

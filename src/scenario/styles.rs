@@ -50,23 +50,35 @@ pub struct StyleSpec {
     /// The open-file limit the server runs with, e.g. 1024 [default: the hard limit].
     #[serde(default)]
     pub open_files: Option<u64>,
+    /// async, hybrid: the protocols the generator speaks to it, each a variant
+    /// (`["http1", "http2"]` compares them; HTTP/2 cells are h2c with `[load] streams`
+    /// to a connection) [default: http1].
+    #[serde(default)]
+    pub protocols: Vec<crate::load::http2::Protocol>,
 }
 
 impl StyleSpec {
     /// Every knob combination this entry sweeps: its thread or worker counts, each
-    /// with every database pool size.
+    /// with every database pool size, each over every protocol.
     pub fn variants(&self) -> Vec<StyleConfig> {
         let pools: Vec<Option<usize>> = match self.db_pool.is_empty() {
             true => vec![None],
             false => self.db_pool.iter().map(PoolSize::size).collect(),
         };
+        let protocols = match self.protocols.is_empty() {
+            true => vec![crate::load::http2::Protocol::Http1],
+            false => self.protocols.clone(),
+        };
         let mut out = Vec::new();
         for config in self.thread_variants() {
             for &db_pool in &pools {
-                out.push(StyleConfig {
-                    db_pool,
-                    ..config.clone()
-                });
+                for &protocol in &protocols {
+                    out.push(StyleConfig {
+                        db_pool,
+                        protocol,
+                        ..config.clone()
+                    });
+                }
             }
         }
         out

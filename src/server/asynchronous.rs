@@ -82,7 +82,15 @@ pub(crate) async fn serve_with_offload(
         let state = state.clone();
         async move { Ok(to_response(handle(&request, &state).await)) }
     };
-    crate::net::serve_http1(listener, handler, config.limits, shutdown, config.grace).await
+    crate::net::serve_http(
+        listener,
+        handler,
+        config.limits,
+        crate::net::Protocols::Http1AndH2c,
+        shutdown,
+        config.grace,
+    )
+    .await
 }
 
 async fn handle(request: &Request<Incoming>, state: &State) -> Reply {

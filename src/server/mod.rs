@@ -185,6 +185,9 @@ pub struct StyleConfig {
     /// started with the common default of 1,024 runs out of descriptors for
     /// connections: where each style stops working then is itself a finding.
     pub open_files: Option<u64>,
+    /// The protocol the generator speaks to it. Async and hybrid serve HTTP/1.1 and
+    /// h2c on one port whatever this says; the blocking style has no HTTP/2 server.
+    pub protocol: crate::load::http2::Protocol,
 }
 
 /// Which of a style's knobs a command line or a scenario entry set (rather than left
@@ -236,6 +239,7 @@ impl StyleConfig {
             db_pool: None,
             stack_kib: None,
             open_files: None,
+            protocol: crate::load::http2::Protocol::Http1,
         }
     }
 
@@ -245,7 +249,8 @@ impl StyleConfig {
     pub fn misplaced(&self, given: &GivenKnobs) -> Option<Misplaced> {
         let blocking = self.style == Style::Blocking;
         let hybrid = self.style == Style::Hybrid;
-        let rules: [(bool, &'static str, &'static str); 9] = [
+        let http2 = self.protocol == crate::load::http2::Protocol::Http2;
+        let rules: [(bool, &'static str, &'static str); 10] = [
             (given.threads && !blocking, "threads", "blocking"),
             (
                 given.thread_per_connection && !blocking,
@@ -269,6 +274,11 @@ impl StyleConfig {
                 given.no_lag_probe && blocking,
                 "no_lag_probe",
                 "async or hybrid",
+            ),
+            (
+                http2 && blocking,
+                "protocols = [\"http2\"]",
+                "async or hybrid (the blocking style has no HTTP/2 server; see the README)",
             ),
             (
                 !self.variant.fits(self.style, self.thread_per_connection),
@@ -351,7 +361,11 @@ impl StyleConfig {
         let open_files = self
             .open_files
             .map_or(String::new(), |n| format!("+open-files={n}"));
-        label + &db_pool + &open_files + hog
+        let protocol = match self.protocol {
+            crate::load::http2::Protocol::Http1 => "",
+            crate::load::http2::Protocol::Http2 => "+http2",
+        };
+        label + &db_pool + &open_files + protocol + hog
     }
 
     /// The `sabench serve` flags that start this style with these knobs.

@@ -127,7 +127,15 @@ pub async fn run(
         let stats = stats.clone();
         async move { answer(&request, &config, &stats).await }
     };
-    crate::net::serve_http1(listener, handler, limits, shutdown, grace).await
+    crate::net::serve_http(
+        listener,
+        handler,
+        limits,
+        crate::net::Protocols::Http1,
+        shutdown,
+        grace,
+    )
+    .await
 }
 
 async fn answer(

@@ -1,0 +1,543 @@
+//! HTTP/2 for the load generator, on hyper's client: over TLS (ALPN `h2`) for
+//! `https://`, and in cleartext with prior knowledge (h2c) for `http://`. A connection
+//! carries up to `--streams` requests at once; each stream is one of the engine's
+//! request slots, so pacing and the coordinated-omission correction are the engine's
+//! own (a request's latency counts from its intended time, whether it waited for a
+//! stream, for the connection to open, or for the server's stream limit).
+//!
+//! A stream reset (RST_STREAM) and a GOAWAY that ends a request are their own error
+//! classes. A request that times out resets only its stream; the connection stays.
+
+use std::cell::RefCell;
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http2::SendRequest;
+
+use super::exchange::outcome_of;
+use super::plan::Plan;
+use super::recorder::{ErrorClass, Finished};
+use super::target::{RequestSpec, Target};
+use super::LoadError;
+
+/// The protocol a load run speaks.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// HTTP/1.1: one request at a time per connection.
+    #[default]
+    #[value(name = "http1")]
+    Http1,
+    /// HTTP/2: several streams per connection (h2 over TLS, h2c in cleartext).
+    #[value(name = "http2")]
+    Http2,
+}
+
+impl Protocol {
+    /// How reports name it: `HTTP/1.1` or `HTTP/2`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
+        }
+    }
+
+    /// Whether it is HTTP/1.1 (serde's `skip_serializing_if`).
+    pub fn is_http1(&self) -> bool {
+        *self == Protocol::Http1
+    }
+}
+
+/// One URL's request as HTTP/2 sends it: built once, cloned per request.
+#[derive(Debug, Clone)]
+struct Template {
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Template {
+    /// The request `spec` makes of `target`. A `Host` header becomes the authority
+    /// (HTTP/2 has no Host header of its own); hop-by-hop headers are refused by
+    /// HTTP/2 and left out.
+    fn new(target: &Target, spec: &RequestSpec) -> Result<Self, LoadError> {
+        let bad = |reason: String| LoadError::Settings(format!("--http2 request: {reason}"));
+        let method = http::Method::from_bytes(spec.method.as_bytes())
+            .map_err(|e| bad(format!("method {:?}: {e}", spec.method)))?;
+        let mut authority = target.authority.clone();
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &spec.headers {
+            if name.eq_ignore_ascii_case("host") {
+                authority = value.clone();
+                continue;
+            }
+            if is_connection_specific(name) {
+                continue;
+            }
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| bad(format!("header name {name:?}: {e}")))?;
+            let value = http::HeaderValue::from_str(value)
+                .map_err(|e| bad(format!("header {name}'s value {value:?}: {e}")))?;
+            headers.append(name, value);
+        }
+        let scheme = if target.tls { "https" } else { "http" };
+        let uri = format!("{scheme}://{authority}{}", target.path)
+            .parse()
+            .map_err(|e| bad(format!("{scheme}://{authority}{}: {e}", target.path)))?;
+        Ok(Self {
+            method,
+            uri,
+            headers,
+            body: Bytes::from(spec.body.clone()),
+        })
+    }
+
+    fn request(&self) -> http::Request<Full<Bytes>> {
+        let mut request = http::Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        *request.version_mut() = http::Version::HTTP_2;
+        request
+    }
+}
+
+/// Headers HTTP/2 forbids (RFC 9113 §8.2.2).
+fn is_connection_specific(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+    ]
+    .iter()
+    .any(|forbidden| name.eq_ignore_ascii_case(forbidden))
+}
+
+/// What every HTTP/2 connection of a run shares: the streams each carries, the TLS
+/// connector (ALPN `h2`), and each URL's request.
+pub(crate) struct Http2Plan {
+    /// Requests in flight at once on one connection.
+    pub streams: usize,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    templates: Vec<Template>,
+}
+
+impl Http2Plan {
+    /// The plan for `targets` (one per URL of the mix) made as `spec` says, `streams`
+    /// to a connection, over `tls` (its configuration then offers ALPN `h2` only).
+    pub(crate) fn new(
+        targets: &[Target],
+        spec: &RequestSpec,
+        streams: usize,
+        tls: Option<&super::tls::TlsClient>,
+    ) -> Result<Self, LoadError> {
+        let tls = tls.map(|client| {
+            let client = offer_alpn(client.clone(), Protocol::Http2);
+            (
+                tokio_rustls::TlsConnector::from(client.config),
+                client.server_name,
+            )
+        });
+        Ok(Self {
+            streams: streams.max(1),
+            tls,
+            templates: targets
+                .iter()
+                .map(|target| Template::new(target, spec))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// The most streams a connection may be asked to carry at once.
+pub const MAX_STREAMS: usize = 1_000;
+
+/// Refuses settings HTTP/2 cannot honour, each saying what to change.
+pub(crate) fn check_settings(config: &super::LoadConfig) -> Result<(), LoadError> {
+    let refuse = |why: &str| Err(LoadError::Settings(why.into()));
+    match config.protocol {
+        Protocol::Http1 if config.streams > 1 => refuse(
+            "--streams needs --http2: HTTP/1.1 carries one request at a time on a connection (use more --connections)",
+        ),
+        Protocol::Http1 => Ok(()),
+        Protocol::Http2 if !(1..=MAX_STREAMS).contains(&config.streams) => Err(LoadError::Settings(
+            format!("--streams must be 1 to {MAX_STREAMS}, not {}", config.streams),
+        )),
+        Protocol::Http2 if config.ramp.is_some() => refuse(
+            "--http2 does not hold connections on a --ramp yet: leave --ramp out (HTTP/2 opens each connection at its first request)",
+        ),
+        Protocol::Http2 if !config.request.keep_alive => refuse(
+            "--no-keepalive is HTTP/1.1's: an HTTP/2 connection carries many requests; leave it out",
+        ),
+        Protocol::Http2 => Ok(()),
+    }
+}
+
+/// `client` offering ALPN `h2` only when the run speaks HTTP/2 (as is otherwise: no
+/// ALPN, which servers take as HTTP/1.1).
+pub(crate) fn offer_alpn(
+    client: super::tls::TlsClient,
+    protocol: Protocol,
+) -> super::tls::TlsClient {
+    match protocol {
+        Protocol::Http1 => client,
+        Protocol::Http2 => {
+            let mut config = (*client.config).clone();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            super::tls::TlsClient {
+                config: Arc::new(config),
+                ..client
+            }
+        }
+    }
+}
+
+/// Refuses an HTTP/2 run over TLS whose target did not choose `h2` in the handshake.
+pub(crate) fn check_alpn(
+    config: &super::LoadConfig,
+    chosen: Option<&[u8]>,
+    target: &Target,
+) -> Result<(), LoadError> {
+    if config.protocol == Protocol::Http1 || chosen == Some(b"h2".as_slice()) {
+        return Ok(());
+    }
+    let chose = chosen.map_or("nothing".into(), |p| {
+        format!("{:?}", String::from_utf8_lossy(p))
+    });
+    Err(LoadError::Settings(format!(
+        "{}: {}",
+        target.url,
+        NoH2(chose)
+    )))
+}
+
+/// The refusal of an HTTP/2 run whose TLS handshake `error` is the server's alert
+/// that it speaks none of the protocols offered (it has ALPN, without `h2`).
+pub(crate) fn alpn_refused(
+    config: &super::LoadConfig,
+    error: &std::io::Error,
+    target: &Target,
+) -> Option<LoadError> {
+    let refused = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| {
+            *tls == rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+        });
+    (config.protocol == Protocol::Http2 && refused).then(|| {
+        LoadError::Settings(format!(
+            "{}: {}",
+            target.url,
+            NoH2("none: it refused h2 with a no_application_protocol alert".into())
+        ))
+    })
+}
+
+/// The client's connection preface and an empty SETTINGS frame (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+/// Refuses an h2c run (HTTP/2 on `http://`) whose target does not answer the HTTP/2
+/// preface with a SETTINGS frame: it speaks HTTP/1.1 only, and every request would
+/// fail.
+pub(crate) fn h2c_preflight(target: &Target, config: &super::LoadConfig) -> Result<(), LoadError> {
+    use std::io::{Read as _, Write as _};
+    if config.protocol == Protocol::Http1 {
+        return Ok(());
+    }
+    let timeout = Some(config.connect_timeout.max(Duration::from_millis(100)));
+    let mut stream: Box<dyn ReadWrite> = match &config.unix_socket {
+        Some(path) => {
+            let stream = std::os::unix::net::UnixStream::connect(path).map_err(LoadError::Start)?;
+            stream.set_read_timeout(timeout).map_err(LoadError::Start)?;
+            Box::new(stream)
+        }
+        None => {
+            let stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
+                .map_err(LoadError::Start)?;
+            stream.set_read_timeout(timeout).map_err(LoadError::Start)?;
+            Box::new(stream)
+        }
+    };
+    let mut frame = [0u8; 9];
+    let answered = stream
+        .write_all(PREFACE)
+        .and_then(|()| stream.read_exact(&mut frame));
+    // A frame header: 3 bytes of length, then the type (4: SETTINGS).
+    if answered.is_ok() && frame[3] == 4 {
+        return Ok(());
+    }
+    let said = if frame.starts_with(b"HTTP/1") {
+        "it answered in HTTP/1.1".to_string()
+    } else {
+        match answered {
+            Err(error) => format!("no HTTP/2 SETTINGS came back ({error})"),
+            Ok(()) => "no HTTP/2 SETTINGS came back".to_string(),
+        }
+    };
+    Err(LoadError::Settings(format!(
+        "{} does not speak HTTP/2 in cleartext (h2c with prior knowledge): {said}; run without --http2, or give an https:// URL if it speaks HTTP/2 over TLS",
+        target.url
+    )))
+}
+
+/// A stream to talk over: TCP or a Unix-domain socket.
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+/// The target did not agree to HTTP/2 over TLS (ALPN chose something else, or nothing).
+#[derive(Debug, thiserror::Error)]
+#[error("the server did not agree to HTTP/2 in the TLS handshake (ALPN chose {0}): it speaks HTTP/1.1 only; run without --http2")]
+pub struct NoH2(String);
+
+/// One HTTP/2 connection, shared by its streams (the engine's slots on one thread).
+#[derive(Default)]
+pub(crate) struct SharedConnection {
+    sender: RefCell<Option<SendRequest<Full<Bytes>>>>,
+    /// Held while the connection is being opened, so its streams open one, not many.
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl SharedConnection {
+    /// The open connection's sender, if it has one that is not closed.
+    fn open_sender(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut slot = self.sender.borrow_mut();
+        if slot.as_ref().is_some_and(SendRequest::is_closed) {
+            *slot = None;
+        }
+        slot.clone()
+    }
+
+    fn drop_if_closed(&self) {
+        let _ = self.open_sender();
+    }
+
+    /// Forgets the connection `failed` belongs to (a new one opens at the next
+    /// request), unless another stream has already replaced it.
+    fn forget(&self, failed: &SendRequest<Full<Bytes>>) {
+        let mut slot = self.sender.borrow_mut();
+        if slot
+            .as_ref()
+            .is_some_and(|held| held.is_closed() || failed.is_closed())
+        {
+            *slot = None;
+        }
+    }
+
+    /// The connection's sender, opening it first if it has none (the time that took
+    /// is returned with it, when this stream opened it).
+    async fn sender(
+        &self,
+        plan: &Plan,
+    ) -> Result<(SendRequest<Full<Bytes>>, Option<Duration>), ErrorClass> {
+        if let Some(sender) = self.open_sender() {
+            return Ok((sender, None));
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(sender) = self.open_sender() {
+            return Ok((sender, None));
+        }
+        let began = Instant::now();
+        let sender = match tokio::time::timeout(plan.connect_timeout, open(plan)).await {
+            Err(_) => return Err(ErrorClass::ConnectTimeout),
+            Ok(Err(error)) => return Err(super::exchange::classify_connect(&error)),
+            Ok(Ok(sender)) => sender,
+        };
+        *self.sender.borrow_mut() = Some(sender.clone());
+        Ok((sender, Some(began.elapsed())))
+    }
+}
+
+/// A byte stream HTTP/2 runs over: TCP, a Unix-domain socket, or TLS over either.
+trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Transport for T {}
+
+/// Opens a connection and does the HTTP/2 handshake; the connection's own task
+/// runs on this thread.
+async fn open(plan: &Plan) -> std::io::Result<SendRequest<Full<Bytes>>> {
+    let Some(http2) = &plan.http2 else {
+        return Err(std::io::Error::other("not an HTTP/2 run"));
+    };
+    let socket: Box<dyn Transport> = match &plan.unix_socket {
+        Some(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+        None => {
+            let stream = tokio::net::TcpStream::connect(plan.addr).await?;
+            stream.set_nodelay(true)?;
+            Box::new(stream)
+        }
+    };
+    let io: Box<dyn Transport> = match &http2.tls {
+        None => socket,
+        Some((connector, name)) => {
+            let stream = connector
+                .connect(name.clone(), socket)
+                .await
+                .map_err(|error| {
+                    std::io::Error::new(error.kind(), super::client::HandshakeFailed(error))
+                })?;
+            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            if alpn.as_deref() != Some(b"h2") {
+                let chose = alpn.map_or("nothing".into(), |p| {
+                    format!("{:?}", String::from_utf8_lossy(&p))
+                });
+                return Err(std::io::Error::other(super::client::HandshakeFailed(
+                    std::io::Error::other(NoH2(chose)),
+                )));
+            }
+            Box::new(stream)
+        }
+    };
+    let mut builder =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .max_header_list_size(u32::try_from(plan.read_limits.max_head_bytes).unwrap_or(u32::MAX));
+    let (sender, connection) = builder
+        .handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::task::spawn_local(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends a request for URL `url` of the mix on a stream of `connection`, opening the connection first if needed, and classifies the result.
+/// Bounded as an HTTP/1.1 exchange is: `sent + timeout` (a timeout; only this stream
+/// is reset) or the run's drain deadline (None: still in flight then).
+pub(crate) async fn exchange(
+    connection: &SharedConnection,
+    plan: &Plan,
+    url: usize,
+    sent: Instant,
+) -> Option<Finished> {
+    let reply_deadline = sent + plan.timeout;
+    let cut = plan.drain_until.filter(|drain| *drain < reply_deadline);
+    let deadline = cut.unwrap_or(reply_deadline);
+    let attempt = attempt(connection, plan, url);
+    match tokio::time::timeout_at(deadline.into(), attempt).await {
+        Ok(finished) => Some(finished),
+        Err(_) => cut.is_none().then(|| Finished::failed(ErrorClass::Timeout)),
+    }
+}
+
+/// A stream that could not start on an open connection (it closed meanwhile: a
+/// GOAWAY, a reset) is tried again on a new connection, this many times: the request
+/// never left, so a client may retry it.
+const RETRIES_BEFORE_SENDING: usize = 1;
+
+async fn attempt(connection: &SharedConnection, plan: &Plan, url: usize) -> Finished {
+    let Some(template) = plan.http2.as_ref().map(|h2| &h2.templates[url]) else {
+        return Finished::failed(ErrorClass::Other);
+    };
+    let mut retries = RETRIES_BEFORE_SENDING;
+    let (mut sender, connect) = loop {
+        let (mut sender, connect) = match connection.sender(plan).await {
+            Ok(opened) => opened,
+            Err(class) => return Finished::failed(class),
+        };
+        match sender.ready().await {
+            Ok(()) => break (sender, connect),
+            Err(_) if retries > 0 && connect.is_none() => {
+                retries -= 1;
+                connection.forget(&sender);
+            }
+            Err(error) => {
+                connection.forget(&sender);
+                return Finished {
+                    connect,
+                    ..Finished::failed(classify(&error))
+                };
+            }
+        }
+    };
+    let failed = |class: ErrorClass, bytes: u64| Finished {
+        bytes,
+        connect,
+        ..Finished::failed(class)
+    };
+    let response = match sender.send_request(template.request()).await {
+        Ok(response) => response,
+        Err(error) => {
+            connection.drop_if_closed();
+            return failed(classify(&error), 0);
+        }
+    };
+    let status = response.status().as_u16();
+    let waited = response
+        .headers()
+        .get(crate::net::WAITED_HEADER)
+        .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
+    let mut body = response.into_body();
+    let mut bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
+                if bytes > plan.read_limits.max_body_bytes {
+                    // Dropping the body resets this stream only.
+                    return failed(ErrorClass::TooLarge, bytes);
+                }
+            }
+            Err(error) => {
+                connection.drop_if_closed();
+                return failed(classify(&error), bytes);
+            }
+        }
+    }
+    Finished {
+        outcome: outcome_of(status, waited),
+        status: Some(status),
+        bytes,
+        connect,
+    }
+}
+
+/// The class of a failed HTTP/2 request: a reset of its stream, a GOAWAY, a TLS
+/// failure, the connection lost, or something else.
+fn classify(error: &hyper::Error) -> ErrorClass {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            if h2.is_go_away() {
+                return ErrorClass::GoAway;
+            }
+            if h2.is_reset() {
+                return ErrorClass::StreamReset;
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if super::client::is_tls_failure(io) {
+                return ErrorClass::Tls;
+            }
+        }
+        if cause.is::<rustls::Error>() {
+            return ErrorClass::Tls;
+        }
+        source = cause.source();
+    }
+    if error.is_closed() || error.is_canceled() || error.is_incomplete_message() {
+        ErrorClass::Reset
+    } else if error.is_timeout() {
+        ErrorClass::Timeout
+    } else {
+        ErrorClass::Other
+    }
+}
