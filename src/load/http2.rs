@@ -1,5 +1,7 @@
-//! HTTP/2 for the load generator, on hyper's client: over TLS (ALPN `h2`) for
-//! `https://`, and in cleartext with prior knowledge (h2c) for `http://`. A connection
+//! HTTP/2 for the load generator, on hyper's HTTP/2 implementation (the `h2` crate,
+//! driven directly: hyper's own client spawns a task per request, which cost a third
+//! of the generator's CPU): over TLS (ALPN `h2`) for `https://`, and in cleartext
+//! with prior knowledge (h2c) for `http://`. A connection
 //! carries up to `--streams` requests at once; each stream is one of the engine's
 //! request slots, so pacing and the coordinated-omission correction are the engine's
 //! own (a request's latency counts from its intended time, whether it waited for a
@@ -8,14 +10,13 @@
 //! A stream reset (RST_STREAM) and a GOAWAY that ends a request are their own error
 //! classes. A request that times out resets only its stream; the connection stays.
 
-use std::cell::RefCell;
-use std::error::Error as _;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http2::SendRequest;
+use h2::client::SendRequest;
 
 use super::exchange::outcome_of;
 use super::plan::Plan;
@@ -106,8 +107,8 @@ impl Template {
         })
     }
 
-    fn request(&self) -> http::Request<Full<Bytes>> {
-        let mut request = http::Request::new(Full::new(self.body.clone()));
+    fn request(&self) -> http::Request<()> {
+        let mut request = http::Request::new(());
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
@@ -308,71 +309,77 @@ impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
 #[error("the server did not agree to HTTP/2 in the TLS handshake (ALPN chose {0}): it speaks HTTP/1.1 only; run without --http2")]
 pub struct NoH2(String);
 
+/// An open connection's sender, and whether its connection task has ended.
+#[derive(Clone)]
+struct Open {
+    sender: SendRequest<Bytes>,
+    ended: Rc<Cell<bool>>,
+}
+
 /// One HTTP/2 connection, shared by its streams (the engine's slots on one thread).
 #[derive(Default)]
 pub(crate) struct SharedConnection {
-    sender: RefCell<Option<SendRequest<Full<Bytes>>>>,
+    open: RefCell<Option<Open>>,
     /// Held while the connection is being opened, so its streams open one, not many.
     opening: tokio::sync::Mutex<()>,
 }
 
 impl SharedConnection {
-    /// The open connection's sender, if it has one that is not closed.
-    fn open_sender(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let mut slot = self.sender.borrow_mut();
-        if slot.as_ref().is_some_and(SendRequest::is_closed) {
+    /// The open connection, if it has one whose task has not ended.
+    fn current(&self) -> Option<Open> {
+        let mut slot = self.open.borrow_mut();
+        if slot.as_ref().is_some_and(|open| open.ended.get()) {
             *slot = None;
         }
         slot.clone()
     }
 
-    fn drop_if_closed(&self) {
-        let _ = self.open_sender();
-    }
-
     /// Forgets the connection `failed` belongs to (a new one opens at the next
     /// request), unless another stream has already replaced it.
-    fn forget(&self, failed: &SendRequest<Full<Bytes>>) {
-        let mut slot = self.sender.borrow_mut();
+    fn forget(&self, failed: &Open) {
+        let mut slot = self.open.borrow_mut();
         if slot
             .as_ref()
-            .is_some_and(|held| held.is_closed() || failed.is_closed())
+            .is_some_and(|held| Rc::ptr_eq(&held.ended, &failed.ended))
         {
             *slot = None;
         }
     }
 
-    /// The connection's sender, opening it first if it has none (the time that took
-    /// is returned with it, when this stream opened it).
-    async fn sender(
-        &self,
-        plan: &Plan,
-    ) -> Result<(SendRequest<Full<Bytes>>, Option<Duration>), ErrorClass> {
-        if let Some(sender) = self.open_sender() {
-            return Ok((sender, None));
+    /// The connection, opening it first if it has none (the time that took is
+    /// returned with it, when this stream opened it).
+    async fn get(&self, plan: &Plan) -> Result<(Open, Option<Duration>), ErrorClass> {
+        if let Some(open) = self.current() {
+            return Ok((open, None));
         }
         let _opening = self.opening.lock().await;
-        if let Some(sender) = self.open_sender() {
-            return Ok((sender, None));
+        if let Some(open) = self.current() {
+            return Ok((open, None));
         }
         let began = Instant::now();
-        let sender = match tokio::time::timeout(plan.connect_timeout, open(plan)).await {
+        let open = match tokio::time::timeout(plan.connect_timeout, connect(plan)).await {
             Err(_) => return Err(ErrorClass::ConnectTimeout),
             Ok(Err(error)) => return Err(super::exchange::classify_connect(&error)),
-            Ok(Ok(sender)) => sender,
+            Ok(Ok(open)) => open,
         };
-        *self.sender.borrow_mut() = Some(sender.clone());
-        Ok((sender, Some(began.elapsed())))
+        *self.open.borrow_mut() = Some(open.clone());
+        Ok((open, Some(began.elapsed())))
     }
 }
 
 /// A byte stream HTTP/2 runs over: TCP, a Unix-domain socket, or TLS over either.
-trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Transport for T {}
+trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Transport for T {}
 
-/// Opens a connection and does the HTTP/2 handshake; the connection's own task
-/// runs on this thread.
-async fn open(plan: &Plan) -> std::io::Result<SendRequest<Full<Bytes>>> {
+/// A stream's receive window: 1 MiB, so a large body is not throttled by the
+/// default 64 KiB (the generator returns what it read at once).
+const STREAM_WINDOW: u32 = 1 << 20;
+/// A connection's receive window: 16 MiB, room for 16 streams' full windows.
+const CONNECTION_WINDOW: u32 = 16 << 20;
+
+/// Opens a connection and does the HTTP/2 handshake; the connection's own task runs
+/// on this thread (the worker's `LocalSet`) and marks it ended when it ends.
+async fn connect(plan: &Plan) -> std::io::Result<Open> {
     let Some(http2) = &plan.http2 else {
         return Err(std::io::Error::other("not an HTTP/2 run"));
     };
@@ -405,23 +412,29 @@ async fn open(plan: &Plan) -> std::io::Result<SendRequest<Full<Bytes>>> {
             Box::new(stream)
         }
     };
-    let mut builder =
-        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
-    builder
-        .max_header_list_size(u32::try_from(plan.read_limits.max_head_bytes).unwrap_or(u32::MAX));
-    let (sender, connection) = builder
-        .handshake(hyper_util::rt::TokioIo::new(io))
+    let (sender, connection) = h2::client::Builder::new()
+        .max_header_list_size(u32::try_from(plan.read_limits.max_head_bytes).unwrap_or(u32::MAX))
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake::<_, Bytes>(io)
         .await
-        .map_err(std::io::Error::other)?;
+        .map_err(|error| match error.into_io() {
+            Some(io) => io,
+            None => std::io::Error::other("the HTTP/2 handshake failed"),
+        })?;
+    let ended = Rc::new(Cell::new(false));
+    let mark = ended.clone();
     tokio::task::spawn_local(async move {
         let _ = connection.await;
+        mark.set(true);
     });
-    Ok(sender)
+    Ok(Open { sender, ended })
 }
 
-/// Sends a request for URL `url` of the mix on a stream of `connection`, opening the connection first if needed, and classifies the result.
-/// Bounded as an HTTP/1.1 exchange is: `sent + timeout` (a timeout; only this stream
-/// is reset) or the run's drain deadline (None: still in flight then).
+/// Sends a request for URL `url` of the mix on a stream of `connection`, opening the
+/// connection first if needed, and classifies the result. Bounded as an HTTP/1.1
+/// exchange is: `sent + timeout` (a timeout; only this stream is reset) or the run's
+/// drain deadline (None: still in flight then).
 pub(crate) async fn exchange(
     connection: &SharedConnection,
     plan: &Plan,
@@ -449,18 +462,18 @@ async fn attempt(connection: &SharedConnection, plan: &Plan, url: usize) -> Fini
     };
     let mut retries = RETRIES_BEFORE_SENDING;
     let (mut sender, connect) = loop {
-        let (mut sender, connect) = match connection.sender(plan).await {
-            Ok(opened) => opened,
+        let (open, connect) = match connection.get(plan).await {
+            Ok(got) => got,
             Err(class) => return Finished::failed(class),
         };
-        match sender.ready().await {
-            Ok(()) => break (sender, connect),
+        match open.sender.clone().ready().await {
+            Ok(sender) => break (sender, connect),
             Err(_) if retries > 0 && connect.is_none() => {
                 retries -= 1;
-                connection.forget(&sender);
+                connection.forget(&open);
             }
             Err(error) => {
-                connection.forget(&sender);
+                connection.forget(&open);
                 return Finished {
                     connect,
                     ..Finished::failed(classify(&error))
@@ -473,12 +486,21 @@ async fn attempt(connection: &SharedConnection, plan: &Plan, url: usize) -> Fini
         connect,
         ..Finished::failed(class)
     };
-    let response = match sender.send_request(template.request()).await {
-        Ok(response) => response,
-        Err(error) => {
-            connection.drop_if_closed();
-            return failed(classify(&error), 0);
+    let ends_stream = template.body.is_empty();
+    let response = match sender.send_request(template.request(), ends_stream) {
+        Ok((response, mut body)) => {
+            if !ends_stream {
+                if let Err(error) = body.send_data(template.body.clone(), true) {
+                    return failed(classify(&error), 0);
+                }
+            }
+            response.await
         }
+        Err(error) => Err(error),
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => return failed(classify(&error), 0),
     };
     let status = response.status().as_u16();
     let waited = response
@@ -487,20 +509,18 @@ async fn attempt(connection: &SharedConnection, plan: &Plan, url: usize) -> Fini
         .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
     let mut body = response.into_body();
     let mut bytes = 0u64;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(frame) => {
-                bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
-                if bytes > plan.read_limits.max_body_bytes {
-                    // Dropping the body resets this stream only.
-                    return failed(ErrorClass::TooLarge, bytes);
-                }
-            }
-            Err(error) => {
-                connection.drop_if_closed();
-                return failed(classify(&error), bytes);
-            }
+    while let Some(chunk) = body.data().await {
+        let read = match chunk {
+            Ok(chunk) => chunk.len(),
+            Err(error) => return failed(classify(&error), bytes),
+        };
+        bytes += read as u64;
+        if bytes > plan.read_limits.max_body_bytes {
+            // Dropping the body resets this stream only.
+            return failed(ErrorClass::TooLarge, bytes);
         }
+        // What was read is dropped at once: the window opens again.
+        let _ = body.flow_control().release_capacity(read);
     }
     Finished {
         outcome: outcome_of(status, waited),
@@ -510,33 +530,19 @@ async fn attempt(connection: &SharedConnection, plan: &Plan, url: usize) -> Fini
     }
 }
 
-/// The class of a failed HTTP/2 request: a reset of its stream, a GOAWAY, a TLS
-/// failure, the connection lost, or something else.
-fn classify(error: &hyper::Error) -> ErrorClass {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
-    while let Some(cause) = source {
-        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
-            if h2.is_go_away() {
-                return ErrorClass::GoAway;
-            }
-            if h2.is_reset() {
-                return ErrorClass::StreamReset;
-            }
+/// The class of a failed HTTP/2 request: a reset of its stream, a GOAWAY that
+/// refused it, a TLS failure, the connection lost, or something else.
+fn classify(error: &h2::Error) -> ErrorClass {
+    if error.is_go_away() {
+        ErrorClass::GoAway
+    } else if error.is_reset() {
+        ErrorClass::StreamReset
+    } else if let Some(io) = error.get_io() {
+        if super::client::is_tls_failure(io) {
+            ErrorClass::Tls
+        } else {
+            ErrorClass::Reset
         }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if super::client::is_tls_failure(io) {
-                return ErrorClass::Tls;
-            }
-        }
-        if cause.is::<rustls::Error>() {
-            return ErrorClass::Tls;
-        }
-        source = cause.source();
-    }
-    if error.is_closed() || error.is_canceled() || error.is_incomplete_message() {
-        ErrorClass::Reset
-    } else if error.is_timeout() {
-        ErrorClass::Timeout
     } else {
         ErrorClass::Other
     }
