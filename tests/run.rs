@@ -866,3 +866,50 @@ open_loop_connections = 4
         .collect();
     assert_eq!(targets, vec![100.0, 200.0]);
 }
+
+#[test]
+fn a_style_runs_over_http1_and_http2_at_the_same_requests_in_flight() {
+    let dir = temp_dir("http2");
+    let scenario = write_scenario(
+        &dir,
+        r#"
+name = "http2"
+duration = "300ms"
+warmup = "0s"
+[[styles]]
+style = "async"
+workers = [1]
+protocols = ["http1", "http2"]
+[[workloads]]
+route = "null"
+connections = [4]
+[load]
+streams = 2
+"#,
+    );
+    let run = run_ok(&scenario, &dir.join("results"));
+    let cells = common::runs::cells(&run);
+    let by_variant = |variant: &str| {
+        cells
+            .iter()
+            .find(|c| c["variant"] == variant)
+            .unwrap_or_else(|| panic!("no {variant} cell in {cells:?}"))
+    };
+    let http1 = by_variant("async(workers=1)");
+    let http2 = by_variant("async(workers=1)+http2");
+    assert_eq!(
+        (http1["protocol"].as_str(), http1["streams"].as_str()),
+        ("http1", "")
+    );
+    // A level of 4 requests in flight: 2 connections of 2 streams.
+    assert_eq!(
+        (http2["protocol"].as_str(), http2["streams"].as_str()),
+        ("http2", "2")
+    );
+    assert_eq!(http2["connections"], "4");
+    for cell in [http1, http2] {
+        assert!(cell["requests_ok"].parse::<u64>().unwrap() > 0, "{cell:?}");
+        assert_eq!(cell["err_stream_reset"], "0");
+        assert_eq!(cell["err_goaway"], "0");
+    }
+}

@@ -215,3 +215,34 @@ fn staged_rates_must_add_up_to_the_run_and_read_as_duration_and_rate() {
         "{misspelt}"
     );
 }
+
+#[test]
+fn http2_is_a_variant_of_async_and_hybrid_only_and_levels_fit_the_streams() {
+    let scenario = |style: &str, connections: &str, streams: u32| {
+        format!(
+            "name = \"h\"\n[[styles]]\nstyle = \"{style}\"\nprotocols = [\"http1\", \"http2\"]\n[[workloads]]\nroute = \"null\"\nconnections = {connections}\n[load]\nstreams = {streams}\n"
+        )
+    };
+    let parsed = scenario::parse(&scenario("hybrid", "[16, 64]", 8), "h.toml").unwrap();
+    let labels: Vec<String> = parsed.styles[0]
+        .variants()
+        .iter()
+        .map(|v| v.label())
+        .collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(labels[1].ends_with("+http2"), "{labels:?}");
+    let blocking = scenario::parse(&scenario("blocking", "[16]", 8), "h.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        blocking.contains("h.toml") && blocking.contains("no HTTP/2 server"),
+        "{blocking}"
+    );
+    let uneven = scenario::parse(&scenario("async", "[16, 20]", 8), "h.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        uneven.contains("streams = 8") && uneven.contains("20 connections is not a multiple"),
+        "{uneven}"
+    );
+}

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::client::Connection;
 use super::exchange::{connect, exchange};
-use super::http2::SharedConnection;
+use super::http2::{SharedConnection, StreamSlot};
 use super::pacer::Pacer;
 use super::plan::Plan;
 use super::precise_timer::PreciseTimer;
@@ -139,7 +139,7 @@ enum Channel {
     /// HTTP/1.1: a connection of its own (None until it opens, or after it closed).
     Http1(Option<Connection>),
     /// HTTP/2: a stream of a connection it shares with the worker's other slots there.
-    Http2(Rc<SharedConnection>),
+    Http2(StreamSlot),
 }
 
 impl Channel {
@@ -158,9 +158,9 @@ impl Channel {
                 let request = plan.requests.pick(number);
                 exchange(connection, plan, index, request, sent).await
             }
-            Channel::Http2(shared) => {
+            Channel::Http2(slot) => {
                 let url = plan.requests.index_of(number);
-                super::http2::exchange(shared, plan, url, sent).await
+                super::http2::exchange(slot, plan, url, sent).await
             }
         }
     }
@@ -501,7 +501,7 @@ async fn drive(worker: &Worker, slot: usize) {
     let streams = plan.http2.as_ref().map_or(1, |h2| h2.streams);
     let index = (slot / streams) * worker.workers + worker.index;
     let mut channel = match worker.shared.get(slot / streams) {
-        Some(shared) => Channel::Http2(shared.clone()),
+        Some(shared) => Channel::Http2(StreamSlot::new(shared.clone())),
         None => Channel::Http1(match &plan.ramp {
             Some(ramp) => open_on_ramp(worker, ramp, index).await,
             None => None,

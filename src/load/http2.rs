@@ -334,13 +334,13 @@ impl SharedConnection {
         slot.clone()
     }
 
-    /// Forgets the connection `failed` belongs to (a new one opens at the next
-    /// request), unless another stream has already replaced it.
-    fn forget(&self, failed: &Open) {
+    /// Forgets the connection whose end flag is `failed` (a new one opens at the
+    /// next request), unless another stream has already replaced it.
+    fn forget(&self, failed: &Rc<Cell<bool>>) {
         let mut slot = self.open.borrow_mut();
         if slot
             .as_ref()
-            .is_some_and(|held| Rc::ptr_eq(&held.ended, &failed.ended))
+            .is_some_and(|held| Rc::ptr_eq(&held.ended, failed))
         {
             *slot = None;
         }
@@ -431,12 +431,38 @@ async fn connect(plan: &Plan) -> std::io::Result<Open> {
     Ok(Open { sender, ended })
 }
 
-/// Sends a request for URL `url` of the mix on a stream of `connection`, opening the
-/// connection first if needed, and classifies the result. Bounded as an HTTP/1.1
-/// exchange is: `sent + timeout` (a timeout; only this stream is reset) or the run's
-/// drain deadline (None: still in flight then).
+/// One of the engine's request slots over HTTP/2: a stream of a shared connection,
+/// keeping its own handle on the connection between requests.
+pub(crate) struct StreamSlot {
+    connection: Rc<SharedConnection>,
+    held: Option<Open>,
+}
+
+impl StreamSlot {
+    /// A slot on `connection`.
+    pub(crate) fn new(connection: Rc<SharedConnection>) -> Self {
+        Self {
+            connection,
+            held: None,
+        }
+    }
+
+    /// The open connection: the slot's own handle while its connection lives, else
+    /// the shared one (opened first if needed; the time that took is returned).
+    async fn open(&mut self, plan: &Plan) -> Result<(Open, Option<Duration>), ErrorClass> {
+        match self.held.take() {
+            Some(open) if !open.ended.get() => Ok((open, None)),
+            _ => self.connection.get(plan).await,
+        }
+    }
+}
+
+/// Sends a request for URL `url` of the mix on a stream of `slot`'s connection,
+/// opening the connection first if needed, and classifies the result. Bounded as an
+/// HTTP/1.1 exchange is: `sent + timeout` (a timeout; only this stream is reset) or
+/// the run's drain deadline (None: still in flight then).
 pub(crate) async fn exchange(
-    connection: &SharedConnection,
+    slot: &mut StreamSlot,
     plan: &Plan,
     url: usize,
     sent: Instant,
@@ -444,7 +470,7 @@ pub(crate) async fn exchange(
     let reply_deadline = sent + plan.timeout;
     let cut = plan.drain_until.filter(|drain| *drain < reply_deadline);
     let deadline = cut.unwrap_or(reply_deadline);
-    let attempt = attempt(connection, plan, url);
+    let attempt = attempt(slot, plan, url);
     match tokio::time::timeout_at(deadline.into(), attempt).await {
         Ok(finished) => Some(finished),
         Err(_) => cut.is_none().then(|| Finished::failed(ErrorClass::Timeout)),
@@ -456,24 +482,24 @@ pub(crate) async fn exchange(
 /// never left, so a client may retry it.
 const RETRIES_BEFORE_SENDING: usize = 1;
 
-async fn attempt(connection: &SharedConnection, plan: &Plan, url: usize) -> Finished {
+async fn attempt(slot: &mut StreamSlot, plan: &Plan, url: usize) -> Finished {
     let Some(template) = plan.http2.as_ref().map(|h2| &h2.templates[url]) else {
         return Finished::failed(ErrorClass::Other);
     };
     let mut retries = RETRIES_BEFORE_SENDING;
-    let (mut sender, connect) = loop {
-        let (open, connect) = match connection.get(plan).await {
+    let (mut sender, ended, connect) = loop {
+        let (Open { sender, ended }, connect) = match slot.open(plan).await {
             Ok(got) => got,
             Err(class) => return Finished::failed(class),
         };
-        match open.sender.clone().ready().await {
-            Ok(sender) => break (sender, connect),
+        match sender.ready().await {
+            Ok(sender) => break (sender, ended, connect),
             Err(_) if retries > 0 && connect.is_none() => {
                 retries -= 1;
-                connection.forget(&open);
+                slot.connection.forget(&ended);
             }
             Err(error) => {
-                connection.forget(&open);
+                slot.connection.forget(&ended);
                 return Finished {
                     connect,
                     ..Finished::failed(classify(&error))
@@ -489,6 +515,10 @@ async fn attempt(connection: &SharedConnection, plan: &Plan, url: usize) -> Fini
     let ends_stream = template.body.is_empty();
     let response = match sender.send_request(template.request(), ends_stream) {
         Ok((response, mut body)) => {
+            slot.held = Some(Open {
+                sender: sender.clone(),
+                ended,
+            });
             if !ends_stream {
                 if let Err(error) = body.send_data(template.body.clone(), true) {
                     return failed(classify(&error), 0);
