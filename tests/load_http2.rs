@@ -264,8 +264,11 @@ fn a_request_a_goaway_refused_is_its_own_error_class() {
     assert_eq!(served.load(Ordering::SeqCst), 20);
 }
 
-#[test]
-fn sabench_s_own_server_answers_http1_and_h2c_on_one_port() {
+/// sabench's own accept loop on 127.0.0.1:0 speaking `protocols`, each answer naming
+/// the protocol it saw and the path ("HTTP/2.0 /null"); the runtime keeps it serving.
+fn sabench_server(
+    protocols: sync_async_bench::net::Protocols,
+) -> (tokio::runtime::Runtime, SocketAddr) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -285,10 +288,16 @@ fn sabench_s_own_server_answers_http1_and_h2c_on_one_port() {
         listener,
         handler,
         sync_async_bench::net::Limits::default(),
-        sync_async_bench::net::Protocols::Http1AndH2c,
+        protocols,
         std::future::pending(),
         Duration::from_secs(1),
     ));
+    (runtime, addr)
+}
+
+#[test]
+fn sabench_s_own_server_answers_http1_and_h2c_on_one_port() {
+    let (_server, addr) = sabench_server(sync_async_bench::net::Protocols::Http1AndH2c);
     let url = format!("http://{addr}/null");
     let one = run(&LoadConfig {
         duration: None,
@@ -309,26 +318,7 @@ fn sabench_s_own_server_answers_http1_and_h2c_on_one_port() {
 
 #[test]
 fn a_target_that_speaks_only_http1_is_refused_before_the_run() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handler = |_: http::Request<hyper::body::Incoming>| async move {
-        Ok::<_, std::io::Error>(http::Response::new(http_body_util::Full::new(Bytes::new())))
-    };
-    runtime.spawn(sync_async_bench::net::serve_http(
-        listener,
-        handler,
-        sync_async_bench::net::Limits::default(),
-        sync_async_bench::net::Protocols::Http1,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let (_server, addr) = sabench_server(sync_async_bench::net::Protocols::Http1);
     let error = load::run(&http2(&format!("http://{addr}/"), 1, 1)).unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, LoadError::Settings(_)), "{message}");

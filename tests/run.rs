@@ -66,7 +66,7 @@ connections_stayed_up,connect_p99_ms,generator_peak_rss_mib,server_failures,conn
 tree_rss_sum_peak_mib,thresholds_failed,server_cores,cpu_user_us_per_ok,cpu_sys_us_per_ok,\
 cpu_tick_us_per_ok,cpu_sched_us_per_ok,idle_cpu_ms_per_s,cpu_instrument_us_per_ok,\
 ctx_voluntary_per_ok,ctx_involuntary_per_ok,threads_mean,runnable_mean,running_share,waiting_share,\
-blocked_share,pool_held_mean,pool_working_mean,measurement_notes,mechanism_missing";
+blocked_share,pool_held_mean,pool_working_mean,measurement_notes,mechanism_missing,protocol,streams,err_stream_reset,err_goaway";
 
 #[test]
 fn a_tiny_scenario_produces_every_file() {

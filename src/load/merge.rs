@@ -94,6 +94,8 @@ pub fn merge(reports: &[LoadReport], names: &[String]) -> Result<LoadReport, Mer
         schedule: target_rps.map_or(Schedule::Closed, |rate| Schedule::Constant { rate }),
         warmup: seconds_of(&names[0], "warmup_s", first.warmup_s)?,
         ramp: first.connection_ramp.as_ref().map(|r| r.per_second),
+        protocol: first.protocol,
+        streams: first.streams,
         ..LoadConfig::closed(
             &first.url,
             connections,
