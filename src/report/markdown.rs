@@ -94,6 +94,7 @@ pub fn render(run: &RunData) -> String {
     }
     out.push_str(&super::slowloris::section(run));
     out.push_str(&super::staged::section(run));
+    out.push_str(&super::protocols::section(run));
     out.push_str(&unequal_waits_section(run));
     out.push_str(&littles_law_section(run));
     out.push_str(&pairs_section(run));

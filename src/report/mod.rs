@@ -16,6 +16,7 @@ pub mod invariance;
 pub mod markdown;
 pub mod mechanism_chart;
 pub mod pipeline;
+pub mod protocols;
 pub mod recommend;
 pub mod scale;
 pub mod slowloris;
