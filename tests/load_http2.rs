@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use bytes::Bytes;
 use sync_async_bench::load::http2::Protocol;
 use sync_async_bench::load::{self, LoadConfig, LoadError, LoadReport, Schedule};
@@ -421,4 +423,50 @@ fn h2_over_tls_is_chosen_by_alpn_and_a_server_without_it_is_refused() {
     assert!(matches!(error, LoadError::Settings(_)), "{message}");
     assert!(message.contains("did not agree to HTTP/2"), "{message}");
     assert!(message.contains("run without --http2"), "{message}");
+}
+
+#[test]
+fn sabench_load_http2_reports_its_protocol_in_the_text_and_the_published_json() {
+    let (addr, seen) = h2_target(|_, _| Action::Answer(Duration::ZERO));
+    let json = std::env::temp_dir().join(format!("sabench-h2-{}.json", std::process::id()));
+    let url = format!("http://{addr}/");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args([
+            "load",
+            &url,
+            "--http2",
+            "-c",
+            "2",
+            "--streams",
+            "4",
+            "-n",
+            "200",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    common::assert_success(&output);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("HTTP/2 with 4 stream(s) a connection"),
+        "{text}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let schema = common::schema::schema();
+    let problems = common::schema::validate(&schema, &schema, &report, "$");
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(report["protocol"], "http2");
+    assert_eq!(report["streams"], 4);
+    assert_eq!(report["errors"]["stream_reset"], 0);
+    assert_eq!(report["requests"]["ok"], 200);
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 200);
+    // --streams is HTTP/2's: without --http2 it is refused as bad input (exit 2).
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args(["load", &url, "--streams", "4", "-n", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--http2"));
 }

@@ -161,6 +161,7 @@ pub fn dead_address() -> SocketAddr {
 }
 pub mod netns;
 pub mod runs;
+pub mod schema;
 pub mod targets;
 
 /// Waits for `child` to exit, failing the test after `timeout` with `what` in the message.
