@@ -32,4 +32,5 @@ pub mod service;
 pub mod sys;
 pub mod upstream;
 pub mod verify;
+pub mod watch;
 pub mod workload;

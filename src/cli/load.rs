@@ -177,6 +177,15 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 1, requires = "http2",
           value_parser = clap::value_parser!(u32).range(1..=crate::load::http2::MAX_STREAMS as i64))]
     pub streams: u32,
+    /// Serve the run's figures for Prometheus at http://ADDR/metrics (OpenMetrics text,
+    /// updated once a second): requests by outcome and status, rates, in flight, the
+    /// generator's lag, latency histograms. Loopback only, e.g. 127.0.0.1:9464 (port 0:
+    /// any free one, printed).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// With --metrics-listen: keep serving this long after the run, for a last scrape.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, requires = "metrics_listen")]
+    pub metrics_linger: Duration,
     /// No per-second progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -354,11 +363,26 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     crate::sys::file_limits::raise_open_file_limit();
     let stopped =
         crate::sys::shutdown::flag_on_signals().context("cannot install the Ctrl-C handler")?;
-    let config = LoadConfig {
+    let mut config = LoadConfig {
         stop: Some(stopped.clone()),
         ..load_config(&args)?
     };
+    let endpoint = match args.metrics_listen {
+        Some(addr) => {
+            let metrics = crate::watch::metrics::LoadMetrics::new(&config.url, "");
+            let endpoint = crate::watch::metrics::Endpoint::start(addr, metrics.clone())
+                .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?;
+            eprintln!("metrics: http://{}/metrics", endpoint.addr());
+            config.watcher = Some(metrics);
+            Some(endpoint)
+        }
+        None => None,
+    };
     let mut report = crate::load::run(&config)?;
+    if endpoint.is_some() && !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(args.metrics_linger);
+    }
+    drop(endpoint);
     report.thresholds = crate::load::threshold::check_all(&args.thresholds, &report);
     // A rate that changes: where it broke a threshold.
     if !matches!(

@@ -288,6 +288,9 @@ impl Emitter<'_> {
         if let Some(hook) = &self.config.on_second {
             (hook.0)(&row);
         }
+        if let Some(watcher) = &self.config.watcher {
+            watcher.second(&row, &self.totals);
+        }
         self.timeline.push(row);
         Ok(())
     }

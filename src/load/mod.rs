@@ -87,6 +87,8 @@ pub struct LoadConfig {
     pub stop: Option<Arc<AtomicBool>>,
     /// Called with each finished second (live progress).
     pub on_second: Option<SecondHook>,
+    /// Handed each finished second and the window's totals (the metrics endpoint).
+    pub watcher: Option<Arc<dyn Watcher>>,
     /// Connection scale: open every connection first, this many per second, hold them
     /// all, and start the schedule once they are open (None: each connection opens at
     /// its first request).
@@ -129,6 +131,14 @@ pub struct LoadConfig {
     pub inject_panic_at_request: Option<u64>,
 }
 
+/// Something that watches a run second by second (the `--metrics-listen` endpoint):
+/// handed each finished second of the window and the window's totals so far, on the
+/// collector's thread, never per request.
+pub trait Watcher: Send + Sync + std::fmt::Debug {
+    /// Takes a finished second and the totals of the window up to its end.
+    fn second(&self, second: &report::Second, totals: &recorder::Recording);
+}
+
 /// A callback for each finished second of a run.
 #[derive(Clone)]
 pub struct SecondHook(pub Arc<dyn Fn(&report::Second) + Send + Sync>);
@@ -159,6 +169,7 @@ impl LoadConfig {
             cpus: Vec::new(),
             stop: None,
             on_second: None,
+            watcher: None,
             ramp: None,
             processes: None,
             program: None,

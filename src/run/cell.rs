@@ -416,6 +416,7 @@ fn start_probe(
         // few points of every busy period.
         arrival: load::pacer::Arrival::Poisson,
         on_second: None,
+        watcher: None,
         // The probe reads every cell alike: over HTTP/1.1, whatever the main load speaks.
         protocol: load::http2::Protocol::Http1,
         streams: 1,

@@ -1,0 +1,432 @@
+//! `--metrics-listen ADDR`: the generator's figures as OpenMetrics text on
+//! `http://ADDR/metrics` while a run goes, for Prometheus to scrape. The collector hands
+//! [`LoadMetrics`] (a [`Watcher`]) each finished second and the window's running totals; a scrape
+//! encodes the latest of them (prometheus-client's text encoder), so a scrape costs the
+//! generator nothing and the figures move once a second.
+//!
+//! Exposed, each labelled by `url` and `cell` (empty outside `sabench run`):
+//! requests by outcome (`ok` or an error class) and by status, requests sent, bytes
+//! received, requests in flight, the scheduled and achieved rate of the last second,
+//! the generator's lag (p99 of the window), and the corrected latency of the successes
+//! and of every request as histograms (cumulative over the window, bucketed from the
+//! HdrHistograms at fixed bounds).
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::load::recorder::{Counts, ErrorClass, Recording};
+use crate::load::report::Second;
+use crate::load::Watcher;
+
+/// The latency histograms' bucket bounds, seconds.
+const BOUNDS_S: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// What a scrape reads: the window's totals so far and the last second.
+#[derive(Debug)]
+struct Latest {
+    counts: Counts,
+    ok: Histogram<u64>,
+    all: Histogram<u64>,
+    lag_p99_s: f64,
+    second: Second,
+}
+
+/// One run's figures, as Prometheus reads them.
+#[derive(Debug)]
+pub struct LoadMetrics {
+    labels: Vec<(String, String)>,
+    latest: Mutex<Option<Latest>>,
+}
+
+impl LoadMetrics {
+    /// The figures of a run against `url`, in `cell` (empty outside `sabench run`).
+    pub fn new(url: &str, cell: &str) -> Arc<Self> {
+        Arc::new(Self {
+            labels: vec![("url".into(), url.into()), ("cell".into(), cell.into())],
+            latest: Mutex::new(None),
+        })
+    }
+
+    fn counter(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        rows: &[(Option<(&str, String)>, u64)],
+    ) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (extra, value) in rows {
+            let mut labels = self.labels.clone();
+            labels.extend(extra.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
+            ConstCounter::new(*value).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn gauge(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: f64,
+    ) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(value).encode(family.encode_family(&self.labels)?)
+    }
+
+    fn histogram(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        histogram: &Histogram<u64>,
+    ) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        let (sum, count, buckets) = buckets(histogram);
+        family
+            .encode_family(&self.labels)?
+            .encode_histogram::<Vec<(String, String)>>(sum, count, &buckets, None)
+    }
+}
+
+/// A µs HdrHistogram as Prometheus's histogram: the sum (s), the count, and each
+/// bound's count of values at or under it (the bounds' own: not cumulative).
+fn buckets(histogram: &Histogram<u64>) -> (f64, u64, Vec<(f64, u64)>) {
+    let count = histogram.len();
+    let sum = histogram.mean() * count as f64 / 1e6;
+    let mut below = 0;
+    let mut out = Vec::with_capacity(BOUNDS_S.len() + 1);
+    for bound in BOUNDS_S {
+        let upto = histogram.count_between(0, (bound * 1e6) as u64);
+        out.push((bound, upto - below));
+        below = upto;
+    }
+    out.push((f64::INFINITY, count - below));
+    (sum, count, out)
+}
+
+impl Watcher for LoadMetrics {
+    /// Keeps what a scrape reads of the finished second and the window's totals (the
+    /// counters and two histograms, not the whole recording).
+    fn second(&self, second: &Second, totals: &Recording) {
+        let latest = Latest {
+            counts: totals.counts.clone(),
+            ok: totals.ok_corrected.clone(),
+            all: totals.all_corrected.clone(),
+            lag_p99_s: totals.generator_lag.value_at_quantile(0.99) as f64 / 1e6,
+            second: second.clone(),
+        };
+        if let Ok(mut slot) = self.latest.lock() {
+            *slot = Some(latest);
+        }
+    }
+}
+
+impl Collector for LoadMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(latest) = self.latest.lock() else {
+            return Ok(());
+        };
+        let Some(Latest {
+            counts,
+            ok,
+            all,
+            lag_p99_s,
+            second,
+        }) = latest.as_ref()
+        else {
+            return Ok(());
+        };
+        let mut outcomes = vec![(Some(("outcome", "ok".to_string())), counts.ok)];
+        outcomes.extend(ErrorClass::ALL.iter().map(|class| {
+            let n = counts.errors.get(class).copied().unwrap_or(0);
+            (Some(("outcome", class.key().to_string())), n)
+        }));
+        self.counter(
+            &mut encoder,
+            "sabench_requests",
+            "Answered requests of the measured window, by outcome: ok, or the error class.",
+            &outcomes,
+        )?;
+        let statuses: Vec<_> = counts
+            .statuses
+            .iter()
+            .map(|(status, n)| (Some(("status", status.to_string())), *n))
+            .collect();
+        self.counter(
+            &mut encoder,
+            "sabench_responses",
+            "Responses of the measured window, by HTTP status.",
+            &statuses,
+        )?;
+        self.counter(
+            &mut encoder,
+            "sabench_requests_sent",
+            "Requests sent in the measured window.",
+            &[(None, counts.sent)],
+        )?;
+        self.counter(
+            &mut encoder,
+            "sabench_received_bytes",
+            "Bytes received in the measured window.",
+            &[(None, counts.bytes_received)],
+        )?;
+        let answered = counts.ok + counts.errors.values().sum::<u64>();
+        self.gauge(
+            &mut encoder,
+            "sabench_in_flight_requests",
+            "Requests sent and not yet answered.",
+            counts.sent.saturating_sub(answered) as f64,
+        )?;
+        if let Some(rate) = second.target_rps {
+            self.gauge(
+                &mut encoder,
+                "sabench_target_rate",
+                "Requests per second the schedule called for in the last second.",
+                rate,
+            )?;
+        }
+        self.gauge(
+            &mut encoder,
+            "sabench_achieved_rate",
+            "Successful requests per second in the last second.",
+            second.achieved_rps,
+        )?;
+        self.gauge(
+            &mut encoder,
+            "sabench_generator_lag_p99_seconds",
+            "How late the generator sent its requests, p99 over the window so far.",
+            *lag_p99_s,
+        )?;
+        self.histogram(
+            &mut encoder,
+            "sabench_ok_latency_seconds",
+            "Latency of the successful requests, corrected (from the intended send time).",
+            ok,
+        )?;
+        self.histogram(
+            &mut encoder,
+            "sabench_all_latency_seconds",
+            "Latency of every request, corrected: errors, and unfinished ones at their lower bound.",
+            all,
+        )
+    }
+}
+
+/// The `/metrics` endpoint: serves the registry's text on a thread of its own until
+/// dropped.
+pub struct Endpoint {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Why the endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// The port is taken.
+    #[error("--metrics-listen {0}: the port is in use: give another (port 0 picks a free one, and the address is printed)")]
+    InUse(SocketAddr),
+    /// Not a loopback address.
+    #[error("--metrics-listen {0}: not a loopback address: the metrics are served on 127.0.0.1 or [::1] only")]
+    NotLoopback(SocketAddr),
+    /// The listener could not be set up.
+    #[error("--metrics-listen {addr}: {source}")]
+    Io {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// How long a scrape may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the serving thread looks for the stop.
+const POLL: Duration = Duration::from_millis(50);
+
+impl Endpoint {
+    /// Serves `metrics` on `addr` (loopback only; port 0 picks a free one).
+    pub fn start(addr: SocketAddr, metrics: Arc<LoadMetrics>) -> Result<Self, EndpointError> {
+        let io = |source| EndpointError::Io { addr, source };
+        let listener = crate::net::bind_loopback(addr).map_err(|error| match error {
+            crate::net::BindError::InUse(_) => EndpointError::InUse(addr),
+            crate::net::BindError::NotLoopback(_) => EndpointError::NotLoopback(addr),
+            crate::net::BindError::Other { source, .. } => io(source),
+        })?;
+        listener.set_nonblocking(true).map_err(io)?;
+        let bound = listener.local_addr().map_err(io)?;
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(metrics));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || serve(&listener, &registry, &stopped))
+            .map_err(io)?;
+        Ok(Self {
+            addr: bound,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(listener: &TcpListener, registry: &Registry, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = answer(stream, registry);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(POLL);
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// Reads one request's head and answers it: the metrics on `GET /metrics`, 404 on
+/// anything else; then closes.
+fn answer(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let wanted = line.starts_with("GET /metrics ") || line.starts_with("GET /metrics?");
+    let (status, kind, body) = if wanted {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry)
+            .map_err(std::io::Error::other)?;
+        (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            text,
+        )
+    } else {
+        (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "the metrics are at /metrics\n".to_string(),
+        )
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::recorder::new_histogram;
+
+    #[test]
+    fn the_buckets_hold_each_value_once_and_the_sum_is_in_seconds() {
+        let mut histogram = new_histogram();
+        for us in [300, 800, 800, 20_000, 40_000_000] {
+            histogram.record(us).unwrap();
+        }
+        let (sum, count, buckets) = buckets(&histogram);
+        assert_eq!(count, 5);
+        assert_eq!(buckets.iter().map(|(_, n)| n).sum::<u64>(), 5);
+        assert_eq!(buckets[0], (0.0005, 1));
+        assert_eq!(buckets[1], (0.001, 2));
+        assert_eq!(buckets.last(), Some(&(f64::INFINITY, 1)));
+        assert!((sum - 40.0219).abs() < 0.05, "{sum}");
+    }
+
+    #[test]
+    fn a_scrape_reads_the_last_second_and_the_window_so_far() {
+        let metrics = LoadMetrics::new("http://127.0.0.1:1/io", "io-async");
+        let endpoint = Endpoint::start("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
+        let fetch = |path: &str| {
+            let mut stream = TcpStream::connect(endpoint.addr()).unwrap();
+            write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut text = String::new();
+            stream.read_to_string(&mut text).unwrap();
+            text
+        };
+        // Nothing measured yet: no series.
+        assert!(!fetch("/metrics").contains("sabench_requests_total"));
+        let mut totals = Recording::default();
+        totals.counts.sent = 12;
+        totals.counts.ok = 10;
+        totals.counts.errors.insert(ErrorClass::Timeout, 1);
+        totals.counts.statuses.insert(200, 10);
+        totals.ok_corrected.record(1_500).unwrap();
+        let second = Second {
+            second: 0,
+            target_rps: Some(12.0),
+            sent_rps: 12.0,
+            achieved_rps: 10.0,
+            errors: 1,
+            p50_ms: None,
+            p99_ms: None,
+            p95_ms: None,
+            all_p95_ms: None,
+            all_p99_ms: None,
+        };
+        metrics.second(&second, &totals);
+        let text = fetch("/metrics");
+        let labels = "url=\"http://127.0.0.1:1/io\",cell=\"io-async\"";
+        for line in [
+            format!("sabench_requests_total{{{labels},outcome=\"ok\"}} 10"),
+            format!("sabench_requests_total{{{labels},outcome=\"timeout\"}} 1"),
+            format!("sabench_responses_total{{{labels},status=\"200\"}} 10"),
+            format!("sabench_in_flight_requests{{{labels}}} 1.0"),
+            format!("sabench_target_rate{{{labels}}} 12.0"),
+            format!("sabench_ok_latency_seconds_count{{{labels}}} 1"),
+        ] {
+            assert!(text.contains(&line), "{line} is not in\n{text}");
+        }
+        assert!(text.contains("application/openmetrics-text"));
+        assert!(fetch("/").starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn an_address_off_loopback_is_refused_with_why() {
+        let metrics = LoadMetrics::new("u", "");
+        let error = Endpoint::start("8.8.8.8:9464".parse().unwrap(), metrics)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("not a loopback address"), "{error}");
+    }
+}

@@ -1,0 +1,148 @@
+//! `sabench load --metrics-listen` scraped by a real Prometheus (Debian's package,
+//! started here on a loopback port with a 1 s scrape interval and a temporary store):
+//! while the run goes, Prometheus's query API returns its request counter and its
+//! latency histogram. Skipped with a message where Prometheus is missing; under
+//! `CI=true` that fails (`.ci/run` installs it with scripts/install-prometheus.sh).
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::targets::Target;
+use serde_json::Value;
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on `addr`, the body (None: no connection, or no answer).
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+/// The value of the first series `query` returns on the Prometheus at `addr`.
+fn query(addr: SocketAddr, query: &str) -> Option<f64> {
+    let encoded: String = query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let body = get(addr, &format!("/api/v1/query?query={encoded}"))?;
+    let json: Value = serde_json::from_str(&body).ok()?;
+    json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_real_prometheus_scrapes_a_running_load() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            !common::in_ci(),
+            "prometheus is not installed: run scripts/install-prometheus.sh (CI installs it)"
+        );
+        eprintln!("skipped: prometheus is not installed (scripts/install-prometheus.sh installs Debian's)");
+        return;
+    }
+    let target = Target::delayed(Duration::from_millis(1));
+    let url = target.url("/");
+    let json = std::env::temp_dir().join(format!("sabench-metrics-{}.json", std::process::id()));
+    let mut load = Killed(
+        Command::new(env!("CARGO_BIN_EXE_sabench"))
+            .args(["load", &url, "--rate", "200", "-c", "4", "-d", "5s", "-q"])
+            .args(["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "3s"])
+            .arg("--json")
+            .arg(&json)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The endpoint's address is the first line the run prints on stderr.
+    let mut stderr = BufReader::new(load.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let metrics: SocketAddr = line
+        .trim()
+        .strip_prefix("metrics: http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+        .parse()
+        .unwrap();
+    let dir = common::runs::temp_dir("prometheus");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sabench\n    static_configs:\n      - targets: ['{metrics}']\n"
+        ),
+    )
+    .unwrap();
+    let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Bounded: the run lasts 5 s and lingers 3 s; Prometheus scrapes once a second.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        let ok = query(web, "sabench_requests_total{outcome=\"ok\"}");
+        let latency = query(web, "sabench_ok_latency_seconds_count");
+        if let (Some(ok), Some(latency)) = (ok, latency) {
+            if ok > 0.0 && latency > 0.0 {
+                seen = Some((ok, latency));
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (ok, latency) = seen.expect("Prometheus never returned the run's counters");
+    assert_eq!(ok, latency, "every success is in the latency histogram");
+    let status = load.0.wait().unwrap();
+    assert!(status.success());
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let total = report["requests"]["ok"].as_f64().unwrap();
+    assert!(
+        ok <= total,
+        "a scrape while it ran saw {ok} successes, the run had {total} in all"
+    );
+}
