@@ -279,7 +279,8 @@ fn verify_checks_the_database_routes_across_every_style() {
 /// One `/db-fanout` of 100 queries at once with an unbounded pool against a server
 /// allowing 8 connections: PostgreSQL refuses some, and the server says which class.
 /// (With 20, the blocking style's threads once finished their lookups fast enough to
-/// reuse 5 connections and never pass the limit: a CI run failed on it.)
+/// reuse 5 connections and never pass the limit: a CI run failed on it; with 100, a CI
+/// run on a machine busy compiling did too, hence the retries.)
 fn fan_out_past_max_connections(style: sync_async_bench::server::Style) {
     use sync_async_bench::server::{self, ServerConfig, StyleConfig};
     use sync_async_bench::workload::{db::UNBOUNDED_POOL, DbSpec, WorkloadConfig};
@@ -301,7 +302,16 @@ fn fan_out_past_max_connections(style: sync_async_bench::server::Style) {
     };
     let running = server::spawn(ServerConfig::new(StyleConfig::new(style), workload)).unwrap();
     let mut client = common::RawConnection::connect(running.addr());
-    let answer = client.get("/db-fanout");
+    // Past the limit only when more than 8 lookups hold a connection at once: on a
+    // busy machine the threads may run one after another and reuse a few, so the
+    // request is asked again (at most 5 times) until they overlap.
+    let mut answer = client.get("/db-fanout");
+    for _ in 1..5 {
+        if answer.status == 503 {
+            break;
+        }
+        answer = client.get("/db-fanout");
+    }
     let stats = client.get("/db-stats").text();
     running.stop().unwrap();
     cluster.stop();

@@ -146,3 +146,43 @@ fn a_real_prometheus_scrapes_a_running_load() {
         "a scrape while it ran saw {ok} successes, the run had {total} in all"
     );
 }
+
+#[test]
+fn the_grafana_dashboard_reads_only_metrics_the_endpoint_serves() {
+    use sync_async_bench::load::recorder::Recording;
+    use sync_async_bench::load::Watcher as _;
+    use sync_async_bench::watch::metrics::{Endpoint, LoadMetrics};
+    let metrics = LoadMetrics::new("http://127.0.0.1:1/", "");
+    let endpoint = Endpoint::start("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
+    let mut totals = Recording::default();
+    totals.counts.ok = 1;
+    totals.counts.statuses.insert(200, 1);
+    let second: sync_async_bench::load::report::Second = serde_json::from_str(
+        r#"{"second": 0, "target_rps": 1.0, "sent_rps": 1.0, "achieved_rps": 1.0, "errors": 0, "p50_ms": null, "p99_ms": null}"#,
+    )
+    .unwrap();
+    metrics.second(&second, &totals);
+    let served = get(endpoint.addr(), "/metrics").unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana/sabench-load.json"
+    );
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    let mut read = 0;
+    for target in panels.iter().flat_map(|p| p["targets"].as_array().unwrap()) {
+        let expr = target["expr"].as_str().unwrap();
+        for name in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("sabench_"))
+        {
+            assert!(
+                served.contains(&format!("\n{name}{{")),
+                "the dashboard reads {name}, which the endpoint does not serve"
+            );
+            read += 1;
+        }
+    }
+    assert!(read >= 8);
+}
