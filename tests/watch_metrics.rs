@@ -151,9 +151,11 @@ fn a_real_prometheus_scrapes_a_running_load() {
 fn the_grafana_dashboard_reads_only_metrics_the_endpoint_serves() {
     use sync_async_bench::load::recorder::Recording;
     use sync_async_bench::load::Watcher as _;
-    use sync_async_bench::watch::metrics::{Endpoint, LoadMetrics};
-    let metrics = LoadMetrics::new("http://127.0.0.1:1/", "");
-    let endpoint = Endpoint::start("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
+    use sync_async_bench::watch::metrics::{Endpoint, Exposition};
+    let exposition = Exposition::new();
+    let metrics = exposition.add("http://127.0.0.1:1/", "");
+    let endpoint = Endpoint::start("127.0.0.1:0".parse().unwrap(), exposition.clone()).unwrap();
+    exposition.serving(Some((std::process::id(), "async", "")));
     let mut totals = Recording::default();
     totals.counts.ok = 1;
     totals.counts.statuses.insert(200, 1);
@@ -185,4 +187,61 @@ fn the_grafana_dashboard_reads_only_metrics_the_endpoint_serves() {
         }
     }
     assert!(read >= 8);
+}
+
+#[test]
+fn sabench_run_exposes_each_cell_and_the_server_it_measures() {
+    let dir = common::runs::temp_dir("run-metrics");
+    let scenario = common::runs::write_scenario(
+        &dir,
+        "name = \"m\"\nduration = \"3s\"\nwarmup = \"0s\"\n[[styles]]\nstyle = \"async\"\nworkers = [1]\n[[workloads]]\nroute = \"io\"\nconnections = [4]\n",
+    );
+    let mut run = Killed(
+        Command::new(env!("CARGO_BIN_EXE_sabench"))
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(dir.join("results"))
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(run.0.stderr.take().unwrap());
+    let mut metrics = None;
+    for _ in 0..20 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(addr) = line
+            .trim()
+            .strip_prefix("metrics: http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+        {
+            metrics = Some(addr.parse::<SocketAddr>().unwrap());
+            break;
+        }
+    }
+    let metrics = metrics.expect("sabench run printed no metrics address");
+    // Bounded: the one cell measures 3 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        seen = get(metrics, "/metrics").unwrap_or_default();
+        if seen.contains("outcome=\"ok\"") && seen.contains("sabench_server_threads{") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        seen.contains("cell=\"io-async-workers-1-c4-r1\",outcome=\"ok\""),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("sabench_server_threads{style=\"async\",cell=\"io-async-workers-1-c4-r1\"}"),
+        "{seen}"
+    );
+    assert!(run.0.wait().unwrap().success());
 }

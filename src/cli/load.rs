@@ -369,11 +369,11 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     };
     let endpoint = match args.metrics_listen {
         Some(addr) => {
-            let metrics = crate::watch::metrics::LoadMetrics::new(&config.url, "");
-            let endpoint = crate::watch::metrics::Endpoint::start(addr, metrics.clone())
+            let exposition = crate::watch::metrics::Exposition::new();
+            let endpoint = crate::watch::metrics::Endpoint::start(addr, exposition.clone())
                 .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?;
             eprintln!("metrics: http://{}/metrics", endpoint.addr());
-            config.watcher = Some(metrics);
+            config.watcher = Some(exposition.add(&config.url, ""));
             Some(endpoint)
         }
         None => None,

@@ -85,6 +85,12 @@ pub struct RunArgs {
     /// table) instead of a throwaway one `sabench` starts and removes.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Serve each cell's load figures (labelled by cell) and the running server's
+    /// memory, CPU, threads and run queue (labelled by style) for Prometheus at
+    /// http://ADDR/metrics while the run goes. Loopback only (port 0: any free one,
+    /// printed).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `sabench invariance`.
@@ -233,12 +239,25 @@ fn run_options(
         sabench: std::env::current_exe().context("cannot find the sabench executable")?,
         interrupted,
         database_url,
+        metrics: None,
     })
 }
 
 pub(super) fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let options = run_options(args.scenario, args.out, args.database_url)?;
+    let mut options = run_options(args.scenario, args.out, args.database_url)?;
+    let endpoint = match args.metrics_listen {
+        Some(addr) => {
+            let exposition = crate::watch::metrics::Exposition::new();
+            let endpoint = crate::watch::metrics::Endpoint::start(addr, exposition.clone())
+                .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?;
+            eprintln!("metrics: http://{}/metrics", endpoint.addr());
+            options.metrics = Some(exposition);
+            Some(endpoint)
+        }
+        None => None,
+    };
     let outcome = crate::run::run(&options)?;
+    drop(endpoint);
     let root = outcome.dir.root().display();
     if outcome.interrupted {
         eprintln!(

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -122,6 +123,9 @@ pub(super) fn run_cell(
     let start_server = |name: &str| server_plan.start(name);
     let mut server = start_server("server")?;
     context.check_body(cell, server.addr())?;
+    let _serving = options.metrics.as_ref().map(|metrics| {
+        Serving::start(metrics.clone(), server.pid(), &cell.server.kind(), &cell.id)
+    });
     // What the server costs serving nothing, its helpers running: taken out of its CPU
     // per request.
     let idle_cpu_ms_per_s = super::idle_cost::measure(server.pid(), cell.server.style().is_none());
@@ -395,6 +399,11 @@ fn base_load(
         stop: Some(options.interrupted.clone()),
         on_second: context.progress.live_hook(label),
         program: Some(options.sabench.clone()),
+        watcher: options.metrics.as_ref().map(|metrics| {
+            let figures: Arc<dyn load::Watcher> =
+                metrics.add(&format!("http://{server}{}", route_path(cell)), &cell.id);
+            figures
+        }),
         ..LoadConfig::closed("", level.div_ceil(streams), scenario.duration)
     }
 }
@@ -493,13 +502,33 @@ pub(super) fn run_load(config: &LoadConfig, hlog: PathBuf) -> anyhow::Result<Loa
     Ok(load::run(&config)?)
 }
 
+/// The server of the cell running now, exposed with `--metrics-listen` until dropped.
+struct Serving(Arc<crate::watch::metrics::Exposition>);
+
+impl Serving {
+    fn start(
+        metrics: Arc<crate::watch::metrics::Exposition>,
+        pid: u32,
+        style: &str,
+        cell: &str,
+    ) -> Self {
+        metrics.serving(Some((pid, style, cell)));
+        Self(metrics)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.serving(None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scenario::plan;
     use std::io::{Read, Write};
     use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
 
     /// A one-shot server answering every connection with `body`.
     fn answering(body: &'static str) -> std::net::SocketAddr {
@@ -533,6 +562,7 @@ mod tests {
             sabench: PathBuf::from("sabench"),
             interrupted: Arc::new(AtomicBool::new(false)),
             database_url: None,
+            metrics: None,
         };
         let context = CellContext {
             scenario: &scenario,

@@ -57,6 +57,8 @@ pub struct RunOptions {
     /// An existing PostgreSQL for the database workloads (instead of the scenario's
     /// `[database] url` or a throwaway cluster).
     pub database_url: Option<String>,
+    /// `--metrics-listen`: each cell's load and server exposed for Prometheus (None: not).
+    pub metrics: Option<Arc<crate::watch::metrics::Exposition>>,
 }
 
 impl RunOptions {

@@ -1,15 +1,19 @@
 //! `--metrics-listen ADDR`: the generator's figures as OpenMetrics text on
 //! `http://ADDR/metrics` while a run goes, for Prometheus to scrape. The collector hands
-//! [`LoadMetrics`] (a [`Watcher`]) each finished second and the window's running totals; a scrape
+//! a load's [`Figures`] (a [`Watcher`]) each finished second and the window's running
+//! totals; the [`Exposition`] of all of a process's loads is what a scrape
 //! encodes the latest of them (prometheus-client's text encoder), so a scrape costs the
 //! generator nothing and the figures move once a second.
 //!
-//! Exposed, each labelled by `url` and `cell` (empty outside `sabench run`):
+//! Exposed, each labelled by `url` and `cell` (empty outside `sabench run`), one series
+//! a load (a cell's stay at their last values):
 //! requests by outcome (`ok` or an error class) and by status, requests sent, bytes
 //! received, requests in flight, the scheduled and achieved rate of the last second,
 //! the generator's lag (p99 of the window), and the corrected latency of the successes
 //! and of every request as histograms (cumulative over the window, bucketed from the
-//! HdrHistograms at fixed bounds).
+//! HdrHistograms at fixed bounds). Under `sabench run`, also the server of the cell
+//! running now, labelled by `style` and `cell`: resident memory, CPU time, threads and
+//! threads runnable, read from /proc at the scrape.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -44,61 +48,57 @@ struct Latest {
     second: Second,
 }
 
-/// One run's figures, as Prometheus reads them.
+/// One load's figures (a run's, or a cell's), labelled by its URL and cell: fed by the
+/// collector as a [`Watcher`], read by the [`Exposition`] it belongs to.
 #[derive(Debug)]
-pub struct LoadMetrics {
+pub struct Figures {
     labels: Vec<(String, String)>,
     latest: Mutex<Option<Latest>>,
 }
 
-impl LoadMetrics {
-    /// The figures of a run against `url`, in `cell` (empty outside `sabench run`).
-    pub fn new(url: &str, cell: &str) -> Arc<Self> {
-        Arc::new(Self {
+/// The server a `sabench run` cell is measuring, read at each scrape from /proc.
+#[derive(Debug, Clone)]
+struct Server {
+    pid: u32,
+    labels: Vec<(String, String)>,
+}
+
+/// Every load of a process (one for `sabench load`, one a cell for `sabench run`) and
+/// the server of the cell running now, as one set of metric families.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    sources: Mutex<Vec<Arc<Figures>>>,
+    server: Mutex<Option<Server>>,
+}
+
+impl Exposition {
+    /// An exposition with no load yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The figures of a load against `url` in `cell` (empty outside `sabench run`),
+    /// exposed from now on (a finished cell's stay, at their last values).
+    pub fn add(&self, url: &str, cell: &str) -> Arc<Figures> {
+        let figures = Arc::new(Figures {
             labels: vec![("url".into(), url.into()), ("cell".into(), cell.into())],
             latest: Mutex::new(None),
-        })
-    }
-
-    fn counter(
-        &self,
-        encoder: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        rows: &[(Option<(&str, String)>, u64)],
-    ) -> Result<(), std::fmt::Error> {
-        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-        for (extra, value) in rows {
-            let mut labels = self.labels.clone();
-            labels.extend(extra.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
-            ConstCounter::new(*value).encode(family.encode_family(&labels)?)?;
+        });
+        if let Ok(mut sources) = self.sources.lock() {
+            sources.push(figures.clone());
         }
-        Ok(())
+        figures
     }
 
-    fn gauge(
-        &self,
-        encoder: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        value: f64,
-    ) -> Result<(), std::fmt::Error> {
-        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-        ConstGauge::new(value).encode(family.encode_family(&self.labels)?)
-    }
-
-    fn histogram(
-        &self,
-        encoder: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        histogram: &Histogram<u64>,
-    ) -> Result<(), std::fmt::Error> {
-        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
-        let (sum, count, buckets) = buckets(histogram);
-        family
-            .encode_family(&self.labels)?
-            .encode_histogram::<Vec<(String, String)>>(sum, count, &buckets, None)
+    /// The server process `pid` of the cell now running, labelled by `style` and
+    /// `cell` (None: between cells).
+    pub fn serving(&self, server: Option<(u32, &str, &str)>) {
+        if let Ok(mut slot) = self.server.lock() {
+            *slot = server.map(|(pid, style, cell)| Server {
+                pid,
+                labels: vec![("style".into(), style.into()), ("cell".into(), cell.into())],
+            });
+        }
     }
 }
 
@@ -118,7 +118,7 @@ fn buckets(histogram: &Histogram<u64>) -> (f64, u64, Vec<(f64, u64)>) {
     (sum, count, out)
 }
 
-impl Watcher for LoadMetrics {
+impl Watcher for Figures {
     /// Keeps what a scrape reads of the finished second and the window's totals (the
     /// counters and two histograms, not the whole recording).
     fn second(&self, second: &Second, totals: &Recording) {
@@ -135,94 +135,248 @@ impl Watcher for LoadMetrics {
     }
 }
 
-impl Collector for LoadMetrics {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Ok(latest) = self.latest.lock() else {
-            return Ok(());
-        };
-        let Some(Latest {
-            counts,
-            ok,
-            all,
-            lag_p99_s,
-            second,
-        }) = latest.as_ref()
-        else {
-            return Ok(());
-        };
-        let mut outcomes = vec![(Some(("outcome", "ok".to_string())), counts.ok)];
-        outcomes.extend(ErrorClass::ALL.iter().map(|class| {
-            let n = counts.errors.get(class).copied().unwrap_or(0);
-            (Some(("outcome", class.key().to_string())), n)
-        }));
-        self.counter(
-            &mut encoder,
-            "sabench_requests",
-            "Answered requests of the measured window, by outcome: ok, or the error class.",
-            &outcomes,
-        )?;
-        let statuses: Vec<_> = counts
-            .statuses
+/// One series of a family: its labels and its value.
+type Row<T> = (Vec<(String, String)>, T);
+
+/// `base` with `extra` after it.
+fn with(base: &[(String, String)], extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut labels = base.to_vec();
+    labels.extend(extra.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
+    labels
+}
+
+fn counters(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[Row<u64>],
+) -> Result<(), std::fmt::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in rows {
+        ConstCounter::new(*value).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauges(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[Row<f64>],
+) -> Result<(), std::fmt::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in rows {
+        ConstGauge::new(*value).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn histograms(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[Row<&Histogram<u64>>],
+) -> Result<(), std::fmt::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (labels, histogram) in rows {
+        let (sum, count, buckets) = buckets(histogram);
+        family
+            .encode_family(labels)?
+            .encode_histogram::<Vec<(String, String)>>(sum, count, &buckets, None)?;
+    }
+    Ok(())
+}
+
+/// The load families, a series for each source that has measured a second.
+fn encode_loads(
+    encoder: &mut DescriptorEncoder,
+    loads: &[(&[(String, String)], &Latest)],
+) -> Result<(), std::fmt::Error> {
+    let each = |row: &dyn Fn(&Latest) -> Option<f64>| -> Vec<Row<f64>> {
+        loads
             .iter()
-            .map(|(status, n)| (Some(("status", status.to_string())), *n))
-            .collect();
-        self.counter(
-            &mut encoder,
-            "sabench_responses",
-            "Responses of the measured window, by HTTP status.",
-            &statuses,
-        )?;
-        self.counter(
-            &mut encoder,
-            "sabench_requests_sent",
-            "Requests sent in the measured window.",
-            &[(None, counts.sent)],
-        )?;
-        self.counter(
-            &mut encoder,
-            "sabench_received_bytes",
-            "Bytes received in the measured window.",
-            &[(None, counts.bytes_received)],
-        )?;
-        let answered = counts.ok + counts.errors.values().sum::<u64>();
-        self.gauge(
-            &mut encoder,
-            "sabench_in_flight_requests",
-            "Requests sent and not yet answered.",
-            counts.sent.saturating_sub(answered) as f64,
-        )?;
-        if let Some(rate) = second.target_rps {
-            self.gauge(
-                &mut encoder,
-                "sabench_target_rate",
-                "Requests per second the schedule called for in the last second.",
-                rate,
-            )?;
+            .filter_map(|(labels, latest)| Some((labels.to_vec(), row(latest)?)))
+            .collect()
+    };
+    let mut outcomes = Vec::new();
+    let mut statuses = Vec::new();
+    for (labels, latest) in loads {
+        let counts = &latest.counts;
+        outcomes.push((with(labels, &[("outcome", "ok".into())]), counts.ok));
+        for class in ErrorClass::ALL {
+            let n = counts.errors.get(&class).copied().unwrap_or(0);
+            outcomes.push((with(labels, &[("outcome", class.key().into())]), n));
         }
-        self.gauge(
-            &mut encoder,
-            "sabench_achieved_rate",
-            "Successful requests per second in the last second.",
-            second.achieved_rps,
-        )?;
-        self.gauge(
-            &mut encoder,
-            "sabench_generator_lag_p99_seconds",
-            "How late the generator sent its requests, p99 over the window so far.",
-            *lag_p99_s,
-        )?;
-        self.histogram(
-            &mut encoder,
-            "sabench_ok_latency_seconds",
-            "Latency of the successful requests, corrected (from the intended send time).",
-            ok,
-        )?;
-        self.histogram(
-            &mut encoder,
-            "sabench_all_latency_seconds",
-            "Latency of every request, corrected: errors, and unfinished ones at their lower bound.",
-            all,
-        )
+        for (status, n) in &counts.statuses {
+            statuses.push((with(labels, &[("status", status.to_string())]), *n));
+        }
+    }
+    counters(
+        encoder,
+        "sabench_requests",
+        "Answered requests of the measured window, by outcome: ok, or the error class.",
+        &outcomes,
+    )?;
+    counters(
+        encoder,
+        "sabench_responses",
+        "Responses of the measured window, by HTTP status.",
+        &statuses,
+    )?;
+    let count_of = |value: fn(&Counts) -> u64| -> Vec<Row<u64>> {
+        loads
+            .iter()
+            .map(|(labels, latest)| (labels.to_vec(), value(&latest.counts)))
+            .collect()
+    };
+    counters(
+        encoder,
+        "sabench_requests_sent",
+        "Requests sent in the measured window.",
+        &count_of(|c| c.sent),
+    )?;
+    counters(
+        encoder,
+        "sabench_received_bytes",
+        "Bytes received in the measured window.",
+        &count_of(|c| c.bytes_received),
+    )?;
+    gauges(
+        encoder,
+        "sabench_in_flight_requests",
+        "Requests sent and not yet answered.",
+        &each(&|l| {
+            let answered = l.counts.ok + l.counts.errors.values().sum::<u64>();
+            Some(l.counts.sent.saturating_sub(answered) as f64)
+        }),
+    )?;
+    gauges(
+        encoder,
+        "sabench_target_rate",
+        "Requests per second the schedule called for in the last second.",
+        &each(&|l| l.second.target_rps),
+    )?;
+    gauges(
+        encoder,
+        "sabench_achieved_rate",
+        "Successful requests per second in the last second.",
+        &each(&|l| Some(l.second.achieved_rps)),
+    )?;
+    gauges(
+        encoder,
+        "sabench_generator_lag_p99_seconds",
+        "How late the generator sent its requests, p99 over the window so far.",
+        &each(&|l| Some(l.lag_p99_s)),
+    )?;
+    let views = |view: fn(&Latest) -> &Histogram<u64>| -> Vec<Row<&Histogram<u64>>> {
+        loads
+            .iter()
+            .map(|(labels, latest)| (labels.to_vec(), view(latest)))
+            .collect()
+    };
+    histograms(
+        encoder,
+        "sabench_ok_latency_seconds",
+        "Latency of the successful requests, corrected (from the intended send time).",
+        &views(|l| &l.ok),
+    )?;
+    histograms(
+        encoder,
+        "sabench_all_latency_seconds",
+        "Latency of every request, corrected: errors, and unfinished ones at their lower bound.",
+        &views(|l| &l.all),
+    )
+}
+
+/// The server families: its resident memory, CPU time, threads and threads runnable
+/// (the run queue), read from /proc at the scrape.
+fn encode_server(encoder: &mut DescriptorEncoder, server: &Server) -> Result<(), std::fmt::Error> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap_or_default();
+    let rows = |value: Option<f64>| -> Vec<Row<f64>> {
+        value
+            .map(|v| (server.labels.clone(), v))
+            .into_iter()
+            .collect()
+    };
+    let status_of = |key| crate::sys::procfs::status_value(&status, key);
+    gauges(
+        encoder,
+        "sabench_server_resident_bytes",
+        "The server's resident memory (VmRSS).",
+        &rows(status_of("VmRSS:").map(|kib| kib * 1024.0)),
+    )?;
+    gauges(
+        encoder,
+        "sabench_server_threads",
+        "The server's threads.",
+        &rows(status_of("Threads:")),
+    )?;
+    let ticks = crate::sys::procfs::clock_ticks_per_second();
+    let cpu = crate::sys::procfs::stat_fields(server.pid).and_then(|fields| {
+        // utime and stime: fields 14 and 15 (1-based) of /proc/PID/stat.
+        let user: f64 = fields.get(13)?.parse().ok()?;
+        let system: f64 = fields.get(14)?.parse().ok()?;
+        Some((user + system) / ticks)
+    });
+    gauges(
+        encoder,
+        "sabench_server_cpu_seconds",
+        "The server's CPU time, user + system, since it started.",
+        &rows(cpu),
+    )?;
+    gauges(
+        encoder,
+        "sabench_server_runnable_threads",
+        "The server's threads running or waiting for a CPU now (its run queue).",
+        &rows(runnable_threads(server.pid)),
+    )
+}
+
+/// Threads of `pid` in state R (running or runnable) now.
+fn runnable_threads(pid: u32) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let runnable = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('R'))
+        })
+        .count();
+    Some(runnable as f64)
+}
+
+impl Collector for Exposition {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let sources: Vec<Arc<Figures>> = match self.sources.lock() {
+            Ok(sources) => sources.clone(),
+            Err(_) => return Ok(()),
+        };
+        let guards: Vec<_> = sources
+            .iter()
+            .filter_map(|s| s.latest.lock().ok())
+            .collect();
+        let loads: Vec<(&[(String, String)], &Latest)> = sources
+            .iter()
+            .zip(&guards)
+            .filter_map(|(source, latest)| Some((source.labels.as_slice(), latest.as_ref()?)))
+            .collect();
+        encode_loads(&mut encoder, &loads)?;
+        let server = self.server.lock().ok().and_then(|s| s.clone());
+        match server {
+            Some(server) => encode_server(&mut encoder, &server),
+            None => Ok(()),
+        }
     }
 }
 
@@ -259,8 +413,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
 
 impl Endpoint {
-    /// Serves `metrics` on `addr` (loopback only; port 0 picks a free one).
-    pub fn start(addr: SocketAddr, metrics: Arc<LoadMetrics>) -> Result<Self, EndpointError> {
+    /// Serves `exposition` on `addr` (loopback only; port 0 picks a free one).
+    pub fn start(addr: SocketAddr, exposition: Arc<Exposition>) -> Result<Self, EndpointError> {
         let io = |source| EndpointError::Io { addr, source };
         let listener = crate::net::bind_loopback(addr).map_err(|error| match error {
             crate::net::BindError::InUse(_) => EndpointError::InUse(addr),
@@ -270,7 +424,7 @@ impl Endpoint {
         listener.set_nonblocking(true).map_err(io)?;
         let bound = listener.local_addr().map_err(io)?;
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(metrics));
+        registry.register_collector(Box::new(exposition));
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
@@ -374,8 +528,8 @@ mod tests {
 
     #[test]
     fn a_scrape_reads_the_last_second_and_the_window_so_far() {
-        let metrics = LoadMetrics::new("http://127.0.0.1:1/io", "io-async");
-        let endpoint = Endpoint::start("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
+        let exposition = Exposition::new();
+        let endpoint = Endpoint::start("127.0.0.1:0".parse().unwrap(), exposition.clone()).unwrap();
         let fetch = |path: &str| {
             let mut stream = TcpStream::connect(endpoint.addr()).unwrap();
             write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -403,8 +557,19 @@ mod tests {
             all_p95_ms: None,
             all_p99_ms: None,
         };
-        metrics.second(&second, &totals);
+        exposition
+            .add("http://127.0.0.1:1/io", "io-async")
+            .second(&second, &totals);
+        // A second cell's figures are series of the same families.
+        exposition
+            .add("http://127.0.0.1:1/io", "io-hybrid")
+            .second(&second, &totals);
+        exposition.serving(Some((std::process::id(), "async", "io-async")));
         let text = fetch("/metrics");
+        assert_eq!(text.matches("# TYPE sabench_requests counter").count(), 1);
+        assert!(text.contains("cell=\"io-hybrid\",outcome=\"ok\"} 10"));
+        assert!(text.contains("sabench_server_threads{style=\"async\",cell=\"io-async\"}"));
+        assert!(text.contains("sabench_server_resident_bytes{style=\"async\""));
         let labels = "url=\"http://127.0.0.1:1/io\",cell=\"io-async\"";
         for line in [
             format!("sabench_requests_total{{{labels},outcome=\"ok\"}} 10"),
@@ -422,8 +587,7 @@ mod tests {
 
     #[test]
     fn an_address_off_loopback_is_refused_with_why() {
-        let metrics = LoadMetrics::new("u", "");
-        let error = Endpoint::start("8.8.8.8:9464".parse().unwrap(), metrics)
+        let error = Endpoint::start("8.8.8.8:9464".parse().unwrap(), Exposition::new())
             .err()
             .unwrap()
             .to_string();
