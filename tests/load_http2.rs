@@ -41,12 +41,21 @@ struct Seen {
 fn h2_target(
     script: impl Fn(&str, u64) -> Action + Send + Sync + 'static,
 ) -> (SocketAddr, Arc<Seen>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let shared = seen.clone();
     let script = Arc::new(script);
+    let addr = accept_on_a_thread(move |socket| {
+        tokio::spawn(serve_h2(socket, shared.clone(), script.clone()));
+    });
+    (addr, seen)
+}
+
+/// A listener on 127.0.0.1:0 whose connections `each` takes, on a thread of its own
+/// running a current-thread runtime; its address.
+fn accept_on_a_thread(each: impl Fn(tokio::net::TcpStream) + Send + 'static) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -55,11 +64,11 @@ fn h2_target(
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(serve_h2(socket, shared.clone(), script.clone()));
+                each(socket);
             }
         });
     });
-    (addr, seen)
+    addr
 }
 
 async fn serve_h2(
@@ -371,36 +380,23 @@ fn tls_h2_target(alpn: &[&[u8]]) -> (u16, String) {
         .unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((socket, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(socket).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(|_| async {
-                        Ok::<_, std::io::Error>(http::Response::new(http_body_util::Full::new(
-                            Bytes::from_static(b"ok"),
-                        )))
-                    });
-                    let _ = hyper::server::conn::http2::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-                });
-            }
+    let port = accept_on_a_thread(move |socket| {
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(socket).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(|_| async {
+                Ok::<_, std::io::Error>(http::Response::new(http_body_util::Full::new(
+                    Bytes::from_static(b"ok"),
+                )))
+            });
+            let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
         });
-    });
+    })
+    .port();
     (port, pem)
 }
 

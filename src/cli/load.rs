@@ -367,17 +367,12 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         stop: Some(stopped.clone()),
         ..load_config(&args)?
     };
-    let endpoint = match args.metrics_listen {
-        Some(addr) => {
-            let exposition = crate::watch::metrics::Exposition::new();
-            let endpoint = crate::watch::metrics::Endpoint::start(addr, exposition.clone())
-                .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?;
-            eprintln!("metrics: http://{}/metrics", endpoint.addr());
+    let endpoint = crate::watch::metrics::listen(args.metrics_listen)
+        .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?
+        .map(|(exposition, endpoint)| {
             config.watcher = Some(exposition.add(&config.url, ""));
-            Some(endpoint)
-        }
-        None => None,
-    };
+            endpoint
+        });
     let mut report = crate::load::run(&config)?;
     if endpoint.is_some() && !stopped.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(args.metrics_linger);

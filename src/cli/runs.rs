@@ -245,17 +245,12 @@ fn run_options(
 
 pub(super) fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut options = run_options(args.scenario, args.out, args.database_url)?;
-    let endpoint = match args.metrics_listen {
-        Some(addr) => {
-            let exposition = crate::watch::metrics::Exposition::new();
-            let endpoint = crate::watch::metrics::Endpoint::start(addr, exposition.clone())
-                .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?;
-            eprintln!("metrics: http://{}/metrics", endpoint.addr());
+    let endpoint = crate::watch::metrics::listen(args.metrics_listen)
+        .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?
+        .map(|(exposition, endpoint)| {
             options.metrics = Some(exposition);
-            Some(endpoint)
-        }
-        None => None,
-    };
+            endpoint
+        });
     let outcome = crate::run::run(&options)?;
     drop(endpoint);
     let root = outcome.dir.root().display();

@@ -407,6 +407,20 @@ pub enum EndpointError {
     },
 }
 
+/// Starts the endpoint when `addr` is given (`--metrics-listen`), saying on stderr
+/// where it listens: the exposition to feed, and the endpoint, serving until dropped.
+pub fn listen(
+    addr: Option<SocketAddr>,
+) -> Result<Option<(Arc<Exposition>, Endpoint)>, EndpointError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let exposition = Exposition::new();
+    let endpoint = Endpoint::start(addr, exposition.clone())?;
+    eprintln!("metrics: http://{}/metrics", endpoint.addr());
+    Ok(Some((exposition, endpoint)))
+}
+
 /// How long a scrape may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the serving thread looks for the stop.
