@@ -123,9 +123,7 @@ pub(super) fn run_cell(
     let start_server = |name: &str| server_plan.start(name);
     let mut server = start_server("server")?;
     context.check_body(cell, server.addr())?;
-    let _serving = options.metrics.as_ref().map(|metrics| {
-        Serving::start(metrics.clone(), server.pid(), &cell.server.kind(), &cell.id)
-    });
+    let _serving = options.metrics.clone().map(Serving);
     // What the server costs serving nothing, its helpers running: taken out of its CPU
     // per request.
     let idle_cpu_ms_per_s = super::idle_cost::measure(server.pid(), cell.server.style().is_none());
@@ -332,8 +330,22 @@ struct ServerStart<'a> {
 }
 
 impl ServerStart<'_> {
-    /// Starts it, its log named `name`, and waits until it answers.
+    /// Starts it, its log named `name`, and waits until it answers; with
+    /// `--metrics-listen`, the server exposed is this one from now on (a saturation
+    /// search restarts it between probes).
     fn start(&self, name: &str) -> anyhow::Result<Child> {
+        let server = self.launch(name)?;
+        if let Some(metrics) = &self.context.options.metrics {
+            metrics.serving(Some((
+                server.pid(),
+                &self.cell.server.kind(),
+                &self.cell.id,
+            )));
+        }
+        Ok(server)
+    }
+
+    fn launch(&self, name: &str) -> anyhow::Result<Child> {
         let (context, cell) = (self.context, self.cell);
         let scenario = context.scenario;
         let log = context
@@ -502,20 +514,9 @@ pub(super) fn run_load(config: &LoadConfig, hlog: PathBuf) -> anyhow::Result<Loa
     Ok(load::run(&config)?)
 }
 
-/// The server of the cell running now, exposed with `--metrics-listen` until dropped.
+/// With `--metrics-listen`, the cell's server stops being exposed when this drops (the
+/// cell is over).
 struct Serving(Arc<crate::watch::metrics::Exposition>);
-
-impl Serving {
-    fn start(
-        metrics: Arc<crate::watch::metrics::Exposition>,
-        pid: u32,
-        style: &str,
-        cell: &str,
-    ) -> Self {
-        metrics.serving(Some((pid, style, cell)));
-        Self(metrics)
-    }
-}
 
 impl Drop for Serving {
     fn drop(&mut self) {
