@@ -367,9 +367,8 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         stop: Some(stopped.clone()),
         ..load_config(&args)?
     };
-    let endpoint = crate::watch::metrics::listen(args.metrics_listen)
-        .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?
-        .map(|(exposition, endpoint)| {
+    let endpoint =
+        crate::watch::metrics::listen(args.metrics_listen)?.map(|(exposition, endpoint)| {
             config.watcher = Some(exposition.add(&config.url, ""));
             endpoint
         });

@@ -245,9 +245,8 @@ fn run_options(
 
 pub(super) fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut options = run_options(args.scenario, args.out, args.database_url)?;
-    let endpoint = crate::watch::metrics::listen(args.metrics_listen)
-        .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?
-        .map(|(exposition, endpoint)| {
+    let endpoint =
+        crate::watch::metrics::listen(args.metrics_listen)?.map(|(exposition, endpoint)| {
             options.metrics = Some(exposition);
             endpoint
         });

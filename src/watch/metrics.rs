@@ -1,8 +1,8 @@
 //! `--metrics-listen ADDR`: the generator's figures as OpenMetrics text on
 //! `http://ADDR/metrics` while a run goes, for Prometheus to scrape. The collector hands
 //! a load's [`Figures`] (a [`Watcher`]) each finished second and the window's running
-//! totals; the [`Exposition`] of all of a process's loads is what a scrape
-//! encodes the latest of them (prometheus-client's text encoder), so a scrape costs the
+//! totals; a scrape encodes the latest figures of every load of the process (the
+//! [`Exposition`], with prometheus-client's text encoder), so a scrape costs the
 //! generator nothing and the figures move once a second.
 //!
 //! Exposed, each labelled by `url` and `cell` (empty outside `sabench run`), one series
@@ -300,39 +300,31 @@ fn encode_loads(
 /// The server families: its resident memory, CPU time, threads and threads runnable
 /// (the run queue), read from /proc at the scrape.
 fn encode_server(encoder: &mut DescriptorEncoder, server: &Server) -> Result<(), std::fmt::Error> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap_or_default();
+    // The process alone (its own pid as the one "descendant"): RSS, threads, CPU.
+    let detail = crate::sys::procfs::tree_detail_of(server.pid, &[server.pid]);
     let rows = |value: Option<f64>| -> Vec<Row<f64>> {
         value
             .map(|v| (server.labels.clone(), v))
             .into_iter()
             .collect()
     };
-    let status_of = |key| crate::sys::procfs::status_value(&status, key);
     gauges(
         encoder,
         "sabench_server_resident_bytes",
-        "The server's resident memory (VmRSS).",
-        &rows(status_of("VmRSS:").map(|kib| kib * 1024.0)),
+        "The server's resident memory (RSS).",
+        &rows(detail.map(|d| d.rss_kib * 1024.0)),
     )?;
     gauges(
         encoder,
         "sabench_server_threads",
         "The server's threads.",
-        &rows(status_of("Threads:")),
+        &rows(detail.map(|d| d.threads as f64)),
     )?;
-    let ticks = crate::sys::procfs::clock_ticks_per_second();
-    let cpu = crate::sys::procfs::stat_fields(server.pid).and_then(|fields| {
-        // utime and stime: fields 14 and 15 (1-based) of /proc/PID/stat.
-        let user: f64 = fields.get(13)?.parse().ok()?;
-        let system: f64 = fields.get(14)?.parse().ok()?;
-        Some((user + system) / ticks)
-    });
     gauges(
         encoder,
         "sabench_server_cpu_seconds",
         "The server's CPU time, user + system, since it started.",
-        &rows(cpu),
+        &rows(detail.map(|d| d.cpu_user_s + d.cpu_sys_s)),
     )?;
     gauges(
         encoder,
@@ -411,12 +403,13 @@ pub enum EndpointError {
 /// where it listens: the exposition to feed, and the endpoint, serving until dropped.
 pub fn listen(
     addr: Option<SocketAddr>,
-) -> Result<Option<(Arc<Exposition>, Endpoint)>, EndpointError> {
+) -> Result<Option<(Arc<Exposition>, Endpoint)>, crate::load::LoadError> {
     let Some(addr) = addr else {
         return Ok(None);
     };
     let exposition = Exposition::new();
-    let endpoint = Endpoint::start(addr, exposition.clone())?;
+    let endpoint = Endpoint::start(addr, exposition.clone())
+        .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?;
     eprintln!("metrics: http://{}/metrics", endpoint.addr());
     Ok(Some((exposition, endpoint)))
 }
