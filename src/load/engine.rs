@@ -382,7 +382,7 @@ pub(crate) fn run_worker(
         plan,
     });
     // HTTP/2: a slot per stream, `streams` to each connection.
-    let slots = connections * worker.plan.http2.as_ref().map_or(1, |h2| h2.streams);
+    let slots = connections * worker.plan.streams();
     runtime.block_on(async {
         let local = tokio::task::LocalSet::new();
         let drivers: Vec<_> = (0..slots)
@@ -498,7 +498,7 @@ async fn seconds(worker: &Worker, reports: &Sender<WorkerMessage>) {
 /// tied up by other keep-alive connections looks so).
 async fn drive(worker: &Worker, slot: usize) {
     let plan = &worker.plan;
-    let streams = plan.http2.as_ref().map_or(1, |h2| h2.streams);
+    let streams = plan.streams();
     let index = (slot / streams) * worker.workers + worker.index;
     let mut channel = match worker.shared.get(slot / streams) {
         Some(shared) => Channel::Http2(StreamSlot::new(shared.clone())),

@@ -27,16 +27,30 @@ pub(super) async fn exchange(
     request: &[u8],
     sent: Instant,
 ) -> Option<Finished> {
+    match bounded(plan, sent, attempt(slot, plan, index, request)).await {
+        Ok(finished) => Some(finished),
+        Err(late) => {
+            *slot = None;
+            late
+        }
+    }
+}
+
+/// Runs `attempt` (a request sent at `sent`) until `sent + timeout` or the run's drain
+/// deadline, whichever comes first. Err when it did not end in time: a timeout past
+/// the reply deadline, or None past the drain (the request was still in flight then).
+/// HTTP/1.1 and HTTP/2 alike.
+pub(super) async fn bounded(
+    plan: &Plan,
+    sent: Instant,
+    attempt: impl std::future::Future<Output = Finished>,
+) -> Result<Finished, Option<Finished>> {
     let reply_deadline = sent + plan.timeout;
     let cut = plan.drain_until.filter(|drain| *drain < reply_deadline);
     let deadline = cut.unwrap_or(reply_deadline);
-    match tokio::time::timeout_at(deadline.into(), attempt(slot, plan, index, request)).await {
-        Ok(finished) => Some(finished),
-        Err(_) => {
-            *slot = None;
-            cut.is_none().then(|| Finished::failed(ErrorClass::Timeout))
-        }
-    }
+    tokio::time::timeout_at(deadline.into(), attempt)
+        .await
+        .map_err(|_| cut.is_none().then(|| Finished::failed(ErrorClass::Timeout)))
 }
 
 /// Connects if needed (noting how long that took), then exchanges one request, with

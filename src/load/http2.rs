@@ -1,8 +1,8 @@
 //! HTTP/2 for the load generator, on hyper's HTTP/2 implementation (the `h2` crate,
 //! driven directly: hyper's own client spawns a task per request, which cost a third
 //! of the generator's CPU): over TLS (ALPN `h2`) for `https://`, and in cleartext
-//! with prior knowledge (h2c) for `http://`. A connection
-//! carries up to `--streams` requests at once; each stream is one of the engine's
+//! with prior knowledge (h2c) for `http://`. A connection carries up to `--streams`
+//! requests at once; each stream is one of the engine's
 //! request slots, so pacing and the coordinated-omission correction are the engine's
 //! own (a request's latency counts from its intended time, whether it waited for a
 //! stream, for the connection to open, or for the server's stream limit).
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use h2::client::SendRequest;
 
-use super::exchange::outcome_of;
+use super::exchange::{bounded, outcome_of};
 use super::plan::Plan;
 use super::recorder::{ErrorClass, Finished};
 use super::target::{RequestSpec, Target};
@@ -144,7 +144,8 @@ pub(crate) struct Http2Plan {
 
 impl Http2Plan {
     /// The plan for `targets` (one per URL of the mix) made as `spec` says, `streams`
-    /// to a connection, over `tls` (its configuration then offers ALPN `h2` only).
+    /// to a connection, over `tls` (the run's client, which [`offer_alpn`] made offer
+    /// `h2`; a connection whose server chooses otherwise fails).
     pub(crate) fn new(
         targets: &[Target],
         spec: &RequestSpec,
@@ -152,10 +153,9 @@ impl Http2Plan {
         tls: Option<&super::tls::TlsClient>,
     ) -> Result<Self, LoadError> {
         let tls = tls.map(|client| {
-            let client = offer_alpn(client.clone(), Protocol::Http2);
             (
-                tokio_rustls::TlsConnector::from(client.config),
-                client.server_name,
+                tokio_rustls::TlsConnector::from(client.config.clone()),
+                client.server_name.clone(),
             )
         });
         Ok(Self {
@@ -167,6 +167,12 @@ impl Http2Plan {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// One stream a connection: HTTP/1.1's, and what older reports and orders without a
+/// `streams` field mean (serde's default).
+pub(crate) fn one_stream() -> usize {
+    1
 }
 
 /// The most streams a connection may be asked to carry at once.
@@ -221,14 +227,18 @@ pub(crate) fn check_alpn(
     if config.protocol == Protocol::Http1 || chosen == Some(b"h2".as_slice()) {
         return Ok(());
     }
-    let chose = chosen.map_or("nothing".into(), |p| {
-        format!("{:?}", String::from_utf8_lossy(p))
-    });
     Err(LoadError::Settings(format!(
         "{}: {}",
         target.url,
-        NoH2(chose)
+        NoH2(alpn_name(chosen))
     )))
+}
+
+/// What a TLS handshake's ALPN chose, for messages: `"http/1.1"`, or `nothing`.
+fn alpn_name(chosen: Option<&[u8]>) -> String {
+    chosen.map_or("nothing".into(), |p| {
+        format!("{:?}", String::from_utf8_lossy(p))
+    })
 }
 
 /// The refusal of an HTTP/2 run whose TLS handshake `error` is the server's alert
@@ -264,20 +274,7 @@ pub(crate) fn h2c_preflight(target: &Target, config: &super::LoadConfig) -> Resu
     if config.protocol == Protocol::Http1 {
         return Ok(());
     }
-    let timeout = Some(config.connect_timeout.max(Duration::from_millis(100)));
-    let mut stream: Box<dyn ReadWrite> = match &config.unix_socket {
-        Some(path) => {
-            let stream = std::os::unix::net::UnixStream::connect(path).map_err(LoadError::Start)?;
-            stream.set_read_timeout(timeout).map_err(LoadError::Start)?;
-            Box::new(stream)
-        }
-        None => {
-            let stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
-                .map_err(LoadError::Start)?;
-            stream.set_read_timeout(timeout).map_err(LoadError::Start)?;
-            Box::new(stream)
-        }
-    };
+    let mut stream = super::preflight_stream(target, config)?;
     let mut frame = [0u8; 9];
     let answered = stream
         .write_all(PREFACE)
@@ -299,10 +296,6 @@ pub(crate) fn h2c_preflight(target: &Target, config: &super::LoadConfig) -> Resu
         target.url
     )))
 }
-
-/// A stream to talk over: TCP or a Unix-domain socket.
-trait ReadWrite: std::io::Read + std::io::Write {}
-impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
 
 /// The target did not agree to HTTP/2 over TLS (ALPN chose something else, or nothing).
 #[derive(Debug, thiserror::Error)]
@@ -400,13 +393,10 @@ async fn connect(plan: &Plan) -> std::io::Result<Open> {
                 .map_err(|error| {
                     std::io::Error::new(error.kind(), super::client::HandshakeFailed(error))
                 })?;
-            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-            if alpn.as_deref() != Some(b"h2") {
-                let chose = alpn.map_or("nothing".into(), |p| {
-                    format!("{:?}", String::from_utf8_lossy(&p))
-                });
+            let alpn = stream.get_ref().1.alpn_protocol();
+            if alpn != Some(b"h2".as_slice()) {
                 return Err(std::io::Error::other(super::client::HandshakeFailed(
-                    std::io::Error::other(NoH2(chose)),
+                    std::io::Error::other(NoH2(alpn_name(alpn))),
                 )));
             }
             Box::new(stream)
@@ -467,14 +457,9 @@ pub(crate) async fn exchange(
     url: usize,
     sent: Instant,
 ) -> Option<Finished> {
-    let reply_deadline = sent + plan.timeout;
-    let cut = plan.drain_until.filter(|drain| *drain < reply_deadline);
-    let deadline = cut.unwrap_or(reply_deadline);
-    let attempt = attempt(slot, plan, url);
-    match tokio::time::timeout_at(deadline.into(), attempt).await {
-        Ok(finished) => Some(finished),
-        Err(_) => cut.is_none().then(|| Finished::failed(ErrorClass::Timeout)),
-    }
+    bounded(plan, sent, attempt(slot, plan, url))
+        .await
+        .map_or_else(|late| late, Some)
 }
 
 /// A stream that could not start on an open connection (it closed meanwhile: a

@@ -6,7 +6,7 @@
 //! - [`pacer`]: when requests should leave; [`engine`]: the one worker loop, run on a
 //!   process's threads by `workers` (local, split and shard runs alike);
 //! - `exchange`: one request on one connection; [`client`]: a lean HTTP/1.1
-//!   connection; [`http2`]: HTTP/2 streams on shared connections (hyper's client);
+//!   connection; [`http2`]: HTTP/2 streams on shared connections (the `h2` crate);
 //!   [`recorder`]: histograms and error classes;
 //! - [`collector`]: merges per-second intervals, writes the HdrHistogram log;
 //!   `validity`: why a run does not describe the target; `thread_cpu`: the generator
@@ -475,19 +475,7 @@ fn tls_preflight(
     config: &LoadConfig,
 ) -> Result<(), LoadError> {
     let mut session = client.session().map_err(LoadError::Start)?;
-    let mut stream: Box<dyn ReadWrite> = match &config.unix_socket {
-        Some(path) => {
-            let stream = std::os::unix::net::UnixStream::connect(path).map_err(LoadError::Start)?;
-            let _ = stream.set_read_timeout(Some(config.connect_timeout));
-            Box::new(stream)
-        }
-        None => {
-            let stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
-                .map_err(LoadError::Start)?;
-            let _ = stream.set_read_timeout(Some(config.connect_timeout));
-            Box::new(stream)
-        }
-    };
+    let mut stream = preflight_stream(target, config)?;
     while session.is_handshaking() {
         if let Err(error) = session.complete_io(&mut stream) {
             if let Some(refusal) = http2::alpn_refused(config, &error, target) {
@@ -507,10 +495,33 @@ fn tls_preflight(
     http2::check_alpn(config, session.alpn_protocol(), target)
 }
 
-/// A stream to handshake over: TCP or a Unix-domain socket.
-trait ReadWrite: std::io::Read + std::io::Write {}
+/// A stream a check before the run talks over: TCP or a Unix-domain socket.
+pub(crate) trait ReadWrite: std::io::Read + std::io::Write {}
 
 impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+/// A blocking connection to the target for a check before the run (the TLS
+/// handshake, the h2c preface): to the Unix-domain socket when there is one, its reads
+/// bounded by the connect timeout (at least 100 ms).
+pub(crate) fn preflight_stream(
+    target: &Target,
+    config: &LoadConfig,
+) -> Result<Box<dyn ReadWrite>, LoadError> {
+    let timeout = Some(config.connect_timeout.max(Duration::from_millis(100)));
+    Ok(match &config.unix_socket {
+        Some(path) => {
+            let stream = std::os::unix::net::UnixStream::connect(path).map_err(LoadError::Start)?;
+            stream.set_read_timeout(timeout).map_err(LoadError::Start)?;
+            Box::new(stream)
+        }
+        None => {
+            let stream = std::net::TcpStream::connect_timeout(&target.addr, config.connect_timeout)
+                .map_err(LoadError::Start)?;
+            stream.set_read_timeout(timeout).map_err(LoadError::Start)?;
+            Box::new(stream)
+        }
+    })
+}
 
 /// Fails fast, with a clear message, when nothing listens at the Unix-domain socket.
 fn unix_preflight(path: &std::path::Path) -> Result<(), LoadError> {

@@ -66,6 +66,11 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// Request slots a connection carries: HTTP/2's streams, or 1.
+    pub(crate) fn streams(&self) -> usize {
+        self.http2.as_ref().map_or(1, |h2| h2.streams)
+    }
+
     /// Whether the run's stop flag is set (Ctrl-C).
     pub(crate) fn stopped(&self) -> bool {
         self.stop

@@ -174,10 +174,6 @@ pub struct Second {
     pub all_p99_ms: Option<f64>,
 }
 
-fn one_stream() -> usize {
-    1
-}
-
 /// Everything a load run measured. Serialized as the `--json` output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
@@ -198,7 +194,7 @@ pub struct LoadReport {
     #[serde(default)]
     pub protocol: crate::load::http2::Protocol,
     /// HTTP/2: requests in flight at once on one connection (1 for HTTP/1.1).
-    #[serde(default = "one_stream")]
+    #[serde(default = "crate::load::http2::one_stream")]
     pub streams: usize,
     /// Generator threads used.
     pub threads: usize,
@@ -400,9 +396,13 @@ impl LoadReport {
             None => "closed loop".to_string(),
         };
         let protocol = match self.protocol {
-            crate::load::http2::Protocol::Http1 => "HTTP/1.1".to_string(),
+            crate::load::http2::Protocol::Http1 => self.protocol.label().to_string(),
             crate::load::http2::Protocol::Http2 => {
-                format!("HTTP/2 with {} stream(s) a connection", self.streams)
+                format!(
+                    "{} with {} stream(s) a connection",
+                    self.protocol.label(),
+                    self.streams
+                )
             }
         };
         let _ = writeln!(

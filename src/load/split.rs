@@ -112,12 +112,8 @@ pub struct ShardOrder {
     #[serde(default)]
     pub protocol: super::http2::Protocol,
     /// HTTP/2's streams per connection.
-    #[serde(default = "one")]
+    #[serde(default = "super::http2::one_stream")]
     pub streams: usize,
-}
-
-fn one() -> usize {
-    1
 }
 
 impl ShardOrder {

@@ -59,12 +59,12 @@ impl TlsClient {
         let config =
             match (&options.cert, &options.key) {
                 (Some(cert), Some(key)) => {
-                    let (chain, key) = client_identity(cert, key)?;
-                    builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    let (chain, private) = client_identity(cert, key)?;
+                    builder.with_client_auth_cert(chain, private).map_err(|e| {
                         LoadError::Settings(format!(
                         "--cert {} with --key {}: {e} (does the key belong to the certificate?)",
                         cert.display(),
-                        key_path(options)
+                        key.display()
                     ))
                     })?
                 }
@@ -99,14 +99,6 @@ impl TlsClient {
         rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
             .map_err(std::io::Error::other)
     }
-}
-
-/// `--key`'s path, for messages.
-fn key_path(options: &TlsOptions) -> String {
-    options
-        .key
-        .as_ref()
-        .map_or(String::new(), |k| k.display().to_string())
 }
 
 /// The client certificate chain and its private key, read from PEM files (a file that

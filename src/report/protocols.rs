@@ -34,16 +34,10 @@ fn pairs(run: &RunData) -> Vec<(&Group, &Group)> {
 /// A group as a candidate of the recommendation's test: its successes per second,
 /// repetition by repetition.
 fn candidate<'a>(run: &RunData, group: &'a Group) -> Candidate<'a> {
-    let values: Vec<f64> = group
-        .cells
-        .iter()
-        .filter_map(|id| run.cells.iter().find(|c| &c.cell == id))
-        .map(|c| c.achieved_rps)
-        .collect();
     Candidate {
         group,
         rps: group.achieved.median,
-        values,
+        values: group.values(&run.cells, "achieved_rps"),
     }
 }
 

@@ -400,8 +400,13 @@ fn base_load(
         ),
         _ => (load::http2::Protocol::Http1, 1),
     };
+    let url = format!("http://{server}{}", route_path(cell));
     LoadConfig {
-        url: format!("http://{server}{}", route_path(cell)),
+        watcher: options.metrics.as_ref().map(|metrics| {
+            let figures: Arc<dyn load::Watcher> = metrics.add(&url, &cell.id);
+            figures
+        }),
+        url,
         protocol,
         streams,
         threads: scenario.load.threads as usize,
@@ -411,11 +416,6 @@ fn base_load(
         stop: Some(options.interrupted.clone()),
         on_second: context.progress.live_hook(label),
         program: Some(options.sabench.clone()),
-        watcher: options.metrics.as_ref().map(|metrics| {
-            let figures: Arc<dyn load::Watcher> =
-                metrics.add(&format!("http://{server}{}", route_path(cell)), &cell.id);
-            figures
-        }),
         ..LoadConfig::closed("", level.div_ceil(streams), scenario.duration)
     }
 }

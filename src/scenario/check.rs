@@ -290,9 +290,9 @@ pub(super) fn check(scenario: &Scenario, file: &str) -> Result<(), ScenarioError
     check_http2(scenario).map_or(Ok(()), unusable)
 }
 
-/// With an HTTP/2 style: `[load] streams` within bounds, every level a multiple of it
-/// (its requests in flight spread evenly over connections), and no held level (the
-/// generator holds HTTP/1.1 connections only).
+/// With an HTTP/2 style: `[load] streams` within bounds, no held level (the generator
+/// holds HTTP/1.1 connections only), and every level's connections a multiple of it
+/// (its requests in flight spread evenly over connections).
 fn check_http2(scenario: &Scenario) -> Option<String> {
     let http2 = crate::load::http2::Protocol::Http2;
     if !scenario.styles.iter().any(|s| s.protocols.contains(&http2)) {
@@ -306,28 +306,23 @@ fn check_http2(scenario: &Scenario) -> Option<String> {
             crate::load::http2::MAX_STREAMS
         ));
     }
-    let levels = scenario
+    // The levels the cells run (the plan's own reading of each workload's lists).
+    let levels: Vec<super::plan::Level> = scenario
         .workloads
         .iter()
-        .flat_map(|w| {
-            w.connections
-                .clone()
-                .unwrap_or_else(|| load.connections.clone())
-        })
-        .chain(scenario.workloads.iter().map(|w| {
-            w.open_loop_connections
-                .unwrap_or(load.open_loop_connections)
-        }));
-    if let Some(level) = levels.into_iter().find(|c| c % streams != 0) {
-        return Some(format!(
-            "[load] streams = {streams}: the level of {level} connections is not a multiple of it. An HTTP/2 cell spreads a level's requests in flight over connections of `streams` streams each: give levels that are multiples of {streams}, or a `streams` that divides them"
-        ));
+        .flat_map(|w| super::plan::levels(scenario, w))
+        .collect();
+    if levels
+        .iter()
+        .any(|l| matches!(l, super::plan::Level::Held { .. }))
+    {
+        return Some("`held` levels hold HTTP/1.1 connections only: leave \"http2\" out of `protocols`, or the held levels out".to_string());
     }
-    let held = scenario
-        .workloads
+    let level = levels
         .iter()
-        .any(|w| !w.held.as_ref().unwrap_or(&load.held).is_empty());
-    held.then(|| {
-        "`held` levels hold HTTP/1.1 connections only: leave \"http2\" out of `protocols`, or the held levels out".to_string()
-    })
+        .map(super::plan::Level::connections)
+        .find(|c| c % streams != 0)?;
+    Some(format!(
+        "[load] streams = {streams}: the level of {level} connections is not a multiple of it. An HTTP/2 cell spreads a level's requests in flight over connections of `streams` streams each: give levels that are multiples of {streams}, or a `streams` that divides them"
+    ))
 }
