@@ -163,7 +163,11 @@ fn the_grafana_dashboard_reads_only_metrics_the_endpoint_serves() {
         r#"{"second": 0, "target_rps": 1.0, "sent_rps": 1.0, "achieved_rps": 1.0, "errors": 0, "p50_ms": null, "p99_ms": null}"#,
     )
     .unwrap();
-    metrics.second(&second, &totals);
+    metrics.second(&sync_async_bench::load::Watched {
+        row: &second,
+        second: &totals,
+        totals: &totals,
+    });
     let served = get(endpoint.addr(), "/metrics").unwrap();
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -186,9 +186,13 @@ pub struct LoadArgs {
     /// With --metrics-listen: keep serving this long after the run, for a last scrape.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, requires = "metrics_listen")]
     pub metrics_linger: Duration,
-    /// No per-second progress lines.
+    /// No per-second progress lines (and no live view).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Plain per-second lines instead of the live terminal view (the view is shown only
+    /// when stdout is a terminal and CI is not set).
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 /// `sabench merge`.
@@ -369,10 +373,22 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     };
     let endpoint =
         crate::watch::metrics::listen(args.metrics_listen)?.map(|(exposition, endpoint)| {
-            config.watcher = Some(exposition.add(&config.url, ""));
+            config.watchers.push(exposition.add(&config.url, ""));
             endpoint
         });
-    let mut report = crate::load::run(&config)?;
+    let title = format!("sabench load {}", config.url);
+    let view = crate::watch::terminal::open(&title, args.no_tui || args.quiet, &stopped)
+        .context("cannot start the live view: run with --no-tui")?
+        .map(|(board, view)| {
+            config.watchers.push(board.feed());
+            config.progress = false;
+            view
+        });
+    let outcome = crate::load::run(&config);
+    if let Some(view) = view {
+        view.finish();
+    }
+    let mut report = outcome?;
     if endpoint.is_some() && !stopped.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(args.metrics_linger);
     }

@@ -91,6 +91,10 @@ pub struct RunArgs {
     /// printed).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Plain progress lines instead of the live terminal view (the view is shown only
+    /// when stdout is a terminal and CI is not set).
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 /// `sabench invariance`.
@@ -240,6 +244,7 @@ fn run_options(
         interrupted,
         database_url,
         metrics: None,
+        live: None,
     })
 }
 
@@ -250,7 +255,18 @@ pub(super) fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
             options.metrics = Some(exposition);
             endpoint
         });
-    let outcome = crate::run::run(&options)?;
+    let title = format!("sabench run {}", options.scenario.display());
+    let view = crate::watch::terminal::open(&title, args.no_tui, &options.interrupted)
+        .context("cannot start the live view: run with --no-tui")?
+        .map(|(board, view)| {
+            options.live = Some(board);
+            view
+        });
+    let outcome = crate::run::run(&options);
+    if let Some(view) = view {
+        view.finish();
+    }
+    let outcome = outcome?;
     drop(endpoint);
     let root = outcome.dir.root().display();
     if outcome.interrupted {

@@ -78,6 +78,10 @@ struct Pending {
     reports: usize,
     length: Duration,
     recording: Recording,
+    /// The busiest worker's share of a core (None until one reported its CPU).
+    busy: Option<f64>,
+    /// Connections open at its end, every worker's.
+    connections_open: u64,
 }
 
 /// Receives until every worker is done. Each second is emitted (timeline, log,
@@ -132,10 +136,17 @@ pub(crate) fn collect(
                     index,
                     length,
                     recording,
+                    cpu_seconds,
+                    connections_open,
                 } = *report;
                 let entry = pending.entry(index).or_default();
                 entry.reports += 1;
                 entry.length = entry.length.max(length);
+                let share = cpu_seconds
+                    .filter(|_| !length.is_zero())
+                    .map(|cpu| (cpu / length.as_secs_f64()).min(1.0));
+                entry.busy = max_option(entry.busy, share);
+                entry.connections_open += connections_open;
                 entry.recording.merge(&recording).map_err(LoadError::Lost)?;
                 while let Some(first) = pending.first_entry() {
                     if first.get().reports < workers {
@@ -205,7 +216,8 @@ pub(crate) fn collect(
     })
 }
 
-fn max_option<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
+/// The larger of two readings (None when neither was read).
+pub(super) fn max_option<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if b > a { b } else { a }),
         (a, b) => a.or(b),
@@ -227,7 +239,11 @@ struct Emitter<'c> {
 impl Emitter<'_> {
     fn emit(&mut self, index: u64, second: Pending, log: &mut Log<'_>) -> Result<(), LoadError> {
         let Pending {
-            length, recording, ..
+            length,
+            recording,
+            busy,
+            connections_open,
+            ..
         } = second;
         if let Some((path, writer)) = log.as_mut() {
             let start = Duration::from_secs(index);
@@ -263,6 +279,10 @@ impl Emitter<'_> {
             p95_ms: ok.map(|p| p.p95),
             all_p95_ms: all.map(|p| p.p95),
             all_p99_ms: all.map(|p| p.p99),
+            generator_lag_p99_ms: (!recording.generator_lag.is_empty())
+                .then(|| recording.generator_lag.value_at_quantile(0.99) as f64 / 1000.0),
+            generator_busy: busy,
+            connections_open,
         };
         if self.config.progress {
             eprintln!(
@@ -288,8 +308,13 @@ impl Emitter<'_> {
         if let Some(hook) = &self.config.on_second {
             (hook.0)(&row);
         }
-        if let Some(watcher) = &self.config.watcher {
-            watcher.second(&row, &self.totals);
+        let watched = super::Watched {
+            row: &row,
+            second: &recording,
+            totals: &self.totals,
+        };
+        for watcher in &self.config.watchers {
+            watcher.second(&watched);
         }
         self.timeline.push(row);
         Ok(())

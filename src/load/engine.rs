@@ -46,6 +46,10 @@ pub(crate) struct IntervalReport {
     pub length: Duration,
     /// What happened in it.
     pub recording: Recording,
+    /// The worker thread's CPU seconds in it (None: not read, the last, partial one).
+    pub cpu_seconds: Option<f64>,
+    /// Connections the worker held open at its end.
+    pub connections_open: u64,
 }
 
 /// What a worker thread reports when it is done.
@@ -132,6 +136,8 @@ struct Worker {
     /// HTTP/2: the worker's connections, each shared by `streams` slots (empty for
     /// HTTP/1.1, where each slot is a connection of its own).
     shared: Vec<Rc<SharedConnection>>,
+    /// HTTP/1.1: the slots holding an open connection now (see [`OpenCount`]).
+    open_http1: Cell<u64>,
 }
 
 /// What one request slot of a worker sends on.
@@ -143,6 +149,12 @@ enum Channel {
 }
 
 impl Channel {
+    /// HTTP/1.1: whether it holds an open connection (HTTP/2's are counted on the
+    /// worker's shared connections).
+    fn holds_http1(&self) -> bool {
+        matches!(self, Channel::Http1(Some(_)))
+    }
+
     /// Sends the `number`-th request of the run and reads its answer (None: still in
     /// flight at the run's drain deadline). `index` is the connection's number over
     /// every worker.
@@ -166,7 +178,51 @@ impl Channel {
     }
 }
 
+/// A slot's part in the worker's count of open HTTP/1.1 connections: updated after
+/// each exchange (a connection opened or lost), and given back when the slot ends.
+struct OpenCount<'w> {
+    worker: &'w Worker,
+    counted: bool,
+}
+
+impl<'w> OpenCount<'w> {
+    fn new(worker: &'w Worker, channel: &Channel) -> Self {
+        let mut count = Self {
+            worker,
+            counted: false,
+        };
+        count.update(channel);
+        count
+    }
+
+    fn update(&mut self, channel: &Channel) {
+        let holds = channel.holds_http1();
+        let open = &self.worker.open_http1;
+        match (self.counted, holds) {
+            (false, true) => open.set(open.get() + 1),
+            (true, false) => open.set(open.get().saturating_sub(1)),
+            _ => {}
+        }
+        self.counted = holds;
+    }
+}
+
+impl Drop for OpenCount<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            let open = &self.worker.open_http1;
+            open.set(open.get().saturating_sub(1));
+        }
+    }
+}
+
 impl Worker {
+    /// Connections open now: HTTP/1.1 slots holding one, or HTTP/2 connections alive.
+    fn connections_open(&self) -> u64 {
+        let http2 = self.shared.iter().filter(|shared| shared.is_open()).count();
+        self.open_http1.get() + http2 as u64
+    }
+
     /// The next request to send, or None when the run is over. A request due at or
     /// after the end is not taken from the schedule, so the schedule's remainder is
     /// exactly what was due and never sent.
@@ -379,6 +435,7 @@ pub(crate) fn run_worker(
             Some(_) => (0..connections).map(|_| Rc::default()).collect(),
             None => Vec::new(),
         },
+        open_http1: Cell::new(0),
         plan,
     });
     // HTTP/2: a slot per stream, `streams` to each connection.
@@ -427,6 +484,8 @@ pub(crate) fn run_worker(
         index: last_index,
         length: now.saturating_duration_since(start_of_last),
         recording,
+        cpu_seconds: None,
+        connections_open: worker.connections_open(),
     })));
     let cpu_seconds = thread_cpu_seconds();
     let (window_cpu_seconds, busy) = window_cpu(
@@ -474,15 +533,20 @@ async fn tick(worker: &Worker, reports: &Sender<WorkerMessage>) {
 /// Hands the collector each whole second of the measured window as it ends, until the
 /// collector is gone.
 async fn seconds(worker: &Worker, reports: &Sender<WorkerMessage>) {
+    let mut cpu_before = thread_cpu_seconds();
     for index in 0.. {
         let boundary = worker.plan.measure_start + Duration::from_secs(index + 1);
         tokio::time::sleep_until(boundary.into()).await;
         let recording = worker.interval.replace(Recording::default());
+        let cpu_now = thread_cpu_seconds();
         let report = IntervalReport {
             index,
             length: Duration::from_secs(1),
             recording,
+            cpu_seconds: Some((cpu_now - cpu_before).max(0.0)),
+            connections_open: worker.connections_open(),
         };
+        cpu_before = cpu_now;
         if reports
             .send(WorkerMessage::Interval(Box::new(report)))
             .is_err()
@@ -507,6 +571,7 @@ async fn drive(worker: &Worker, slot: usize) {
             None => None,
         }),
     };
+    let mut open = OpenCount::new(worker, &channel);
     let mut served = false;
     // Whether it was given a measured request at all: with more held connections than
     // the window has requests, many are never asked, and that is not "unserved".
@@ -530,7 +595,9 @@ async fn drive(worker: &Worker, slot: usize) {
             panic!("injected generator panic at request {}", ticket.number);
         }
         let intended = ticket.intended.unwrap_or(sent);
-        let Some(finished) = channel.exchange(plan, index, ticket.number, sent).await else {
+        let exchanged = channel.exchange(plan, index, ticket.number, sent).await;
+        open.update(&channel);
+        let Some(finished) = exchanged else {
             worker.record_in_flight(&ticket, intended, sent);
             break;
         };

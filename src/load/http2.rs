@@ -318,6 +318,14 @@ pub(crate) struct SharedConnection {
 }
 
 impl SharedConnection {
+    /// Whether it has a connection whose task has not ended.
+    pub(crate) fn is_open(&self) -> bool {
+        self.open
+            .borrow()
+            .as_ref()
+            .is_some_and(|open| !open.ended.get())
+    }
+
     /// The open connection, if it has one whose task has not ended.
     fn current(&self) -> Option<Open> {
         let mut slot = self.open.borrow_mut();

@@ -199,6 +199,9 @@ fn merged_timeline(reports: &[LoadReport]) -> Vec<Second> {
                 p95_ms: None,
                 all_p95_ms: None,
                 all_p99_ms: None,
+                generator_lag_p99_ms: None,
+                generator_busy: None,
+                connections_open: 0,
             });
             merged.target_rps = match (merged.target_rps, row.target_rps) {
                 (Some(a), Some(b)) => Some(a + b),
@@ -207,6 +210,9 @@ fn merged_timeline(reports: &[LoadReport]) -> Vec<Second> {
             merged.sent_rps += row.sent_rps;
             merged.achieved_rps += row.achieved_rps;
             merged.errors += row.errors;
+            merged.connections_open += row.connections_open;
+            merged.generator_busy =
+                super::collector::max_option(merged.generator_busy, row.generator_busy);
         }
     }
     seconds.into_values().collect()

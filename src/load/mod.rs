@@ -38,7 +38,7 @@ pub mod target;
 mod thread_cpu;
 pub mod threshold;
 pub mod tls;
-mod validity;
+pub(crate) mod validity;
 mod workers;
 
 use std::path::PathBuf;
@@ -87,8 +87,9 @@ pub struct LoadConfig {
     pub stop: Option<Arc<AtomicBool>>,
     /// Called with each finished second (live progress).
     pub on_second: Option<SecondHook>,
-    /// Handed each finished second and the window's totals (the metrics endpoint).
-    pub watcher: Option<Arc<dyn Watcher>>,
+    /// Handed each finished second and the window's totals (the metrics endpoint, the
+    /// live terminal view).
+    pub watchers: Vec<Arc<dyn Watcher>>,
     /// Connection scale: open every connection first, this many per second, hold them
     /// all, and start the schedule once they are open (None: each connection opens at
     /// its first request).
@@ -131,12 +132,27 @@ pub struct LoadConfig {
     pub inject_panic_at_request: Option<u64>,
 }
 
-/// Something that watches a run second by second (the `--metrics-listen` endpoint):
-/// handed each finished second of the window and the window's totals so far, on the
-/// collector's thread, never per request.
+/// Something that watches a run second by second (the `--metrics-listen` endpoint, the
+/// live terminal view): handed each finished second of the window, on the collector's
+/// thread, never per request.
 pub trait Watcher: Send + Sync + std::fmt::Debug {
-    /// Takes a finished second and the totals of the window up to its end.
-    fn second(&self, second: &report::Second, totals: &recorder::Recording);
+    /// A load described by `config` begins (its checks passed): the seconds that
+    /// follow are its.
+    fn begin(&self, _config: &LoadConfig) {}
+
+    /// Takes a finished second.
+    fn second(&self, watched: &Watched<'_>);
+}
+
+/// A finished second as a [`Watcher`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Watched<'a> {
+    /// Its row of the timeline.
+    pub row: &'a report::Second,
+    /// What happened in it (its histograms and counters).
+    pub second: &'a recorder::Recording,
+    /// The window's totals up to its end.
+    pub totals: &'a recorder::Recording,
 }
 
 /// A callback for each finished second of a run.
@@ -169,7 +185,7 @@ impl LoadConfig {
             cpus: Vec::new(),
             stop: None,
             on_second: None,
-            watcher: None,
+            watchers: Vec::new(),
             ramp: None,
             processes: None,
             program: None,
@@ -318,6 +334,9 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         Some(path) => Some(collector::HlogWriter::create(path)?),
         None => None,
     };
+    for watcher in &config.watchers {
+        watcher.begin(config);
+    }
     if let Some(of) = config.shard {
         return shard::run_as_shard(config, of, &target, tls, hlog);
     }

@@ -172,6 +172,16 @@ pub struct Second {
     /// Corrected p99 latency of every request that ended in this second, ms (null: none).
     #[serde(default)]
     pub all_p99_ms: Option<f64>,
+    /// The generator's own lag in this second, p99, ms (null: no send measured it).
+    #[serde(default)]
+    pub generator_lag_p99_ms: Option<f64>,
+    /// The busiest generator thread's share of a core in this second (null: not read,
+    /// as for a last, partial second).
+    #[serde(default)]
+    pub generator_busy: Option<f64>,
+    /// Connections the generator held open at the second's end.
+    #[serde(default)]
+    pub connections_open: u64,
 }
 
 /// Everything a load run measured. Serialized as the `--json` output.

@@ -158,6 +158,10 @@ enum Wire {
         index: u64,
         length: Duration,
         recording: RecordingText,
+        #[serde(default)]
+        cpu_seconds: Option<f64>,
+        #[serde(default)]
+        connections_open: u64,
     },
     /// A worker is done.
     Done {
@@ -192,6 +196,8 @@ impl Wire {
                 index: report.index,
                 length: report.length,
                 recording: RecordingText::from(&report.recording),
+                cpu_seconds: report.cpu_seconds,
+                connections_open: report.connections_open,
             },
             WorkerMessage::Done(summary) => Wire::Done {
                 cpu_seconds: summary.cpu_seconds,
@@ -215,10 +221,14 @@ impl Wire {
                 index,
                 length,
                 recording,
+                cpu_seconds,
+                connections_open,
             } => WorkerMessage::Interval(Box::new(IntervalReport {
                 index,
                 length,
                 recording: recording.decode()?,
+                cpu_seconds,
+                connections_open,
             })),
             Wire::Done {
                 cpu_seconds,
@@ -589,6 +599,8 @@ mod tests {
             index: 3,
             length: Duration::from_secs(1),
             recording: recording.clone(),
+            cpu_seconds: Some(0.25),
+            connections_open: 7,
         }));
         let text = serde_json::to_string(&Wire::of(&message, start)).unwrap();
         let back: Wire = serde_json::from_str(&text).unwrap();
@@ -596,6 +608,8 @@ mod tests {
             panic!("not an interval");
         };
         assert_eq!(report.index, 3);
+        assert_eq!(report.cpu_seconds, Some(0.25));
+        assert_eq!(report.connections_open, 7);
         assert_eq!(report.recording.counts, recording.counts);
         for (got, sent) in report
             .recording

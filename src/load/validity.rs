@@ -14,6 +14,32 @@ const STALL: Duration = Duration::from_secs(1);
 /// A closed-loop generator thread busier than this share of a core was the limit.
 const BUSY_LIMIT: f64 = 0.9;
 
+/// Why the generator may not have sent the load asked for, or None: in open loop its
+/// own lag's p99 (ms) above `max_lag`; in closed loop its busiest thread's share of a
+/// core at or above [`BUSY_LIMIT`]. The run's verdict and the live view's alike.
+pub(crate) fn generator_reason(
+    open_loop: bool,
+    max_lag: Duration,
+    lag_p99_ms: Option<f64>,
+    busy: Option<f64>,
+) -> Option<String> {
+    if open_loop {
+        let limit_ms = max_lag.as_secs_f64() * 1000.0;
+        lag_p99_ms.filter(|lag| *lag > limit_ms).map(|lag| {
+            format!(
+                "the generator itself sent late (p99 lag {lag:.1} ms > {limit_ms:.1} ms): give it its own core (taskset) or more --threads"
+            )
+        })
+    } else {
+        busy.filter(|b| *b >= BUSY_LIMIT).map(|busy| {
+            format!(
+                "the generator was the bottleneck: its busiest thread used {:.0} % of a core during the window, so the target may be faster than measured: give the generator its own core (taskset, [pinning] generator) or more --threads",
+                100.0 * busy
+            )
+        })
+    }
+}
+
 /// What the validity verdict looks at.
 pub(super) struct Reasons<'a> {
     pub(super) config: &'a LoadConfig,
@@ -58,21 +84,14 @@ impl Reasons<'_> {
     /// The reasons that lie with the generator itself: it sent late, or its busiest
     /// thread was saturated.
     fn of_the_generator(&self) -> Vec<String> {
-        let mut reasons = Vec::new();
-        if self.target_rps.is_some() {
-            let limit_ms = self.config.max_generator_lag.as_secs_f64() * 1000.0;
-            if let Some(lag) = self.generator_lag_p99_ms.filter(|lag| *lag > limit_ms) {
-                reasons.push(format!(
-                    "the generator itself sent late (p99 lag {lag:.1} ms > {limit_ms:.1} ms): give it its own core (taskset) or more --threads"
-                ));
-            }
-        } else if let Some(busy) = self.busy.filter(|b| *b >= BUSY_LIMIT) {
-            reasons.push(format!(
-                "the generator was the bottleneck: its busiest thread used {:.0} % of a core during the window, so the target may be faster than measured: give the generator its own core (taskset, [pinning] generator) or more --threads",
-                100.0 * busy
-            ));
-        }
-        reasons
+        generator_reason(
+            self.target_rps.is_some(),
+            self.config.max_generator_lag,
+            self.generator_lag_p99_ms,
+            self.busy,
+        )
+        .into_iter()
+        .collect()
     }
 
     /// "The target stopped answering at 4.0 s (...)", when requests were left

@@ -402,10 +402,13 @@ fn base_load(
     };
     let url = format!("http://{server}{}", route_path(cell));
     LoadConfig {
-        watcher: options.metrics.as_ref().map(|metrics| {
-            let figures: Arc<dyn load::Watcher> = metrics.add(&url, &cell.id);
-            figures
-        }),
+        watchers: options
+            .metrics
+            .as_ref()
+            .map(|metrics| -> Arc<dyn load::Watcher> { metrics.add(&url, &cell.id) })
+            .into_iter()
+            .chain(context.progress.watcher())
+            .collect(),
         url,
         protocol,
         streams,
@@ -437,7 +440,7 @@ fn start_probe(
         // few points of every busy period.
         arrival: load::pacer::Arrival::Poisson,
         on_second: None,
-        watcher: None,
+        watchers: Vec::new(),
         // The probe reads every cell alike: over HTTP/1.1, whatever the main load speaks.
         protocol: load::http2::Protocol::Http1,
         streams: 1,
@@ -564,6 +567,7 @@ mod tests {
             interrupted: Arc::new(AtomicBool::new(false)),
             database_url: None,
             metrics: None,
+            live: None,
         };
         let context = CellContext {
             scenario: &scenario,

@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub database_url: Option<String>,
     /// `--metrics-listen`: each cell's load and server exposed for Prometheus (None: not).
     pub metrics: Option<Arc<crate::watch::metrics::Exposition>>,
+    /// The live terminal view's board, fed each cell and each second (None: no view).
+    pub live: Option<Arc<crate::watch::live::Board>>,
 }
 
 impl RunOptions {
@@ -344,7 +346,7 @@ pub(super) fn run_cells(
             .as_ref()
             .map(|d| (d.url().to_string(), d.root_pid())),
         upstream: upstream.as_ref().map(|u| format!("http://{}", u.addr())),
-        progress: Progress::new(schedule.len()),
+        progress: Progress::on(schedule.len(), options.live.as_ref()),
         bodies: RefCell::new(HashMap::new()),
     };
     let named = lanes.len() > 1;

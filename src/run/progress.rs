@@ -1,5 +1,7 @@
-//! Progress over cells: an `indicatif` bar with ETA, the current cell and live req/s
-//! on a terminal; one plain line per finished cell otherwise (CI logs).
+//! Progress over cells: the live view's board (`sabench run` on a terminal, see
+//! `watch::terminal`); else an `indicatif` bar with ETA, the current cell and live
+//! req/s when stderr is a terminal; one plain line per finished cell otherwise (CI
+//! logs).
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -9,16 +11,34 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::display::{or_dash, percent};
 use crate::load::report::Second;
-use crate::load::SecondHook;
+use crate::load::{SecondHook, Watcher};
 use crate::results::CellRecord;
+use crate::watch::live::Board;
 
 /// Reports progress of a run.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    board: Option<Arc<Board>>,
     total: usize,
 }
 
 impl Progress {
+    /// On the live view's `board` when there is one; else a bar on a terminal, plain
+    /// lines elsewhere.
+    pub fn on(total: usize, board: Option<&Arc<Board>>) -> Self {
+        match board {
+            Some(board) => {
+                board.plan_cells(total);
+                Self {
+                    bar: None,
+                    board: Some(board.clone()),
+                    total,
+                }
+            }
+            None => Self::new(total),
+        }
+    }
+
     /// A bar on a terminal, plain lines elsewhere.
     pub fn new(total: usize) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
@@ -30,15 +50,25 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         });
-        Self { bar, total }
+        Self {
+            bar,
+            board: None,
+            total,
+        }
     }
 
     /// A cell begins.
     pub fn start_cell(&self, index: usize, label: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_message(label.to_string()),
-            None => eprintln!("[{}/{}] {label} ...", index + 1, self.total),
+        match (&self.board, &self.bar) {
+            (Some(board), _) => board.start_cell(label),
+            (None, Some(bar)) => bar.set_message(label.to_string()),
+            (None, None) => eprintln!("[{}/{}] {label} ...", index + 1, self.total),
         }
+    }
+
+    /// The live view's feed, for each load of the run (None without the view).
+    pub fn watcher(&self) -> Option<Arc<dyn Watcher>> {
+        self.board.as_ref().map(Board::feed)
     }
 
     /// A hook the load generator calls every second (updates live req/s on the bar).
@@ -85,6 +115,9 @@ impl Progress {
                 bar.inc(1);
             }
             None => eprintln!("{line}"),
+        }
+        if let Some(board) = &self.board {
+            board.finish_cell(record.failed());
         }
     }
 

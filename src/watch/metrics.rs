@@ -29,9 +29,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::load::recorder::{Counts, ErrorClass, Recording};
+use crate::load::recorder::{Counts, ErrorClass};
 use crate::load::report::Second;
-use crate::load::Watcher;
+use crate::load::{Watched, Watcher};
 
 /// The latency histograms' bucket bounds, seconds.
 const BOUNDS_S: [f64; 15] = [
@@ -121,7 +121,8 @@ fn buckets(histogram: &Histogram<u64>) -> (f64, u64, Vec<(f64, u64)>) {
 impl Watcher for Figures {
     /// Keeps what a scrape reads of the finished second and the window's totals (the
     /// counters and two histograms, not the whole recording).
-    fn second(&self, second: &Second, totals: &Recording) {
+    fn second(&self, watched: &Watched<'_>) {
+        let (second, totals) = (watched.row, watched.totals);
         let latest = Latest {
             counts: totals.counts.clone(),
             ok: totals.ok_corrected.clone(),
@@ -516,7 +517,7 @@ fn answer(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::recorder::new_histogram;
+    use crate::load::recorder::{new_histogram, Recording};
 
     #[test]
     fn the_buckets_hold_each_value_once_and_the_sum_is_in_seconds() {
@@ -563,14 +564,25 @@ mod tests {
             p95_ms: None,
             all_p95_ms: None,
             all_p99_ms: None,
+            generator_lag_p99_ms: None,
+            generator_busy: None,
+            connections_open: 0,
         };
         exposition
             .add("http://127.0.0.1:1/io", "io-async")
-            .second(&second, &totals);
+            .second(&Watched {
+                row: &second,
+                second: &totals,
+                totals: &totals,
+            });
         // A second cell's figures are series of the same families.
         exposition
             .add("http://127.0.0.1:1/io", "io-hybrid")
-            .second(&second, &totals);
+            .second(&Watched {
+                row: &second,
+                second: &totals,
+                totals: &totals,
+            });
         exposition.serving(Some((std::process::id(), "async", "io-async")));
         let text = fetch("/metrics");
         assert_eq!(text.matches("# TYPE sabench_requests counter").count(), 1);
