@@ -310,6 +310,23 @@ fn run_line(run: &RunSnapshot) -> String {
     format!("{now}  ·  {} done{failed}  ·  {left}", run.done)
 }
 
+/// A count, thousands separated (12,345).
+fn count(n: u64) -> String {
+    match n {
+        0..1000 => n.to_string(),
+        _ => figure(n as f64),
+    }
+}
+
+/// A rate a second: whole when it is whole or 100 and more (2,000), else to a tenth
+/// (0.5).
+fn rate(value: f64) -> String {
+    match value >= 100.0 || value.fract() == 0.0 {
+        true => count(value.round() as u64),
+        false => format!("{value:.1}"),
+    }
+}
+
 /// "1h 02m", "3m 05s", "42 s".
 fn short(duration: Duration) -> String {
     let s = duration.as_secs();
@@ -325,14 +342,14 @@ fn render_rate(frame: &mut Frame<'_>, area: Rect, load: &LoadSnapshot) {
     let title = match load.last() {
         Some(row) => format!(
             " rate: ok {}/s  ·  sent {}/s  ·  offered {}  ·  errors {}/s ",
-            figure(row.achieved_rps),
-            figure(row.sent_rps),
+            rate(row.achieved_rps),
+            rate(row.sent_rps),
             row.target_rps
                 .map_or("by replies (closed loop)".to_string(), |r| format!(
                     "{}/s",
-                    figure(r)
+                    rate(r)
                 )),
-            row.errors
+            count(row.errors)
         ),
         None => " rate: the first second is not over yet ".to_string(),
     };
@@ -381,11 +398,11 @@ fn render_latency(frame: &mut Frame<'_>, area: Rect, load: &LoadSnapshot) {
     ];
     let widths = [
         Constraint::Length(13),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
     ];
     frame.render_widget(
         Table::new(rows, widths)
@@ -414,7 +431,7 @@ fn render_requests(frame: &mut Frame<'_>, area: Rect, load: &LoadSnapshot) {
     let open = load.last().map_or(0, |row| row.connections_open);
     let verdict = match &load.generator_invalid {
         None => Span::styled(
-            "generator keeping up: the figures describe the target",
+            "the generator keeps up (lag and busy share within limits)",
             Style::default().fg(Color::Green),
         ),
         Some(reason) => Span::styled(
@@ -425,14 +442,14 @@ fn render_requests(frame: &mut Frame<'_>, area: Rect, load: &LoadSnapshot) {
     let lines = vec![
         Line::raw(format!("errors last second: {errors}")),
         Line::raw(format!(
-            "window: sent {}  ok {}  failed {}  in flight {}",
-            counts.sent,
-            counts.ok,
-            counts.error_total(),
-            load.in_flight()
+            "window: sent {}  ok {}  failed {}",
+            count(counts.sent),
+            count(counts.ok),
+            count(counts.error_total())
         )),
         Line::raw(format!(
-            "connections open {open} of {}",
+            "in flight {}  ·  connections open {open} of {}",
+            load.in_flight(),
             load.shape.connections
         )),
         Line::raw(format!(
@@ -633,7 +650,7 @@ mod tests {
             "connections open 64 of 64",
             "generator lag p99 0.05 ms",
             "generator busy 12.0 % of a core",
-            "generator keeping up",
+            "the generator keeps up",
             "cell 1 of 6: io async c64",
             "[1/6] null async c64",
             "q or Ctrl-C: stop",
@@ -656,6 +673,11 @@ mod tests {
         assert_eq!(short(Duration::from_secs(42)), "42 s");
         assert_eq!(short(Duration::from_secs(185)), "3m 05s");
         assert_eq!(short(Duration::from_secs(3720)), "1h 02m");
+        assert_eq!(count(7), "7");
+        assert_eq!(count(16_002), "16,002");
+        assert_eq!(rate(0.0), "0");
+        assert_eq!(rate(0.5), "0.5");
+        assert_eq!(rate(1990.4), "1,990");
     }
 
     #[test]
