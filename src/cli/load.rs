@@ -190,7 +190,7 @@ pub struct LoadArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Plain per-second lines instead of the live terminal view (the view is shown only
-    /// when stdout is a terminal and CI is not set).
+    /// when stdin and stdout are a terminal and CI is not set).
     #[arg(long)]
     pub no_tui: bool,
 }

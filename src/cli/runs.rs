@@ -92,7 +92,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Plain progress lines instead of the live terminal view (the view is shown only
-    /// when stdout is a terminal and CI is not set).
+    /// when stdin and stdout are a terminal and CI is not set).
     #[arg(long)]
     pub no_tui: bool,
 }

@@ -190,18 +190,7 @@ fn merged_timeline(reports: &[LoadReport]) -> Vec<Second> {
         for row in &report.timeline {
             let merged = seconds.entry(row.second).or_insert(Second {
                 second: row.second,
-                target_rps: None,
-                sent_rps: 0.0,
-                achieved_rps: 0.0,
-                errors: 0,
-                p50_ms: None,
-                p99_ms: None,
-                p95_ms: None,
-                all_p95_ms: None,
-                all_p99_ms: None,
-                generator_lag_p99_ms: None,
-                generator_busy: None,
-                connections_open: 0,
+                ..Second::default()
             });
             merged.target_rps = match (merged.target_rps, row.target_rps) {
                 (Some(a), Some(b)) => Some(a + b),

@@ -146,7 +146,7 @@ impl RequestCounts {
 }
 
 /// One second of the measured window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Second {
     /// Seconds since the measured window began.
     pub second: u64,

@@ -468,9 +468,7 @@ mod tests {
             p95_ms: Some(p95),
             all_p95_ms: Some(p95),
             all_p99_ms: Some(p95 * 2.0),
-            generator_lag_p99_ms: None,
-            generator_busy: None,
-            connections_open: 0,
+            ..Second::default()
         };
         let mut rising = report(Some(10.0), 0.0, 100.0);
         rising.timeline = vec![

@@ -454,18 +454,11 @@ mod tests {
     fn row(second: u64, busy: f64) -> Second {
         Second {
             second,
-            target_rps: None,
             sent_rps: 100.0,
             achieved_rps: 90.0,
-            errors: 0,
-            p50_ms: None,
-            p99_ms: None,
-            p95_ms: None,
-            all_p95_ms: None,
-            all_p99_ms: None,
-            generator_lag_p99_ms: None,
             generator_busy: Some(busy),
             connections_open: 4,
+            ..Second::default()
         }
     }
 

@@ -554,19 +554,11 @@ mod tests {
         totals.counts.statuses.insert(200, 10);
         totals.ok_corrected.record(1_500).unwrap();
         let second = Second {
-            second: 0,
             target_rps: Some(12.0),
             sent_rps: 12.0,
             achieved_rps: 10.0,
             errors: 1,
-            p50_ms: None,
-            p99_ms: None,
-            p95_ms: None,
-            all_p95_ms: None,
-            all_p99_ms: None,
-            generator_lag_p99_ms: None,
-            generator_busy: None,
-            connections_open: 0,
+            ..Second::default()
         };
         exposition
             .add("http://127.0.0.1:1/io", "io-async")
