@@ -91,6 +91,9 @@ struct LoadState {
     lag_p99_ms: Option<f64>,
     busy_sum: f64,
     busy_seconds: u32,
+    /// Requests sent and due (the schedule's) in the window's seconds so far.
+    sent_sum: f64,
+    due_sum: f64,
 }
 
 /// Where a `sabench run` is among its cells.
@@ -161,8 +164,9 @@ pub struct LoadSnapshot {
     pub lag_p99_ms: Option<f64>,
     /// The busiest generator thread's share of a core, mean over the seconds so far.
     pub busy: Option<f64>,
-    /// Why the generator may not be sending the load asked for (None: it is).
-    pub generator_invalid: Option<String>,
+    /// Why the figures so far may not describe the target at the load asked for
+    /// (empty: valid so far), by the run's own rules.
+    pub invalid: Vec<String>,
 }
 
 impl LoadSnapshot {
@@ -332,6 +336,8 @@ impl LoadState {
             lag_p99_ms: None,
             busy_sum: 0.0,
             busy_seconds: 0,
+            sent_sum: 0.0,
+            due_sum: 0.0,
         }
     }
 
@@ -372,10 +378,42 @@ impl LoadState {
             self.busy_sum += busy;
             self.busy_seconds += 1;
         }
+        self.sent_sum += watched.row.sent_rps;
+        self.due_sum += watched.row.target_rps.unwrap_or(0.0);
+    }
+
+    /// Why the figures so far may not describe the target at the load asked for: the
+    /// run's own rules, read on the seconds so far (the report judges the whole
+    /// window at the end). The target answered nothing in the last second while
+    /// requests waited; under 95 % of what came due was sent (every connection busy);
+    /// the generator sent late or was saturated.
+    fn invalid(&self, in_flight: u64, busy: Option<f64>) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if let Some(last) = self.rows.back() {
+            if last.achieved_rps == 0.0 && last.errors == 0 && in_flight > 0 {
+                reasons.push(format!(
+                    "the target answered nothing in the last second ({in_flight} requests in flight)"
+                ));
+            }
+        }
+        if self.shape.open_loop && self.due_sum > 0.0 && self.sent_sum < 0.95 * self.due_sum {
+            reasons.push(format!(
+                "sent {:.0} % of the requests due, every connection busy: add connections, or the target is saturated",
+                100.0 * self.sent_sum / self.due_sum
+            ));
+        }
+        reasons.extend(crate::load::validity::generator_reason(
+            self.shape.open_loop,
+            self.shape.max_lag,
+            self.lag_p99_ms,
+            busy,
+        ));
+        reasons
     }
 
     fn snapshot(&self, now: Instant) -> LoadSnapshot {
         let busy = (self.busy_seconds > 0).then(|| self.busy_sum / f64::from(self.busy_seconds));
+        let in_flight = self.counts.sent.saturating_sub(self.counts.answered());
         LoadSnapshot {
             shape: self.shape.clone(),
             elapsed: now.saturating_duration_since(self.began),
@@ -388,12 +426,7 @@ impl LoadState {
             window_all: self.window_all,
             lag_p99_ms: self.lag_p99_ms,
             busy,
-            generator_invalid: crate::load::validity::generator_reason(
-                self.shape.open_loop,
-                self.shape.max_lag,
-                self.lag_p99_ms,
-                busy,
-            ),
+            invalid: self.invalid(in_flight, busy),
         }
     }
 }
@@ -532,14 +565,64 @@ mod tests {
         board.begin(shape(false));
         let mut totals = Recording::default();
         feed(&watcher, &mut totals, 0, 1, 0, 0.5);
-        assert_eq!(board.snapshot().load.unwrap().generator_invalid, None);
+        assert!(board.snapshot().load.unwrap().invalid.is_empty());
         for index in 1..10 {
             feed(&watcher, &mut totals, index, 1, 0, 1.0);
         }
         let load = board.snapshot().load.unwrap();
         assert!((load.busy.unwrap() - 0.95).abs() < 1e-9);
-        let reason = load.generator_invalid.unwrap();
-        assert!(reason.contains("bottleneck"), "{reason}");
+        assert_eq!(load.invalid.len(), 1, "{:?}", load.invalid);
+        assert!(load.invalid[0].contains("bottleneck"), "{:?}", load.invalid);
+    }
+
+    #[test]
+    fn a_target_that_holds_every_connection_or_goes_silent_is_shown_invalid() {
+        let board = Board::new("sabench load");
+        let watcher = board.feed();
+        board.begin(shape(true));
+        let mut totals = Recording::default();
+        // Open loop at 100 req/s due, 90 sent: under 95 %.
+        let mut second = Recording::default();
+        second.counts.sent = 90;
+        second.counts.ok = 90;
+        totals.merge(&second).unwrap();
+        let row = Second {
+            target_rps: Some(100.0),
+            sent_rps: 90.0,
+            achieved_rps: 90.0,
+            ..Second::default()
+        };
+        watcher.second(&Watched {
+            row: &row,
+            second: &second,
+            totals: &totals,
+        });
+        let invalid = board.snapshot().load.unwrap().invalid;
+        assert_eq!(invalid.len(), 1, "{invalid:?}");
+        assert!(
+            invalid[0].contains("sent 90 % of the requests due"),
+            "{invalid:?}"
+        );
+        // A second with nothing answered and 5 requests waiting.
+        let mut silent = Recording::default();
+        silent.counts.sent = 5;
+        totals.merge(&silent).unwrap();
+        let row = Second {
+            second: 1,
+            target_rps: Some(5.0),
+            sent_rps: 5.0,
+            ..Second::default()
+        };
+        watcher.second(&Watched {
+            row: &row,
+            second: &silent,
+            totals: &totals,
+        });
+        let invalid = board.snapshot().load.unwrap().invalid;
+        assert!(
+            invalid[0].contains("answered nothing in the last second (5 requests in flight)"),
+            "{invalid:?}"
+        );
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub fn render(frame: &mut Frame<'_>, snapshot: &Snapshot) {
     let [top, rate, middle, log, keys] = Layout::vertical([
         Constraint::Length(header + 2),
         Constraint::Length(7),
-        Constraint::Length(10),
+        Constraint::Length(11),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
@@ -385,7 +385,7 @@ fn render_latency(frame: &mut Frame<'_>, area: Rect, load: &LoadSnapshot) {
                     p.map(|p| p.max),
                 ]
                 .into_iter()
-                .map(|v| or_dash(v, 2)),
+                .map(|v| v.map_or("—".to_string(), figure)),
             ),
         )
     };
@@ -429,13 +429,13 @@ fn render_requests(frame: &mut Frame<'_>, area: Rect, load: &LoadSnapshot) {
     };
     let counts = &load.counts;
     let open = load.last().map_or(0, |row| row.connections_open);
-    let verdict = match &load.generator_invalid {
-        None => Span::styled(
-            "the generator keeps up (lag and busy share within limits)",
+    let verdict = match load.invalid.is_empty() {
+        true => Span::styled(
+            "VALID so far: the target answers and the generator keeps up",
             Style::default().fg(Color::Green),
         ),
-        Some(reason) => Span::styled(
-            format!("INVALID: {reason}"),
+        false => Span::styled(
+            format!("INVALID so far: {}", load.invalid.join("; ")),
             Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
     };
@@ -650,7 +650,7 @@ mod tests {
             "connections open 64 of 64",
             "generator lag p99 0.05 ms",
             "generator busy 12.0 % of a core",
-            "the generator keeps up",
+            "VALID so far",
             "cell 1 of 6: io async c64",
             "[1/6] null async c64",
             "q or Ctrl-C: stop",
