@@ -60,16 +60,7 @@ fn query(addr: SocketAddr, query: &str) -> Option<f64> {
 
 #[test]
 fn a_real_prometheus_scrapes_a_running_load() {
-    if Command::new("prometheus")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            !common::in_ci(),
-            "prometheus is not installed: run scripts/install-prometheus.sh (CI installs it)"
-        );
-        eprintln!("skipped: prometheus is not installed (scripts/install-prometheus.sh installs Debian's)");
+    if !have_prometheus() {
         return;
     }
     let target = Target::delayed(Duration::from_millis(1));
@@ -106,20 +97,7 @@ fn a_real_prometheus_scrapes_a_running_load() {
         ),
     )
     .unwrap();
-    let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let _prometheus = Killed(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={web}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_prometheus, web) = start_prometheus(&dir, &config, &[]);
     // Bounded: the run lasts 5 s and lingers 3 s; Prometheus scrapes once a second.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = None;
@@ -248,4 +226,94 @@ fn sabench_run_exposes_each_cell_and_the_server_it_measures() {
         "{seen}"
     );
     assert!(run.0.wait().unwrap().success());
+}
+
+/// Whether Debian's Prometheus is there; without it the caller skips, saying how to
+/// install it (under CI that fails).
+fn have_prometheus() -> bool {
+    if Command::new("prometheus").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        !common::in_ci(),
+        "prometheus is not installed: run scripts/install-prometheus.sh (CI installs it)"
+    );
+    eprintln!(
+        "skipped: prometheus is not installed (scripts/install-prometheus.sh installs Debian's)"
+    );
+    false
+}
+
+/// A Prometheus on a free loopback port with `config` and a store in `dir`, and `extra`
+/// flags; killed when the first is dropped.
+fn start_prometheus(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    extra: &[&str],
+) -> (Killed, SocketAddr) {
+    let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    (prometheus, web)
+}
+
+#[test]
+fn a_real_prometheus_takes_a_load_pushed_by_remote_write() {
+    if !have_prometheus() {
+        return;
+    }
+    let dir = common::runs::temp_dir("prometheus-push");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1s\n").unwrap();
+    let (_prometheus, web) =
+        start_prometheus(&dir, &config, &["--web.enable-remote-write-receiver"]);
+    // Bounded: Prometheus is ready within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(web, "/-/ready").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let target = Target::delayed(Duration::from_millis(1));
+    let json = dir.join("load.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_sabench"))
+        .args([
+            "load",
+            &target.url("/"),
+            "--rate",
+            "200",
+            "-c",
+            "4",
+            "-d",
+            "3s",
+            "-q",
+        ])
+        .arg("--metrics-push")
+        .arg(format!("http://{web}/api/v1/write"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("pushed to"), "{stderr}");
+    assert!(!stderr.contains("failed"), "a push failed: {stderr}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let total = report["requests"]["ok"].as_f64().unwrap();
+    let ok = query(web, "sabench_requests_total{outcome=\"ok\"}")
+        .expect("Prometheus has no pushed request counter");
+    let latency = query(web, "sabench_ok_latency_seconds_count")
+        .expect("Prometheus has no pushed latency histogram");
+    assert!(ok > 0.0 && ok <= total, "pushed {ok} successes of {total}");
+    assert_eq!(ok, latency, "every success is in the latency histogram");
 }

@@ -183,6 +183,11 @@ pub struct LoadArgs {
     /// any free one, printed).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Push the same figures once a second to a Prometheus remote-write receiver at URL
+    /// (remote write 1.0, e.g. http://127.0.0.1:9090/api/v1/write on a Prometheus
+    /// started with --web.enable-remote-write-receiver). Loopback only.
+    #[arg(long, value_name = "URL")]
+    pub metrics_push: Option<String>,
     /// With --metrics-listen: keep serving this long after the run, for a last scrape.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, requires = "metrics_listen")]
     pub metrics_linger: Duration,
@@ -371,10 +376,11 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         stop: Some(stopped.clone()),
         ..load_config(&args)?
     };
-    let endpoint =
-        crate::watch::metrics::listen(args.metrics_listen)?.map(|(exposition, endpoint)| {
-            config.watchers.push(exposition.add(&config.url, ""));
-            endpoint
+    let exposed = crate::watch::metrics::expose(args.metrics_listen, args.metrics_push.as_deref())?
+        .inspect(|exposed| {
+            config
+                .watchers
+                .push(exposed.exposition.add(&config.url, ""));
         });
     let title = format!("sabench load {}", config.url);
     let view = crate::watch::terminal::open(&title, args.no_tui || args.quiet, &stopped)
@@ -389,10 +395,12 @@ pub(super) fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         view.finish();
     }
     let mut report = outcome?;
-    if endpoint.is_some() && !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(args.metrics_linger);
+    if let Some(exposed) = exposed {
+        if exposed.serving() && !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(args.metrics_linger);
+        }
+        exposed.finish();
     }
-    drop(endpoint);
     report.thresholds = crate::load::threshold::check_all(&args.thresholds, &report);
     // A rate that changes: where it broke a threshold.
     if !matches!(

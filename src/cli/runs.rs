@@ -91,6 +91,10 @@ pub struct RunArgs {
     /// printed).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Push the same figures once a second to a Prometheus remote-write receiver at URL
+    /// (remote write 1.0, e.g. http://127.0.0.1:9090/api/v1/write). Loopback only.
+    #[arg(long, value_name = "URL")]
+    pub metrics_push: Option<String>,
     /// Plain progress lines instead of the live terminal view (the view is shown only
     /// when stdin and stdout are a terminal and CI is not set).
     #[arg(long)]
@@ -250,10 +254,9 @@ fn run_options(
 
 pub(super) fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut options = run_options(args.scenario, args.out, args.database_url)?;
-    let endpoint =
-        crate::watch::metrics::listen(args.metrics_listen)?.map(|(exposition, endpoint)| {
-            options.metrics = Some(exposition);
-            endpoint
+    let exposed = crate::watch::metrics::expose(args.metrics_listen, args.metrics_push.as_deref())?
+        .inspect(|exposed| {
+            options.metrics = Some(exposed.exposition.clone());
         });
     let title = format!("sabench run {}", options.scenario.display());
     let view = crate::watch::terminal::open(&title, args.no_tui, &options.interrupted)
@@ -267,7 +270,9 @@ pub(super) fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         view.finish();
     }
     let outcome = outcome?;
-    drop(endpoint);
+    if let Some(exposed) = exposed {
+        exposed.finish();
+    }
     let root = outcome.dir.root().display();
     if outcome.interrupted {
         eprintln!(

@@ -90,6 +90,13 @@ impl Exposition {
         figures
     }
 
+    /// A registry of these figures, for the text encoder (a scrape, a push).
+    pub fn registry(self: &Arc<Self>) -> Registry {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.clone()));
+        registry
+    }
+
     /// The server process `pid` of the cell now running, labelled by `style` and
     /// `cell` (None: between cells).
     pub fn serving(&self, server: Option<(u32, &str, &str)>) {
@@ -400,19 +407,70 @@ pub enum EndpointError {
     },
 }
 
-/// Starts the endpoint when `addr` is given (`--metrics-listen`), saying on stderr
-/// where it listens: the exposition to feed, and the endpoint, serving until dropped.
-pub fn listen(
-    addr: Option<SocketAddr>,
-) -> Result<Option<(Arc<Exposition>, Endpoint)>, crate::load::LoadError> {
-    let Some(addr) = addr else {
+/// A run's figures exposed as asked: served for scrapes (`--metrics-listen`), pushed
+/// (`--metrics-push`), or both.
+pub struct Exposed {
+    /// The figures to feed (a load's, with [`Exposition::add`]).
+    pub exposition: Arc<Exposition>,
+    endpoint: Option<Endpoint>,
+    pusher: Option<super::push::Pusher>,
+}
+
+/// Starts the endpoint when `listen` is given and the pusher when `push` is, saying on
+/// stderr where (None: neither asked for).
+pub fn expose(
+    listen: Option<SocketAddr>,
+    push: Option<&str>,
+) -> Result<Option<Exposed>, crate::load::LoadError> {
+    if listen.is_none() && push.is_none() {
         return Ok(None);
-    };
+    }
+    let settings = |e: &dyn std::fmt::Display| crate::load::LoadError::Settings(e.to_string());
     let exposition = Exposition::new();
-    let endpoint = Endpoint::start(addr, exposition.clone())
-        .map_err(|e| crate::load::LoadError::Settings(e.to_string()))?;
-    eprintln!("metrics: http://{}/metrics", endpoint.addr());
-    Ok(Some((exposition, endpoint)))
+    let endpoint = match listen {
+        Some(addr) => {
+            let endpoint = Endpoint::start(addr, exposition.clone()).map_err(|e| settings(&e))?;
+            eprintln!("metrics: http://{}/metrics", endpoint.addr());
+            Some(endpoint)
+        }
+        None => None,
+    };
+    let pusher = match push {
+        Some(url) => {
+            let pusher =
+                super::push::Pusher::start(url, exposition.clone()).map_err(|e| settings(&e))?;
+            eprintln!("metrics: pushed to {} each second", pusher.url());
+            Some(pusher)
+        }
+        None => None,
+    };
+    Ok(Some(Exposed {
+        exposition,
+        endpoint,
+        pusher,
+    }))
+}
+
+impl Exposed {
+    /// Whether the figures are served for scrapes.
+    pub fn serving(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    /// Pushes the last figures, stops serving, and says if pushes failed.
+    pub fn finish(self) {
+        if let Some(pusher) = self.pusher {
+            let url = pusher.url().to_string();
+            let tally = pusher.finish();
+            if tally.failed > 0 {
+                eprintln!(
+                    "metrics push to {url}: {} of {} pushes failed",
+                    tally.failed,
+                    tally.failed + tally.pushed
+                );
+            }
+        }
+    }
 }
 
 /// How long a scrape may take to send its request.
@@ -431,8 +489,7 @@ impl Endpoint {
         })?;
         listener.set_nonblocking(true).map_err(io)?;
         let bound = listener.local_addr().map_err(io)?;
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(exposition));
+        let registry = exposition.registry();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
