@@ -18,16 +18,10 @@ out=results/live-view-cost.md
 bash scripts/install-tmux.sh
 cargo build --release --quiet
 sabench=$PWD/target/release/sabench
-work=$(mktemp -d)
 socket="sabench-view-cost-$$"
-
-taskset -c 1 "$sabench" serve --style async --workers 1 --port "$port" >"$work/server.log" 2>&1 &
-server=$!
-trap 'tmux -L "$socket" kill-server 2>/dev/null || true; kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 50); do
-  grep -q listening "$work/server.log" && break
-  sleep 0.1
-done
+# shellcheck source=lib/bench-server.sh
+source scripts/lib/bench-server.sh
+start_bench_server "$port" "tmux -L $socket kill-server 2>/dev/null || true"
 url="http://127.0.0.1:$port/null"
 
 # round MODE N: one load in a tmux pane (MODE: view or plain), its JSON in

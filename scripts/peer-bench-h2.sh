@@ -28,15 +28,9 @@ if ! command -v oha >/dev/null; then
 fi
 cargo build --release --quiet
 sabench=target/release/sabench
-work=$(mktemp -d)
-
-taskset -c 1 "$sabench" serve --style async --workers 1 --port "$port" >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 50); do
-  grep -q listening "$work/server.log" && break
-  sleep 0.1
-done
+# shellcheck source=lib/bench-server.sh
+source scripts/lib/bench-server.sh
+start_bench_server "$port"
 url="http://127.0.0.1:$port/null"
 
 # run TOOL CONNECTIONS STREAMS SECONDS OUTFILE: runs one generator pinned to CPU 0, and
