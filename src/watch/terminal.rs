@@ -4,8 +4,8 @@
 //! stop (the run's own stop flag, as Ctrl-C's signal sets it), and measures its own
 //! CPU. While it is up, stderr goes to a pipe whose lines the view shows in its log
 //! pane; when it closes they are written to the real stderr, so no warning is lost.
-//! Plain lines instead ([`wanted`]) when stdout is not a terminal, under `CI`, or with
-//! `--no-tui`.
+//! Plain lines instead ([`wanted`]) when stdin or stdout is not a terminal, under `CI`,
+//! or with `--no-tui`.
 
 use std::fs::File;
 use std::io::{BufRead as _, BufReader, IsTerminal as _, Write as _};
@@ -36,8 +36,9 @@ const REDRAW: Duration = Duration::from_secs(1);
 /// Lines of stderr kept to be written out when the view closes.
 const KEPT_LINES: usize = 10_000;
 
-/// Whether to show the live view: stdout is a terminal, `CI` is not set (or is `false`
-/// or `0`), and `--no-tui` was not given.
+/// Whether to show the live view: stdin and stdout are a terminal (it draws on one and
+/// reads keys from the other), `CI` is not set (or is empty, `false` or `0`), and
+/// `--no-tui` was not given.
 pub fn wanted(no_tui: bool) -> bool {
     let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"));
     !no_tui && !ci && std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
