@@ -2,10 +2,10 @@
 //! family of commands. `main` only parses, calls [`run`], and prints the error once;
 //! [`exit`] names every exit status a command can end with.
 //!
-//! - [`load`]: `sabench load` and `sabench merge` (the load generator);
-//! - [`serve`]: `sabench serve`, `upstream`, `postgres`, `supervise` (the processes
+//! - `load`: `sabench load` and `sabench merge` (the load generator);
+//! - `serve`: `sabench serve`, `upstream`, `postgres`, `supervise` (the processes
 //!   under test);
-//! - [`runs`]: `sabench run`, `report`, `compare`, `check`, `invariance`, `ab`,
+//! - `runs`: `sabench run`, `report`, `compare`, `check`, `invariance`, `ab`,
 //!   `pipeline`, `verify` (scenarios and their results).
 
 mod load;
@@ -89,7 +89,7 @@ pub enum Command {
     /// Run a throwaway PostgreSQL (initdb in a temporary folder, fsync=off, a seeded
     /// `users` table) on a free loopback port until Ctrl-C; the folder is removed after.
     Postgres(PostgresArgs),
-    /// Run a scenario: every style × workload × load level, into results/<run-id>/.
+    /// Run a scenario: every style × workload × load level, into a new folder under results/.
     ///
     /// A cell whose server crashes or cannot start is recorded as failed and the run
     /// goes on. Exit status: 0 every cell ran, 3 some cells failed (see "Failed cells"

@@ -3,7 +3,7 @@
 //! (maximum throughput), records HdrHistograms, and reports honestly — a run where the
 //! generator, not the server, was the limit is marked invalid.
 //!
-//! - [`pacer`]: when requests should leave; [`engine`]: the one worker loop, run on a
+//! - [`pacer`]: when requests should leave; `engine`: the one worker loop, run on a
 //!   process's threads by `workers` (local, split and shard runs alike);
 //! - `exchange`: one request on one connection; [`client`]: a lean HTTP/1.1
 //!   connection; [`http2`]: HTTP/2 streams on shared connections (the `h2` crate);
@@ -12,7 +12,7 @@
 //!   `validity`: why a run does not describe the target; `thread_cpu`: the generator
 //!   threads' own CPU;
 //! - [`report`]: the JSON report and the human summary; [`target`]: the URL;
-//! - [`plan`]: what every worker shares; [`ramp`]: connection scale (open, then hold);
+//! - `plan`: what every worker shares; [`ramp`]: connection scale (open, then hold);
 //! - [`split`]: several generator processes on one machine as one run; [`shard`]: one
 //!   run over many machines, joined by [`merge`];
 //! - [`input_bounds`]: the range of every span and rate a run may be given.

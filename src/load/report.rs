@@ -658,7 +658,7 @@ pub struct RampReport {
     pub connect_ms: Option<Percentiles>,
 }
 
-/// A [`super::ramp::RampTally`] in text form, exact (the connect times as HdrHistogram V2, base64).
+/// A `RampTally` in text form, exact (the connect times as HdrHistogram V2, base64).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RampText {
     /// Connections opened.

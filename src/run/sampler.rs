@@ -36,7 +36,7 @@ impl Sampler<ServerSample> {
     /// `cpus` (the generator's, so reading a server's threads takes none of its CPU;
     /// empty: anywhere).
     ///
-    /// The threads are read whenever the budget allows (see [`ThreadTally`]), and besides
+    /// The threads are read whenever the budget allows (see `ThreadTally`), and besides
     /// at the window's first sample and once more before `window` ends, so a server of
     /// 10,000 threads, half a second a reading, is still read twice in a 3 s window.
     pub fn server(

@@ -146,7 +146,7 @@ pub struct LoadSnapshot {
     pub shape: LoadShape,
     /// Seconds since it began (warm-up included).
     pub elapsed: Duration,
-    /// Its finished seconds, the last [`HISTORY`].
+    /// Its finished seconds (the last 120).
     pub rows: Vec<Second>,
     /// Errors by class in the last finished second.
     pub errors_last: BTreeMap<ErrorClass, u64>,
