@@ -220,6 +220,67 @@ fn a_weighted_url_mix_is_followed() {
 }
 
 #[test]
+fn a_mix_too_large_to_measure_url_by_url_is_pooled_and_says_so() {
+    let target = Recorder::start();
+    let file = scratch("many-urls");
+    let urls = sync_async_bench::load::MAX_URLS_APART + 1;
+    let lines: String = (0..urls)
+        .map(|i| format!("{}/u{i}\n", target.url))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let file = file.to_str().unwrap();
+    let (output, report) = json_of(&["--url-file", file, "-n", "200", "-c", "2"], "many");
+    common::assert_success(&output);
+    assert_eq!(report["requests_ok"], 200);
+    assert!(
+        report.get("per_url").is_none(),
+        "no URL measured apart: {}",
+        report["per_url"]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{urls} URLs in the mix")),
+        "{stderr}"
+    );
+    // A threshold on one URL of it cannot be judged: refused before the run.
+    let refused = sabench(&[
+        "--url-file",
+        file,
+        "-n",
+        "10",
+        "-c",
+        "1",
+        "--threshold",
+        "p95{url=/u3}<1s",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("measured apart in a mix of up to"),
+        "{stderr}"
+    );
+    // At the bound, each URL is measured apart.
+    let lines: String = (0..urls - 1)
+        .map(|i| format!("{}/u{i}\n", target.url))
+        .collect();
+    let bounded = scratch("bounded-urls");
+    std::fs::write(&bounded, lines).unwrap();
+    let (output, report) = json_of(
+        &[
+            "--url-file",
+            bounded.to_str().unwrap(),
+            "-n",
+            "200",
+            "-c",
+            "2",
+        ],
+        "bounded",
+    );
+    common::assert_success(&output);
+    assert_eq!(report["per_url"].as_array().map(Vec::len), Some(urls - 1));
+}
+
+#[test]
 fn poisson_arrivals_have_exponential_gaps_and_corrected_latency() {
     let target = Recorder::start();
     let url = format!("{}/", target.url);

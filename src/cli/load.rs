@@ -269,6 +269,21 @@ pub fn load_config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         None => Vec::new(),
     };
     let mix: Vec<(f64, String)> = named.iter().map(|(_, w, u)| (*w, u.clone())).collect();
+    if mix.len() > crate::load::MAX_URLS_APART {
+        if let Some(one) = args.thresholds.iter().find(|t| t.url().is_some()) {
+            return Err(crate::load::LoadError::Settings(format!(
+                "threshold {one}: the mix has {} URLs, and each URL is measured apart in a mix of up to {} only (each costs about 1 MiB of histograms a generator thread): judge the pooled figures, or split the URL file",
+                mix.len(),
+                crate::load::MAX_URLS_APART
+            ))
+            .into());
+        }
+        eprintln!(
+            "note: {} URLs in the mix: the figures are pooled (each URL's own are kept for a mix of up to {})",
+            mix.len(),
+            crate::load::MAX_URLS_APART
+        );
+    }
     let mix_names: Vec<Option<String>> = named.into_iter().map(|(name, _, _)| name).collect();
     let url = match (&args.url, mix.first()) {
         (Some(url), _) => url.clone(),

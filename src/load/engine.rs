@@ -418,9 +418,11 @@ pub(crate) fn run_worker(
             plan.seed,
         )),
         interval: RefCell::new(Recording::default()),
-        per_url: RefCell::new(match plan.requests.len() {
-            1 => Vec::new(),
-            n => (0..n).map(|_| Recording::default()).collect(),
+        per_url: RefCell::new(match super::urls_apart(plan.requests.len()) {
+            true => (0..plan.requests.len())
+                .map(|_| Recording::default())
+                .collect(),
+            false => Vec::new(),
         }),
         timer,
         unserved: Cell::new(0),
