@@ -316,42 +316,41 @@ impl Worker {
         if finished.outcome.is_from_target() {
             self.last_answer.set(Some(timing.done));
         }
-        let mut interval = self.interval.borrow_mut();
         match self.belongs(ticket, timing.done) {
             Belongs::Window => {
-                interval.record(timing, finished);
-                if let Some(url) = self.url_of(ticket.number).as_mut() {
-                    url.record(timing, finished);
-                }
+                self.record_in_window(ticket.number, |into| into.record(timing, finished));
             }
-            Belongs::CarriedOver => interval.record_carried_over(timing, finished),
+            Belongs::CarriedOver => self
+                .interval
+                .borrow_mut()
+                .record_carried_over(timing, finished),
             Belongs::WarmUp => {}
         }
     }
 
     fn record_in_flight(&self, ticket: &Ticket, intended: Instant, sent: Instant) {
         let end = self.effective_end().unwrap_or_else(Instant::now);
-        let mut interval = self.interval.borrow_mut();
         match self.belongs(ticket, end) {
-            Belongs::Window => {
-                interval.record_in_flight(intended, sent, end);
-                if let Some(url) = self.url_of(ticket.number).as_mut() {
-                    url.record_in_flight(intended, sent, end);
-                }
-            }
+            Belongs::Window => self.record_in_window(ticket.number, |into| {
+                into.record_in_flight(intended, sent, end);
+            }),
             Belongs::CarriedOver => {
-                interval.record_carried_over_unfinished(intended, Some(sent), end)
+                self.interval
+                    .borrow_mut()
+                    .record_carried_over_unfinished(intended, Some(sent), end)
             }
             Belongs::WarmUp => {}
         }
     }
 
-    /// The per-URL recording of the `number`-th request (None with one URL).
-    fn url_of(&self, number: u64) -> Option<std::cell::RefMut<'_, Recording>> {
+    /// Records an event of the window's `number`-th request in the second's interval
+    /// and, with a mix measured URL by URL, in its URL's recording too.
+    fn record_in_window(&self, number: u64, record: impl Fn(&mut Recording)) {
+        record(&mut self.interval.borrow_mut());
         let index = self.plan.requests.index_of(number);
-        let recordings = self.per_url.borrow_mut();
-        (index < recordings.len())
-            .then(|| std::cell::RefMut::map(recordings, |all| &mut all[index]))
+        if let Some(url) = self.per_url.borrow_mut().get_mut(index) {
+            record(url);
+        }
     }
 
     /// Records every request the schedule called for before the end that no
@@ -365,7 +364,6 @@ impl Worker {
             return;
         }
         let mut pacer = self.pacer.borrow_mut();
-        let mut interval = self.interval.borrow_mut();
         while let Some(due) = pacer.peek().map(|offset| self.plan.start + offset) {
             if due >= end {
                 break;
@@ -376,12 +374,11 @@ impl Worker {
             self.taken.set(taken + 1);
             let number = taken * self.workers as u64 + self.index as u64;
             if due >= self.plan.measure_start {
-                interval.record_unsent(due, end);
-                if let Some(url) = self.url_of(number).as_mut() {
-                    url.record_unsent(due, end);
-                }
+                self.record_in_window(number, |into| into.record_unsent(due, end));
             } else {
-                interval.record_carried_over_unfinished(due, None, end);
+                self.interval
+                    .borrow_mut()
+                    .record_carried_over_unfinished(due, None, end);
             }
         }
     }
@@ -588,10 +585,7 @@ async fn drive(worker: &Worker, slot: usize) {
         asked |= ticket.measured;
         let sent = Instant::now();
         if ticket.measured {
-            worker.interval.borrow_mut().note_sent();
-            if let Some(url) = worker.url_of(ticket.number).as_mut() {
-                url.note_sent();
-            }
+            worker.record_in_window(ticket.number, Recording::note_sent);
         }
         if plan.panic_at_request == Some(ticket.number) {
             panic!("injected generator panic at request {}", ticket.number);
