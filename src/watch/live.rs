@@ -522,6 +522,25 @@ mod tests {
         });
     }
 
+    /// Feeds `row`, a second of `sent` requests of which `ok` succeeded (no latency).
+    fn counted(
+        watcher: &Arc<dyn Watcher>,
+        totals: &mut Recording,
+        row: &Second,
+        sent: u64,
+        ok: u64,
+    ) {
+        let mut second = Recording::default();
+        second.counts.sent = sent;
+        second.counts.ok = ok;
+        totals.merge(&second).unwrap();
+        watcher.second(&Watched {
+            row,
+            second: &second,
+            totals,
+        });
+    }
+
     #[test]
     fn the_last_seconds_forget_what_is_older_and_the_window_does_not() {
         let board = Board::new("sabench load");
@@ -582,21 +601,13 @@ mod tests {
         board.begin(shape(true));
         let mut totals = Recording::default();
         // Open loop at 100 req/s due, 90 sent: under 95 %.
-        let mut second = Recording::default();
-        second.counts.sent = 90;
-        second.counts.ok = 90;
-        totals.merge(&second).unwrap();
         let row = Second {
             target_rps: Some(100.0),
             sent_rps: 90.0,
             achieved_rps: 90.0,
             ..Second::default()
         };
-        watcher.second(&Watched {
-            row: &row,
-            second: &second,
-            totals: &totals,
-        });
+        counted(&watcher, &mut totals, &row, 90, 90);
         let invalid = board.snapshot().load.unwrap().invalid;
         assert_eq!(invalid.len(), 1, "{invalid:?}");
         assert!(
@@ -604,20 +615,13 @@ mod tests {
             "{invalid:?}"
         );
         // A second with nothing answered and 5 requests waiting.
-        let mut silent = Recording::default();
-        silent.counts.sent = 5;
-        totals.merge(&silent).unwrap();
         let row = Second {
             second: 1,
             target_rps: Some(5.0),
             sent_rps: 5.0,
             ..Second::default()
         };
-        watcher.second(&Watched {
-            row: &row,
-            second: &silent,
-            totals: &totals,
-        });
+        counted(&watcher, &mut totals, &row, 5, 0);
         let invalid = board.snapshot().load.unwrap().invalid;
         assert!(
             invalid[0].contains("answered nothing in the last second (5 requests in flight)"),
