@@ -334,6 +334,12 @@ impl Connection {
     /// head (or a chunk's size or trailer line) is ever kept whole, and bodies are
     /// dropped as they stream, so a full buffer past the head cap is a head too large.
     async fn fill(&mut self) -> Result<(), ExchangeError> {
+        // A socket that is always readable (a server streaming faster than the body is
+        // read) never makes a read wait, so without this the task would never yield:
+        // its timeout could not fire, and every other connection of the worker's
+        // thread, and its second ticks, would stall behind it (a 1 s timeout once took
+        // 60 s). The budget lets the runtime run the rest after 128 reads in a row.
+        tokio::task::coop::consume_budget().await;
         if self.filled == self.buffer.len() {
             if self.buffer.len() >= self.limits.max_head_bytes {
                 return Err(ExchangeError::TooLarge(format!(
@@ -586,5 +592,56 @@ fn bind_address_only(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A response already whole in the socket, so no read of it ever waits, read 64
+    /// bytes at a time (a thousand reads): the exchange still lets the other tasks of
+    /// its thread run between its reads (the timers, the other connections, the second
+    /// ticks), not only while it waits for the socket's first readiness.
+    #[test]
+    fn a_socket_that_never_makes_a_read_wait_still_lets_its_thread_run_other_tasks() {
+        let (client, mut server) = std::os::unix::net::UnixStream::pair().unwrap();
+        let body = vec![b'x'; 64 * 1024];
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        server.write_all(&response).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        let (turns, exchanged) = local.block_on(&runtime, async {
+            // Counts the turns the thread gave it while the exchange went on.
+            let turns = Rc::new(Cell::new(0u32));
+            let counter = turns.clone();
+            let other = tokio::task::spawn_local(async move {
+                loop {
+                    counter.set(counter.get() + 1);
+                    tokio::task::yield_now().await;
+                }
+            });
+            let mut connection = Connection::over(Socket::Unix(client), 64, None)
+                .await
+                .unwrap();
+            let head = connection
+                .exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false)
+                .await;
+            other.abort();
+            (turns.get(), head.map(|head| head.status))
+        });
+        assert_eq!(exchanged.ok(), Some(200));
+        assert!(
+            turns > 2,
+            "the other task ran {turns} time(s) in a thousand reads: the exchange did not yield between them"
+        );
     }
 }
