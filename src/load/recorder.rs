@@ -407,11 +407,13 @@ impl Recording {
     /// anything is added, so counts and histograms never part.
     pub fn merge(&mut self, other: &Recording) -> Result<(), String> {
         for (mine, theirs) in self.histograms().into_iter().zip(other.histograms()) {
-            if !theirs.is_empty() && theirs.max() > mine.high() {
+            // The top of the highest bucket: a value clamped to the bound (a request
+            // of over 60 s) reads as its bucket's top, a little above the bound.
+            let top = mine.highest_equivalent(mine.high());
+            if !theirs.is_empty() && theirs.max() > top {
                 return Err(format!(
-                    "a histogram holds values up to {} µs, beyond the {} µs this one can hold: written with other bounds (another version?)",
+                    "a histogram holds values up to {} µs, beyond the {top} µs this one can hold: written with other bounds (another version?)",
                     theirs.max(),
-                    mine.high()
                 ));
             }
         }
@@ -500,6 +502,21 @@ mod tests {
 
     fn at(start: Instant, ms: u64) -> Instant {
         start + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_request_longer_than_the_histograms_bound_merges_at_the_bound() {
+        // A request of two minutes (a --timeout above 60 s) is clamped to 60 s, which
+        // reads back as its bucket's top, a little above the bound: it still merges.
+        let mut long = Recording::default();
+        record_duration(&mut long.ok_corrected, Duration::from_secs(120));
+        long.counts.ok = 1;
+        let mut totals = Recording::default();
+        totals.merge(&long).unwrap();
+        totals.merge(&long).unwrap();
+        assert_eq!((totals.counts.ok, totals.ok_corrected.len()), (2, 2));
+        let max_s = totals.ok_corrected.max() as f64 / 1e6;
+        assert!((60.0..60.1).contains(&max_s), "{max_s} s");
     }
 
     #[test]
