@@ -279,8 +279,7 @@ impl Emitter<'_> {
             p95_ms: ok.map(|p| p.p95),
             all_p95_ms: all.map(|p| p.p95),
             all_p99_ms: all.map(|p| p.p99),
-            generator_lag_p99_ms: (!recording.generator_lag.is_empty())
-                .then(|| recording.generator_lag.value_at_quantile(0.99) as f64 / 1000.0),
+            generator_lag_p99_ms: Percentiles::of(&recording.generator_lag).map(|p| p.p99),
             generator_busy: busy,
             connections_open,
         };

@@ -245,6 +245,11 @@ impl Counts {
         self.ok + self.error_total()
     }
 
+    /// Requests sent and not answered yet (while a run goes: those in flight).
+    pub fn unanswered(&self) -> u64 {
+        self.sent.saturating_sub(self.answered())
+    }
+
     /// Requests with no outcome at the end: unsent plus in flight.
     pub fn unfinished(&self) -> u64 {
         self.unsent + self.in_flight_at_end

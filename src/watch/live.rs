@@ -183,7 +183,7 @@ impl LoadSnapshot {
 
     /// Requests sent and not yet answered (at the last second's end).
     pub fn in_flight(&self) -> u64 {
-        self.counts.sent.saturating_sub(self.counts.answered())
+        self.counts.unanswered()
     }
 }
 
@@ -372,8 +372,7 @@ impl LoadState {
         self.counts = totals.counts.clone();
         self.window_ok = Percentiles::of(&totals.ok_corrected);
         self.window_all = Percentiles::of(&totals.all_corrected);
-        self.lag_p99_ms = (!totals.generator_lag.is_empty())
-            .then(|| totals.generator_lag.value_at_quantile(0.99) as f64 / 1000.0);
+        self.lag_p99_ms = Percentiles::of(&totals.generator_lag).map(|p| p.p99);
         if let Some(busy) = watched.row.generator_busy {
             self.busy_sum += busy;
             self.busy_seconds += 1;
@@ -413,7 +412,6 @@ impl LoadState {
 
     fn snapshot(&self, now: Instant) -> LoadSnapshot {
         let busy = (self.busy_seconds > 0).then(|| self.busy_sum / f64::from(self.busy_seconds));
-        let in_flight = self.counts.sent.saturating_sub(self.counts.answered());
         LoadSnapshot {
             shape: self.shape.clone(),
             elapsed: now.saturating_duration_since(self.began),
@@ -426,7 +424,7 @@ impl LoadState {
             window_all: self.window_all,
             lag_p99_ms: self.lag_p99_ms,
             busy,
-            invalid: self.invalid(in_flight, busy),
+            invalid: self.invalid(self.counts.unanswered(), busy),
         }
     }
 }

@@ -23,14 +23,14 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::load::recorder::{Counts, ErrorClass};
-use crate::load::report::Second;
+use crate::load::report::{Percentiles, Second};
 use crate::load::{Watched, Watcher};
 
 /// The latency histograms' bucket bounds, seconds.
@@ -134,7 +134,7 @@ impl Watcher for Figures {
             counts: totals.counts.clone(),
             ok: totals.ok_corrected.clone(),
             all: totals.all_corrected.clone(),
-            lag_p99_s: totals.generator_lag.value_at_quantile(0.99) as f64 / 1e6,
+            lag_p99_s: Percentiles::of(&totals.generator_lag).map_or(0.0, |p| p.p99 / 1000.0),
             second: second.clone(),
         };
         if let Ok(mut slot) = self.latest.lock() {
@@ -153,20 +153,39 @@ fn with(base: &[(String, String)], extra: &[(&str, String)]) -> Vec<(String, Str
     labels
 }
 
+/// A family of constant values, one series a row (nothing when there is no row).
+fn constants<T: Copy, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    rows: &[Row<T>],
+    metric: impl Fn(T) -> M,
+) -> Result<(), std::fmt::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, value) in rows {
+        metric(*value).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
 fn counters(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     rows: &[Row<u64>],
 ) -> Result<(), std::fmt::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, value) in rows {
-        ConstCounter::new(*value).encode(family.encode_family(labels)?)?;
-    }
-    Ok(())
+    constants(
+        encoder,
+        name,
+        help,
+        MetricType::Counter,
+        rows,
+        ConstCounter::new,
+    )
 }
 
 fn gauges(
@@ -175,14 +194,14 @@ fn gauges(
     help: &str,
     rows: &[Row<f64>],
 ) -> Result<(), std::fmt::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, value) in rows {
-        ConstGauge::new(*value).encode(family.encode_family(labels)?)?;
-    }
-    Ok(())
+    constants(
+        encoder,
+        name,
+        help,
+        MetricType::Gauge,
+        rows,
+        ConstGauge::new,
+    )
 }
 
 fn histograms(
@@ -262,10 +281,7 @@ fn encode_loads(
         encoder,
         "sabench_in_flight_requests",
         "Requests sent and not yet answered.",
-        &each(&|l| {
-            let answered = l.counts.ok + l.counts.errors.values().sum::<u64>();
-            Some(l.counts.sent.saturating_sub(answered) as f64)
-        }),
+        &each(&|l| Some(l.counts.unanswered() as f64)),
     )?;
     gauges(
         encoder,
