@@ -162,19 +162,14 @@ fn body(text: &str, timestamp_ms: i64) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The URL, when it is `http://` to a loopback host.
+/// The URL, when it is `http://` to a loopback host (read by the suite's one URL
+/// parser, `load::target::parse_url`).
 fn loopback_url(url: &str) -> Result<String, PushError> {
-    let uri: http::Uri = url.parse().map_err(|_| PushError::NotHttp(url.into()))?;
-    if uri.scheme_str() != Some("http") {
+    let parts = crate::load::target::parse_url(url).map_err(|_| PushError::NotHttp(url.into()))?;
+    if parts.tls {
         return Err(PushError::NotHttp(url.into()));
     }
-    let host = uri.host().unwrap_or_default();
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = bare == "localhost"
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match loopback {
+    match parts.is_loopback() {
         true => Ok(url.to_string()),
         false => Err(PushError::NotLoopback(url.into())),
     }
